@@ -1,0 +1,32 @@
+# One-command entry points. `make test` works on a fresh machine: it creates .venv, installs the pinned
+# CPU build of torch FIRST (otherwise pip resolves a multi-GB CUDA build), then the package with test extras.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench lint clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+demo: $(STAMP)
+	$(BIN)/python -m chromalab.demo out
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_spine.py
+
+clean:
+	rm -rf $(VENV) out build src/*.egg-info

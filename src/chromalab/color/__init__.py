@@ -1,0 +1,1 @@
+"""Colour maths: sRGB <-> Lab (``lab``) and quantised ab bins (``bins``)."""

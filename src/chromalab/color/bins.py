@@ -1,0 +1,309 @@
+"""Quantised ab colour bins: the classes of the classification models.
+
+A bin set is a table of centres plus a fast nearest-bin lookup. Two shapes exist:
+
+- ``JointBins``: Q centres in the ab plane, ``centres`` is (Q, 2); one softmax over Q classes per pixel
+  (Zhang et al. 2016; seeds 000 and 001).
+- ``ChannelBins``: N centres on one axis used for a and for b independently; the network predicts
+  2N logits per pixel, N for a then N for b, with a softmax over each half (seed 003).
+
+Both share one interface: ``num_classes`` (logit channels), ``soft_encode`` / ``one_hot`` (targets of the
+same shape as the logits), ``decode`` (mode, mean, annealed mean), ``log_softmax`` and ``nearest``.
+``make_bins(spec)`` builds one from a spec string, see ``BIN_SPECS``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from chromalab.color.lab import rgb_to_lab
+
+SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
+SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
+AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
+DECODE_METHODS = ("annealed", "mean", "mode")
+
+BIN_SPECS = {
+    "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (262 bins)",
+    "gamut:16": "grid 16 over [-128, 127], cells no 8-bit sRGB colour reaches excluded (seed 000)",
+    "data:G": "grid-G centres that a dataset's ab histogram actually uses (seed 001); needs a prior",
+    "channels:N": "N equal bins over [-100, 100] for a and for b independently (seed 003)",
+    "file:PATH": "a .npy of (Q, 2) centres, e.g. Zhang's pts_in_hull.npy",
+}
+
+
+def _decode_weights(logits: torch.Tensor, method: str, temperature: float, dim: int) -> torch.Tensor:
+    """Per-bin weights whose weighted sum of centres is the decoded colour."""
+    if method not in DECODE_METHODS:
+        raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
+    if method == "mean":
+        temperature = 1.0
+    if method == "mode" or temperature <= 1e-3:
+        return F.one_hot(logits.argmax(dim), logits.shape[dim]).movedim(-1, dim).to(logits.dtype)
+    # annealed mean, Zhang et al. 2016 eq. 5: softmax(log z / T) == softmax(logits / T)
+    return torch.softmax(logits / temperature, dim=dim)
+
+
+class JointBins:
+    """Q bins in the ab plane; ``centres`` is a float32 tensor (Q, 2)."""
+
+    groups = 1
+
+    def __init__(self, centres: torch.Tensor | np.ndarray, *, spec: str = "custom") -> None:
+        centres = torch.as_tensor(np.asarray(centres), dtype=torch.float32)
+        if centres.dim() != 2 or centres.shape[1] != 2 or centres.shape[0] < 2:
+            raise ValueError(f"bin centres must be (Q, 2) with Q >= 2, got {tuple(centres.shape)}")
+        self.centres = centres
+        self.spec = spec
+        self._table: torch.Tensor | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.centres.shape[0]
+
+    def __repr__(self) -> str:
+        return f"JointBins({self.spec!r}, Q={self.num_classes})"
+
+    # -- lookup ---------------------------------------------------------------------------------------
+    def _neighbour_table(self) -> torch.Tensor:
+        """(256, 256, K) indices of the K nearest bins of every integer ab, computed once by brute force."""
+        if self._table is None:
+            grid = torch.arange(AB_RANGE[0], AB_RANGE[1] + 1, dtype=torch.float32)
+            ab = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), dim=-1).reshape(-1, 2)
+            k = min(SOFT_NEIGHBOURS, self.num_classes)
+            dist = torch.cdist(ab, self.centres)  # (65536, Q)
+            self._table = dist.topk(k, dim=1, largest=False).indices.reshape(256, 256, k)
+        return self._table
+
+    def _table_index(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ia = ab[..., 0, :, :].round().clamp(*AB_RANGE).long() - AB_RANGE[0]
+        ib = ab[..., 1, :, :].round().clamp(*AB_RANGE).long() - AB_RANGE[0]
+        return ia, ib
+
+    def neighbours(self, ab: torch.Tensor) -> torch.Tensor:
+        """ab (B, 2, H, W) -> indices (B, K, H, W) of the K = 5 nearest bins, nearest first.
+
+        ab is rounded to integer Lab units for the lookup (at most 0.71 off), far below the bin spacing.
+        """
+        ia, ib = self._table_index(ab)
+        return self._neighbour_table().to(ab.device)[ia, ib].movedim(-1, -3)
+
+    def nearest(self, ab: torch.Tensor) -> torch.Tensor:
+        """ab (B, 2, H, W) -> index (B, H, W) of the nearest bin."""
+        return self.neighbours(ab)[..., 0, :, :]
+
+    # -- encoding -------------------------------------------------------------------------------------
+    def one_hot(self, ab: torch.Tensor) -> torch.Tensor:
+        """ab (B, 2, H, W) -> (B, Q, H, W) one-hot of the nearest bin."""
+        return F.one_hot(self.nearest(ab), self.num_classes).movedim(-1, -3).float()
+
+    def soft_encode(self, ab: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
+        """ab (B, 2, H, W) -> (B, Q, H, W): the 5 nearest bins weighted by a Gaussian, summing to 1."""
+        idx = self.neighbours(ab)  # (B, K, H, W)
+        centres = self.centres.to(ab.device)[idx]  # (B, K, H, W, 2)
+        d2 = ((centres - ab.movedim(-3, -1).unsqueeze(-4)) ** 2).sum(-1)  # (B, K, H, W)
+        weights = torch.softmax(-d2 / (2 * sigma**2), dim=-3)
+        target = torch.zeros(*ab.shape[:-3], self.num_classes, *ab.shape[-2:], device=ab.device)
+        return target.scatter_(-3, idx, weights)
+
+    # -- decoding -------------------------------------------------------------------------------------
+    def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(logits, dim=-3)
+
+    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float = 0.38) -> torch.Tensor:
+        """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
+        weights = _decode_weights(logits, method, temperature, dim=-3)  # (B, Q, H, W)
+        return torch.einsum("bqhw,qc->bchw", weights, self.centres.to(logits.device, logits.dtype))
+
+    # -- class rebalancing ----------------------------------------------------------------------------
+    def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
+        """Spread each bin's mass over its neighbours with a Gaussian of ``sigma`` ab units; sums to 1."""
+        kernel = torch.exp(-torch.cdist(self.centres, self.centres) ** 2 / (2 * sigma**2))  # (Q, Q)
+        kernel = kernel / kernel.sum(0, keepdim=True)  # column j: where bin j's mass goes
+        smoothed = kernel @ prior.float()
+        return smoothed / smoothed.sum()
+
+
+class ChannelBins:
+    """N equal-width bins over [-100, 100] used for a and for b independently (seed 003)."""
+
+    groups = 2
+
+    def __init__(self, count: int, *, low: float = -100.0, high: float = 100.0) -> None:
+        if count < 2:
+            raise ValueError(f"channels:N needs N >= 2, got {count}")
+        width = (high - low) / count
+        self.edges = torch.linspace(low, high, count + 1)
+        self.centres_1d = torch.linspace(low + width / 2, high - width / 2, count)  # (N,)
+        self.count = count
+        self.spec = f"channels:{count}"
+
+    @property
+    def num_classes(self) -> int:
+        return 2 * self.count
+
+    @property
+    def centres(self) -> torch.Tensor:
+        """(N, 2): the a and b centres (identical); what checkpoints store."""
+        return torch.stack([self.centres_1d, self.centres_1d], dim=1)
+
+    def __repr__(self) -> str:
+        return f"ChannelBins(N={self.count})"
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[..., : self.count, :, :], x[..., self.count :, :, :]
+
+    def nearest(self, ab: torch.Tensor) -> torch.Tensor:
+        """ab (B, 2, H, W) -> per-channel bin indices (B, 2, H, W)."""
+        inner = self.edges[1:-1].to(ab.device)
+        return torch.bucketize(ab.contiguous(), inner)
+
+    def one_hot(self, ab: torch.Tensor) -> torch.Tensor:
+        """ab (B, 2, H, W) -> (B, 2N, H, W): a one-hot over the a bins, then one over the b bins."""
+        idx = self.nearest(ab)
+        return F.one_hot(idx, self.count).movedim(-1, -3).flatten(-4, -3).float()
+
+    def soft_encode(self, ab: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
+        """ab (B, 2, H, W) -> (B, 2N, H, W): per channel, a Gaussian over the 5 nearest bins."""
+        centres = self.centres_1d.to(ab.device)
+        d2 = (ab.unsqueeze(-3) - centres.view(-1, 1, 1)) ** 2  # (B, 2, N, H, W)
+        k = min(SOFT_NEIGHBOURS, self.count)
+        keep = d2 <= d2.kthvalue(k, dim=-3, keepdim=True).values
+        weights = torch.softmax(torch.where(keep, -d2 / (2 * sigma**2), -torch.inf), dim=-3)
+        return weights.flatten(-4, -3)
+
+    def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        a, b = self._split(logits)
+        return torch.cat([torch.log_softmax(a, dim=-3), torch.log_softmax(b, dim=-3)], dim=-3)
+
+    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float = 0.38) -> torch.Tensor:
+        """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
+        centres = self.centres_1d.to(logits.device, logits.dtype)
+        channels = [
+            torch.einsum("bnhw,n->bhw", _decode_weights(half, method, temperature, dim=-3), centres)
+            for half in self._split(logits)
+        ]
+        return torch.stack(channels, dim=-3)
+
+    def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
+        """prior (2N,) per-channel frequencies -> smoothed along each axis, each half summing to 1."""
+        c = self.centres_1d
+        kernel = torch.exp(-((c[:, None] - c[None, :]) ** 2) / (2 * sigma**2))
+        kernel = kernel / kernel.sum(0, keepdim=True)
+        halves = [kernel @ half.float() for half in prior.float().split(self.count)]
+        return torch.cat([h / h.sum() for h in halves])
+
+
+Bins = JointBins | ChannelBins
+
+
+def rebalancing_weights(bins: Bins, prior: torch.Tensor, *, lam: float = 0.5, sigma: float = SOFT_SIGMA) -> torch.Tensor:
+    """Class rebalancing weights (Q,), Zhang et al. 2016 eq. 4.
+
+    The empirical prior is smoothed with a Gaussian (sigma = 5), mixed with a uniform distribution at
+    ``lam`` = 0.5, inverted, and scaled so that the expected weight under the smoothed prior is 1.
+    For channel bins each channel's half is treated as its own distribution.
+    """
+    if prior.shape != (bins.num_classes,):
+        raise ValueError(f"prior must have shape ({bins.num_classes},), got {tuple(prior.shape)}")
+    if not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
+        raise ValueError("prior must be non-negative, finite and not all zero")
+    smoothed = bins.smooth(prior, sigma=sigma)
+    halves = []
+    for part in smoothed.split(bins.num_classes // bins.groups):
+        weights = 1.0 / ((1 - lam) * part + lam / part.numel())
+        halves.append(weights / (part * weights).sum())
+    return torch.cat(halves)
+
+
+def ab_histogram(ab: torch.Tensor, *, grid: int) -> torch.Tensor:
+    """Counts (C, C) of ab values (..., 2, H, W) on a grid of cells centred at multiples of ``grid``."""
+    cells = _grid_centres(grid)
+    idx = ((ab.detach().float() / grid).round().clamp(cells[0] / grid, cells[-1] / grid) - cells[0] / grid).long()
+    flat = idx[..., 0, :, :] * len(cells) + idx[..., 1, :, :]
+    return torch.bincount(flat.reshape(-1), minlength=len(cells) ** 2).reshape(len(cells), len(cells))
+
+
+def _grid_centres(grid: int) -> np.ndarray:
+    """Multiples of ``grid`` covering [-128, 127] (for grid 10: -130 ... 130)."""
+    half = int(np.ceil(128 / grid))
+    return np.arange(-half, half + 1) * grid
+
+
+@functools.lru_cache(maxsize=8)
+def srgb_ab_values() -> torch.Tensor:
+    """ab (2, 256**3) of every 8-bit sRGB colour, computed once (about a second)."""
+    v = torch.arange(256, dtype=torch.float32) / 255
+    rgb = torch.stack(torch.meshgrid(v, v, v, indexing="ij")).reshape(3, -1, 1)  # (3, 256**3, 1)
+    return rgb_to_lab(rgb)[1:, :, 0]
+
+
+def gamut_bins(grid: int) -> JointBins:
+    """Centres of the grid cells that some 8-bit sRGB colour (at any L) reaches.
+
+    grid 10: cells centred on multiples of 10 (Zhang et al.'s lattice) -> 262 bins, all among Zhang's 313
+    (Zhang's hull is wider than sRGB). grid 16: cells [-128 + 16k, -112 + 16k) as in seed 000 -> 114 bins.
+    """
+    ab = srgb_ab_values()
+    if grid == 16:
+        idx = torch.floor((ab + 128) / 16).long()  # (2, P) cells 0..15
+        used = torch.bincount(idx[0] * 16 + idx[1], minlength=256) > 0
+        cells = torch.nonzero(used.reshape(16, 16)).float()
+        return JointBins(cells * 16 - 128 + 8, spec="gamut:16")
+    if grid < 2:
+        raise ValueError(f"gamut grid must be >= 2, got {grid}")
+    counts = ab_histogram(ab.view(2, -1, 1), grid=grid)
+    return bins_from_histogram(counts, grid=grid, spec=f"gamut:{grid}")
+
+
+def bins_from_histogram(counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = "") -> JointBins:
+    """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels (seed 001)."""
+    counts = torch.as_tensor(np.asarray(counts))
+    cells = torch.as_tensor(_grid_centres(grid), dtype=torch.float32)
+    if counts.shape != (len(cells), len(cells)):
+        raise ValueError(f"histogram for grid {grid} must be {(len(cells), len(cells))}, got {tuple(counts.shape)}")
+    ia, ib = torch.nonzero(counts >= min_count, as_tuple=True)
+    return JointBins(torch.stack([cells[ia], cells[ib]], dim=1), spec=spec or f"data:{grid}")
+
+
+def make_bins(spec: str, *, histogram: torch.Tensor | np.ndarray | None = None) -> Bins:
+    """Build a bin set from a spec string (see ``BIN_SPECS``). ``data:G`` needs a grid-G ``histogram``."""
+    kind, _, arg = spec.partition(":")
+    try:
+        if kind == "gamut":
+            return gamut_bins(int(arg))
+        if kind == "channels":
+            return ChannelBins(int(arg))
+        if kind == "data":
+            if histogram is None:
+                raise ValueError("data bins need a dataset's ab histogram (prepare a cache first)")
+            return bins_from_histogram(histogram, grid=int(arg), spec=spec)
+        if kind == "file":
+            return load_bins_file(Path(arg))
+    except ValueError as error:
+        if "invalid literal" in str(error):
+            raise ValueError(f"bad bin spec {spec!r}: {arg!r} is not a number") from None
+        raise
+    known = ", ".join(BIN_SPECS)
+    raise ValueError(f"unknown bin spec {spec!r}; known: {known}")
+
+
+def load_bins_file(path: Path) -> JointBins:
+    """Load (Q, 2) centres from a .npy file (never unpickles)."""
+    try:
+        centres = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read bin centres from {path}: {error}") from None
+    return JointBins(centres, spec=f"file:{path}")
+
+
+def bins_from_centres(spec: str, centres: torch.Tensor) -> Bins:
+    """Rebuild a bin set stored in a checkpoint (spec + centres)."""
+    if spec.startswith("channels:"):
+        return ChannelBins(int(spec.split(":")[1]))
+    return JointBins(centres, spec=spec)

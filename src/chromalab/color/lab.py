@@ -1,0 +1,125 @@
+"""sRGB <-> CIE Lab (D65, 2 degree observer), batched, differentiable, float32.
+
+This module is the only home of the L and ab normalisation constants: every network sees
+``normalize_l(L)`` and every regression network predicts ``normalize_ab(ab)``.
+
+Conventions: sRGB in [0, 1]; L in [0, 100]; a and b in about [-128, 127]. Channels come third from the
+end, so images are ``(*, 3, H, W)``; the same maths as scikit-image's ``rgb2lab`` / ``lab2rgb``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# network input / output scaling, Zhang et al. 2016 (l_cent = 50, l_norm = 100, ab_norm = 110)
+L_CENTER = 50.0
+L_SCALE = 100.0
+AB_SCALE = 110.0
+
+# D65 reference white, as in scikit-image's default illuminant
+WHITE_D65 = (0.95047, 1.0, 1.08883)
+
+# linear sRGB -> XYZ (IEC 61966-2-1)
+_XYZ_FROM_RGB = torch.tensor(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=torch.float64,
+)
+_RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB)
+
+# CIE f(t) breakpoints: (6/29)^3 and the slope of its linear part
+_EPSILON = (6.0 / 29.0) ** 3
+_KAPPA = 1.0 / (3.0 * (6.0 / 29.0) ** 2)
+_DELTA = 6.0 / 29.0
+
+
+def _check_channels(x: torch.Tensor, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 3 or x.shape[-3] != 3:
+        raise ValueError(f"{name}: expected (*, 3, H, W), got {tuple(x.shape)}")
+
+
+def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """Undo the sRGB transfer curve: values in [0, 1] -> linear light."""
+    return torch.where(rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+
+
+def linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
+    """Apply the sRGB transfer curve: linear light -> values in [0, 1] (not clipped)."""
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp(min=0.0031308) ** (1 / 2.4) - 0.055, lin * 12.92)
+
+
+def _f(t: torch.Tensor) -> torch.Tensor:
+    # clamp inside the cube-root branch keeps gradients finite at t = 0
+    return torch.where(t > _EPSILON, t.clamp(min=_EPSILON) ** (1 / 3), t * _KAPPA + 4.0 / 29.0)
+
+
+def _f_inv(f: torch.Tensor) -> torch.Tensor:
+    return torch.where(f > _DELTA, f.clamp(min=_DELTA) ** 3, (f - 4.0 / 29.0) / _KAPPA)
+
+
+def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Apply a 3x3 matrix over the channel axis of ``x`` (*, 3, H, W)."""
+    m = matrix.to(dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,...jhw->...ihw", m, x)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (*, 3, H, W) in [0, 1] -> Lab (*, 3, H, W) with L in [0, 100]."""
+    _check_channels(rgb, "rgb_to_lab")
+    xyz = _mix(_XYZ_FROM_RGB, srgb_to_linear(rgb))
+    white = torch.tensor(WHITE_D65, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
+    fx, fy, fz = _f(xyz / white).unbind(-3)
+    lightness = 116.0 * fy - 16.0
+    a = 500.0 * (fx - fy)
+    b = 200.0 * (fy - fz)
+    return torch.stack([lightness, a, b], dim=-3)
+
+
+def lab_to_rgb(lab: torch.Tensor, *, clip: bool = True) -> torch.Tensor:
+    """Lab (*, 3, H, W) -> sRGB (*, 3, H, W), clipped to [0, 1] unless ``clip=False``."""
+    _check_channels(lab, "lab_to_rgb")
+    lightness, a, b = lab.unbind(-3)
+    fy = (lightness + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = (fy - b / 200.0).clamp(min=0.0)  # negative Z is not a colour; scikit-image clips it too
+    white = torch.tensor(WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
+    xyz = _f_inv(torch.stack([fx, fy, fz], dim=-3)) * white
+    rgb = linear_to_srgb(_mix(_RGB_FROM_XYZ, xyz))
+    return rgb.clamp(0.0, 1.0) if clip else rgb
+
+
+def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (*, 3, H, W) -> L (*, 1, H, W); cheaper than ``rgb_to_lab`` as it only needs Y."""
+    _check_channels(rgb, "rgb_to_lightness")
+    y_row = _XYZ_FROM_RGB[1].to(dtype=rgb.dtype, device=rgb.device)
+    y = torch.einsum("j,...jhw->...hw", y_row, srgb_to_linear(rgb)).unsqueeze(-3)
+    return 116.0 * _f(y) - 16.0
+
+
+def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
+    """Grey sRGB values (*, H, W) in [0, 1] -> L (*, H, W): a grey pixel has Y = linear(value)."""
+    y = srgb_to_linear(gray) * float(_XYZ_FROM_RGB[1].sum())  # row sums to 1.000003
+    return 116.0 * _f(y) - 16.0
+
+
+def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] -> network input in [-0.5, 0.5]."""
+    return (lightness - L_CENTER) / L_SCALE
+
+
+def denormalize_l(l_norm: torch.Tensor) -> torch.Tensor:
+    return l_norm * L_SCALE + L_CENTER
+
+
+def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
+    """ab in Lab units -> regression target of about [-1, 1]."""
+    return ab / AB_SCALE
+
+
+def denormalize_ab(ab_norm: torch.Tensor) -> torch.Tensor:
+    return ab_norm * AB_SCALE

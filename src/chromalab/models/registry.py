@@ -1,0 +1,67 @@
+"""Model registry: ``@register_model`` on a builder, ``create_model(name, ...)`` to build one.
+
+Every model takes normalised L (B, 1, H, W) and returns either logits over the bins (B, Q, h, w) when
+built with ``num_classes=Q``, or normalised ab (B, 2, h, w) when built with ``num_classes=None``.
+Decoding (temperature) stays outside the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable[..., nn.Module]
+    summary: str
+    kinds: tuple[str, ...]  # "classification", "regression" or both
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(
+    name: str, *, summary: str, kinds: tuple[str, ...] = ("classification", "regression")
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: make ``builder(*, num_classes, **options)`` available as ``name``."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelInfo(name, builder, summary, kinds)
+        return builder
+
+    return decorate
+
+
+def _load_families() -> None:
+    # importing the family modules runs their @register_model decorators
+    from chromalab.models import tiny, zhang  # noqa: F401
+
+
+def list_models() -> list[ModelInfo]:
+    _load_families()
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def model_info(name: str) -> ModelInfo:
+    _load_families()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, *, num_classes: int | None, **options: object) -> nn.Module:
+    """Build model ``name`` with ``num_classes`` logit channels (None: ab regression)."""
+    info = model_info(name)
+    kind = "regression" if num_classes is None else "classification"
+    if kind not in info.kinds:
+        raise ValueError(f"model {name!r} supports {' and '.join(info.kinds)}, not {kind}")
+    try:
+        return info.builder(num_classes=num_classes, **options)
+    except TypeError as error:
+        raise ValueError(f"bad options for model {name!r}: {error}") from None
