@@ -93,18 +93,50 @@ def lab_to_rgb(lab: torch.Tensor, *, clip: bool = True) -> torch.Tensor:
     return rgb.clamp(0.0, 1.0) if clip else rgb
 
 
+# relative luminance Y of linear sRGB: the middle row of the XYZ matrix
+LUMINANCE_WEIGHTS = _XYZ_FROM_RGB[1].float()
+
+
+def luminance_to_lightness(y: torch.Tensor) -> torch.Tensor:
+    """Relative luminance Y (white = 1) -> L in [0, 100]."""
+    return 116.0 * _f(y) - 16.0
+
+
+# 8-bit output: linear light -> sRGB code value through a 65536-entry table instead of a power per
+# pixel; the table step (1.5e-5) is 20x finer than the darkest 8-bit step, so codes differ by at most 1.
+_ENCODE_STEPS = 1 << 16
+_ENCODE_TABLE = (linear_to_srgb(torch.linspace(0.0, 1.0, _ENCODE_STEPS)).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+_CHUNK = 1 << 16  # pixels per chunk: elementwise passes stay in cache (2-3x faster on 12 MP)
+
+
+def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (3, H, W) -> uint8 sRGB (H, W, 3), not differentiable; within 1 code value of ``lab_to_rgb``."""
+    _check_channels(lab, "lab_to_srgb8")
+    height, width = lab.shape[-2:]
+    flat = lab.reshape(3, -1).float()
+    out = torch.empty(height * width, 3, dtype=torch.uint8)
+    matrix = _RGB_FROM_XYZ.float() * torch.tensor(WHITE_D65)  # (3, 3) absorbs the white point
+    for start in range(0, flat.shape[1], _CHUNK):
+        lightness, a, b = flat[:, start : start + _CHUNK]
+        fy = (lightness + 16.0) / 116.0
+        f = torch.stack([fy + a / 500.0, fy, (fy - b / 200.0).clamp_(min=0.0)], dim=1)  # (n, 3)
+        linear = _f_inv(f) @ matrix.T  # (n, 3)
+        index = linear.mul_(_ENCODE_STEPS - 1).add_(0.5).clamp_(0, _ENCODE_STEPS - 1).to(torch.int32)
+        out[start : start + _CHUNK] = _ENCODE_TABLE[index]
+    return out.view(height, width, 3)
+
+
 def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB (*, 3, H, W) -> L (*, 1, H, W); cheaper than ``rgb_to_lab`` as it only needs Y."""
     _check_channels(rgb, "rgb_to_lightness")
-    y_row = _XYZ_FROM_RGB[1].to(dtype=rgb.dtype, device=rgb.device)
-    y = torch.einsum("j,...jhw->...hw", y_row, srgb_to_linear(rgb)).unsqueeze(-3)
-    return 116.0 * _f(y) - 16.0
+    weights = LUMINANCE_WEIGHTS.to(dtype=rgb.dtype, device=rgb.device)
+    y = torch.einsum("j,...jhw->...hw", weights, srgb_to_linear(rgb)).unsqueeze(-3)
+    return luminance_to_lightness(y)
 
 
 def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
     """Grey sRGB values (*, H, W) in [0, 1] -> L (*, H, W): a grey pixel has Y = linear(value)."""
-    y = srgb_to_linear(gray) * float(_XYZ_FROM_RGB[1].sum())  # row sums to 1.000003
-    return 116.0 * _f(y) - 16.0
+    return luminance_to_lightness(srgb_to_linear(gray) * LUMINANCE_WEIGHTS.sum())
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,5 @@
+"""``python -m chromalab`` runs the command line."""
+
+from chromalab.cli import main
+
+main()

@@ -1,0 +1,117 @@
+"""Self-describing model files: safetensors weights plus a JSON description in the file's metadata.
+
+A model file holds everything needed to rebuild and use the network: registry name and options, the bin
+set (spec + centres) for classification models, the ab prior when known, and free-form training facts.
+Files are written atomically (temporary file + rename) and read without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from chromalab.color.bins import Bins, bins_from_centres
+from chromalab.models import create_model
+
+FORMAT = "chromalab-model/1"
+METADATA_KEY = "chromalab"
+BIN_CENTRES = "bins.centres"
+PRIOR = "bins.prior"
+MODEL_PREFIX = "model."
+
+
+@dataclass
+class ModelSpec:
+    """What a model file says about its network: enough to rebuild it with ``create_model``."""
+
+    model: str
+    options: dict[str, Any] = field(default_factory=dict)
+    bins: str | None = None  # bin spec of a classification model, None for regression
+    info: dict[str, Any] = field(default_factory=dict)  # training command, data, metrics...
+
+    def build(self, num_classes: int | None) -> nn.Module:
+        return create_model(self.model, num_classes=num_classes, **self.options)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(
+    path: Path,
+    model: nn.Module,
+    spec: ModelSpec,
+    *,
+    bins: Bins | None = None,
+    prior: torch.Tensor | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write ``model`` and its description to ``path`` (.safetensors)."""
+    tensors = {MODEL_PREFIX + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if bins is not None:
+        tensors[BIN_CENTRES] = bins.centres.float().contiguous()
+    if prior is not None:
+        tensors[PRIOR] = prior.float().cpu().contiguous()
+    tensors.update(extra or {})
+    metadata = {METADATA_KEY: json.dumps({"format": FORMAT, **asdict(spec)})}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    spec: ModelSpec
+    bins: Bins | None
+    prior: torch.Tensor | None
+    tensors: dict[str, torch.Tensor]  # everything else stored in the file
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The JSON description of a model file; ValueError when the file is not one."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = (handle.metadata() or {}).get(METADATA_KEY)
+    except (OSError, SafetensorError) as error:
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+    if raw is None:
+        raise ValueError(f"{path}: not a chromalab model file (no '{METADATA_KEY}' metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: unsupported model format {meta.get('format')!r}, expected {FORMAT}")
+    return meta
+
+
+def load_model(path: Path) -> LoadedModel:
+    """Rebuild the network stored at ``path`` in eval mode."""
+    meta = read_metadata(path)
+    spec = ModelSpec(meta["model"], meta.get("options", {}), meta.get("bins"), meta.get("info", {}))
+    tensors = load_file(str(path))
+    bins = bins_from_centres(spec.bins, tensors.pop(BIN_CENTRES)) if spec.bins else None
+    prior = tensors.pop(PRIOR, None)
+    model = spec.build(bins.num_classes if bins else None)
+    weights = {k[len(MODEL_PREFIX) :]: tensors.pop(k) for k in list(tensors) if k.startswith(MODEL_PREFIX)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not fit model {spec.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return LoadedModel(model.eval(), spec, bins, prior, tensors)

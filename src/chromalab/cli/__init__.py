@@ -1,0 +1,10 @@
+"""Command line: ``chromalab COMMAND``. Thin: parses, calls the library, prints."""
+
+from __future__ import annotations
+
+from chromalab.cli import colorize, models  # noqa: F401  (registers the commands)
+from chromalab.cli.app import app
+
+
+def main() -> None:
+    app()

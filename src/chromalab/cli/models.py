@@ -1,0 +1,30 @@
+"""``chromalab models``: registered architectures and the weights that ship with the package."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from chromalab.cli.app import app
+
+
+@app.command()
+def models() -> None:
+    """List registered architectures and available weights."""
+    from chromalab.checkpoint import read_metadata
+    from chromalab.models import list_models
+    from chromalab.pipeline import bundled_weights
+
+    out = Console()
+    table = Table(title="architectures (chromalab train --model NAME)")
+    for column in ("name", "outputs", "summary"):
+        table.add_column(column)
+    for info in list_models():
+        table.add_row(info.name, " / ".join(info.kinds), info.summary)
+    out.print(table)
+    weights = bundled_weights()
+    if weights.is_file():
+        meta = read_metadata(weights)
+        out.print(f"weights: default -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})")
+    else:
+        out.print("weights: none bundled yet (the 'default' model arrives with the bundled-model issue)")
