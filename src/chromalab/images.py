@@ -77,7 +77,7 @@ def orient(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation tag, if any."""
     try:
         return ImageOps.exif_transpose(image) or image
-    except Exception:  # a broken EXIF block must not lose the picture; Pillow raises assorted errors here
+    except Exception:  # noqa: BLE001  a broken EXIF block must not lose the picture; Pillow raises assorted errors
         return image
 
 

@@ -14,7 +14,7 @@ def conv_relu(c_in: int, c_out: int, *, kernel: int = 3, stride: int = 1, dilati
 
 def scaled(channels: int, width: float) -> int:
     """Channel count times a width multiplier, at least 4 and a multiple of 4 (seed 004's kernel multiplier)."""
-    return max(4, int(round(channels * width / 4)) * 4)
+    return max(4, round(channels * width / 4) * 4)
 
 
 class OutputHead(nn.Module):

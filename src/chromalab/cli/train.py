@@ -1,0 +1,81 @@
+"""``chromalab train``: train a registered model on a prepared cache (also under torchrun)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from chromalab.cli.app import EXIT_SOME_FAILED, app, report_error, usage_error
+
+
+def parse_options(pairs: list[str]) -> dict[str, object]:
+    """``["width=0.25", "name=x"]`` -> {"width": 0.25, "name": "x"} (values read as JSON when they parse)."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            usage_error(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+@app.command()
+def train(
+    cache: Path = typer.Argument(..., help="A cache made by 'chromalab prepare'."),
+    model: str = typer.Option(..., "--model", "-m", help="Registered architecture (see 'chromalab models')."),
+    out: Path = typer.Option(..., "-o", "--out", help="Run folder: checkpoints, metrics.jsonl, loss.png, samples."),
+    option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE, repeatable (e.g. width=0.25)."),
+    loss: str = typer.Option("ce", help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab)."),
+    encoding: str = typer.Option("soft", help="Cross-entropy targets: soft (5 nearest bins, sigma 5) or onehot."),
+    rebalance: bool = typer.Option(True, "--rebalance/--no-rebalance", help="Class rebalancing (Zhang et al., lambda 0.5)."),
+    bins: str = typer.Option("gamut:10", help="Bin set: gamut:10, gamut:16, data:10, channels:N or file:PATH."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate (betas 0.9/0.99, weight decay 1e-3 as in seed 001)."),
+    weight_decay: float = typer.Option(1e-3, help="Adam weight decay."),
+    schedule: str = typer.Option("step", help="step (x0.1 at --lr-drop-at of the run), plateau (on val loss) or constant."),
+    lr_drop_at: float = typer.Option(0.4, help="Fraction of the run after which the step schedule divides the LR by 10."),
+    batch_size: int = typer.Option(32, help="Images per step and per process."),
+    epochs: int = typer.Option(10, help="Passes over the training split."),
+    minutes: float = typer.Option(None, help="Wall-clock budget; the run stops and saves when it is spent."),
+    max_steps: int = typer.Option(None, help="Stop after this many optimiser steps."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Random left-right flips."),
+    seed: int = typer.Option(0, help="Seed of everything random; same seed, same weights (on CPU)."),
+    checkpoint_every: int = typer.Option(500, help="Steps between checkpoints (also saved each epoch and at the end)."),
+    log_every: int = typer.Option(10, help="Steps between lines of metrics.jsonl."),
+    val_images: int = typer.Option(512, help="Validation images scored at the end of each epoch."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (~1.4x faster after a long warm-up)."),
+    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
+    overfit_one: bool = typer.Option(False, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT exactly where it stopped."),
+) -> None:
+    """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
+    from chromalab.training.config import TrainConfig
+    from chromalab.training.loop import Trainer, TrainingError
+
+    config = TrainConfig(
+        model=model, model_options=parse_options(option), loss=loss, encoding=encoding, rebalance=rebalance,
+        bins=bins, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_drop_at=lr_drop_at,
+        batch_size=batch_size, epochs=epochs, minutes=minutes, max_steps=max_steps, flip=flip, seed=seed,
+        checkpoint_every=checkpoint_every, log_every=log_every, val_images=val_images, compile=compile,
+        channels_last=channels_last, overfit_one=overfit_one,
+    )
+    try:
+        config.validate()
+        trainer = Trainer(config, cache, out, resume=resume)
+    except (ValueError, FileNotFoundError, TrainingError) as error:
+        usage_error(str(error))
+    try:
+        progress = trainer.fit()
+    except TrainingError as error:
+        report_error(out, error)
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    except OSError as error:
+        report_error(out, f"cannot write the run ({error.strerror or error})")
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    if trainer.world.is_main:
+        print(f"trained {progress.step} steps ({progress.images_seen} images, {progress.seconds:.0f} s); "
+              f"model: {out / 'model.safetensors'}")

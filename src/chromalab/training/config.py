@@ -1,0 +1,65 @@
+"""What a training run is asked to do; stored in every checkpoint so a run describes itself."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chromalab.losses import CLASSIFICATION_LOSSES, ENCODINGS, LOSSES
+
+SCHEDULES = ("constant", "step", "plateau")
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    model_options: dict[str, Any] = field(default_factory=dict)
+    loss: str = "ce"  # ce | l2 | smooth-l1
+    encoding: str = "soft"  # soft | onehot (cross-entropy targets)
+    rebalance: bool = True  # class rebalancing, Zhang et al. 2016
+    rebalance_lambda: float = 0.5
+    bins: str = "gamut:10"
+    # Adam with seed 001's betas and weight decay; the learning rate is an option
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 1e-3
+    schedule: str = "step"  # step: x0.1 at ``lr_drop_at`` of the run (seed 002); plateau: on val loss (seed 003)
+    lr_drop_at: float = 0.4  # seed 002 trains 10 epochs at 1e-3 then 15 at 1e-4
+    batch_size: int = 32  # per process
+    epochs: int = 10
+    minutes: float | None = None  # wall-clock budget; stops at whichever of epochs / minutes comes first
+    max_steps: int | None = None
+    flip: bool = True
+    seed: int = 0
+    checkpoint_every: int = 500  # steps
+    log_every: int = 10  # steps between metrics.jsonl lines
+    val_images: int = 512  # validation images scored each epoch
+    channels_last: bool = True
+    compile: bool = False
+    overfit_one: bool = False  # seed 004's sanity check: one photo, its loss must fall
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        for name in ("lr", "batch_size", "epochs", "checkpoint_every", "log_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"--minutes must be positive, got {self.minutes}")
+
+    @property
+    def classification(self) -> bool:
+        return self.loss in CLASSIFICATION_LOSSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        data["betas"] = tuple(data.get("betas", (0.9, 0.99)))
+        return cls(**data)

@@ -1,0 +1,66 @@
+"""Pictures a run draws as it goes: loss curves and validation colorizations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from chromalab.checkpoint import atomic_write
+from chromalab.color.bins import Bins
+from chromalab.color.lab import denormalize_ab, normalize_l
+from chromalab.pipeline import join_lightness
+from chromalab.training.batches import load_batch
+
+
+def read_metrics(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def save_loss_curves(metrics_path: Path, out: Path) -> None:
+    """Train loss per logged step and validation loss per epoch, against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    steps = [(r["step"], r["loss"]) for r in records if r.get("kind") == "step"]
+    epochs = [(r["step"], r["val_loss"]) for r in records if r.get("kind") == "epoch" and "val_loss" in r]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if steps:
+        x, y = zip(*steps)
+        ax.plot(x, y, lw=0.8, alpha=0.8, label="train")
+    if epochs:
+        x, y = zip(*epochs)
+        ax.plot(x, y, "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+
+
+@torch.inference_mode()
+def save_samples(out: Path, model: nn.Module, bins: Bins | None, l_codes: np.ndarray, ab_codes: np.ndarray,
+                 indices: np.ndarray, *, temperature: float = 0.38) -> None:
+    """One row per photo: ground truth | grey | prediction."""
+    model.eval()
+    lightness, ab = load_batch(l_codes, ab_codes, np.asarray(indices))
+    output = model(normalize_l(lightness))
+    predicted = bins.decode(output, temperature=temperature) if bins is not None else denormalize_ab(output)
+    rows = []
+    for l_img, ab_true, ab_pred in zip(lightness[:, 0], ab, predicted):
+        panels = [join_lightness(l_img, ab_true), join_lightness(l_img, torch.zeros_like(ab_pred)),
+                  join_lightness(l_img, ab_pred)]
+        rows.append(np.concatenate(panels, axis=1))
+    sheet = Image.fromarray(np.concatenate(rows, axis=0))
+    atomic_write(out, lambda tmp: sheet.save(tmp, format="PNG"))

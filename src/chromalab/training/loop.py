@@ -1,0 +1,286 @@
+"""The training loop: resumable, observable, deterministic on CPU, distributed under torchrun.
+
+RUN/ holds ``checkpoint.safetensors`` (latest state, resumable), ``model.safetensors`` (final weights for
+``Colorizer.load``), ``metrics.jsonl`` (one line per logged step and per epoch), ``loss.png`` and
+``samples/epoch-NNN.png`` (ground truth / grey / prediction for a few validation photos).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from chromalab.checkpoint import ModelSpec, read_metadata
+from chromalab.color.bins import Bins, make_bins, rebalancing_weights
+from chromalab.color.lab import normalize_l
+from chromalab.losses import cross_entropy, regression
+from chromalab.models import create_model
+from chromalab.training import distributed, figures
+from chromalab.training.batches import batch_slices, epoch_order, load_batch, random_flip
+from chromalab.training.config import TrainConfig
+from chromalab.training.state import Progress, export_model, load_training, save_training
+
+CHECKPOINT = "checkpoint.safetensors"
+FINAL_MODEL = "model.safetensors"
+METRICS = "metrics.jsonl"
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on (diverged, nothing to resume...); the message is for the user."""
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Run:
+    """Everything a step needs, built once."""
+
+    config: TrainConfig
+    spec: ModelSpec
+    model: nn.Module  # the bare network (what is saved)
+    engine: nn.Module  # what is called: the network, maybe compiled / wrapped in DDP
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    loss_fn: LossFn
+    bins: Bins | None
+    prior: torch.Tensor | None
+
+
+def make_loss(config: TrainConfig, bins: Bins | None, class_weights: torch.Tensor | None) -> LossFn:
+    if config.classification:
+        assert bins is not None
+        return lambda out, ab: cross_entropy(out, ab, bins, encoding=config.encoding, class_weights=class_weights)
+    return lambda out, ab: regression(out, ab, kind=config.loss)
+
+
+def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor) -> float:
+    """One optimiser step on a batch: L (B, 1, S, S) and ab (B, 2, S, S) in Lab units."""
+    run.engine.train()
+    x = normalize_l(lightness)
+    if run.config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    output = run.engine(x)  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
+    loss = run.loss_fn(output, ab)
+    if not torch.isfinite(loss):
+        raise TrainingError(f"loss became {loss.item()} at this step; the last good checkpoint is kept "
+                            "(try a lower --lr)")
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    return float(loss.item())
+
+
+@torch.inference_mode()
+def validation_loss(run: Run, l_codes: np.ndarray, ab_codes: np.ndarray, indices: np.ndarray) -> float:
+    run.model.eval()
+    total, count = 0.0, 0
+    for part in batch_slices(len(indices), min(run.config.batch_size, len(indices))):
+        lightness, ab = load_batch(l_codes, ab_codes, indices[part])
+        total += float(run.loss_fn(run.model(normalize_l(lightness)), ab)) * len(lightness)
+        count += len(lightness)
+    return total / max(count, 1)
+
+
+def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
+    """Bins, prior and rebalancing weights from the cache; model, optimiser, scheduler."""
+    from chromalab.data.cache import prior_for
+
+    torch.manual_seed(config.seed)
+    bins = make_bins(config.bins, histogram=cache.histogram) if config.classification else None
+    prior = prior_for(cache, bins) if bins is not None else None
+    class_weights = (
+        rebalancing_weights(bins, prior, lam=config.rebalance_lambda) if bins is not None and config.rebalance else None
+    )
+    model = create_model(config.model, num_classes=bins.num_classes if bins else None, **config.model_options)
+    model = model.to(world.device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    engine = distributed.wrap(model, world)
+    if config.compile:
+        engine = torch.compile(engine)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    scheduler = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
+        if config.schedule == "plateau" else None
+    )
+    spec = ModelSpec(config.model, config.model_options, bins.spec if bins else None,
+                     {"train_config": config.to_dict(), "cache": str(cache.path)})
+    return Run(config, spec, model, engine, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior)
+
+
+def step_lr(config: TrainConfig, fraction_done: float) -> float:
+    """Seed 002's two-stage schedule: ``lr`` until ``lr_drop_at`` of the run, then lr / 10."""
+    if config.schedule == "step" and fraction_done >= config.lr_drop_at:
+        return config.lr * 0.1
+    return config.lr
+
+
+BUDGET_FIELDS = ("epochs", "minutes", "max_steps", "checkpoint_every", "log_every")
+
+
+def resumed_config(checkpoint: Path, given: TrainConfig) -> TrainConfig:
+    """The stored run's config, with the budget fields of ``given`` (so a run can be extended)."""
+    stored = read_metadata(checkpoint).get("info", {}).get("train_config")
+    if stored is None:
+        raise TrainingError(f"{checkpoint}: no training config stored; cannot resume")
+    return TrainConfig.from_dict({**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS}})
+
+
+class Trainer:
+    """Runs ``config`` on a prepared cache into ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, cache_dir: Path, run_dir: Path, *, resume: bool = False,
+                 console: Console | None = None) -> None:
+        from chromalab.data.cache import Cache
+
+        config.validate()
+        self.run_dir = Path(run_dir)
+        self.console = console or Console(stderr=True)
+        self.world = distributed.start()
+        checkpoint = self.run_dir / CHECKPOINT
+        if resume and not checkpoint.is_file():
+            raise TrainingError(f"--resume: no checkpoint in {self.run_dir}")
+        if not resume and checkpoint.exists():
+            raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
+        if resume:
+            config = resumed_config(checkpoint, config)
+        self.cache = Cache(cache_dir)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        self.run = build_run(config, self.cache, self.world)
+        self.progress = Progress()
+        if resume:
+            self.progress = load_training(checkpoint, self.run.model, self.run.optimizer, self.run.scheduler)
+        self.train_indices, self.val_indices = self._indices()
+
+    def _indices(self) -> tuple[np.ndarray, np.ndarray]:
+        train, val = np.asarray(self.cache.train_indices), np.asarray(self.cache.val_indices)
+        if self.run.config.overfit_one:
+            return train[:1], train[:1]
+        if len(train) < self.run.config.batch_size * self.world.size:
+            raise TrainingError(f"the cache has {len(train)} training images, fewer than one batch "
+                                f"({self.run.config.batch_size} x {self.world.size} processes)")
+        return train, val[: self.run.config.val_images]
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        if self.world.is_main:
+            with open(self.run_dir / METRICS, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def _save(self) -> None:
+        if self.world.is_main:
+            r = self.run
+            save_training(self.run_dir / CHECKPOINT, r.model, r.spec, bins=r.bins, prior=r.prior,
+                          optimizer=r.optimizer, scheduler=r.scheduler, progress=self.progress)
+        distributed.barrier(self.world)
+
+    def _planned_steps(self, per_epoch: int) -> int:
+        planned = per_epoch * self.run.config.epochs
+        return min(planned, self.run.config.max_steps or planned)
+
+    def _out_of_budget(self, started: float, seconds_before: float) -> bool:
+        config = self.run.config
+        if config.max_steps is not None and self.progress.step >= config.max_steps:
+            return True
+        elapsed = seconds_before + time.perf_counter() - started
+        return config.minutes is not None and elapsed >= config.minutes * 60
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def fit(self) -> Progress:
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
+
+        config, world = self.run.config, self.world
+        if world.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        batch = 1 if config.overfit_one else config.batch_size
+        per_epoch = len(batch_slices(len(self.train_indices) // world.size, batch))
+        planned = self._planned_steps(per_epoch)
+        started, seconds_before = time.perf_counter(), self.progress.seconds
+        columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.1f} img/s"),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        stop = False
+        with Bar(*columns, console=self.console, disable=not world.is_main) as bar:
+            task = bar.add_task("train", total=planned, completed=self.progress.step, epoch=self.progress.epoch,
+                                loss=float("nan"), speed=0.0)
+            while self.progress.epoch < config.epochs and not stop:
+                order = epoch_order(self.train_indices, seed=config.seed, epoch=self.progress.epoch,
+                                    rank=world.rank, world=world.size)
+                window_start, window_images, epoch_losses = time.perf_counter(), 0, []
+                for part in batch_slices(len(order), batch)[self.progress.batch_in_epoch :]:
+                    if self._out_of_budget(started, seconds_before):
+                        stop = True
+                        break
+                    loss = self._one_step(order[part], planned)
+                    epoch_losses.append(loss)
+                    window_images += len(order[part]) * world.size
+                    if self.progress.step % config.log_every == 0:
+                        speed = window_images / max(time.perf_counter() - window_start, 1e-9)
+                        self._log({"kind": "step", "step": self.progress.step, "epoch": self.progress.epoch,
+                                   "loss": loss, "lr": self.run.optimizer.param_groups[0]["lr"],
+                                   "images_per_s": speed, "seconds": seconds_before + time.perf_counter() - started})
+                        bar.update(task, speed=speed)
+                        window_start, window_images = time.perf_counter(), 0
+                    bar.update(task, completed=self.progress.step, loss=loss, epoch=self.progress.epoch)
+                    if self.progress.step % config.checkpoint_every == 0:
+                        self.progress.seconds = seconds_before + time.perf_counter() - started
+                        self._save()
+                else:
+                    self._end_epoch(epoch_losses)
+                self.progress.seconds = seconds_before + time.perf_counter() - started
+        self._finish()
+        return self.progress
+
+    def _one_step(self, indices: np.ndarray, planned: int) -> float:
+        config = self.run.config
+        # every random draw of a step depends on (seed, step) only: resuming replays the same steps
+        torch.manual_seed(config.seed * 1_000_003 + self.progress.step)
+        lightness, ab = load_batch(self.cache.l, self.cache.ab, indices)
+        if config.flip and not config.overfit_one:
+            lightness, ab = random_flip(lightness, ab, torch.Generator().manual_seed(self.progress.step))
+        if self.run.scheduler is None:
+            for group in self.run.optimizer.param_groups:
+                group["lr"] = step_lr(config, self.progress.step / max(planned, 1))
+        loss = training_step(self.run, lightness.to(self.world.device), ab.to(self.world.device))
+        self.progress.step += 1
+        self.progress.batch_in_epoch += 1
+        self.progress.images_seen += len(indices) * self.world.size
+        return loss
+
+    def _end_epoch(self, losses: list[float]) -> None:
+        record = {"kind": "epoch", "epoch": self.progress.epoch, "step": self.progress.step,
+                  "train_loss": float(np.mean(losses)) if losses else math.nan}
+        if self.world.is_main and len(self.val_indices):
+            record["val_loss"] = validation_loss(self.run, self.cache.l, self.cache.ab, self.val_indices)
+            figures.save_samples(self.run_dir / "samples" / f"epoch-{self.progress.epoch:03d}.png", self.run.model,
+                                 self.run.bins, self.cache.l, self.cache.ab, self.val_indices[:4])
+        if self.run.scheduler is not None and len(self.val_indices):
+            self.run.scheduler.step(distributed.from_main(record.get("val_loss", 0.0), self.world))
+        self.progress.history.append(record)
+        self.progress.epoch += 1
+        self.progress.batch_in_epoch = 0
+        self._log(record)
+        if self.world.is_main:
+            figures.save_loss_curves(self.run_dir / METRICS, self.run_dir / "loss.png")
+        self._save()
+
+    def _finish(self) -> None:
+        self._save()
+        if self.world.is_main:
+            r = self.run
+            info = {**r.spec.info, "steps": self.progress.step, "images_seen": self.progress.images_seen,
+                    "train_seconds": round(self.progress.seconds, 1), "processes": self.world.size}
+            export_model(self.run_dir / FINAL_MODEL, r.model,
+                         ModelSpec(r.spec.model, r.spec.options, r.spec.bins, info), bins=r.bins, prior=r.prior)
+        distributed.stop(self.world)
