@@ -1,0 +1,99 @@
+"""Shared fixtures: tiny real photographs and a runner for the installed ``chromalab`` console script.
+
+The photos are real (scikit-image's astronaut, coffee and chelsea; scikit-learn's china and flower) so
+that colour statistics, gamut coverage and decoding are exercised on natural images, but downsized to
+at most 64 pixels a side to keep the whole suite fast on two shared cores.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PHOTO_SIDE = 64  # longest side of the test photos
+CHROMALAB = Path(sys.executable).parent / "chromalab"  # the installed console script, not `python -m`
+REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+
+
+def _downsize(rgb: np.ndarray, side: int = PHOTO_SIDE) -> np.ndarray:
+    image = Image.fromarray(rgb)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image.convert("RGB")).copy()
+
+
+def _load_photos() -> dict[str, np.ndarray]:
+    from skimage import data
+    from sklearn.datasets import load_sample_image
+
+    photos = {name: getattr(data, name)() for name in ("astronaut", "coffee", "chelsea")}
+    photos |= {name.removesuffix(".jpg"): load_sample_image(name) for name in ("china.jpg", "flower.jpg")}
+    return {name: _downsize(rgb) for name, rgb in photos.items()}
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, np.ndarray]:
+    """name -> uint8 RGB array (H, W, 3), longest side 64; five real photographs."""
+    return _load_photos()
+
+
+@pytest.fixture(scope="session")
+def photo(photos: dict[str, np.ndarray]) -> np.ndarray:
+    """One colourful real photograph (astronaut, 64 x 64 uint8 RGB)."""
+    return photos["astronaut"]
+
+
+@pytest.fixture(scope="session")
+def zhang_313_path() -> Path:
+    """Zhang et al.'s 313 in-gamut ab bin centres (pts_in_hull.npy); tests skip when it is missing."""
+    path = REFERENCE_DATA / "zhang-pts-in-hull-313.npy"
+    if not path.is_file():
+        pytest.skip(f"reference file missing: {path}")
+    return path
+
+
+def png_bytes(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, rows: bytes | None = None) -> bytes:
+    """A PNG built by hand: any header size, with ``rows`` (filter byte + pixels per row) or a tiny IDAT.
+
+    A 20000 x 20000 header with a 64-byte IDAT is a decompression bomb of a few hundred bytes.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    idat = zlib.compress(rows if rows is not None else b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def png() -> Callable[..., bytes]:
+    """``png(width, height, ...)`` -> the bytes of a hand-built PNG (see ``png_bytes``)."""
+    return png_bytes
+
+
+CliResult = tuple[int, str, str]
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., CliResult]:
+    """Run the installed console script: ``cli("colorize", "a.jpg", cwd=tmp_path) -> (rc, stdout, stderr)``."""
+    if not CHROMALAB.is_file():
+        pytest.skip(f"console script not installed at {CHROMALAB} (pip install -e .)")
+
+    def run(*args: object, cwd: Path | None = None, timeout: float = 120) -> CliResult:
+        env = {**os.environ, "COLUMNS": "120"}  # warnings stay on: the tests see what a user sees
+        done = subprocess.run(
+            [str(CHROMALAB), *map(str, args)], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        return done.returncode, done.stdout, done.stderr
+
+    return run

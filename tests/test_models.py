@@ -1,0 +1,87 @@
+"""Every registered model: forward shapes for both kinds; Zhang's network size; the registry's errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from chromalab.models import create_model, list_models, model_info, register_model
+
+Q = 261  # gamut:10
+SIDE = 64
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_cases() -> list[tuple[str, str]]:
+    return [(info.name, kind) for info in list_models() for kind in info.kinds]
+
+
+@pytest.mark.parametrize(("name", "kind"), model_cases())
+def test_forward_shape(name: str, kind: str) -> None:
+    torch.manual_seed(0)
+    num_classes = Q if kind == "classification" else None
+    model = create_model(name, num_classes=num_classes).eval()
+    l_norm = torch.rand(2, 1, SIDE, SIDE) - 0.5
+    with torch.inference_mode():
+        out = model(l_norm)
+    channels = Q if kind == "classification" else 2
+    assert out.shape == (2, channels, SIDE // 4, SIDE // 4), f"{name} ({kind}): {tuple(out.shape)}"
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", [info.name for info in list_models()])
+def test_backward_reaches_every_parameter(name: str) -> None:
+    info = model_info(name)
+    num_classes = Q if "classification" in info.kinds else None
+    model = create_model(name, num_classes=num_classes).train()
+    if parameter_count(model) > 5_000_000:
+        pytest.skip(f"{name} is too big for a fast backward test on two shared cores")
+    model(torch.rand(2, 1, 32, 32) - 0.5).square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"{name}: no gradient for {missing[:5]}"
+
+
+def test_zhang_eccv16_has_zhangs_parameter_count() -> None:
+    model = create_model("zhang-eccv16", num_classes=313)
+    count = parameter_count(model)
+    assert abs(count - 32.2e6) < 0.3e6, count  # Zhang et al. 2016's network: 32.2 M parameters
+
+
+def test_width_multiplier_scales_parameters() -> None:
+    full = parameter_count(create_model("zhang-eccv16", num_classes=313, width=1.0))
+    half = parameter_count(create_model("zhang-eccv16", num_classes=313, width=0.5))
+    quarter = parameter_count(create_model("zhang-eccv16", num_classes=313, width=0.25))
+    # convolutions dominate and scale with width squared
+    assert 0.22 < half / full < 0.28 and 0.05 < quarter / full < 0.075
+    small = create_model("zhang-eccv16", num_classes=Q, width=0.25).eval()
+    with torch.inference_mode():
+        assert small(torch.zeros(1, 1, SIDE, SIDE)).shape == (1, Q, SIDE // 4, SIDE // 4)
+
+
+def test_odd_input_size_still_gives_a_map() -> None:
+    model = create_model("zhang-eccv16", num_classes=Q, width=0.25).eval()
+    with torch.inference_mode():
+        out = model(torch.zeros(1, 1, 50, 70))
+    assert out.shape[:2] == (1, Q) and out.shape[-2] >= 1 and out.shape[-1] >= 1
+
+
+def test_unknown_model_lists_known_names() -> None:
+    with pytest.raises(ValueError) as error:
+        create_model("zhang-eccv17", num_classes=Q)
+    message = str(error.value)
+    assert "unknown model 'zhang-eccv17'" in message
+    for info in list_models():
+        assert info.name in message
+
+
+def test_bad_options_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="bad options for model 'tiny'"):
+        create_model("tiny", num_classes=Q, depth=3)
+
+
+def test_registering_a_name_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("tiny", summary="again")(lambda *, num_classes: torch.nn.Identity())
