@@ -1,0 +1,190 @@
+"""``chromalab evaluate``: score a model on a folder of colour photos, next to the grey baseline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, console, report_error, usage_error
+
+# rows of the printed table: (key, label, format)
+TABLE_ROWS = (
+    ("psnr", "PSNR (dB)", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("auc", "AuC (%)", "{:.2f}"),
+    ("auc_rebalanced", "AuC rebalanced (%)", "{:.2f}"),
+    ("colorfulness", "colorfulness", "{:.2f}"),
+    ("colorfulness_gt", "colorfulness of ground truth", "{:.2f}"),
+    ("delta_colorfulness", "delta colorfulness", "{:+.2f}"),
+    ("closeness", "RMS ab error", "{:.2f}"),
+    ("accuracy_channels10", "accuracy, 10 bins per channel", "{:.2%}"),
+    ("accuracy_channels30", "accuracy, 30 bins per channel", "{:.2%}"),
+    ("accuracy_channels50", "accuracy, 50 bins per channel", "{:.2%}"),
+    ("accuracy_bins", "accuracy, {bins}", "{:.2%}"),
+)
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Argument(
+        ..., help="Folder of colour photos (searched recursively); grey ones are skipped."
+    ),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name."
+    ),
+    size: int = typer.Option(
+        256, "--size", "-s", min=16, max=4096, help="Side of the square the network sees."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),
+    temperature: float = typer.Option(
+        0.38, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Score at most N photos, evenly spaced through the sorted list."
+    ),
+    bins: str | None = typer.Option(
+        None, "--bins", help="Bin set of accuracy_bins (default: the model's own), e.g. gamut:16."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Photos per network call."),
+) -> None:
+    """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy."""
+    if not data.exists():
+        usage_error(f"{data}: no such folder")
+    if not data.is_dir():
+        usage_error(f"{data}: not a folder (evaluate takes a folder of colour photos)")
+    if bins is not None:
+        _check_bins(bins)
+    from chromalab import evaluate as evaluation
+
+    paths = evaluation.find_images(data, limit=limit)
+    if not paths:
+        report_error(data, "no images found in this folder")
+        raise typer.Exit(EXIT_SOME_FAILED)
+    colorizer = _load(model, size=size, temperature=temperature)
+    with _Progress(len(paths)) as advance:
+        result = evaluation.evaluate(
+            paths,
+            colorizer,
+            root=data,
+            size=size,
+            temperature=temperature,
+            bins=bins,
+            batch_size=batch_size,
+            on_image=advance,
+        )
+    if not result.images:
+        why = f"{len(result.grey)} grey" if result.grey else "no readable"
+        report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
+        raise typer.Exit(EXIT_SOME_FAILED)
+    own_bins = evaluation.describe_bins(result.model.bin_sets.get("accuracy_bins"))
+    info = {"model": model, "bins": own_bins, "size": size, "temperature": temperature}
+    summary = result.summary(info)
+    written = _write(json_path, csv_path, summary, result)
+    _print_table(summary, own_bins)
+    if result.grey:
+        print(f"skipped {len(result.grey)} grey photos", file=sys.stderr)
+    raise typer.Exit(EXIT_SOME_FAILED if result.failed or not written else EXIT_OK)
+
+
+def _check_bins(spec: str) -> None:
+    from chromalab.color.bins import make_bins
+
+    try:
+        make_bins(spec)
+    except ValueError as error:
+        usage_error(f"--bins {spec}: {error}")
+
+
+def _load(model: str, **options: object):  # -> Colorizer (imported lazily)
+    import warnings
+
+    import torch
+
+    from chromalab.pipeline import Colorizer
+
+    torch.manual_seed(0)  # an untrained registered model (e.g. --model tiny) scores the same every run
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            colorizer = Colorizer.load(model, **options)
+    except (FileNotFoundError, ValueError) as error:
+        usage_error(f"--model {model}: {error}")
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return colorizer
+
+
+class _Progress:
+    """A rich progress bar on stderr (only on a terminal) whose ``on_image`` callback reports problems."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        self.bar = Progress(
+            *columns, console=console, transient=True, disable=total < 2 or not sys.stderr.isatty()
+        )
+        self.task = self.bar.add_task("evaluate", total=total)
+
+    def __enter__(self):  # -> the on_image callback
+        self.bar.__enter__()
+        return self.advance
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def advance(self, path: Path, problem: str | None) -> None:
+        if problem is not None and problem.startswith("grey:"):
+            print(f"note: {path}: {problem[len('grey: ') :]}", file=sys.stderr, flush=True)
+        elif problem is not None:
+            report_error(path, problem)
+        self.bar.advance(self.task)
+
+
+def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result) -> bool:
+    """Write the summary JSON and the per-photo CSV atomically; False if one could not be written."""
+    import csv
+    import io
+    import json
+
+    from chromalab.checkpoint import atomic_write
+
+    ok = True
+    outputs = []
+    if json_path is not None:
+        outputs.append((json_path, json.dumps(summary, indent=2, allow_nan=False) + "\n"))
+    if csv_path is not None:
+        rows = list(result.rows())
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        outputs.append((csv_path, buffer.getvalue()))
+    for path, text in outputs:
+        try:
+            atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        except OSError as error:
+            report_error(path, f"cannot write ({error.strerror or error})")
+            ok = False
+    return ok
+
+
+def _print_table(summary: dict, own_bins: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ours, grey = summary["metrics"], summary["gray_baseline"]
+    title = f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = {ours['temperature']})"
+    table = Table(title=title)
+    for column, justify in (("metric", "left"), ("model", "right"), ("grey baseline", "right")):
+        table.add_column(column, justify=justify)
+    for key, label, fmt in TABLE_ROWS:
+        if key not in ours:
+            continue
+        cells = ["-" if d.get(key) is None else fmt.format(d[key]) for d in (ours, grey)]
+        table.add_row(label.format(bins=own_bins), *cells)
+    Console().print(table)
+    print(f"{ours['seconds']:.1f} s ({ours['seconds_model']:.1f} s in the network)")
