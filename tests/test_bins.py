@@ -240,11 +240,6 @@ def test_channel_bins_rebalancing_per_half(photos: dict[str, np.ndarray]) -> Non
         torch.testing.assert_close((smoothed[half] * weights[half]).sum(), torch.tensor(1.0))
 
 
-@pytest.mark.xfail(
-    reason="ChannelBins.soft_encode keeps every bin tied with the 5th nearest (d2 <= kthvalue): a grey "
-    "pixel (a = 0, half-way between centres for even N) gets 6 non-zero weights, not the 5 documented",
-    strict=True,
-)
 def test_channel_bins_soft_encode_exactly_five_at_grey() -> None:
     soft = make_bins("channels:20").soft_encode(torch.zeros(1, 2, 1, 1))
     assert (soft[:, :20] > 0).sum() == 5
@@ -300,11 +295,13 @@ def test_data_bins_reject_wrong_histogram_shape() -> None:
         make_bins("data:10", histogram=np.ones((5, 5)))
 
 
-@pytest.mark.xfail(
-    reason="make_bins('data:0', histogram=...) divides by the grid in _grid_centres before any check: "
-    "ZeroDivisionError instead of a ValueError",
-    strict=True,
-)
 def test_data_bins_reject_zero_grid() -> None:
     with pytest.raises(ValueError):
         make_bins("data:0", histogram=np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("grid", [10, 16])
+def test_shipped_gamut_tables_equal_the_rule(grid: int) -> None:
+    from chromalab.color.bins import compute_gamut_bins, gamut_bins
+
+    torch.testing.assert_close(gamut_bins(grid).centres, compute_gamut_bins(grid).centres, rtol=0, atol=0)

@@ -118,11 +118,6 @@ def test_missing_weights_are_refused(tmp_path: Path) -> None:
         load_model(path)
 
 
-@pytest.mark.xfail(
-    reason="load_model: load_state_dict(strict=False) still raises RuntimeError on shape mismatches (same "
-    "keys, other sizes), so a file whose options do not match its weights is not a ValueError",
-    strict=True,
-)
 def test_weights_of_other_sizes_are_a_value_error(tmp_path: Path) -> None:
     spec = ModelSpec("tiny", {"channels": 4}, None)
     path = tmp_path / "m.safetensors"
@@ -132,11 +127,6 @@ def test_weights_of_other_sizes_are_a_value_error(tmp_path: Path) -> None:
         load_model(path)
 
 
-@pytest.mark.xfail(
-    reason="load_model reads meta['model'] without checking it: a file with the chromalab format tag but "
-    "no 'model' key raises KeyError (a traceback in the CLI, which only catches ValueError)",
-    strict=True,
-)
 def test_description_without_model_name_is_a_value_error(tmp_path: Path) -> None:
     path = tmp_path / "m.safetensors"
     save_file({"x": torch.zeros(1)}, str(path), metadata={"chromalab": json.dumps({"format": "chromalab-model/1"})})

@@ -105,13 +105,19 @@ def read_metadata(path: Path) -> dict[str, Any]:
 def load_model(path: Path) -> LoadedModel:
     """Rebuild the network stored at ``path`` in eval mode."""
     meta = read_metadata(path)
+    if not isinstance(meta.get("model"), str):
+        raise ValueError(f"{path}: the model file does not name its architecture")
     spec = ModelSpec(meta["model"], meta.get("options", {}), meta.get("bins"), meta.get("info", {}))
     tensors = load_file(str(path))
+    if spec.bins and BIN_CENTRES not in tensors:
+        raise ValueError(f"{path}: a classification model file without its bin centres")
     bins = bins_from_centres(spec.bins, tensors.pop(BIN_CENTRES)) if spec.bins else None
     prior = tensors.pop(PRIOR, None)
     model = spec.build(bins.num_classes if bins else None)
     weights = {k[len(MODEL_PREFIX) :]: tensors.pop(k) for k in list(tensors) if k.startswith(MODEL_PREFIX)}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not fit model {spec.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        reason = str(error).splitlines()[0]
+        raise ValueError(f"{path}: weights do not fit model {spec.model!r} {spec.options} ({reason})") from None
     return LoadedModel(model.eval(), spec, bins, prior, tensors)

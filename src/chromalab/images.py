@@ -19,6 +19,7 @@ from chromalab.color.lab import LUMINANCE_WEIGHTS, gray_to_lightness, luminance_
 
 # Refuse images above 120 megapixels before decoding: a 20000 x 20000 header would need gigabytes.
 MAX_PIXELS = 120_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this and refuses above twice this; both are refused
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
 # formats Pillow writes well; anything else is written as PNG
 _WRITABLE = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"}
@@ -85,9 +86,11 @@ def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """(image without alpha, alpha as mode "L" or None). Palette transparency counts as alpha."""
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+    if image.mode in ("La", "RGBa"):  # premultiplied alpha: undo it first
+        image = image.convert("LA" if image.mode == "La" else "RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
         alpha = image.getchannel("A")
-        base = image.convert("RGB" if image.mode in ("RGBA", "PA", "RGBa") else "L")
+        base = image.convert("L" if image.mode == "LA" else "RGB")
         return base, alpha
     return image, None
 

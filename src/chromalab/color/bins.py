@@ -15,6 +15,7 @@ same shape as the logits), ``decode`` (mode, mean, annealed mean), ``log_softmax
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
 DECODE_METHODS = ("annealed", "mean", "mode")
 
 BIN_SPECS = {
-    "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (262 bins)",
+    "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",
     "gamut:16": "grid 16 over [-128, 127], cells no 8-bit sRGB colour reaches excluded (seed 000)",
     "data:G": "grid-G centres that a dataset's ab histogram actually uses (seed 001); needs a prior",
     "channels:N": "N equal bins over [-100, 100] for a and for b independently (seed 003)",
@@ -172,9 +173,8 @@ class ChannelBins:
         """ab (B, 2, H, W) -> (B, 2N, H, W): per channel, a Gaussian over the 5 nearest bins."""
         centres = self.centres_1d.to(ab.device)
         d2 = (ab.unsqueeze(-3) - centres.view(-1, 1, 1)) ** 2  # (B, 2, N, H, W)
-        k = min(SOFT_NEIGHBOURS, self.count)
-        keep = d2 <= d2.kthvalue(k, dim=-3, keepdim=True).values
-        weights = torch.softmax(torch.where(keep, -d2 / (2 * sigma**2), -torch.inf), dim=-3)
+        nearest = d2.topk(min(SOFT_NEIGHBOURS, self.count), dim=-3, largest=False)  # exactly 5, ties broken
+        weights = torch.zeros_like(d2).scatter_(-3, nearest.indices, torch.softmax(-nearest.values / (2 * sigma**2), dim=-3))
         return weights.flatten(-4, -3)
 
     def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
@@ -231,34 +231,54 @@ def ab_histogram(ab: torch.Tensor, *, grid: int) -> torch.Tensor:
 
 def _grid_centres(grid: int) -> np.ndarray:
     """Multiples of ``grid`` covering [-128, 127] (for grid 10: -130 ... 130)."""
+    if grid < 2:
+        raise ValueError(f"the ab grid must be at least 2, got {grid}")
     half = int(np.ceil(128 / grid))
     return np.arange(-half, half + 1) * grid
 
 
-@functools.lru_cache(maxsize=8)
-def srgb_ab_values() -> torch.Tensor:
-    """ab (2, 256**3) of every 8-bit sRGB colour, computed once (about a second)."""
+def _srgb_cells(cell_of: Callable[[torch.Tensor], torch.Tensor], cells: int) -> torch.Tensor:
+    """Which of ``cells`` ab cells some 8-bit sRGB colour reaches; ``cell_of`` maps ab (2, P) -> cell ids (P,).
+
+    Walks the 256**3 colours one red level at a time, so memory stays ~10 MB.
+    """
     v = torch.arange(256, dtype=torch.float32) / 255
-    rgb = torch.stack(torch.meshgrid(v, v, v, indexing="ij")).reshape(3, -1, 1)  # (3, 256**3, 1)
-    return rgb_to_lab(rgb)[1:, :, 0]
+    gb = torch.stack(torch.meshgrid(v, v, indexing="ij")).reshape(2, -1, 1)  # (2, 65536, 1)
+    used = torch.zeros(cells, dtype=torch.bool)
+    for red in v:
+        rgb = torch.cat([red.expand(1, gb.shape[1], 1), gb], dim=0)  # (3, 65536, 1)
+        used[cell_of(rgb_to_lab(rgb)[1:, :, 0])] = True
+    return used
 
 
+GAMUT_TABLES = Path(__file__).with_name("tables")  # gamut-G.npy: compute_gamut_bins(G) saved, a test checks
+
+
+@functools.lru_cache(maxsize=8)
 def gamut_bins(grid: int) -> JointBins:
     """Centres of the grid cells that some 8-bit sRGB colour (at any L) reaches.
 
-    grid 10: cells centred on multiples of 10 (Zhang et al.'s lattice) -> 262 bins, all among Zhang's 313
+    grid 10: cells centred on multiples of 10 (Zhang et al.'s lattice) -> 261 bins, all among Zhang's 313
     (Zhang's hull is wider than sRGB). grid 16: cells [-128 + 16k, -112 + 16k) as in seed 000 -> 114 bins.
+    The tables of grids 10 and 16 ship with the package (computing one takes seconds); others are computed.
     """
-    ab = srgb_ab_values()
+    table = GAMUT_TABLES / f"gamut-{grid}.npy"
+    if table.is_file():
+        return JointBins(np.load(table, allow_pickle=False), spec=f"gamut:{grid}")
+    return compute_gamut_bins(grid)
+
+
+def compute_gamut_bins(grid: int) -> JointBins:
+    """``gamut_bins`` from scratch: walk all 8-bit sRGB colours (a few seconds)."""
     if grid == 16:
-        idx = torch.floor((ab + 128) / 16).long()  # (2, P) cells 0..15
-        used = torch.bincount(idx[0] * 16 + idx[1], minlength=256) > 0
+        used = _srgb_cells(lambda ab: (torch.floor((ab + 128) / 16).long() * torch.tensor([[16], [1]])).sum(0), 256)
         cells = torch.nonzero(used.reshape(16, 16)).float()
         return JointBins(cells * 16 - 128 + 8, spec="gamut:16")
     if grid < 2:
         raise ValueError(f"gamut grid must be >= 2, got {grid}")
-    counts = ab_histogram(ab.view(2, -1, 1), grid=grid)
-    return bins_from_histogram(counts, grid=grid, spec=f"gamut:{grid}")
+    side = len(_grid_centres(grid))
+    used = _srgb_cells(lambda ab: ab_histogram(ab.view(2, -1, 1), grid=grid).reshape(-1).nonzero()[:, 0], side * side)
+    return bins_from_histogram(used.reshape(side, side).long(), grid=grid, spec=f"gamut:{grid}")
 
 
 def bins_from_histogram(counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = "") -> JointBins:

@@ -110,8 +110,15 @@ _CHUNK = 1 << 16  # pixels per chunk: elementwise passes stay in cache (2-3x fas
 
 
 def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
-    """Lab (3, H, W) -> uint8 sRGB (H, W, 3), not differentiable; within 1 code value of ``lab_to_rgb``."""
+    """Lab (3, H, W) -> uint8 sRGB (H, W, 3) that keeps L exactly; not differentiable.
+
+    In-gamut colours agree with ``lab_to_rgb`` within 1 code value. An out-of-gamut colour is not clipped
+    channel by channel (which would change its lightness) but moved towards the grey of the same luminance,
+    in linear light, just far enough to fit: hue and L are kept, chroma gives way.
+    """
     _check_channels(lab, "lab_to_srgb8")
+    if lab.dim() != 3:
+        raise ValueError(f"lab_to_srgb8: expected one image (3, H, W), got {tuple(lab.shape)}")
     height, width = lab.shape[-2:]
     flat = lab.reshape(3, -1).float()
     out = torch.empty(height * width, 3, dtype=torch.uint8)
@@ -120,10 +127,20 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
         lightness, a, b = flat[:, start : start + _CHUNK]
         fy = (lightness + 16.0) / 116.0
         f = torch.stack([fy + a / 500.0, fy, (fy - b / 200.0).clamp_(min=0.0)], dim=1)  # (n, 3)
-        linear = _f_inv(f) @ matrix.T  # (n, 3)
+        xyz = _f_inv(f)
+        luminance = xyz[:, 1:2].clamp(0.0, 1.0)  # (n, 1); the grey of this luminance is (Y, Y, Y)
+        linear = _fit_gamut(xyz @ matrix.T, luminance)  # (n, 3)
         index = linear.mul_(_ENCODE_STEPS - 1).add_(0.5).clamp_(0, _ENCODE_STEPS - 1).to(torch.int32)
         out[start : start + _CHUNK] = _ENCODE_TABLE[index]
     return out.view(height, width, 3)
+
+
+def _fit_gamut(linear: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
+    """Scale each colour's offset from its grey (n, 1) so linear RGB (n, 3) lands in [0, 1]."""
+    offset = linear - luminance
+    safe = torch.where(offset == 0, torch.ones_like(offset), offset)
+    room = torch.where(linear > 1, (1 - luminance) / safe, torch.where(linear < 0, -luminance / safe, 1.0))
+    return luminance + offset * room.amin(dim=1, keepdim=True).clamp_(0.0, 1.0)
 
 
 def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
