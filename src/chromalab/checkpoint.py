@@ -105,7 +105,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
 def load_model(path: Path) -> LoadedModel:
     """Rebuild the network stored at ``path`` in eval mode."""
     meta = read_metadata(path)
-    if not isinstance(meta.get("model"), str):
+    name = meta.get("model")
+    if not name or not isinstance(name, str):
         raise ValueError(f"{path}: the model file does not name its architecture")
     spec = ModelSpec(meta["model"], meta.get("options", {}), meta.get("bins"), meta.get("info", {}))
     tensors = load_file(str(path))

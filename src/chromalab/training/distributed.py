@@ -64,6 +64,16 @@ def from_main(value: float, world: World) -> float:
     return float(tensor.item())
 
 
+def gather_values(value: float, world: World) -> list[float]:
+    """Every rank's value of a scalar, in rank order (to check that replicas agree)."""
+    if not world.distributed:
+        return [value]
+    tensor = torch.tensor([value], dtype=torch.float64, device=world.device)
+    gathered = [torch.zeros_like(tensor) for _ in range(world.size)]
+    dist.all_gather(gathered, tensor)
+    return [float(t.item()) for t in gathered]
+
+
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()

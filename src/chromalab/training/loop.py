@@ -222,7 +222,7 @@ class Trainer:
                     if self._out_of_budget(started, seconds_before):
                         stop = True
                         break
-                    loss = self._one_step(order[part], planned)
+                    loss = self._one_step(order[part], self._fraction_done(planned, started, seconds_before))
                     epoch_losses.append(loss)
                     window_images += len(order[part]) * world.size
                     if self.progress.step % config.log_every == 0:
@@ -242,7 +242,15 @@ class Trainer:
         self._finish()
         return self.progress
 
-    def _one_step(self, indices: np.ndarray, planned: int) -> float:
+    def _fraction_done(self, planned: int, started: float, seconds_before: float) -> float:
+        """How far the run is, by steps or by the wall-clock budget, whichever is further."""
+        fraction = self.progress.step / max(planned, 1)
+        if self.run.config.minutes is not None:
+            elapsed = seconds_before + time.perf_counter() - started
+            fraction = max(fraction, elapsed / (self.run.config.minutes * 60))
+        return fraction
+
+    def _one_step(self, indices: np.ndarray, fraction_done: float) -> float:
         config = self.run.config
         # every random draw of a step depends on (seed, step) only: resuming replays the same steps
         torch.manual_seed(config.seed * 1_000_003 + self.progress.step)
@@ -251,7 +259,7 @@ class Trainer:
             lightness, ab = random_flip(lightness, ab, torch.Generator().manual_seed(self.progress.step))
         if self.run.scheduler is None:
             for group in self.run.optimizer.param_groups:
-                group["lr"] = step_lr(config, self.progress.step / max(planned, 1))
+                group["lr"] = step_lr(config, fraction_done)
         loss = training_step(self.run, lightness.to(self.world.device), ab.to(self.world.device))
         self.progress.step += 1
         self.progress.batch_in_epoch += 1
@@ -276,6 +284,10 @@ class Trainer:
         self._save()
 
     def _finish(self) -> None:
+        # replicas must hold identical weights; the log shows each rank's checksum
+        checksum = float(sum(p.double().sum() for p in self.run.model.state_dict().values() if p.is_floating_point()))
+        self._log({"kind": "replicas", "step": self.progress.step,
+                   "checksums": distributed.gather_values(checksum, self.world)})
         self._save()
         if self.world.is_main:
             r = self.run
