@@ -113,20 +113,28 @@ def to_lightness(image: Image.Image) -> Lightness:
 
 
 def rgb_lightness_u8(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) -> L (H, W): Y is a sum of three 256-entry tables, so no power per pixel."""
+    """uint8 RGB (H, W, 3) -> L (H, W) with table lookups only, no power per pixel.
+
+    Y is a sum of three 256-entry tables in fixed point (Y * 65535, integers), and L(Y) is one more table
+    of 196606 entries: at most 0.02 L units off the exact conversion.
+    """
     height, width, _ = rgb.shape
     flat = rgb.reshape(-1, 3)
-    y = np.empty(height * width, dtype=np.float32)
-    for start in range(0, len(y), _CHUNK):  # chunks stay in cache
+    lightness = np.empty(height * width, dtype=np.float32)
+    for start in range(0, len(lightness), _CHUNK):  # chunks stay in cache
         part = flat[start : start + _CHUNK]
-        y[start : start + _CHUNK] = _Y_TABLES[0][part[:, 0]] + _Y_TABLES[1][part[:, 1]] + _Y_TABLES[2][part[:, 2]]
-    return luminance_to_lightness(torch.from_numpy(y)).view(height, width)
+        y_code = _Y_CODES[0][part[:, 0]] + _Y_CODES[1][part[:, 1]] + _Y_CODES[2][part[:, 2]]
+        lightness[start : start + _CHUNK] = _L_OF_Y_CODE[y_code]
+    return torch.from_numpy(lightness).view(height, width)
 
 
 _CHUNK = 1 << 16
+_Y_STEPS = 65535
 _LEVELS = torch.arange(256, dtype=torch.float32) / 255.0
 _GRAY_LUT = gray_to_lightness(_LEVELS).numpy()  # (256,) L of each 8-bit grey level
-_Y_TABLES = (LUMINANCE_WEIGHTS[:, None] * srgb_to_linear(_LEVELS)[None]).numpy()  # (3, 256): Y share of R, G, B
+# (3, 256) the share of R, G and B in Y, in units of 1 / 65535; a sum of three stays below 3 * 65535
+_Y_CODES = np.round((LUMINANCE_WEIGHTS[:, None] * srgb_to_linear(_LEVELS)[None]).numpy() * _Y_STEPS).astype(np.int32)
+_L_OF_Y_CODE = luminance_to_lightness(torch.arange(3 * _Y_STEPS + 1, dtype=torch.float64) / _Y_STEPS).float().numpy()
 
 
 def output_path(source: Path, out_dir: Path, *, alpha: bool) -> Path:
