@@ -21,74 +21,29 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from PIL import Image
-from torch import nn
 
 from chromalab.checkpoint import save_model
 from chromalab.images import open_image, save_image, to_lightness
 from chromalab.models import create_model
+from chromalab.models.profile import PEAK_GFLOPS, count_flops, median_time
 from chromalab.pipeline import Colorizer, join_lightness
 
 THREADS = 2
-PEAK_GFLOPS = 230.0  # fp32 matmul peak of this 2-core machine (DESIGN.md)
 SIDE = 256
 Q = 313  # Zhang et al.'s bins
 BIG = (4000, 3000)  # 12 megapixels
 OVERHEAD_TARGET_S = 0.6
 RESULTS = Path(__file__).resolve().parent / "results" / "spine.json"
 CHROMALAB = Path(sys.executable).parent / "chromalab"
-
-
-def median_time(fn: Callable[[], object], *, runs: int, warmup: int = 1) -> tuple[float, list[float]]:
-    """Median wall time of ``fn`` over ``runs`` calls after ``warmup`` calls, and all the samples."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), samples
-
-
-def count_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of one forward pass: 2 x multiply-adds of every Conv2d and ConvTranspose2d (the rest is noise)."""
-    total = 0
-
-    def conv(module: nn.Conv2d, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = module.kernel_size
-        # each output value: (C_in / groups) * kh * kw multiply-adds
-        total += 2 * output.numel() * (module.in_channels // module.groups) * kh * kw
-
-    def conv_transpose(module: nn.ConvTranspose2d, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = module.kernel_size
-        # each input value is scattered into (C_out / groups) * kh * kw outputs
-        total += 2 * inputs[0].numel() * (module.out_channels // module.groups) * kh * kw
-
-    handles = [
-        m.register_forward_hook(conv_transpose if isinstance(m, nn.ConvTranspose2d) else conv)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-    ]
-    try:
-        with torch.inference_mode():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total
 
 
 def bench_network(width: float, runs: int) -> dict[str, float]:

@@ -85,3 +85,23 @@ def test_bad_options_are_value_errors() -> None:
 def test_registering_a_name_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         register_model("tiny", summary="again")(lambda *, num_classes: torch.nn.Identity())
+
+
+def test_count_flops_on_hand_computed_layers() -> None:
+    from torch import nn
+
+    from chromalab.models.profile import count_flops, count_params
+
+    conv = nn.Conv2d(1, 2, 3, padding=1)  # 32 outputs x 9 multiply-adds x 2
+    assert count_flops(conv, torch.zeros(1, 1, 4, 4)) == 576
+    up = nn.ConvTranspose2d(2, 1, 4, stride=2, padding=1)  # 8 inputs x 16 scattered multiply-adds x 2
+    assert count_flops(up, torch.zeros(1, 2, 2, 2)) == 256
+    assert count_flops(nn.Sequential(nn.Flatten(), nn.Linear(3, 4)), torch.zeros(1, 3)) == 24
+    assert count_params(conv) == 2 * 9 + 2
+
+
+def test_zhang_eccv16_costs_about_84_gflops_at_256() -> None:
+    from chromalab.models.profile import count_flops
+
+    model = create_model("zhang-eccv16", num_classes=313).eval()
+    assert 80e9 < count_flops(model, torch.zeros(1, 1, 256, 256)) < 88e9  # DESIGN.md: 84 GFLOP
