@@ -45,11 +45,11 @@ from chromalab.data import cache as fmt
 RESIZE_MODES = ("crop", "stretch", "pad")
 DEFAULT_SIZE = 128
 DEFAULT_VAL_FRACTION = 0.05
-# Mean chroma sqrt(a^2 + b^2) below which a photo counts as grey. Measured on ../shared/data/train128
-# (22,927 photos): 660 (2.9%) are exactly grey (mean chroma < 0.25), then a thin tail: < 1: 3.3%,
-# < 2: 4.3%, < 3: 5.7%, < 5: 10.9%. Contact sheets show that below 2 the photos are toned black-and-white
-# scans or products on white with no usable colour; between 2 and 3 most are real, muted colour photos
-# (snow, clouds, silver appliances) whose near-neutral colours are legitimate training targets.
+# Mean chroma sqrt(a^2 + b^2) of the stored ab below which a photo counts as grey. Measured on
+# ../shared/data/train128 (22,927 photos): 661 (2.9%) are exactly grey (mean chroma < 0.25), then a thin
+# tail: < 1: 3.4%, < 2: 4.3%, < 3: 5.7%, < 5: 10.8%. Contact sheets show that below 2 the photos are toned
+# black-and-white scans or objects on white with no usable colour; between 2 and 3 most are real, muted
+# colour photos (snow, clouds, silver appliances) whose near-neutral colours are legitimate targets.
 DEFAULT_MIN_CHROMA = 2.0
 PAD_LIGHTNESS = 50.0  # --resize pad letterboxes with neutral mid grey (L = 50, a = b = 0)
 DROP_REASONS = ("corrupt", "too-small", "grey")
@@ -329,7 +329,7 @@ def _npy_rows(task: _Task) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int,
             drops.append(_Drop("too-small", f"{w}x{h} is smaller than {s}x{s}"))
             continue
         planes = [l_all[row].astype(np.float32) / np.float32(fmt.L_CODES_PER_UNIT), ab[..., 0], ab[..., 1]]
-        fitted = [_fit(Image.fromarray(p, mode="F"), s, task.resize) for p in planes]
+        fitted = [_fit(Image.fromarray(p), s, task.resize) for p in planes]  # float32 -> mode "F"
         l_out[i] = fmt.encode_l(np.asarray(fitted[0][0]))
         ab_out[i] = fmt.encode_ab(np.stack([np.asarray(f[0]) for f in fitted[1:]]))
         boxes.append(fitted[0][1])
