@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-L_PER_CODE = 100.0 / 255.0  # the cache stores round(L * 2.55)
+from chromalab.data.cache import L_CODES_PER_UNIT
+
 
 
 def epoch_order(indices: np.ndarray, *, seed: int, epoch: int, rank: int = 0, world: int = 1) -> np.ndarray:
@@ -28,7 +29,7 @@ def batch_slices(count: int, batch_size: int) -> list[slice]:
 def load_batch(l_codes: np.ndarray, ab_codes: np.ndarray, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Cache rows -> (L (B, 1, S, S) in [0, 100], ab (B, 2, S, S) in Lab units), float32."""
     rows = np.sort(indices)  # sorted reads are sequential on the memory map
-    lightness = torch.from_numpy(np.ascontiguousarray(l_codes[rows])).float().mul_(L_PER_CODE).unsqueeze(1)
+    lightness = torch.from_numpy(np.ascontiguousarray(l_codes[rows])).float().div_(L_CODES_PER_UNIT).unsqueeze(1)
     ab = torch.from_numpy(np.ascontiguousarray(ab_codes[rows])).float()
     return lightness, ab
 

@@ -1,0 +1,168 @@
+"""The training engine end to end on a tiny real cache: runs, resumes exactly, overfits one photo,
+stops on NaN, and trains in two processes under torchrun with identical replicas."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from chromalab.checkpoint import read_metadata
+from chromalab.training.config import TrainConfig
+from chromalab.training.loop import CHECKPOINT, FINAL_MODEL, METRICS, Trainer, TrainingError
+
+CHROMALAB = str(Path(sys.executable).parent / "chromalab")
+
+
+def _photos() -> list[np.ndarray]:
+    import skimage.data
+
+    return [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 crops of 40x40 from three real photos, in two class folders, prepared at 32x32."""
+    root = tmp_path_factory.mktemp("train-src")
+    for i, photo in enumerate(_photos()):
+        image = Image.fromarray(photo).resize((160, 160))
+        for k in range(16):
+            x, y = (k % 4) * 40, (k // 4) * 40
+            folder = root / ("warm" if i != 1 else "cool")
+            folder.mkdir(exist_ok=True)
+            image.crop((x, y, x + 40, y + 40)).save(folder / f"p{i}-{k}.png")
+    out = tmp_path_factory.mktemp("train-cache") / "cache"
+    done = subprocess.run([CHROMALAB, "prepare", str(root), "-o", str(out), "--size", "32", "--val-fraction", "0.25"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _train(cache: Path, run: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    args = [CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(run), "--batch-size", "4",
+            "--val-images", "8", "--log-every", "1", *extra]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
+
+
+def _records(run: Path, kind: str) -> list[dict]:
+    lines = (run / METRICS).read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def test_run_writes_checkpoint_metrics_figures_and_a_usable_model(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _train(cache, run, "--epochs", "2")
+    for name in (CHECKPOINT, FINAL_MODEL, METRICS, "loss.png", "samples/epoch-000.png", "samples/epoch-001.png"):
+        assert (run / name).is_file(), name
+    epochs = _records(run, "epoch")
+    assert [e["epoch"] for e in epochs] == [0, 1]
+    assert all(np.isfinite(e["val_loss"]) for e in epochs)
+    assert _records(run, "step")[0]["images_per_s"] > 0
+
+    from chromalab.pipeline import Colorizer
+
+    colorizer = Colorizer.load(run / FINAL_MODEL)
+    out = colorizer.colorize(Image.fromarray(_photos()[0]).convert("L").resize((70, 50)))
+    assert out.size == (70, 50) and out.mode == "RGB"
+    assert read_metadata(run / FINAL_MODEL)["info"]["train_config"]["model"] == "tiny"
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(cache: Path, tmp_path: Path) -> None:
+    budget = ["--epochs", "30", "--checkpoint-every", "5", "--seed", "3"]
+    straight = tmp_path / "straight"
+    _train(cache, straight, *budget)
+
+    killed = tmp_path / "killed"
+    args = [CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(killed), "--batch-size", "4",
+            "--val-images", "8", "--log-every", "1", *budget]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / CHECKPOINT).exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / FINAL_MODEL).exists(), "the run ended before it could be killed"
+    stopped_at = read_metadata(killed / CHECKPOINT)["info"]["train_state"]["progress"]["step"]
+
+    _train(cache, killed, *budget, "--resume")
+    assert 0 < stopped_at < _records(killed, "replicas")[-1]["step"]
+    a, b = _weights(straight / FINAL_MODEL), _weights(killed / FINAL_MODEL)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_overfit_one_photo_loss_falls(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "overfit"
+    _train(cache, run, "--overfit-one", "--epochs", "60", "--lr", "3e-3", "--schedule", "constant")
+    losses = [r["loss"] for r in _records(run, "step")]
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "nan"
+    config = TrainConfig(model="tiny", batch_size=4, epochs=5, checkpoint_every=1, val_images=4)
+    trainer = Trainer(config, cache, run)
+    good = trainer.run.loss_fn
+    trainer.run.loss_fn = lambda out, ab: good(out, ab) * (torch.nan if trainer.progress.step >= 3 else 1.0)
+    with pytest.raises(TrainingError, match="nan"):
+        trainer.fit()
+    state = read_metadata(run / CHECKPOINT)["info"]["train_state"]
+    assert state["progress"]["step"] == 3
+    assert all(torch.isfinite(v).all() for v in _weights(run / CHECKPOINT).values())
+
+
+@pytest.mark.parametrize("loss", ["l2", "smooth-l1"])
+def test_regression_losses_train(cache: Path, tmp_path: Path, loss: str) -> None:
+    run = tmp_path / loss
+    _train(cache, run, "--loss", loss, "--epochs", "1")
+    assert read_metadata(run / FINAL_MODEL)["bins"] is None
+
+
+def test_channel_bins_train(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "channels"
+    _train(cache, run, "--bins", "channels:10", "--epochs", "1")
+    assert _weights(run / FINAL_MODEL)["model.head.proj.weight"].shape[0] == 20
+
+
+def test_two_processes_under_torchrun_hold_identical_weights(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+            CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(run), "--batch-size", "4",
+            "--max-steps", "4", "--val-images", "4"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    checksums = _records(run, "replicas")[-1]["checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    assert read_metadata(run / FINAL_MODEL)["info"]["processes"] == 2
+
+
+def test_bad_usage_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
+    nothing = _train(cache, tmp_path / "empty", "--resume", check=False)
+    assert nothing.returncode == 2 and "no checkpoint" in nothing.stderr and "Traceback" not in nothing.stderr
+    run = tmp_path / "twice"
+    _train(cache, run, "--max-steps", "1")
+    again = _train(cache, run, "--max-steps", "1", check=False)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    bad_loss = _train(cache, tmp_path / "x", "--loss", "hinge", check=False)
+    assert bad_loss.returncode == 2 and "--loss" in bad_loss.stderr
+    no_cache = _train(tmp_path / "missing", tmp_path / "y", check=False)
+    assert no_cache.returncode == 2 and "Traceback" not in no_cache.stderr
