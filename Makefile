@@ -27,6 +27,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
+	$(BIN)/python bench/bench_default.py
 
 clean:
 	rm -rf $(VENV) out build src/*.egg-info

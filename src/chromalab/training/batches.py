@@ -13,7 +13,6 @@ import torch
 from chromalab.data.cache import L_CODES_PER_UNIT
 
 
-
 def epoch_order(indices: np.ndarray, *, seed: int, epoch: int, rank: int = 0, world: int = 1) -> np.ndarray:
     """This rank's shuffled share of ``indices`` for ``epoch`` (same length on every rank)."""
     order = np.random.default_rng([seed, epoch]).permutation(indices)
