@@ -1,0 +1,107 @@
+"""Default-model benchmark: the bundled network against Zhang et al.'s, and the CLI end to end.
+
+    python bench/bench_default.py [--model default|PATH]      (part of ``make bench``)
+
+1. params, FLOPs and median forward time at 256 x 256, batch 1, 2 threads, for the default architecture and
+   ``zhang-eccv16`` at widths 1.0 and 0.25, all measured in this one run; the ratio to Zhang's width 1.0.
+2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory.
+3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included).
+
+Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import skimage.data
+import torch
+from PIL import Image
+
+from chromalab.checkpoint import read_metadata
+from chromalab.models import create_model
+from chromalab.models.profile import PEAK_GFLOPS, count_flops, count_params, median_time
+from chromalab.pipeline import bundled_weights
+
+THREADS = 2
+SIDE = 256
+RESULTS = Path(__file__).resolve().parent / "results" / "default.json"
+CHROMALAB = Path(sys.executable).parent / "chromalab"
+
+
+def network_row(name: str, options: dict, num_classes: int, runs: int) -> dict[str, float | str]:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=num_classes, **options).eval()
+    x = torch.rand(1, 1, SIDE, SIDE) - 0.5
+    flops = count_flops(model, x)
+    with torch.inference_mode():
+        seconds, _ = median_time(lambda: model(x), runs=runs, warmup=2)
+    return {"model": f"{name} {options}".strip(), "params_M": count_params(model) / 1e6, "gflops": flops / 1e9,
+            "ms": seconds * 1000, "floor_ms": flops / (PEAK_GFLOPS * 1e9) * 1000}
+
+
+def run_cli(args: list[str]) -> dict[str, float]:
+    """Wall time and peak RSS (MB) of one CLI run, measured in a child process."""
+    start = time.perf_counter()
+    done = subprocess.run([str(CHROMALAB), *args], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"chromalab {' '.join(args)} failed: {done.stderr[-500:]}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
+    return {"wall_s": wall, "peak_rss_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    path = bundled_weights() if args.model == "default" else Path(args.model)
+    meta = read_metadata(path)
+    load_start = os.getloadavg()[0]
+
+    q = 313
+    rows = [network_row(meta["model"], meta.get("options", {}), q, args.runs),
+            network_row("zhang-eccv16", {"width": 0.25}, q, args.runs),
+            network_row("zhang-eccv16", {}, q, max(3, args.runs // 3))]
+    zhang_ms = rows[-1]["ms"]
+    print(f"{'network at 256x256 (Q=313)':40s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} {'floor ms':>9s} {'vs zhang':>9s}")
+    for row in rows:
+        row["fraction_of_zhang"] = row["ms"] / zhang_ms
+        print(f"{row['model']:40s} {row['params_M']:9.2f} {row['gflops']:7.2f} {row['ms']:8.1f} "
+              f"{row['floor_ms']:9.1f} {row['fraction_of_zhang']:9.3f}")
+
+    with tempfile.TemporaryDirectory(prefix="chromalab-bench-") as tmp:
+        folder = Path(tmp)
+        photo = Image.fromarray(skimage.data.astronaut()).convert("L")
+        photo.resize((4000, 3000), Image.Resampling.BICUBIC).save(folder / "big.jpg", quality=92)
+        big = run_cli(["colorize", str(folder / "big.jpg"), "-o", str(folder / "out-big"), "--model", str(path)])
+        many = folder / "many"
+        many.mkdir()
+        sources = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
+        for i in range(100):
+            image = Image.fromarray(sources[i % 3]).convert("L").resize((816, 612)).rotate(i % 7)
+            image.save(many / f"photo-{i:03d}.jpg", quality=90)
+        folder_run = run_cli(["colorize", str(many), "-o", str(folder / "out-many"), "--model", str(path)])
+    folder_run["photos_per_s"] = 100 / folder_run["wall_s"]
+    print(f"12 MP JPEG end to end: {big['wall_s']:.2f} s (target < 1.5), peak RSS {big['peak_rss_mb']:.0f} MB (< 1500)")
+    print(f"100 photos of 0.5 MP: {folder_run['wall_s']:.2f} s = {folder_run['photos_per_s']:.1f} photos/s (target >= 10)")
+    load_end = os.getloadavg()[0]
+    print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"networks": rows, "big_jpeg": big, "folder_100": folder_run,
+                                   "load": [load_start, load_end]}, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
