@@ -118,6 +118,13 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
     return Run(config, spec, model, engine, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior)
 
 
+def spread(indices: np.ndarray, count: int) -> np.ndarray:
+    """``count`` indices evenly spaced through ``indices`` (a cache is sorted by class: cover them all)."""
+    if len(indices) <= count:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, count).round().astype(int)]
+
+
 def step_lr(config: TrainConfig, fraction_done: float) -> float:
     """Seed 002's two-stage schedule: ``lr`` until ``lr_drop_at`` of the run, then lr / 10."""
     if config.schedule == "step" and fraction_done >= config.lr_drop_at:
@@ -169,7 +176,7 @@ class Trainer:
         if len(train) < self.run.config.batch_size * self.world.size:
             raise TrainingError(f"the cache has {len(train)} training images, fewer than one batch "
                                 f"({self.run.config.batch_size} x {self.world.size} processes)")
-        return train, val[: self.run.config.val_images]
+        return train, spread(val, self.run.config.val_images)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
@@ -272,7 +279,7 @@ class Trainer:
         if self.world.is_main and len(self.val_indices):
             record["val_loss"] = validation_loss(self.run, self.cache.l, self.cache.ab, self.val_indices)
             figures.save_samples(self.run_dir / "samples" / f"epoch-{self.progress.epoch:03d}.png", self.run.model,
-                                 self.run.bins, self.cache.l, self.cache.ab, self.val_indices[:4])
+                                 self.run.bins, self.cache.l, self.cache.ab, spread(self.val_indices, 4))
         if self.run.scheduler is not None and len(self.val_indices):
             self.run.scheduler.step(distributed.from_main(record.get("val_loss", 0.0), self.world))
         self.progress.history.append(record)
