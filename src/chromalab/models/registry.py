@@ -40,7 +40,7 @@ def register_model(
 
 def _load_families() -> None:
     # importing the family modules runs their @register_model decorators
-    from chromalab.models import fast, tiny, zhang  # noqa: F401
+    from chromalab.models import fast, fusion, gan, rainbownet, small, tiny, zhang  # noqa: F401
 
 
 def list_models() -> list[ModelInfo]:
