@@ -237,3 +237,17 @@ def test_default_without_bundled_weights_names_the_missing_model() -> None:
     assert "default model" in str(error.value)
     with pytest.raises(FileNotFoundError):
         Colorizer.load()
+
+
+def test_size_specific_and_unet_models_get_a_side_they_accept() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixed = Colorizer.untrained("cifar-baseline", size=256)
+        unet = Colorizer.untrained("pix2pix-unet", model_options={"depth": 4}, size=70)
+    assert fixed.size == 32 and fixed.bins is None
+    assert unet.size == 64  # nearest multiple of 2**4
+    image = Image.new("L", (45, 30), 120)
+    assert fixed.colorize(image).size == (45, 30)
+    assert unet.colorize(image, size=100).size == (45, 30)

@@ -21,10 +21,12 @@ from chromalab.checkpoint import ModelSpec, load_model
 from chromalab.color.bins import DECODE_METHODS, Bins, make_bins
 from chromalab.color.lab import denormalize_ab, lab_to_srgb8, normalize_l
 from chromalab.images import Lightness, open_image, to_lightness
+from chromalab.models.registry import input_side
 
 DEFAULT_MODEL = "default"
 DEFAULT_SIZE = 256
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016
+RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
 
 
 def bundled_weights(name: str = DEFAULT_MODEL) -> Path:
@@ -48,14 +50,15 @@ class Colorizer:
         self.model = model.eval()
         self.bins = bins
         self.spec = spec
-        self.size = _check_size(size)
+        self.size = input_side(model, _check_size(size))  # size-specific networks see their own size
         self.temperature = _check_temperature(temperature)
         self.decode = _check_decode(decode)
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> Colorizer:
         """Load the bundled ``default`` model, a model file (.safetensors), or an untrained registered
-        architecture by name (useful for speed measurements only). ``options``: size, temperature, decode."""
+        architecture by name (useful for speed measurements only). ``options``: size, temperature, decode;
+        an option left out or None takes the model file's recommendation (``info["defaults"]``), if any."""
         path = Path(name_or_path)
         if str(name_or_path) == DEFAULT_MODEL:
             path = bundled_weights()
@@ -68,18 +71,22 @@ class Colorizer:
             if not path.is_file():
                 raise FileNotFoundError(f"model file not found: {path}")
             loaded = load_model(path)
-            return cls(loaded.model, bins=loaded.bins, spec=loaded.spec, **options)
-        return cls.untrained(str(name_or_path), **options)
+            recommended = loaded.spec.info.get("defaults", {})
+            chosen = {k: v for k, v in {**recommended, **options}.items() if v is not None and k in RECOMMENDABLE}
+            return cls(loaded.model, bins=loaded.bins, spec=loaded.spec, **chosen)
+        return cls.untrained(str(name_or_path), **{k: v for k, v in options.items() if v is not None})
 
     @classmethod
     def untrained(cls, name: str, *, bins: str = "gamut:10", model_options: dict | None = None, **options: object) -> Colorizer:
-        """A registered architecture with random weights; its colours are meaningless."""
-        from chromalab.models import create_model
+        """A registered architecture with random weights; its colours are meaningless.
+        Classification when the architecture allows it (over ``bins``), regression otherwise."""
+        from chromalab.models import create_model, model_info
 
-        bin_set = make_bins(bins)
-        model = create_model(name, num_classes=bin_set.num_classes, **(model_options or {}))
+        bin_set = make_bins(bins) if "classification" in model_info(name).kinds else None
+        model = create_model(name, num_classes=bin_set.num_classes if bin_set else None, **(model_options or {}))
         warnings.warn(f"model {name!r} has random weights: colours will be meaningless", stacklevel=2)
-        return cls(model, bins=bin_set, spec=ModelSpec(name, model_options or {}, bins), **options)
+        spec = ModelSpec(name, model_options or {}, bin_set.spec if bin_set else None)
+        return cls(model, bins=bin_set, spec=spec, **options)
 
     # -- the network part --------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -109,7 +116,7 @@ class Colorizer:
     ) -> Image.Image:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size."""
         source = as_lightness(image)
-        size = self.size if size is None else _check_size(size)
+        size = self.size if size is None else input_side(self.model, _check_size(size))
         ab_small = self.predict_ab(self.network_input(source.lightness, size), temperature=temperature, decode=decode)
         rgb = join_lightness(source.lightness, ab_small[0])
         result = Image.fromarray(rgb, mode="RGB")

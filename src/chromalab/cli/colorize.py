@@ -45,15 +45,15 @@ def colorize(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns."),
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
     model: str = typer.Option("default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name."),
-    temperature: float = typer.Option(0.38, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted)."),
-    size: int = typer.Option(256, "--size", "-s", min=16, max=4096, help="Side of the square the network sees; output keeps the input size."),
-    decode: str = typer.Option("annealed", "--decode", help="How bins become a colour: annealed, mean or mode."),
+    temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's (0.38 if it names none)."),
+    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees; output keeps the input size. Default: the model's (256 if it names none)."),
+    decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed, mean or mode (default annealed)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
 ) -> None:
     """Colorize grayscale (or colour) photos; each output has its input's name and full resolution."""
     from chromalab.color.bins import DECODE_METHODS
 
-    if decode not in DECODE_METHODS:
+    if decode is not None and decode not in DECODE_METHODS:
         usage_error(f"--decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
     jobs, problems = expand_inputs(inputs)
     for argument, problem in problems:

@@ -35,12 +35,12 @@ def evaluate(
         "default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name."
     ),
     size: int = typer.Option(
-        256, "--size", "-s", min=16, max=4096, help="Side of the square the network sees."
+        None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default: the model's, else 256)."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),
     temperature: float = typer.Option(
-        0.38, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature."
+        None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature (default: the model's, else 0.38)."
     ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Score at most N photos, evenly spaced through the sorted list."
@@ -64,6 +64,7 @@ def evaluate(
         report_error(data, "no images found in this folder")
         raise typer.Exit(EXIT_SOME_FAILED)
     colorizer = _load(model, size=size, temperature=temperature)
+    size, temperature = colorizer.size, colorizer.temperature  # what the model file recommends, if not given
     with _Progress(len(paths)) as advance:
         result = evaluation.evaluate(
             paths,

@@ -177,7 +177,7 @@ class Koalarization(nn.Module):
         return F.interpolate(tanh_ab(x), size=(h, w), mode="nearest")  # (B, 2, H, W), ab / 110
 
 
-@register_model("koalarization", kinds=("regression",),
+@register_model("koalarization", output_stride=1, kinds=("regression",),
                 summary="Deep Koalarization (seed 002): encoder + global embedding fusion, tanh ab at full size; "
                         "options extractor, embedding_dim, classes, freeze_extractor, width")
 def koalarization(*, num_classes: int | None, extractor: str | nn.Module = "small", embedding_dim: int = 1001,

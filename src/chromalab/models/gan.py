@@ -149,7 +149,7 @@ def gan_step(
     return {name: float(value.detach()) for name, value in losses.items()}
 
 
-@register_model("pix2pix-unet", kinds=("regression",),
+@register_model("pix2pix-unet", output_stride=1, kinds=("regression",),
                 summary="pix2pix U-Net generator (seed 003 appendix), tanh ab at full size; H, W multiples of "
                         "2^depth; options depth (8), width, dropout")
 def pix2pix_unet(*, num_classes: int | None, depth: int = 8, width: float = 1.0,

@@ -103,13 +103,13 @@ class RainbowNetV0(nn.Module):
         return self.head(x)  # (B, 2, H, W): ab / 110
 
 
-@register_model("rainbownet-v0", kinds=("regression",),
+@register_model("rainbownet-v0", output_stride=1, kinds=("regression",),
                 summary="RainbowNet baseline (seed 000): small ReLU encoder-decoder on raw ab; option width")
 def rainbownet_v0(*, num_classes: int | None, width: float = 1.0) -> RainbowNetV0:
     return RainbowNetV0(width=width)
 
 
-@register_model("rainbownet-v1", kinds=("classification",),
+@register_model("rainbownet-v1", output_stride=1, kinds=("classification",),
                 summary="RainbowNet v1 (seed 000): 4 BN encoder blocks, global embedding fusion, 4 decoder "
                         "blocks, logits at full size; options width, extractor, embedding_dim, classes")
 def rainbownet_v1(*, num_classes: int | None, width: float = 1.0, extractor: str | nn.Module = "small",
@@ -120,7 +120,7 @@ def rainbownet_v1(*, num_classes: int | None, width: float = 1.0, extractor: str
                       embedding_dim=embedding_dim, classes=classes, freeze_extractor=freeze_extractor)
 
 
-@register_model("rainbownet-v2", kinds=("classification",),
+@register_model("rainbownet-v2", output_stride=1, kinds=("classification",),
                 summary="RainbowNet v2 (seed 000): v1 without fusion and BatchNorm, logits at full size; "
                         "option width")
 def rainbownet_v2(*, num_classes: int | None, width: float = 1.0) -> RainbowNet:

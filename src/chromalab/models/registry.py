@@ -19,20 +19,21 @@ class ModelInfo:
     builder: Callable[..., nn.Module]
     summary: str
     kinds: tuple[str, ...]  # "classification", "regression" or both
+    output_stride: int = 4  # input side / output side (Zhang et al.: 4; full-resolution decoders: 1)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(
-    name: str, *, summary: str, kinds: tuple[str, ...] = ("classification", "regression")
+    name: str, *, summary: str, kinds: tuple[str, ...] = ("classification", "regression"), output_stride: int = 4
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make ``builder(*, num_classes, **options)`` available as ``name``."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, builder, summary, kinds)
+        _REGISTRY[name] = ModelInfo(name, builder, summary, kinds, output_stride)
         return builder
 
     return decorate
@@ -53,6 +54,22 @@ def model_info(name: str) -> ModelInfo:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
+
+
+def input_side(model: nn.Module, requested: int) -> int:
+    """The square side a built model can take, nearest to ``requested``.
+
+    Size-specific networks (a fully connected layer) say ``model.size``; U-Nets need multiples of
+    ``2 ** model.depth``. Every other network takes any side.
+    """
+    fixed = getattr(model, "size", None)
+    if isinstance(fixed, int):
+        return fixed
+    depth = getattr(model, "depth", None)
+    if isinstance(depth, int):
+        step = 2**depth
+        return max(step, round(requested / step) * step)
+    return requested
 
 
 def create_model(name: str, *, num_classes: int | None, **options: object) -> nn.Module:

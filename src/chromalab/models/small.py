@@ -82,7 +82,7 @@ def _channels(base: tuple[int, ...], width: float, bottleneck: int) -> tuple[int
     return (*(max(1, round(c * width)) for c in base), bottleneck)
 
 
-@register_model("cifar-baseline", kinds=("regression",),
+@register_model("cifar-baseline", output_stride=1, kinds=("regression",),
                 summary="seed 003 baseline: 3 convolutions + fully connected, L2; size-specific, "
                         "options size (32), width, bottleneck")
 def cifar_baseline(*, num_classes: int | None, size: int = 32, width: float = 1.0, bottleneck: int = 4) -> ConvFCNet:
@@ -90,7 +90,7 @@ def cifar_baseline(*, num_classes: int | None, size: int = 32, width: float = 1.
                      dropout=0.0)
 
 
-@register_model("small64", summary="seed 003 final CNN: 9 unpadded 5x5 convolutions + ReLU + BN, fully "
+@register_model("small64", output_stride=1, summary="seed 003 final CNN: 9 unpadded 5x5 convolutions + ReLU + BN, fully "
                 "connected to 64x64x2; size-specific, options size (64), dropout, width, bottleneck")
 def small64(*, num_classes: int | None, size: int = 64, dropout: float = 0.0, width: float = 1.0,
             bottleneck: int = 4) -> ConvFCNet:

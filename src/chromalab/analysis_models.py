@@ -1,0 +1,192 @@
+"""Figures of what a model does: temperature sweep, comparison grids, the lightness-averaged view,
+activation maps, and a run's loss curves. Pure: images (uint8 RGB arrays) and ``Colorizer``s in, a
+matplotlib ``Figure`` out (see ``analysis.save_figure``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from chromalab.analysis import new_figure
+from chromalab.color.lab import lab_to_srgb8, normalize_l
+from chromalab.images import rgb_lightness_u8
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from chromalab.pipeline import Colorizer
+
+TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14, 0.0)  # seed 001 fig. 2: from the mean (1) to the mode (0)
+PANEL = 2.2  # inches per image panel
+Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
+
+
+def image_grid(rows: Sequence[Sequence[np.ndarray]], *, columns: Sequence[str], row_names: Sequence[str] = (),
+               title: str = "") -> Figure:
+    """A grid of uint8 RGB images; column titles on the first row, row names on the left."""
+    n_rows, n_cols = len(rows), len(columns)
+    fig, axes = new_figure((PANEL * n_cols, PANEL * n_rows + 0.5), n_rows, n_cols)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(columns[c], fontsize=9)
+            if c == 0 and r < len(row_names):
+                ax.set_ylabel(row_names[r], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def grey_of(rgb: np.ndarray) -> np.ndarray:
+    """What the network sees: the photo's lightness as an exact 8-bit grey (R = G = B)."""
+    from chromalab.evaluate import gray_rendering
+
+    return gray_rendering(rgb_lightness_u8(rgb))
+
+
+# -- temperature ----------------------------------------------------------------------------------------------
+def check_classification(colorizer: Colorizer, name: str) -> None:
+    if colorizer.bins is None:
+        raise ValueError(f"{name} is a regression model: it predicts ab directly and has no bins, so there is "
+                         "no distribution to decode at a temperature")
+
+
+def temperature_sweep(colorizer: Colorizer, rgb: np.ndarray, *, temperatures: Sequence[float] = TEMPERATURES,
+                      name: str = "model") -> Figure:
+    """The input, then its colorization at each annealed-mean temperature (seed 001 fig. 2; T = 0 is the mode)."""
+    check_classification(colorizer, name)
+    labels = {1.0: " (mean)", 0.38: " (Zhang)", 0.0: " (mode)"}
+    panels = [np.asarray(colorizer.colorize(rgb, temperature=t).convert("RGB")) for t in temperatures]
+    titles = ["input"] + [f"T = {t:g}{labels.get(float(t), '')}" for t in temperatures]
+    return image_grid([[rgb, *panels]], columns=titles, title=f"{name}: annealed-mean temperature")
+
+
+# -- comparisons -----------------------------------------------------------------------------------------------
+def comparison_grid(images: Sequence[Named], models: Sequence[tuple[str, Colorizer]], *,
+                    temperature: float | None = None) -> Figure:
+    """Rows = images; columns = ground truth, grey input, then each model's prediction."""
+    if not images or not models:
+        raise ValueError("a comparison needs at least one image and one model")
+    rows = []
+    for _, rgb in images:
+        predictions = [np.asarray(c.colorize(rgb, temperature=temperature).convert("RGB")) for _, c in models]
+        rows.append([rgb, grey_of(rgb), *predictions])
+    columns = ["ground truth", "grey input", *[name for name, _ in models]]
+    t = "" if temperature is None else f" at T = {temperature:g}"
+    return image_grid(rows, columns=columns, row_names=[n for n, _ in images], title=f"predictions{t}")
+
+
+def flatten_lightness(rgb: np.ndarray, level: float | None = None) -> np.ndarray:
+    """Replace L by a constant (the image's mean L by default) so that only the colour (ab) shows."""
+    from chromalab.metrics import rgb8_to_ab
+
+    lightness = rgb_lightness_u8(rgb)  # (H, W)
+    flat = torch.full_like(lightness, float(lightness.mean()) if level is None else float(level))
+    return lab_to_srgb8(torch.cat([flat[None], rgb8_to_ab(rgb)])).numpy()
+
+
+def lightness_averaged(images: Sequence[Named], colorizer: Colorizer, *, level: float | None = None,
+                       name: str = "model", temperature: float | None = None) -> Figure:
+    """Ground truth and prediction side by side, as they are and with L averaged (seed 004).
+
+    Both flattened images use the ground truth's mean L (or ``level``), so they differ only in colour.
+    """
+    if not images:
+        raise ValueError("no images")
+    rows = []
+    for _, rgb in images:
+        prediction = np.asarray(colorizer.colorize(rgb, temperature=temperature).convert("RGB"))
+        flat = float(rgb_lightness_u8(rgb).mean()) if level is None else float(level)
+        rows.append([rgb, prediction, flatten_lightness(rgb, flat), flatten_lightness(prediction, flat)])
+    which = "its mean" if level is None else f"{level:g}"
+    columns = ["ground truth", name, "ground truth, L flat", f"{name}, L flat"]
+    return image_grid(rows, columns=columns, row_names=[n for n, _ in images],
+                      title=f"lightness-averaged view: L replaced by {which}, so only colour differs")
+
+
+# -- activations -------------------------------------------------------------------------------------------------
+def layer_activations(model: nn.Module, l_norm: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """Run ``model`` on one input (1, 1, S, S) and return every convolution's output (name, (C, h, w)).
+
+    Forward hooks on every Conv2d (and ConvTranspose2d: Zhang's upsampling layer is one), in call order.
+    The outputs are cloned: the ReLU that follows a convolution works in place.
+    """
+    outputs: list[tuple[str, torch.Tensor]] = []
+
+    def hook(name: str):
+        return lambda module, inputs, output: outputs.append((name, output.detach()[0].float().clone()))
+
+    hooks = [module.register_forward_hook(hook(name)) for name, module in model.named_modules()
+             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))]
+    if not hooks:
+        raise ValueError(f"{type(model).__name__} has no convolution layers")
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(l_norm)
+    finally:
+        for handle in hooks:
+            handle.remove()
+        model.train(was_training)
+    return outputs
+
+
+def strongest_channels(activations: list[tuple[str, torch.Tensor]]) -> list[tuple[str, int, float, np.ndarray]]:
+    """Per layer: (name, channel with the highest mean activation, that mean, its map (h, w))."""
+    picked = []
+    for name, output in activations:
+        means = output.mean(dim=(1, 2))  # (C,)
+        channel = int(means.argmax())
+        picked.append((name, channel, float(means[channel]), output[channel].numpy()))
+    return picked
+
+
+def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model") -> Figure:
+    """One map per convolution layer for one image: the channel with the highest mean activation (seed 004).
+
+    The network sees the photo at ``colorizer.size`` (what it would colorize it at)."""
+    size = colorizer.size
+    lightness = colorizer.network_input(rgb_lightness_u8(rgb), size)  # (1, 1, S, S)
+    picked = strongest_channels(layer_activations(colorizer.model, normalize_l(lightness)))
+    panels = [("input L", 0, 0.0, lightness[0, 0].numpy())] + picked
+    columns = min(6, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = new_figure((PANEL * columns, PANEL * rows + 0.6), rows, columns)
+    for ax, (layer, channel, mean, values) in zip(axes.flat, panels):
+        ax.imshow(values, cmap="gray" if layer == "input L" else "viridis", interpolation="nearest")
+        total = "" if layer == "input L" else f"\nchannel {channel}, mean {mean:.3g}"
+        ax.set_title(f"{layer}{total}", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"{name}: per convolution layer, the channel with the highest mean activation "
+                 f"(before its ReLU), input {size}x{size}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -- a run's loss curves -------------------------------------------------------------------------------------
+def save_run_loss_curves(run: Path, out: Path) -> None:
+    """Train and validation loss of a run folder (``training.figures.save_loss_curves``) as a PNG."""
+    from chromalab.training.figures import read_metrics, save_loss_curves
+    from chromalab.training.loop import METRICS
+
+    metrics = Path(run) / METRICS
+    if not metrics.is_file():
+        raise FileNotFoundError(f"{run}: no {METRICS} (not a run folder, or training has not logged yet)")
+    if not any(r.get("kind") in ("step", "epoch") for r in read_metrics(metrics)):
+        raise ValueError(f"{metrics}: no loss logged yet")
+    save_loss_curves(metrics, Path(out))
