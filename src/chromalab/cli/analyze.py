@@ -158,7 +158,8 @@ def prior_figure(
             if loaded.bins is None or loaded.prior is None:
                 raise ValueError(f"{source}: the model file stores no prior "
                                  f"({'a regression model has no bins' if loaded.bins is None else 'none saved'})")
-            fig = plot_bin_prior(loaded.bins, loaded.prior, title=f"{source.name}: prior stored in the model")
+            title = f"{_model_name(str(source))}: prior stored in the model"
+            fig = plot_bin_prior(loaded.bins, loaded.prior, title=title)
     else:
         from chromalab.data.cache import Cache, histogram_from_counts
 
