@@ -132,3 +132,16 @@ def test_description_without_model_name_is_a_value_error(tmp_path: Path) -> None
     save_file({"x": torch.zeros(1)}, str(path), metadata={"chromalab": json.dumps({"format": "chromalab-model/1"})})
     with pytest.raises(ValueError):
         load_model(path)
+
+
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    from chromalab.checkpoint import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "out.txt", lambda tmp: tmp.write_text("x"))
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644

@@ -114,7 +114,7 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
         if config.schedule == "plateau" else None
     )
     spec = ModelSpec(config.model, config.model_options, bins.spec if bins else None,
-                     {"train_config": config.to_dict(), "cache": str(cache.path)})
+                     {"train_config": config.to_dict(), "cache": str(cache.path.resolve())})
     return Run(config, spec, model, engine, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior)
 
 
