@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chromalab.cli import analyze, colorize, evaluate, models, prepare, report, train  # noqa: F401  (registers the commands)
+from chromalab.cli import analyze, colorize, evaluate, models, prepare, report, semantic, train  # noqa: F401  (registers the commands)
 from chromalab.cli.app import app
 
 

@@ -1,0 +1,127 @@
+"""``chromalab semantic``: the semantic interpretability test (Zhang et al. 2016) of a model on a prepared cache.
+
+A command of its own rather than ``chromalab evaluate --semantic``: it takes a prepared cache (with class
+labels and a split) instead of a folder of photos, and it trains a classifier, so none of evaluate's
+options apply to it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, report_error, usage_error
+
+LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "colorized"}
+
+
+@app.command()
+def semantic(
+    cache: Path = typer.Argument(..., help="Cache made by 'chromalab prepare' (classes = top-level folders)."),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name."
+    ),
+    classifier: Path | None = typer.Option(
+        None, "--classifier", help="Classifier file: loaded when it exists, else trained and written there."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
+    temperature: float = typer.Option(
+        None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature (default: the model's, else 0.38)."
+    ),
+    epochs: int = typer.Option(30, "--classifier-epochs", min=1, help="Classifier training: at most this many epochs."),
+    minutes: float | None = typer.Option(
+        None, "--classifier-minutes", min=0.01, help="Classifier training: at most this many minutes."
+    ),
+    side: int = typer.Option(
+        64, "--classifier-side", min=16, max=512, help="Side the classifier sees (at most the cache's)."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=2, max=1024, help="Classifier training batch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the classifier's weights, order and augmentation."),
+) -> None:
+    """Semantic interpretability (Zhang et al. 2016): classifier accuracy on true-colour, grey and colorized photos.
+
+    Trains a small CNN on the true-colour training split of CACHE (or loads --classifier).
+
+    Reports its top-1 accuracy on the validation split: true colour, grey (ab = 0), colorized by --model.
+
+    Colorized photos should recover part of the accuracy lost to grey.
+
+    (A command of its own, not 'evaluate --semantic': it takes a prepared cache with classes, not photos.)
+    """
+    from chromalab.data.cache import Cache
+
+    if not cache.exists():
+        usage_error(f"{cache}: no such cache folder")
+    try:
+        opened = Cache(cache)
+    except ValueError as error:
+        usage_error(str(error))
+    from chromalab import semantic as sem  # torch: only once the cache is known to be one
+    from chromalab.cli.evaluate import _load
+
+    try:
+        sem.check_cache(opened)
+    except ValueError as error:
+        usage_error(str(error))
+    colorizer = _load(model, temperature=temperature)  # exit 2 with the reason when the model is unusable
+    config = sem.ClassifierConfig(side=min(side, opened.size), epochs=epochs, minutes=minutes,
+                                  batch_size=batch_size, seed=seed)
+    if classifier is None or not classifier.is_file():
+        print(f"training the classifier on {len(opened.train_indices)} true-colour photos "
+              f"({len(opened.class_names)} classes, {config.side} px)", file=sys.stderr, flush=True)
+    try:
+        network, meta = sem.obtain_classifier(opened, path=classifier, config=config, on_epoch=_print_epoch)
+    except ValueError as error:
+        usage_error(str(error))
+    except OSError as error:
+        report_error(classifier, f"cannot write ({error.strerror or error})")
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    if "warning" in meta:
+        print(f"warning: {meta['warning']}", file=sys.stderr)
+    result = sem.semantic_test(opened, colorizer, network, meta, temperature=colorizer.temperature)
+    info = {"model": model, "temperature": colorizer.temperature, "cache": str(cache)}
+    summary = result.summary(info)
+    written = _write(json_path, summary)
+    _print_table(summary["semantic"])
+    raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
+
+
+def _print_epoch(epoch: int, loss: float, seconds: float) -> None:
+    print(f"classifier epoch {epoch}: loss {loss:.3f} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+
+
+def _write(json_path: Path | None, summary: dict) -> bool:
+    import json
+
+    from chromalab.checkpoint import atomic_write
+
+    if json_path is None:
+        return True
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    try:
+        atomic_write(json_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    except OSError as error:
+        report_error(json_path, f"cannot write ({error.strerror or error})")
+        return False
+    return True
+
+
+def _print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    facts = result["classifier"].get("training", {})
+    title = (f"semantic interpretability of {result['model']}: {result['val_images']} validation photos, "
+             f"{result['classes']} classes")
+    table = Table(title=title)
+    table.add_column("photos", justify="left")
+    table.add_column("classifier top-1", justify="right")
+    for key, label in LABELS.items():
+        table.add_row(label, f"{result[key]:.2%}")
+    if result["recovered"] is not None:
+        table.add_row("share of the grey loss recovered", f"{result['recovered']:.1%}")
+    Console().print(table)
+    print(f"classifier: {result['classifier']['source']}; {facts.get('epochs_done')} epochs in "
+          f"{facts.get('seconds')} s, train accuracy {facts.get('train_accuracy', float('nan')):.2%}")
