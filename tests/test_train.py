@@ -166,3 +166,32 @@ def test_bad_usage_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
     assert bad_loss.returncode == 2 and "--loss" in bad_loss.stderr
     no_cache = _train(tmp_path / "missing", tmp_path / "y", check=False)
     assert no_cache.returncode == 2 and "Traceback" not in no_cache.stderr
+
+
+def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> None:
+    budget = ["--model", "pix2pix-unet", "--option", "depth=5", "--option", "width=0.125", "--loss", "gan",
+              "--epochs", "2", "--schedule", "constant", "--checkpoint-every", "100"]
+
+    def gan_run(run: Path, *extra: str) -> None:
+        args = [CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4", *budget, *extra]
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    gan_run(tmp_path / "straight")
+    gan_run(tmp_path / "halves", "--max-steps", "5")
+    gan_run(tmp_path / "halves", "--resume")
+    stored = load_file(str(tmp_path / "halves" / CHECKPOINT))
+    assert any(key.startswith("adversary.model.") for key in stored)
+    a, b = _weights(tmp_path / "straight" / FINAL_MODEL), _weights(tmp_path / "halves" / FINAL_MODEL)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_iizuka_class_loss_trains_the_global_branch_on_folder_labels(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "koala"
+    args = ["--model", "koalarization", "--option", "width=0.125", "--loss", "l2", "--class-loss-weight", "0.5",
+            "--max-steps", "3"]
+    done = subprocess.run([CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4",
+                           *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_metadata(run / FINAL_MODEL)["options"]["classes"] == 2  # the fixture's two class folders

@@ -14,7 +14,8 @@ from chromalab.color.lab import denormalize_ab, normalize_ab
 
 CLASSIFICATION_LOSSES = ("ce",)
 REGRESSION_LOSSES = ("l2", "smooth-l1")
-LOSSES = CLASSIFICATION_LOSSES + REGRESSION_LOSSES
+ADVERSARIAL_LOSSES = ("gan",)  # pix2pix: adversarial + 100 x L1, its own step (models.gan.gan_step)
+LOSSES = CLASSIFICATION_LOSSES + REGRESSION_LOSSES + ADVERSARIAL_LOSSES
 ENCODINGS = ("soft", "onehot")
 
 

@@ -30,7 +30,7 @@ def train(
     model: str = typer.Option(..., "--model", "-m", help="Registered architecture (see 'chromalab models')."),
     out: Path = typer.Option(..., "-o", "--out", help="Run folder: checkpoints, metrics.jsonl, loss.png, samples."),
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE, repeatable (e.g. width=0.25)."),
-    loss: str = typer.Option("ce", help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab)."),
+    loss: str = typer.Option("ce", help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + 100 x L1)."),
     encoding: str = typer.Option("soft", help="Cross-entropy targets: soft (5 nearest bins, sigma 5) or onehot."),
     rebalance: bool = typer.Option(True, "--rebalance/--no-rebalance", help="Class rebalancing (Zhang et al., lambda 0.5)."),
     bins: str = typer.Option("gamut:10", help="Bin set: gamut:10, gamut:16, data:10, channels:N or file:PATH."),
@@ -50,6 +50,7 @@ def train(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (~1.4x faster after a long warm-up)."),
     channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
     overfit_one: bool = typer.Option(False, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
+    class_loss_weight: float = typer.Option(0.0, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT exactly where it stopped."),
 ) -> None:
     """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
@@ -61,7 +62,7 @@ def train(
         bins=bins, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_drop_at=lr_drop_at,
         batch_size=batch_size, epochs=epochs, minutes=minutes, max_steps=max_steps, flip=flip, seed=seed,
         checkpoint_every=checkpoint_every, log_every=log_every, val_images=val_images, compile=compile,
-        channels_last=channels_last, overfit_one=overfit_one,
+        channels_last=channels_last, overfit_one=overfit_one, class_loss_weight=class_loss_weight,
     )
     try:
         config.validate()

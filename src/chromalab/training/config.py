@@ -14,7 +14,7 @@ SCHEDULES = ("constant", "step", "plateau")
 class TrainConfig:
     model: str
     model_options: dict[str, Any] = field(default_factory=dict)
-    loss: str = "ce"  # ce | l2 | smooth-l1
+    loss: str = "ce"  # ce | l2 | smooth-l1 | gan (pix2pix: PatchGAN + 100 x L1)
     encoding: str = "soft"  # soft | onehot (cross-entropy targets)
     rebalance: bool = True  # class rebalancing, Zhang et al. 2016
     rebalance_lambda: float = 0.5
@@ -37,6 +37,7 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     overfit_one: bool = False  # seed 004's sanity check: one photo, its loss must fall
+    class_loss_weight: float = 0.0  # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -48,6 +49,8 @@ class TrainConfig:
         for name in ("lr", "batch_size", "epochs", "checkpoint_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.class_loss_weight < 0:
+            raise ValueError(f"--class-loss-weight must be >= 0, got {self.class_loss_weight}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"--minutes must be positive, got {self.minutes}")
 

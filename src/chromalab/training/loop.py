@@ -24,10 +24,14 @@ from chromalab.color.bins import Bins, make_bins, rebalancing_weights
 from chromalab.color.lab import normalize_l
 from chromalab.losses import cross_entropy, regression
 from chromalab.models import create_model
+from chromalab.models.fusion import auxiliary_loss
+from chromalab.models.gan import PatchDiscriminator, gan_step
 from chromalab.training import distributed, figures
 from chromalab.training.batches import batch_slices, epoch_order, load_batch, random_flip
 from chromalab.training.config import TrainConfig
-from chromalab.training.state import Progress, export_model, load_training, save_training
+from chromalab.training.state import Adversary, Progress, export_model, load_training, save_training
+
+PIX2PIX_BETAS = (0.5, 0.999)  # Isola et al. 2017, for the discriminator
 
 CHECKPOINT = "checkpoint.safetensors"
 FINAL_MODEL = "model.safetensors"
@@ -51,33 +55,43 @@ class Run:
     engine: nn.Module  # what is called: the network, maybe compiled / wrapped in DDP
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None
-    loss_fn: LossFn
+    loss_fn: LossFn  # the training loss; for a GAN, the L2 it reports for validation
     bins: Bins | None
     prior: torch.Tensor | None
+    adversary: Adversary | None = None  # the discriminator of ``--loss gan``
 
 
 def make_loss(config: TrainConfig, bins: Bins | None, class_weights: torch.Tensor | None) -> LossFn:
     if config.classification:
         assert bins is not None
         return lambda out, ab: cross_entropy(out, ab, bins, encoding=config.encoding, class_weights=class_weights)
-    return lambda out, ab: regression(out, ab, kind=config.loss)
+    return lambda out, ab: regression(out, ab, kind="l2" if config.loss == "gan" else config.loss)
 
 
-def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor) -> float:
-    """One optimiser step on a batch: L (B, 1, S, S) and ab (B, 2, S, S) in Lab units."""
+def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """One optimiser step on a batch: L (B, 1, S, S), ab (B, 2, S, S) in Lab units, class labels (B,)."""
+    if run.adversary is not None:
+        return _finite(gan_step(run.engine, run.adversary.network, run.optimizer, run.adversary.optimizer,
+                                lightness, ab)["g_loss"])
     run.engine.train()
     x = normalize_l(lightness)
     if run.config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     output = run.engine(x)  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
     loss = run.loss_fn(output, ab)
-    if not torch.isfinite(loss):
-        raise TrainingError(f"loss became {loss.item()} at this step; the last good checkpoint is kept "
-                            "(try a lower --lr)")
+    if run.config.class_loss_weight > 0:  # Iizuka et al. 2016: the global features also name the scene
+        loss = loss + run.config.class_loss_weight * auxiliary_loss(run.model, labels)
+    _finite(float(loss))
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
     return float(loss.item())
+
+
+def _finite(loss: float) -> float:
+    if not math.isfinite(loss):
+        raise TrainingError(f"loss became {loss} at this step; the last good checkpoint is kept (try a lower --lr)")
+    return loss
 
 
 @torch.inference_mode()
@@ -101,7 +115,10 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
     class_weights = (
         rebalancing_weights(bins, prior, lam=config.rebalance_lambda) if bins is not None and config.rebalance else None
     )
-    model = create_model(config.model, num_classes=bins.num_classes if bins else None, **config.model_options)
+    options = dict(config.model_options)
+    if config.class_loss_weight > 0:
+        options.setdefault("classes", len(cache.class_names))
+    model = create_model(config.model, num_classes=bins.num_classes if bins else None, **options)
     model = model.to(world.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -113,9 +130,17 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
         if config.schedule == "plateau" else None
     )
-    spec = ModelSpec(config.model, config.model_options, bins.spec if bins else None,
+    adversary = None
+    if config.loss == "gan":
+        if world.distributed:
+            raise TrainingError("--loss gan runs in a single process (its step calls the discriminator three times)")
+        discriminator = PatchDiscriminator().to(world.device)
+        adversary = Adversary(discriminator, torch.optim.Adam(discriminator.parameters(), lr=config.lr,
+                                                              betas=PIX2PIX_BETAS))
+    spec = ModelSpec(config.model, options, bins.spec if bins else None,
                      {"train_config": config.to_dict(), "cache": str(cache.path.resolve())})
-    return Run(config, spec, model, engine, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior)
+    return Run(config, spec, model, engine, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior,
+               adversary)
 
 
 def spread(indices: np.ndarray, count: int) -> np.ndarray:
@@ -166,7 +191,8 @@ class Trainer:
         self.run = build_run(config, self.cache, self.world)
         self.progress = Progress()
         if resume:
-            self.progress = load_training(checkpoint, self.run.model, self.run.optimizer, self.run.scheduler)
+            self.progress = load_training(checkpoint, self.run.model, self.run.optimizer, self.run.scheduler,
+                                          self.run.adversary)
         self.train_indices, self.val_indices = self._indices()
 
     def _indices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +214,7 @@ class Trainer:
         if self.world.is_main:
             r = self.run
             save_training(self.run_dir / CHECKPOINT, r.model, r.spec, bins=r.bins, prior=r.prior,
-                          optimizer=r.optimizer, scheduler=r.scheduler, progress=self.progress)
+                          optimizer=r.optimizer, scheduler=r.scheduler, progress=self.progress, adversary=r.adversary)
         distributed.barrier(self.world)
 
     def _planned_steps(self, per_epoch: int) -> int:
@@ -267,7 +293,9 @@ class Trainer:
         if self.run.scheduler is None:
             for group in self.run.optimizer.param_groups:
                 group["lr"] = step_lr(config, fraction_done)
-        loss = training_step(self.run, lightness.to(self.world.device), ab.to(self.world.device))
+        labels = torch.from_numpy(self.cache.labels[np.sort(indices)].astype(np.int64))  # load_batch's order
+        loss = training_step(self.run, lightness.to(self.world.device), ab.to(self.world.device),
+                             labels.to(self.world.device))
         self.progress.step += 1
         self.progress.batch_in_epoch += 1
         self.progress.images_seen += len(indices) * self.world.size

@@ -18,7 +18,16 @@ from chromalab.checkpoint import ModelSpec, load_model, save_model
 from chromalab.color.bins import Bins
 
 OPTIM_PREFIX = "optim."
+ADVERSARY_PREFIX = "adversary."  # a GAN's discriminator: its weights and its optimiser, beside the model's
 RNG_KEY = "rng.torch"
+
+
+@dataclass
+class Adversary:
+    """A GAN's discriminator and its optimiser (pix2pix), trained beside the model."""
+
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
 
 
 @dataclass
@@ -34,25 +43,29 @@ class Progress:
     history: list[dict[str, float]] = field(default_factory=list)  # per-epoch summaries
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Split an optimiser's state into tensors and JSON-able data."""
+def optimizer_tensors(
+    optimizer: torch.optim.Optimizer, prefix: str = OPTIM_PREFIX
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser's state into tensors (keys ``prefix<param index>.<name>``) and JSON-able data."""
     state = optimizer.state_dict()
     tensors = {}
     scalars: dict[str, dict[str, Any]] = {}
     for index, entry in state["state"].items():
         for name, value in entry.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"{OPTIM_PREFIX}{index}.{name}"] = value.detach().cpu().contiguous()
+                tensors[f"{prefix}{index}.{name}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(index), {})[name] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], data: dict[str, Any]) -> None:
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], data: dict[str, Any], prefix: str = OPTIM_PREFIX
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
-        if key.startswith(OPTIM_PREFIX):
-            index, name = key[len(OPTIM_PREFIX) :].split(".", 1)
+        if key.startswith(prefix):
+            index, name = key[len(prefix) :].split(".", 1)
             state.setdefault(int(index), {})[name] = value
     for index, entry in data.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(entry)
@@ -69,6 +82,7 @@ def save_training(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     progress: Progress,
+    adversary: Adversary | None = None,
 ) -> None:
     """Atomically write everything needed to resume."""
     tensors, optim_data = optimizer_tensors(optimizer)
@@ -78,14 +92,20 @@ def save_training(
         "optimizer": optim_data,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
     }
+    if adversary is not None:
+        prefix = ADVERSARY_PREFIX + OPTIM_PREFIX
+        adversary_tensors, train_state["adversary_optimizer"] = optimizer_tensors(adversary.optimizer, prefix)
+        tensors.update(adversary_tensors)
+        for key, value in adversary.network.state_dict().items():
+            tensors[f"{ADVERSARY_PREFIX}model.{key}"] = value.detach().cpu().contiguous()
     stamped = ModelSpec(spec.model, spec.options, spec.bins, {**spec.info, "train_state": train_state})
     save_model(path, model, stamped, bins=bins, prior=prior, extra=tensors)
 
 
 def load_training(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, adversary: Adversary | None = None
 ) -> Progress:
-    """Load weights, optimiser, scheduler and RNG state from ``path`` into the given objects."""
+    """Load weights, optimiser, scheduler, RNG state (and a GAN's discriminator) into the given objects."""
     loaded = load_model(path)
     train_state = loaded.spec.info.get("train_state")
     if train_state is None:
@@ -95,6 +115,11 @@ def load_training(
     if scheduler is not None and train_state.get("scheduler") is not None:
         scheduler.load_state_dict(train_state["scheduler"])
     torch.set_rng_state(loaded.tensors[RNG_KEY])
+    if adversary is not None:
+        prefix = f"{ADVERSARY_PREFIX}model."
+        adversary.network.load_state_dict({k[len(prefix) :]: v for k, v in loaded.tensors.items() if k.startswith(prefix)})
+        restore_optimizer(adversary.optimizer, loaded.tensors, train_state["adversary_optimizer"],
+                          ADVERSARY_PREFIX + OPTIM_PREFIX)
     return Progress(**train_state["progress"])
 
 
