@@ -81,7 +81,7 @@ def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: t
     loss = run.loss_fn(output, ab)
     if run.config.class_loss_weight > 0:  # Iizuka et al. 2016: the global features also name the scene
         loss = loss + run.config.class_loss_weight * auxiliary_loss(run.model, labels)
-    _finite(float(loss))
+    _finite(float(loss.detach()))
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
