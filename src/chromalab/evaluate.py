@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from chromalab.color.bins import Bins, ChannelBins, make_bins
 from chromalab.color.lab import gray_to_lightness
 from chromalab.images import IMAGE_SUFFIXES, ImageError, open_image, rgb_lightness_u8, split_alpha
 from chromalab.pipeline import Colorizer, join_lightness
+from chromalab.threads import one_thread
 
 GREY_CHROMA = 1.0  # mean ab chroma (Lab units) below which a photo is grey: no colour to compare with
 CHANNEL_BINS = (10, 30, 50)  # seed 003, table 2
@@ -232,22 +232,12 @@ def evaluate(
     return result
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Metrics are elementwise passes over one photo: one thread is as fast on an idle machine and
-    3-6x faster on a busy one (OpenMP threads spin against other processes); the network keeps all."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> str | None:
     """Load one photo into ``batch``; returns the problem if it cannot be scored."""
     try:
-        with _one_thread():
+        with one_thread():
             truth = Truth.from_rgb(load_truth(path))
         height, width = truth.rgb.shape[:2]
         if min(height, width) < metrics.SSIM_MIN_SIDE:
@@ -282,7 +272,7 @@ def _score_batch(
     ab_small = colorizer.predict_ab(inputs, temperature=temperature)  # (B, 2, h, w)
     result.seconds_model += time.perf_counter() - started
     for (path, truth), ab in zip(batch, ab_small):
-        with _one_thread():
+        with one_thread():
             result.model.add(join_lightness(truth.lightness, ab), truth)
             result.gray.add(gray_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]

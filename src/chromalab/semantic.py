@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from chromalab.color.lab import lab_to_srgb8
 from chromalab.data.cache import Cache, decode_l
 from chromalab.models.registry import input_side
 from chromalab.pipeline import Colorizer
+from chromalab.threads import one_thread
 
 FORMAT = "chromalab-semantic/1"
 METADATA_KEY = "chromalab-semantic"
@@ -131,22 +131,12 @@ def photos(cache: Cache, rows: np.ndarray, ab_source: AbSource, *, side: int) ->
         chunk = rows[start : start + RENDER_CHUNK]
         lightness = torch.from_numpy(decode_l(cache.l[chunk]))  # (B, S, S) L in [0, 100]
         ab = ab_source(lightness, chunk)  # (B, 2, h, w); a network keeps all threads
-        with _one_thread():
+        with one_thread():
             rgb = render(lightness, ab).permute(0, 3, 1, 2)  # (B, 3, S, S)
         out[start : start + len(chunk)] = resize(rgb, side)
     return out
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    # rendering is elementwise: one thread is as fast on an idle machine and several times faster on a busy
-    # one, where OpenMP threads spin against other processes (measured for ``chromalab.evaluate`` too)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def resize(rgb: torch.Tensor, side: int) -> torch.Tensor:
