@@ -262,6 +262,23 @@ def test_histogram_and_priors_equal_brute_force_over_train_pixels(folder: Path, 
     assert torch.allclose(cache.prior, prior_for(cache, make_bins("gamut:10")))
 
 
+def test_histogram_and_data_bins_of_any_grid_from_the_count_table(folder: Path, tmp_path: Path) -> None:
+    run([folder], tmp_path / "cache", val_fraction=0.5)
+    cache = Cache(tmp_path / "cache")
+    ab = torch.from_numpy(cache.ab[cache.train_indices].astype(np.float32))  # (N, 2, S, S)
+    for grid in (10, 16, 7):
+        histogram = cache.histogram_for(grid)
+        assert histogram.dtype == np.int64 and (histogram == ab_histogram(ab, grid=grid).numpy()).all()
+    bins = cache.bins("data:16")
+    assert bins.spec == "data:16" and bins.num_classes == int((cache.histogram_for(16) > 0).sum())
+    expected = torch.bincount(bins.nearest(ab).reshape(-1), minlength=bins.num_classes).double()
+    assert torch.allclose(prior_for(cache, bins).double(), expected / expected.sum(), atol=1e-6)
+    assert torch.equal(cache.bins("data:10").centres, make_bins("data:10", histogram=cache.histogram).centres)
+    assert cache.bins("gamut:10").num_classes == make_bins("gamut:10").num_classes
+    with pytest.raises(ValueError, match="at least 2"):
+        cache.bins("data:1")
+
+
 def test_lab_table_equals_rgb_to_lab(tmp_path: Path, photos: dict) -> None:
     table = tmp_path / "lut.npy"
     np.lib.format.open_memmap(table, mode="w+", dtype=np.uint32, shape=(1 << 24,))

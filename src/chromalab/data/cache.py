@@ -1,4 +1,4 @@
-"""Reading a prepared cache (written by ``chromalab.data.prepare``): memory-mapped L and ab, labels, split, prior.
+"""The cache format (written by ``chromalab.data.prepare``): layout, encodings, count tables; reading a cache.
 
 Layout of a cache folder (format ``chromalab-cache/1``)::
 
@@ -9,12 +9,13 @@ Layout of a cache folder (format ``chromalab-cache/1``)::
     labels.npy          int16 (N,)           index into cache.json "classes"
     split.npy           uint8 (N,)           0 train, 1 val
     ab-counts.npy       int64 (256, 256)     train pixels per integer (a, b): [a + 128, b + 128]
-    histogram10.npy     int64 (27, 27)       ``bins.ab_histogram(train ab, grid=10)``
+    histogram10.npy     int64 (27, 27)       ``bins.ab_histogram(train ab, grid=10)`` (other grids: ``histogram_for``)
     prior-gamut_10.npy  float64 (Q,)         frequency of each gamut:10 bin over the train pixels
 
 The stored ab values are integers, so the (256, 256) count table is a sufficient statistic of the train
 colours: every bin set's ``nearest`` rounds ab to integers anyway, so a prior computed from the table is
-exactly the prior of the stored pixels (``prior_for``), in milliseconds instead of a pass over the data.
+exactly the prior of the stored pixels (``prior_for``), in milliseconds instead of a pass over the data;
+likewise the ab histogram of any grid (``Cache.histogram_for``), and so ``data:G`` bins for any G.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ COUNTS_FILE = "ab-counts.npy"
 HISTOGRAM_GRID = 10
 HISTOGRAM_FILE = f"histogram{HISTOGRAM_GRID}.npy"
 DEFAULT_PRIOR_SPEC = "gamut:10"
+# the arrays of a complete cache, besides cache.json (written last) and manifest.json
+ARRAY_FILES = (L_FILE, AB_FILE, LABELS_FILE, SPLIT_FILE, COUNTS_FILE, HISTOGRAM_FILE)
+ENCODINGS = {"l_encoding": f"uint8 round(L * {L_CODES_PER_UNIT})", "ab_encoding": "int8 round(ab)"}  # in cache.json
 
 
 def encode_l(lightness: np.ndarray) -> np.ndarray:
@@ -61,6 +65,22 @@ def decode_l(codes: np.ndarray) -> np.ndarray:
 def encode_ab(ab: np.ndarray) -> np.ndarray:
     """ab in Lab units (any shape) -> int8."""
     return np.clip(np.rint(np.asarray(ab, dtype=np.float32)), *AB_LIMITS).astype(np.int8)
+
+
+def count_ab(ab: np.ndarray) -> np.ndarray:
+    """(256, 256) int64 count table of stored ab (..., 2, H, W) int8: pixels of each (a, b) at [a + 128, b + 128]."""
+    index = np.asarray(ab).astype(np.int32) - AB_LIMITS[0]
+    flat = index[..., 0, :, :] * 256 + index[..., 1, :, :]
+    return np.bincount(flat.ravel(), minlength=256 * 256).astype(np.int64).reshape(256, 256)
+
+
+def write_count_tables(folder: Path, counts: np.ndarray) -> None:
+    """Save the train pixels' count table (``count_ab``) and what derives from it: histogram, default prior."""
+    from chromalab.color.bins import make_bins
+
+    np.save(folder / COUNTS_FILE, counts)
+    np.save(folder / HISTOGRAM_FILE, histogram_from_counts(counts, grid=HISTOGRAM_GRID))
+    _save_prior(folder / prior_file_name(DEFAULT_PRIOR_SPEC), prior_from_counts(counts, make_bins(DEFAULT_PRIOR_SPEC)))
 
 
 def prior_file_name(spec: str) -> str:
@@ -133,6 +153,17 @@ class Cache:
         """(27, 27) int64: ``bins.ab_histogram(train ab, grid=10)``; what ``make_bins("data:10", ...)`` takes."""
         return np.load(self.path / HISTOGRAM_FILE)
 
+    def histogram_for(self, grid: int) -> np.ndarray:
+        """(C, C) int64: ``bins.ab_histogram(train ab, grid=grid)``, exact, from the count table (milliseconds)."""
+        return self.histogram if grid == HISTOGRAM_GRID else histogram_from_counts(self.ab_counts, grid=grid)
+
+    def bins(self, spec: str) -> Bins:
+        """``make_bins(spec)``; ``data:G`` bins get this cache's grid-G histogram, for any grid G."""
+        from chromalab.color.bins import make_bins
+
+        data = re.fullmatch(r"data:(\d+)", spec)
+        return make_bins(spec, histogram=self.histogram_for(int(data.group(1))) if data else self.histogram)
+
     @property
     def prior(self) -> torch.Tensor:
         """Prior over the default bins (gamut:10), float32 summing to 1."""
@@ -175,7 +206,7 @@ def prior_from_counts(counts: np.ndarray, bins: Bins) -> torch.Tensor:
         raise ValueError(f"ab counts must be (256, 256), got {counts.shape}")
     if counts.sum() <= 0:
         raise ValueError("no pixels counted: the prior needs at least one training image")
-    values = torch.arange(AB_LIMITS[0], AB_LIMITS[1] + 1, dtype=torch.float32)
+    values = _integer_ab()
     grid = torch.stack(torch.meshgrid(values, values, indexing="ij")).unsqueeze(0)  # (1, 2, 256, 256)
     nearest = bins.nearest(grid)[0].numpy()  # joint (256, 256); channels (2, 256, 256)
     per_group = bins.num_classes // bins.groups
@@ -185,13 +216,20 @@ def prior_from_counts(counts: np.ndarray, bins: Bins) -> torch.Tensor:
     return torch.from_numpy(prior).float()
 
 
+def _integer_ab() -> torch.Tensor:
+    """The 256 integer values -128 ... 127 of a stored a or b (the rows and columns of the count table)."""
+    import torch
+
+    return torch.arange(AB_LIMITS[0], AB_LIMITS[1] + 1, dtype=torch.float32)
+
+
 def histogram_from_counts(counts: np.ndarray, *, grid: int) -> np.ndarray:
     """The ``bins.ab_histogram(ab, grid=grid)`` of the pixels counted in a (256, 256) integer-ab table."""
     import torch
 
     from chromalab.color.bins import ab_histogram
 
-    values = torch.arange(AB_LIMITS[0], AB_LIMITS[1] + 1, dtype=torch.float32)
+    values = _integer_ab()
     # the cell of each integer value, taken from ab_histogram itself so the two cannot disagree
     cell = np.array([int(ab_histogram(torch.tensor([[[v]], [[0.0]]]), grid=grid).sum(1).argmax()) for v in values])
     cells = ab_histogram(torch.zeros(2, 1, 1), grid=grid).shape[0]
@@ -218,7 +256,11 @@ def prior_for(cache: Cache | str | Path, bins: Bins) -> torch.Tensor:
     prior = prior_from_counts(cache.ab_counts, bins)
     if saved is not None:
         try:
-            np.save(saved, prior.double().numpy())
+            _save_prior(saved, prior)
         except OSError:
             pass  # a read-only cache still gives its prior, it is only not remembered
     return prior
+
+
+def _save_prior(path: Path, prior: torch.Tensor) -> None:
+    np.save(path, prior.double().numpy())
