@@ -20,7 +20,7 @@ from rich.console import Console
 from torch import nn
 
 from chromalab.checkpoint import ModelSpec, read_metadata
-from chromalab.color.bins import Bins, make_bins, rebalancing_weights
+from chromalab.color.bins import Bins, rebalancing_weights
 from chromalab.color.lab import normalize_l
 from chromalab.losses import cross_entropy, regression
 from chromalab.models import create_model
@@ -110,7 +110,7 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
     from chromalab.data.cache import prior_for
 
     torch.manual_seed(config.seed)
-    bins = make_bins(config.bins, histogram=cache.histogram) if config.classification else None
+    bins = cache.bins(config.bins) if config.classification else None
     prior = prior_for(cache, bins) if bins is not None else None
     class_weights = (
         rebalancing_weights(bins, prior, lam=config.rebalance_lambda) if bins is not None and config.rebalance else None
