@@ -143,6 +143,16 @@ def test_channel_bins_train(cache: Path, tmp_path: Path) -> None:
     assert _weights(run / FINAL_MODEL)["model.head.proj.weight"].shape[0] == 20
 
 
+def test_data_bins_of_another_grid_come_from_the_cache(cache: Path, tmp_path: Path) -> None:
+    from chromalab.data.cache import Cache
+
+    run = tmp_path / "data16"
+    _train(cache, run, "--bins", "data:16", "--max-steps", "2")
+    expected = Cache(cache).bins("data:16").num_classes
+    assert read_metadata(run / FINAL_MODEL)["bins"] == "data:16"
+    assert _weights(run / FINAL_MODEL)["model.head.proj.weight"].shape[0] == expected
+
+
 def test_two_processes_under_torchrun_hold_identical_weights(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
