@@ -251,3 +251,19 @@ def test_size_specific_and_unet_models_get_a_side_they_accept() -> None:
     image = Image.new("L", (45, 30), 120)
     assert fixed.colorize(image).size == (45, 30)
     assert unet.colorize(image, size=100).size == (45, 30)
+
+
+def test_bundled_default_model_colours_a_grey_photo() -> None:
+    import skimage.data
+
+    from chromalab.pipeline import bundled_weights
+
+    if not bundled_weights().is_file():
+        pytest.skip("no bundled weights in this build")
+    colorizer = Colorizer.load("default")
+    assert (colorizer.size, colorizer.temperature) == (128, 0.6)  # the model file's recommendation
+    photo = Image.fromarray(skimage.data.coffee()).resize((200, 150))
+    out = np.asarray(colorizer.colorize(photo.convert("L")), dtype=np.float64)
+    rg, yb = out[..., 0] - out[..., 1], 0.5 * (out[..., 0] + out[..., 1]) - out[..., 2]
+    assert out.shape == (150, 200, 3)
+    assert np.hypot(rg.std(), yb.std()) > 5  # a grey input comes back in colour
