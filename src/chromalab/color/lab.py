@@ -129,7 +129,10 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
         f = torch.stack([fy + a / 500.0, fy, (fy - b / 200.0).clamp_(min=0.0)], dim=1)  # (n, 3)
         xyz = _f_inv(f)
         luminance = xyz[:, 1:2].clamp(0.0, 1.0)  # (n, 1); the grey of this luminance is (Y, Y, Y)
-        linear = _fit_gamut(xyz @ matrix.T, luminance)  # (n, 3)
+        linear = xyz @ matrix.T  # (n, 3)
+        outside = ((linear < 0) | (linear > 1)).any(dim=1)  # most pixels are inside: fit only the others
+        if outside.any():
+            linear[outside] = _fit_gamut(linear[outside], luminance[outside])
         index = linear.mul_(_ENCODE_STEPS - 1).add_(0.5).clamp_(0, _ENCODE_STEPS - 1).to(torch.int32)
         out[start : start + _CHUNK] = _ENCODE_TABLE[index]
     return out.view(height, width, 3)
