@@ -209,6 +209,15 @@ def clusters_figure(
     _save(fig, out)
 
 
+def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) -> None:
+    """A figure of one photo through one model: ``draw(colorizer, rgb, name=...)``, saved to ``out``."""
+    (_, rgb), = _images([image])
+    colorizer = _load_model(model, size)
+    with _errors(image):
+        fig = draw(colorizer, rgb, name=_model_name(model))
+    _save(fig, out)
+
+
 @analyze_app.command("temperature")
 def temperature_figure(
     image: Path = typer.Argument(..., help="A photo (colour or grey)."),
@@ -219,11 +228,7 @@ def temperature_figure(
     """The colorization at T = 1, 0.77, 0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only."""
     from chromalab.analysis_models import temperature_sweep
 
-    (_, rgb), = _images([image])
-    colorizer = _load_model(model, size)
-    with _errors(image):
-        fig = temperature_sweep(colorizer, rgb, name=_model_name(model))
-    _save(fig, out)
+    _draw_one_image(temperature_sweep, image, model, size, out)
 
 
 @analyze_app.command("compare")
@@ -277,11 +282,7 @@ def activations_figure(
     """One map per convolution layer: the channel with the highest mean activation (seed 004)."""
     from chromalab.analysis_models import activation_maps
 
-    (_, rgb), = _images([image])
-    colorizer = _load_model(model, size)
-    with _errors(image):
-        fig = activation_maps(colorizer, rgb, name=_model_name(model))
-    _save(fig, out)
+    _draw_one_image(activation_maps, image, model, size, out)
 
 
 @analyze_app.command("loss")
