@@ -176,6 +176,19 @@ def test_bad_usage_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
     assert bad_loss.returncode == 2 and "--loss" in bad_loss.stderr
     no_cache = _train(tmp_path / "missing", tmp_path / "y", check=False)
     assert no_cache.returncode == 2 and "Traceback" not in no_cache.stderr
+    no_model = subprocess.run([CHROMALAB, "train", str(cache), "-o", str(tmp_path / "z")], capture_output=True,
+                              text=True, check=False)
+    assert no_model.returncode == 2 and no_model.stderr.count("\n") == 1 and "--model is required" in no_model.stderr
+
+
+def test_a_finished_run_is_extended_by_resume_with_a_bigger_budget_and_no_model(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _train(cache, run, "--max-steps", "2")
+    extended = subprocess.run([CHROMALAB, "train", str(cache), "-o", str(run), "--resume", "--max-steps", "4"],
+                              capture_output=True, text=True, check=False)
+    assert extended.returncode == 0, extended.stderr
+    assert read_metadata(run / FINAL_MODEL)["info"]["steps"] == 4
+    assert read_metadata(run / FINAL_MODEL)["model"] == "tiny"  # the stored run's settings, not defaults
 
 
 def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
 @app.command()
 def train(
     cache: Path = typer.Argument(..., help="A cache made by 'chromalab prepare'."),
-    model: str = typer.Option(..., "--model", "-m", help="Registered architecture (see 'chromalab models')."),
+    model: str = typer.Option(None, "--model", "-m", help="Registered architecture (see 'chromalab models'); "
+                              "not needed with --resume."),
     out: Path = typer.Option(..., "-o", "--out", help="Run folder: checkpoints, metrics.jsonl, loss.png, samples."),
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE, repeatable (e.g. width=0.25)."),
     loss: str = typer.Option("ce", help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + 100 x L1)."),
@@ -51,7 +52,8 @@ def train(
     channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
     overfit_one: bool = typer.Option(False, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
     class_loss_weight: float = typer.Option(0.0, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT exactly where it stopped."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT where it stopped; only the budget "
+                                "options (--epochs, --minutes, --max-steps, --checkpoint-every, --log-every) may change."),
 ) -> None:
     """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
     from chromalab.training.config import TrainConfig
@@ -64,8 +66,9 @@ def train(
         checkpoint_every=checkpoint_every, log_every=log_every, val_images=val_images, compile=compile,
         channels_last=channels_last, overfit_one=overfit_one, class_loss_weight=class_loss_weight,
     )
+    if model is None and not resume:
+        usage_error("--model is required to start a run (see 'chromalab models')")
     try:
-        config.validate()
         trainer = Trainer(config, cache, out, resume=resume)
     except (ValueError, FileNotFoundError, TrainingError) as error:
         usage_error(str(error))

@@ -175,7 +175,6 @@ class Trainer:
                  console: Console | None = None) -> None:
         from chromalab.data.cache import Cache
 
-        config.validate()
         self.run_dir = Path(run_dir)
         self.console = console or Console(stderr=True)
         self.world = distributed.start()
@@ -186,6 +185,7 @@ class Trainer:
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
         if resume:
             config = resumed_config(checkpoint, config)
+        config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
         self.run = build_run(config, self.cache, self.world)
