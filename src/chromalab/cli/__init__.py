@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from chromalab.cli import analyze, colorize, evaluate, models, prepare, report, semantic, train  # noqa: F401  (registers the commands)
+from chromalab.cli import (  # noqa: F401  (registers the commands)
+    analyze,
+    colorize,
+    evaluate,
+    experiment,
+    models,
+    prepare,
+    report,
+    semantic,
+    train,
+)
 from chromalab.cli.app import app
 
 
