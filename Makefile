@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test demo bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/chromalab/color/_srgb8.c
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0

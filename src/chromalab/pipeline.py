@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from chromalab.checkpoint import ModelSpec, load_model
 from chromalab.color.bins import DECODE_METHODS, Bins, make_bins
-from chromalab.color.lab import denormalize_ab, lab_to_srgb8, normalize_l
+from chromalab.color.lab import denormalize_ab, normalize_l, upsample_lab_to_srgb8
 from chromalab.images import Lightness, open_image, to_lightness
 from chromalab.models.registry import input_side
 
@@ -150,9 +149,7 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
 
 def join_lightness(lightness: torch.Tensor, ab_small: torch.Tensor) -> np.ndarray:
     """L (H, W) + ab (2, h, w) -> uint8 sRGB (H, W, 3): ab is upsampled bilinearly to H x W."""
-    height, width = lightness.shape
-    ab = F.interpolate(ab_small[None].float(), size=(height, width), mode="bilinear", align_corners=False)[0]
-    return lab_to_srgb8(torch.cat([lightness[None], ab], dim=0)).numpy()
+    return upsample_lab_to_srgb8(lightness, ab_small).numpy()
 
 
 def _check_size(size: int) -> int:
