@@ -6,8 +6,12 @@
    ``zhang-eccv16`` at widths 1.0 and 0.25, all measured in this one run; the ratio to Zhang's width 1.0.
 2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory.
 3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included).
+4. Where the time goes: start-up (the CLI modules, torch) in subprocesses; the 12 MP photo step by step in this
+   process (open, prepare = L + network input, network, render = upsample + Lab -> sRGB, encode); the folder
+   loop in this process, as the CLI runs it (reading and writing beside the network) and one photo after another.
 
 Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and end.
+Idle OpenMP threads sleep here (OMP_WAIT_POLICY=PASSIVE), as in ``chromalab colorize``.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: as chromalab colorize does
+
 import skimage.data
 import torch
 from PIL import Image
 
 from chromalab.checkpoint import read_metadata
+from chromalab.cli.colorize import _colorize_all, expand_inputs
+from chromalab.images import open_image, save_image
 from chromalab.models import create_model
 from chromalab.models.profile import PEAK_GFLOPS, count_flops, count_params, median_time
-from chromalab.pipeline import bundled_weights
+from chromalab.pipeline import Colorizer, bundled_weights
 
 THREADS = 2
 SIDE = 256
@@ -57,6 +67,53 @@ def run_cli(args: list[str]) -> dict[str, float]:
         raise SystemExit(f"chromalab {' '.join(args)} failed: {done.stderr[-500:]}")
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
     return {"wall_s": wall, "peak_rss_mb": peak_mb}
+
+
+def startup_row(runs: int = 3) -> dict[str, float]:
+    """Median seconds to start Python and import the CLI modules, and to import torch, in fresh processes."""
+    def seconds(code: str) -> float:
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)
+
+    return {"python_and_cli_s": seconds("import chromalab.cli"), "import_torch_s": seconds("import torch")}
+
+
+def stage_row(colorizer: Colorizer, photo: Path, out: Path, runs: int = 3) -> dict[str, float]:
+    """Median milliseconds of each step of ``colorize`` on one photo, in this process."""
+    samples: dict[str, list[float]] = {k: [] for k in ("open", "prepare", "network", "render", "encode")}
+    for _ in range(runs):
+        times = [time.perf_counter()]
+        image = open_image(photo)
+        times.append(time.perf_counter())
+        prepared = colorizer.prepare(image)
+        times.append(time.perf_counter())
+        ab_small = colorizer.predict_ab(prepared.network_input)
+        times.append(time.perf_counter())
+        result = colorizer.render(prepared.source, ab_small)
+        times.append(time.perf_counter())
+        save_image(result, out)
+        times.append(time.perf_counter())
+        for name, start, end in zip(samples, times, times[1:]):
+            samples[name].append((end - start) * 1000)
+    return {f"{name}_ms": statistics.median(values) for name, values in samples.items()}
+
+
+def loop_row(colorizer: Colorizer, folder: Path, out: Path) -> dict[str, float]:
+    """Photos per second of the CLI's folder loop in this process (no start-up), and of a plain loop."""
+    jobs, _ = expand_inputs([str(folder)])
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    start = time.perf_counter()
+    assert _colorize_all(colorizer, jobs, out, overwrite=False) == 0
+    overlapped = len(jobs) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for src, relative in jobs:
+        save_image(colorizer.colorize(open_image(src)), out / f"plain-{relative.name}")
+    return {"overlapped_photos_per_s": overlapped, "one_by_one_photos_per_s": len(jobs) / (time.perf_counter() - start)}
 
 
 def main() -> None:
@@ -92,14 +149,24 @@ def main() -> None:
             image = Image.fromarray(sources[i % 3]).convert("L").resize((816, 612)).rotate(i % 7)
             image.save(many / f"photo-{i:03d}.jpg", quality=90)
         folder_run = run_cli(["colorize", str(many), "-o", str(folder / "out-many"), "--model", str(path)])
+        startup = startup_row()
+        colorizer = Colorizer.load(path)
+        stages = stage_row(colorizer, folder / "big.jpg", folder / "stage.jpg")
+        loop = loop_row(colorizer, many, folder / "out-loop")
     folder_run["photos_per_s"] = 100 / folder_run["wall_s"]
     print(f"12 MP JPEG end to end: {big['wall_s']:.2f} s (target < 1.5), peak RSS {big['peak_rss_mb']:.0f} MB (< 1500)")
     print(f"100 photos of 0.5 MP: {folder_run['wall_s']:.2f} s = {folder_run['photos_per_s']:.1f} photos/s (target >= 10)")
+    print(f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, "
+          f"import torch {startup['import_torch_s'] * 1000:.0f} ms (fresh processes, medians)")
+    print("12 MP steps in one process (ms): " + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in stages.items()))
+    print(f"folder loop in one process: {loop['overlapped_photos_per_s']:.1f} photos/s as the CLI runs it, "
+          f"{loop['one_by_one_photos_per_s']:.1f} one photo after another")
     load_end = os.getloadavg()[0]
     print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"networks": rows, "big_jpeg": big, "folder_100": folder_run,
-                                   "load": [load_start, load_end]}, indent=2))
+    RESULTS.write_text(json.dumps({"networks": rows, "big_jpeg": big, "folder_100": folder_run, "startup": startup,
+                                   "big_jpeg_steps": stages, "folder_loop": loop, "load": [load_start, load_end]},
+                                  indent=2))
     print(f"wrote {RESULTS}")
 
 

@@ -143,6 +143,8 @@ def test_bad_inputs_one_line_each_and_the_rest_done(cli, png, tmp_path: Path, ph
         path = name if name == "missing.jpg" else os.path.join("mixed", name)
         [line] = [line for line in lines if line.startswith(f"error: {path}: ")]
         assert reason in line, line
+    in_input_order = sorted(os.path.join("mixed", name) for name in bad) + ["missing.jpg"]
+    assert [line.split(": ")[1] for line in lines] == in_input_order  # though read and written ahead
     for source, target in good.items():
         assert size_of(tmp_path / "out" / target) == size_of(tmp_path / "mixed" / source), source
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(good.values())
@@ -150,6 +152,19 @@ def test_bad_inputs_one_line_each_and_the_rest_done(cli, png, tmp_path: Path, ph
     assert digest(tmp_path / "mixed") == before
     with Image.open(tmp_path / "out" / "palette.png") as image:
         assert image.mode == "RGBA"  # palette transparency kept as alpha
+
+
+def test_a_failed_write_is_reported_and_the_rest_done(cli, tmp_path: Path, photo_folder: Path, model_file: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the sub-folder of outputs should go")
+    rc, stdout, stderr = cli("colorize", "in", "-o", "out", "--model", model_file, cwd=tmp_path)
+    assert rc == 1
+    assert error_lines(stderr) == [
+        f"error: {os.path.join('in', 'sub', 'astronaut.jpg')}: File exists",
+        f"error: {os.path.join('in', 'sub', 'chelsea.jpg')}: File exists",
+    ]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut.jpg", "coffee.png", "sub"]
+    assert "colorized 2 of 4" in stdout
 
 
 def test_folder_without_images_and_glob_without_matches(cli, tmp_path: Path) -> None:

@@ -135,6 +135,19 @@ def test_alpha_is_kept(colorizer: Colorizer, photo: np.ndarray) -> None:
     np.testing.assert_array_equal(np.asarray(out)[..., 3], alpha)
 
 
+def test_prepare_predict_render_is_colorize(colorizer: Colorizer, photo: np.ndarray) -> None:
+    """The CLI runs the three steps in different threads; together they must be ``colorize`` exactly."""
+    height, width = photo.shape[:2]
+    alpha = np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
+    for image in (Image.fromarray(photo), Image.fromarray(photo).convert("L"), Image.fromarray(np.dstack([photo, alpha]))):
+        prepared = colorizer.prepare(image, size=48)
+        assert prepared.network_input.shape == (1, 1, 48, 48)
+        assert prepared.source.lightness.shape == (height, width)
+        out = colorizer.render(prepared.source, colorizer.predict_ab(prepared.network_input, temperature=0.2))
+        assert out.mode == image.mode.replace("L", "RGB")
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(colorizer.colorize(image, size=48, temperature=0.2)))
+
+
 # -- the colour comes from the network ---------------------------------------------------------------------
 @pytest.mark.parametrize("ab", [(30.0, 50.0), (-40.0, 30.0), (10.0, -40.0)])
 def test_grey_input_gets_the_predicted_colour(ab: tuple[float, float], photo: np.ndarray) -> None:
@@ -180,6 +193,18 @@ def test_a_saved_model_colorizes_like_the_original(tmp_path: Path, photo: np.nda
     save_model(path, model.model, model.spec, bins=model.bins)
     loaded = Colorizer.load(path, temperature=0.38)
     assert np.array_equal(np.asarray(loaded.colorize(photo)), np.asarray(model.colorize(photo)))
+
+
+def test_options_left_at_none_take_the_model_files_recommendation(tmp_path: Path) -> None:
+    """What the CLI passes when no --size / --temperature / --decode is given."""
+    model = untrained()
+    path = tmp_path / "recommends.safetensors"
+    save_model(path, model.model, ModelSpec("tiny", {}, model.bins.spec, {"defaults": {"size": 96, "temperature": 0.6}}),
+               bins=model.bins)
+    loaded = Colorizer.load(path, size=None, temperature=None, decode=None)
+    assert (loaded.size, loaded.temperature, loaded.decode) == (96, 0.6, "annealed")
+    loaded = Colorizer.load(path, size=64, temperature=None, decode="mode")
+    assert (loaded.size, loaded.temperature, loaded.decode) == (64, 0.6, "mode")
 
 
 # -- validation ---------------------------------------------------------------------------------------------

@@ -106,11 +106,25 @@ def to_lightness(image: Image.Image) -> Lightness:
     elif base.mode == "F":
         lightness = gray_to_lightness(torch.from_numpy(np.clip(np.asarray(base, dtype=np.float32), 0.0, 1.0)))
     elif base.mode in ("1", "L"):
-        lightness = torch.from_numpy(_GRAY_LUT[np.asarray(base.convert("L"))])
+        lightness = torch.from_numpy(gray_lightness_u8(np.asarray(base if base.mode == "L" else base.convert("L"))))
     else:
-        rgb = np.asarray(base.convert("RGB"))  # CMYK, YCbCr, P, HSV ... -> RGB
+        # CMYK, YCbCr, P, HSV ... -> RGB; an RGB image is not copied (convert costs 30 ms on 12 MP)
+        rgb = np.asarray(base if base.mode == "RGB" else base.convert("RGB"))
         lightness = rgb_lightness_u8(rgb)
     return Lightness(lightness.float().contiguous(), alpha)
+
+
+def gray_lightness_u8(gray: np.ndarray, *, slice_pixels: int = 1 << 16) -> np.ndarray:
+    """uint8 grey (H, W) -> L (H, W) float32 by table lookup.
+
+    In slices (64k pixels): numpy turns the uint8 codes into a 64-bit index array first, which for a whole
+    12 MP photo is a 96 MB temporary (51 ms for the lookup against 37 ms in slices, measured).
+    """
+    codes = np.ascontiguousarray(gray).reshape(-1)
+    lightness = np.empty(codes.shape, dtype=np.float32)
+    for start in range(0, codes.size, slice_pixels):
+        np.take(_GRAY_LUT, codes[start : start + slice_pixels], out=lightness[start : start + slice_pixels])
+    return lightness.reshape(gray.shape)
 
 
 def rgb_lightness_u8(rgb: np.ndarray) -> torch.Tensor:

@@ -8,6 +8,7 @@ The output therefore has the input's resolution and all of its detail; only the 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +27,14 @@ DEFAULT_MODEL = "default"
 DEFAULT_SIZE = 256
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016
 RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
+
+
+@dataclass
+class Prepared:
+    """An image ready for the network: its full-resolution lightness and the small view the network sees."""
+
+    source: Lightness  # L (H, W) at the original resolution, and the alpha channel to carry over
+    network_input: torch.Tensor  # (1, 1, S, S) L in [0, 100]
 
 
 def bundled_weights(name: str = DEFAULT_MODEL) -> Path:
@@ -71,7 +80,8 @@ class Colorizer:
                 raise FileNotFoundError(f"model file not found: {path}")
             loaded = load_model(path)
             recommended = loaded.spec.info.get("defaults", {})
-            chosen = {k: v for k, v in {**recommended, **options}.items() if v is not None and k in RECOMMENDABLE}
+            given = {k: v for k, v in options.items() if v is not None}  # a None must not hide a recommendation
+            chosen = {k: v for k, v in {**recommended, **given}.items() if k in RECOMMENDABLE}
             return cls(loaded.model, bins=loaded.bins, spec=loaded.spec, **chosen)
         return cls.untrained(str(name_or_path), **{k: v for k, v in options.items() if v is not None})
 
@@ -114,11 +124,20 @@ class Colorizer:
         size: int | None = None,
     ) -> Image.Image:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size."""
+        prepared = self.prepare(image, size=size)
+        ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode)
+        return self.render(prepared.source, ab_small)
+
+    def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
+        """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""
         source = as_lightness(image)
         size = self.size if size is None else input_side(self.model, _check_size(size))
-        ab_small = self.predict_ab(self.network_input(source.lightness, size), temperature=temperature, decode=decode)
-        rgb = join_lightness(source.lightness, ab_small[0])
-        result = Image.fromarray(rgb, mode="RGB")
+        return Prepared(source, self.network_input(source.lightness, size))
+
+    def render(self, source: Lightness, ab_small: torch.Tensor) -> Image.Image:
+        """The part of ``colorize`` after the network: ab (1, 2, h, w) onto the full-resolution L, alpha back;
+        thread-safe like ``prepare``."""
+        result = Image.fromarray(join_lightness(source.lightness, ab_small[0]), mode="RGB")
         if source.alpha is not None:
             result.putalpha(source.alpha)
         return result
