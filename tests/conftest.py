@@ -39,6 +39,20 @@ def _load_photos() -> dict[str, np.ndarray]:
     return {name: _downsize(rgb) for name, rgb in photos.items()}
 
 
+def write_crops(folder: Path) -> Path:
+    """12 real photos of 40x40 in ``folder``: four crops of each of astronaut, coffee and chelsea (shrunk to
+    80x80), one class folder per photo (photo0, photo1, photo2); returns ``folder``."""
+    from skimage import data
+
+    for i, rgb in enumerate([data.astronaut(), data.coffee(), data.chelsea()]):
+        image = Image.fromarray(rgb).resize((80, 80), Image.Resampling.LANCZOS)
+        (folder / f"photo{i}").mkdir(parents=True, exist_ok=True)
+        for k in range(4):
+            x, y = (k % 2) * 40, (k // 2) * 40
+            image.crop((x, y, x + 40, y + 40)).save(folder / f"photo{i}" / f"crop{k}.png")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, np.ndarray]:
     """name -> uint8 RGB array (H, W, 3), longest side 64; five real photographs."""

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_crops
 from PIL import Image
 
 from chromalab.experiment import ExperimentError, load_experiment, train_command
@@ -19,15 +20,8 @@ CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """photos/ (12 crops of 40x40 from three real photos) and cache/ (them, prepared at 32x32)."""
-    import skimage.data
-
     root = tmp_path_factory.mktemp("experiment")
-    for i, rgb in enumerate([skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]):
-        image = Image.fromarray(rgb).resize((80, 80), Image.Resampling.LANCZOS)
-        for k in range(4):
-            x, y = (k % 2) * 40, (k // 2) * 40
-            (root / "photos" / f"photo{i}").mkdir(parents=True, exist_ok=True)
-            image.crop((x, y, x + 40, y + 40)).save(root / "photos" / f"photo{i}" / f"crop{k}.png")
+    write_crops(root / "photos")
     done = subprocess.run([CHROMALAB, "prepare", str(root / "photos"), "-o", str(root / "cache"), "--size", "32",
                            "--val-fraction", "0.25"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

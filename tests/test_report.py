@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_crops
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -24,15 +25,8 @@ CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished tiny run (3 steps) on 12 real crops at 32x32, plus an ``evaluate`` JSON in the run folder."""
-    import skimage.data
-
     work = tmp_path_factory.mktemp("report")
-    for i, photo in enumerate([skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]):
-        image = Image.fromarray(photo).resize((80, 80), Image.Resampling.LANCZOS)
-        (work / "src" / f"photo{i}").mkdir(parents=True)
-        for k in range(4):
-            x, y = (k % 2) * 40, (k // 2) * 40
-            image.crop((x, y, x + 40, y + 40)).save(work / "src" / f"photo{i}" / f"crop{k}.png")
+    write_crops(work / "src")
     out = work / "run"
     for args in (["prepare", work / "src", "-o", work / "cache", "--size", "32", "--val-fraction", "0.25"],
                  ["train", work / "cache", "--model", "tiny", "-o", out, "--max-steps", "3", "--val-images", "4",
