@@ -30,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_default.py
 
 clean:
-	rm -rf $(VENV) out build src/*.egg-info
+	rm -rf $(VENV) out build src/*.egg-info src/chromalab/color/_srgb8*.so
