@@ -275,9 +275,14 @@ def evaluation_jobs(experiment: Experiment, out: Path) -> list[Job]:
             for run in experiment.runs if model_file(out, run).is_file() for s in scorings(experiment, run)]
 
 
+def waiting(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs whose result is not there yet."""
+    return [job for job in jobs if not job.done.is_file()]
+
+
 def run_jobs(jobs: Sequence[Job], *, parallel: int, threads: int,
              on_done: Callable[[Job, str | None], None] = lambda job, problem: None) -> list[tuple[Job, str]]:
-    """Run the jobs not done yet, ``parallel`` at a time; returns the failures (job, last line of its log)."""
+    """Run ``jobs``, ``parallel`` at a time; returns the failures (job, last line of its log)."""
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def one(job: Job) -> str | None:
@@ -288,10 +293,9 @@ def run_jobs(jobs: Sequence[Job], *, parallel: int, threads: int,
         on_done(job, problem)
         return problem
 
-    waiting = [job for job in jobs if not job.done.is_file()]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        problems = list(pool.map(one, waiting))
-    return [(job, problem) for job, problem in zip(waiting, problems) if problem is not None]
+        problems = list(pool.map(one, jobs))
+    return [(job, problem) for job, problem in zip(jobs, problems) if problem is not None]
 
 
 def _last_line(log: Path, returncode: int) -> str:
@@ -372,7 +376,7 @@ def markdown_table(rows: list[dict[str, Any]], set_names: Sequence[str]) -> str:
                 summary = row["scores"].get(set_name if temperature is None else f"{set_name}@T{temperature:g}")
                 cells += [_num(_metric(summary, key), fmt) if summary else "" for key, _, fmt in TABLE_METRICS]
             lines.append("| " + " | ".join(cells) + " |")
-    lines.append(_baseline_row(rows, set_names, len(header)))
+    lines.append(_baseline_row(rows, set_names))
     return "\n".join(lines) + "\n"
 
 
@@ -381,14 +385,14 @@ def _split_label(label: str) -> tuple[str, float | None]:
     return set_name, float(temperature) if temperature else None
 
 
-def _baseline_row(rows: list[dict[str, Any]], set_names: Sequence[str], width: int) -> str:
-    cells = ["grey input", "", "", "", "", "", "", "", ""]
+def _baseline_row(rows: list[dict[str, Any]], set_names: Sequence[str]) -> str:
+    cells = ["grey input"] + [""] * 8  # the settings and cost columns
     for set_name in set_names:
         summary = next((s for row in rows for label, s in row["scores"].items()
                         if _split_label(label)[0] == set_name), None)
         baseline = {"metrics": summary["gray_baseline"]} if summary else None
         cells += [_num(_metric(baseline, key), fmt) if baseline else "" for key, _, fmt in TABLE_METRICS]
-    return "| " + " | ".join(cells[:width]) + " |"
+    return "| " + " | ".join(cells) + " |"
 
 
 def _model_text(row: dict[str, Any]) -> str:

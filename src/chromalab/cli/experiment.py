@@ -54,7 +54,7 @@ def _run(stage: str, jobs, plan) -> int:
     """Run ``jobs`` with one line per finished job on stderr; returns how many failed."""
     from chromalab import experiment as lab
 
-    waiting = [job for job in jobs if not job.done.is_file()]
+    waiting = lab.waiting(jobs)
     if not waiting:
         return 0
     print(f"{stage}: {len(waiting)} job(s), {plan.parallel} at a time, {plan.threads} thread(s) each",
