@@ -119,6 +119,9 @@ def test_overrides_and_the_command_line_of_a_run(data: Path) -> None:
     (('loss = "l2"', 'loss = "l3"'), "--loss must be one of"),
     (("parallel = 2", "parallel = = 2"), "not a readable TOML file"),
     (("[evaluate]", "[evaluate]\nlimits = 3"), "unknown key in [evaluate]: limits"),
+    (("parallel = 2", "parallel = 0"), "parallel must be a positive integer, got 0"),
+    (("size = 32", 'size = "big"'), "[evaluate] size must be a positive integer"),
+    (("max_steps = 3", 'minutes = "ten"'), "run tiny-ce:"),
 ])
 def test_config_mistakes_are_one_line_and_exit_2(data: Path, tmp_path: Path, change: tuple[str, str],
                                                   message: str) -> None:

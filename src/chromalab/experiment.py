@@ -139,18 +139,30 @@ def load_experiment(path: Path, *, cache: Path | None = None, minutes: float | N
     sets = evaluate.get("sets", {})
     if not isinstance(sets, dict) or not sets:
         raise ExperimentError(f"{path}: [evaluate] sets = {{ name = PATH, ... }} is missing")
-    return Experiment(
-        source=path,
-        cache=Path(cache) if cache is not None else where / data["cache"],
-        eval_sets={name: where / folder for name, folder in sets.items()},
-        runs=runs,
-        eval_limit=evaluate.get("limit"),
-        eval_size=int(evaluate.get("size", 128)),
-        temperatures=[float(t) for t in evaluate.get("temperatures", [0.38])],
-        figure_photos=where / figure["photos"] if "photos" in figure else None,
-        figure_limit=int(figure.get("limit", 4)),
-        parallel=int(raw.get("parallel", 2)),
-    )
+    try:
+        experiment = Experiment(
+            source=path,
+            cache=Path(cache) if cache is not None else where / data["cache"],
+            eval_sets={name: where / folder for name, folder in sets.items()},
+            runs=runs,
+            eval_limit=_positive(evaluate.get("limit"), "[evaluate] limit"),
+            eval_size=_positive(evaluate.get("size", 128), "[evaluate] size"),
+            temperatures=[float(t) for t in evaluate.get("temperatures", [0.38])],
+            figure_photos=where / figure["photos"] if "photos" in figure else None,
+            figure_limit=_positive(figure.get("limit", 4), "[figure] limit"),
+            parallel=_positive(raw.get("parallel", 2), "parallel"),
+        )
+    except (TypeError, ValueError) as error:
+        raise ExperimentError(f"{path}: {error}") from None
+    return experiment
+
+
+def _positive(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def _no_unknown(path: Path, where: str, table: dict[str, Any], known: set[str]) -> None:
@@ -176,10 +188,9 @@ def _run_spec(path: Path, entry: dict[str, Any], shared: dict[str, Any]) -> RunS
     if model not in {info.name for info in list_models()}:
         raise ExperimentError(f"{path}: run {name}: model {model!r} is not registered (see 'chromalab models')")
     train = {**shared, **{k: v for k, v in entry.items() if k not in ("name", "model")}}
-    config = TrainConfig(model=model, **{k: v for k, v in train.items() if k not in ("option", "args")})
     try:
-        config.validate()
-    except ValueError as error:
+        TrainConfig(model=model, **{k: v for k, v in train.items() if k not in ("option", "args")}).validate()
+    except (TypeError, ValueError) as error:  # a wrong type compares badly: TypeError
         raise ExperimentError(f"{path}: run {name}: {error}") from None
     return RunSpec(name, model, train)
 
