@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from chromalab.training.config import TrainConfig
+from chromalab.training.loop import CHECKPOINT, FINAL_MODEL
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -205,13 +206,13 @@ def run_dir(out: Path, run: RunSpec) -> Path:
 
 
 def model_file(out: Path, run: RunSpec) -> Path:
-    return run_dir(out, run) / "model.safetensors"
+    return run_dir(out, run) / FINAL_MODEL
 
 
 def train_command(experiment: Experiment, run: RunSpec, out: Path) -> list[str]:
     """``chromalab train`` for ``run``; ``--resume`` when a checkpoint of an unfinished run exists."""
     folder = run_dir(out, run)
-    if (folder / "checkpoint.safetensors").is_file():
+    if (folder / CHECKPOINT).is_file():
         budget = {k: v for k, v in run.train.items() if k in ("epochs", "minutes", "max_steps")}
         return chromalab_command("train", str(experiment.cache), "-o", str(folder), "--resume", *_flags(budget))
     options = [part for key, value in run.train.get("option", {}).items() for part in ("--option", f"{key}={value}")]
