@@ -218,3 +218,37 @@ def test_iizuka_class_loss_trains_the_global_branch_on_folder_labels(cache: Path
                            *args], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert read_metadata(run / FINAL_MODEL)["options"]["classes"] == 2  # the fixture's two class folders
+
+
+def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path, tmp_path: Path) -> None:
+    from chromalab.checkpoint import load_model
+
+    source = tmp_path / "source" / FINAL_MODEL
+    _train(cache, source.parent, "--max-steps", "3")
+    trainer = Trainer(TrainConfig(model="tiny", batch_size=4, val_images=8, init=str(source)), cache, tmp_path / "ft")
+    expected = load_model(source).model.state_dict()
+    started = trainer.run.model.state_dict()
+    assert started.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(started[key], expected[key], rtol=0, atol=0, msg=key)
+
+    def fine_tune(run: str, *extra: str) -> subprocess.CompletedProcess:
+        args = [CHROMALAB, "train", str(cache), "--init", str(source), "-o", str(tmp_path / run), "--max-steps", "2",
+                "--batch-size", "4", "--val-images", "8", *extra]
+        return subprocess.run(args, capture_output=True, text=True, check=False)
+
+    done = fine_tune("cli", "--rebalance-lambda", "0.25")
+    assert done.returncode == 0, done.stderr
+    meta = read_metadata(tmp_path / "cli" / FINAL_MODEL)
+    assert meta["model"] == "tiny"  # taken from the --init file, no --model given
+    assert meta["info"]["train_config"]["init"] == str(source.resolve())
+    assert meta["info"]["train_config"]["rebalance_lambda"] == 0.25
+
+    for extra, message in ((["--bins", "gamut:16"], "other bins"), (["--model", "fast"], "'tiny' model"),
+                           (["--rebalance-lambda", "0"], "--rebalance-lambda")):
+        refused = fine_tune("refused", *extra)
+        assert refused.returncode == 2, (extra, refused.stderr)
+        assert message in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    missing = subprocess.run([CHROMALAB, "train", str(cache), "--init", str(tmp_path / "none.safetensors"), "-o",
+                              str(tmp_path / "m")], capture_output=True, text=True, check=False)
+    assert missing.returncode == 2 and "--init" in missing.stderr and "Traceback" not in missing.stderr

@@ -24,6 +24,17 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
     return options
 
 
+def _architecture_of(path: Path, given: dict[str, object]) -> tuple[str, dict[str, object]]:
+    """The model name and options stored in the model file at ``path``, updated by ``given``."""
+    from chromalab.checkpoint import read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except (ValueError, OSError) as error:
+        usage_error(f"--init: {error}")
+    return meta["model"], {**meta.get("options", {}), **given}
+
+
 @app.command()
 def train(
     cache: Path = typer.Argument(..., help="A cache made by 'chromalab prepare'."),
@@ -33,7 +44,9 @@ def train(
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE, repeatable (e.g. width=0.25)."),
     loss: str = typer.Option("ce", help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + 100 x L1)."),
     encoding: str = typer.Option("soft", help="Cross-entropy targets: soft (5 nearest bins, sigma 5) or onehot."),
-    rebalance: bool = typer.Option(True, "--rebalance/--no-rebalance", help="Class rebalancing (Zhang et al., lambda 0.5)."),
+    rebalance: bool = typer.Option(True, "--rebalance/--no-rebalance", help="Class rebalancing (Zhang et al.)."),
+    rebalance_lambda: float = typer.Option(0.5, help="Rebalancing: share of the uniform distribution mixed into the "
+                                           "prior; smaller weights rare colours more (Zhang et al.: 0.5)."),
     bins: str = typer.Option("gamut:10", help="Bin set: gamut:10, gamut:16, data:10, channels:N or file:PATH."),
     lr: float = typer.Option(1e-3, help="Adam learning rate (betas 0.9/0.99, weight decay 1e-3 as in seed 001)."),
     weight_decay: float = typer.Option(1e-3, help="Adam weight decay."),
@@ -52,6 +65,8 @@ def train(
     channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
     overfit_one: bool = typer.Option(False, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
     class_loss_weight: float = typer.Option(0.0, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
+    init: Path = typer.Option(None, "--init", help="Start from the weights of this model file (fine-tuning); "
+                              "--model and its options default to the file's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT where it stopped; only the budget "
                                 "options (--epochs, --minutes, --max-steps, --checkpoint-every, --log-every) may change."),
 ) -> None:
@@ -59,12 +74,16 @@ def train(
     from chromalab.training.config import TrainConfig
     from chromalab.training.loop import Trainer, TrainingError
 
+    options = parse_options(option)
+    if init is not None and model is None:
+        model, options = _architecture_of(init, options)
     config = TrainConfig(
-        model=model, model_options=parse_options(option), loss=loss, encoding=encoding, rebalance=rebalance,
-        bins=bins, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_drop_at=lr_drop_at,
+        model=model, model_options=options, loss=loss, encoding=encoding, rebalance=rebalance,
+        rebalance_lambda=rebalance_lambda, bins=bins, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_drop_at=lr_drop_at,
         batch_size=batch_size, epochs=epochs, minutes=minutes, max_steps=max_steps, flip=flip, seed=seed,
         checkpoint_every=checkpoint_every, log_every=log_every, val_images=val_images, compile=compile,
         channels_last=channels_last, overfit_one=overfit_one, class_loss_weight=class_loss_weight,
+        init=None if init is None else str(init.resolve()),
     )
     if model is None and not resume:
         usage_error("--model is required to start a run (see 'chromalab models')")

@@ -17,7 +17,7 @@ class TrainConfig:
     loss: str = "ce"  # ce | l2 | smooth-l1 | gan (pix2pix: PatchGAN + 100 x L1)
     encoding: str = "soft"  # soft | onehot (cross-entropy targets)
     rebalance: bool = True  # class rebalancing, Zhang et al. 2016
-    rebalance_lambda: float = 0.5
+    rebalance_lambda: float = 0.5  # weight of the uniform distribution mixed into the prior (Zhang et al.: 0.5)
     bins: str = "gamut:10"
     # Adam with seed 001's betas and weight decay; the learning rate is an option
     lr: float = 1e-3
@@ -38,6 +38,7 @@ class TrainConfig:
     compile: bool = False
     overfit_one: bool = False  # seed 004's sanity check: one photo, its loss must fall
     class_loss_weight: float = 0.0  # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
+    init: str | None = None  # a model file whose weights the run starts from (fine-tuning); None: random
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -51,6 +52,8 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.class_loss_weight < 0:
             raise ValueError(f"--class-loss-weight must be >= 0, got {self.class_loss_weight}")
+        if not 0 < self.rebalance_lambda <= 1:
+            raise ValueError(f"--rebalance-lambda must be in (0, 1], got {self.rebalance_lambda}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"--minutes must be positive, got {self.minutes}")
 

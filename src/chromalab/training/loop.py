@@ -143,6 +143,26 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
                adversary)
 
 
+def start_from(path: Path, run: Run) -> None:
+    """Fine-tuning: copy the weights of the model file at ``path`` into ``run.model`` (same network and bins)."""
+    from chromalab.checkpoint import load_model
+
+    try:
+        source = load_model(path)
+    except (ValueError, OSError) as error:
+        raise TrainingError(f"--init: {error}") from None
+    if source.spec.model != run.spec.model:
+        raise TrainingError(f"--init: {path} holds a {source.spec.model!r} model, the run trains {run.spec.model!r}")
+    if (source.bins is None) != (run.bins is None) or (
+        run.bins is not None and not torch.equal(source.bins.centres, run.bins.centres.to(source.bins.centres))
+    ):
+        raise TrainingError(f"--init: {path} predicts other bins or outputs than this run ({run.config.loss}, {run.config.bins})")
+    try:
+        run.model.load_state_dict(source.model.state_dict(), strict=True)
+    except RuntimeError as error:
+        raise TrainingError(f"--init: {path}: weights do not fit the run's model ({str(error).splitlines()[0]})") from None
+
+
 def spread(indices: np.ndarray, count: int) -> np.ndarray:
     """``count`` indices evenly spaced through ``indices`` (a cache is sorted by class: cover them all)."""
     if len(indices) <= count:
@@ -190,6 +210,8 @@ class Trainer:
         torch.use_deterministic_algorithms(True, warn_only=True)
         self.run = build_run(config, self.cache, self.world)
         self.progress = Progress()
+        if config.init and not resume:
+            start_from(Path(config.init), self.run)
         if resume:
             self.progress = load_training(checkpoint, self.run.model, self.run.optimizer, self.run.scheduler,
                                           self.run.adversary)
