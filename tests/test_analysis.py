@@ -34,7 +34,7 @@ from chromalab.checkpoint import ModelSpec, load_model, save_model
 from chromalab.cli import app
 from chromalab.color.bins import make_bins
 from chromalab.color.lab import lab_to_srgb8
-from chromalab.images import rgb_lightness_u8
+from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.metrics import rgb8_to_ab
 from chromalab.models import create_model
 
@@ -198,7 +198,7 @@ def test_a_folder_without_images_fails_with_one_line(tmp_path: Path) -> None:
 def _tinted(rgb: np.ndarray, a: float, b: float) -> np.ndarray:
     """The photo's own L and a faint copy of its ab, moved to (a, b): a clearly green or red crop."""
     ab = rgb8_to_ab(rgb) * 0.3 + torch.tensor([a, b]).view(2, 1, 1)
-    return lab_to_srgb8(torch.cat([rgb_lightness_u8(rgb)[None], ab])).numpy()
+    return lab_to_srgb8(torch.cat([torch.from_numpy(rgb_lightness_u8(rgb))[None], ab])).numpy()
 
 
 def test_kmeans_separates_green_from_red_crops(crops: Path, tmp_path: Path) -> None:

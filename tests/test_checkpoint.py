@@ -10,8 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from chromalab.checkpoint import ModelSpec, atomic_write, load_model, read_metadata, save_model
+from chromalab.checkpoint import ModelSpec, load_model, read_metadata, save_model
 from chromalab.color.bins import make_bins
+from chromalab.files import atomic_write
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -137,7 +138,7 @@ def test_description_without_model_name_is_a_value_error(tmp_path: Path) -> None
 def test_atomic_write_gives_files_the_usual_permissions(tmp_path: Path) -> None:
     import os
 
-    from chromalab.checkpoint import atomic_write
+    from chromalab.files import atomic_write
 
     mask = os.umask(0o022)
     try:

@@ -16,8 +16,8 @@ from chromalab.checkpoint import ModelSpec, save_model
 from chromalab.cli import app
 from chromalab.color.bins import Bins, ChannelBins, JointBins
 from chromalab.color.lab import gray_to_lightness
+from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.evaluate import evaluate, find_images, gray_rendering
-from chromalab.images import rgb_lightness_u8
 from chromalab.models import create_model
 from chromalab.pipeline import Colorizer, bundled_weights
 
@@ -82,7 +82,7 @@ def test_evaluate_library(folder: Path, model_file: Path) -> None:
 
 
 def test_gray_rendering_is_exactly_grey(photo: np.ndarray) -> None:
-    lightness = rgb_lightness_u8(photo)
+    lightness = torch.from_numpy(rgb_lightness_u8(photo))
     grey = gray_rendering(lightness)
     assert grey.dtype == np.uint8 and grey.shape == photo.shape
     assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()

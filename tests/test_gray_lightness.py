@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from chromalab.color.lab import gray_to_lightness
-from chromalab.images import gray_lightness_u8, to_lightness
+from chromalab.color.srgb8 import gray_lightness_u8
+from chromalab.images import to_lightness
 
 
 @pytest.mark.parametrize("slice_pixels", [1, 7, 64, 1 << 16])

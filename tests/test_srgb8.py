@@ -11,8 +11,6 @@ from skimage.color import rgb2lab
 
 from chromalab.color import _srgb8
 from chromalab.color.lab import (
-    _ENCODE_TABLE,
-    _RGB_FROM_F_INV,
     LUMINANCE_WEIGHTS,
     lab_to_rgb,
     lab_to_srgb8,
@@ -21,7 +19,11 @@ from chromalab.color.lab import (
     srgb_to_linear,
     upsample_lab_to_srgb8,
 )
-from chromalab.images import _L_OF_Y_CODE, _Y_CODES, rgb_lightness_u8
+from chromalab.color.srgb8 import ENCODE_TABLE as _ENCODE_TABLE
+from chromalab.color.srgb8 import L_OF_Y_CODE as _L_OF_Y_CODE
+from chromalab.color.srgb8 import RGB_FROM_F_INV as _RGB_FROM_F_INV
+from chromalab.color.srgb8 import Y_CODES as _Y_CODES
+from chromalab.color.srgb8 import rgb_lightness_u8
 
 # torch's AVX2 / AVX512 kernels are compiled with FMA contraction, which the C kernel reproduces bit for bit
 TORCH_FMA_KERNELS = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
@@ -51,7 +53,7 @@ def photo_lab(name: str) -> torch.Tensor:
 
 def kernel(lightness: torch.Tensor, ab: torch.Tensor, threads: int) -> torch.Tensor:
     out = torch.empty(*lightness.shape, 3, dtype=torch.uint8)
-    _srgb8.upsample_lab_to_srgb8(lightness.numpy(), ab.numpy(), _RGB_FROM_F_INV.numpy(), _ENCODE_TABLE.numpy(),
+    _srgb8.upsample_lab_to_srgb8(lightness.numpy(), ab.numpy(), _RGB_FROM_F_INV, _ENCODE_TABLE,
                                  out.numpy(), threads)
     return out
 
@@ -185,8 +187,8 @@ def test_python_wrapper_converts_dtype_and_layout() -> None:
 GOOD = {
     "lightness": np.zeros((4, 6), np.float32),
     "ab": np.zeros((2, 2, 3), np.float32),
-    "matrix": _RGB_FROM_F_INV.numpy(),
-    "table": _ENCODE_TABLE.numpy(),
+    "matrix": _RGB_FROM_F_INV,
+    "table": _ENCODE_TABLE,
     "out": np.zeros((4, 6, 3), np.uint8),
 }
 
@@ -232,11 +234,11 @@ def test_kernel_rejects_read_only_output_and_wrong_argument_count() -> None:
 def test_rgb_lightness_is_the_table_formula_and_close_to_exact() -> None:
     rgb = data.astronaut()
     expected = _L_OF_Y_CODE[_Y_CODES[0][rgb[..., 0]] + _Y_CODES[1][rgb[..., 1]] + _Y_CODES[2][rgb[..., 2]]]
-    lightness = rgb_lightness_u8(rgb)
+    lightness = torch.from_numpy(rgb_lightness_u8(rgb))
     assert lightness.dtype == torch.float32 and np.array_equal(lightness.numpy(), expected)
     exact = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1).double() / 255)[0]
     assert (lightness.double() - exact).abs().max() < 0.021  # 3 x 0.5 / 65535 in Y, 903 L per Y near black
-    assert torch.equal(rgb_lightness_u8(rgb[:, ::-1]), lightness.flip(1))  # a strided view is fine
+    assert torch.equal(torch.from_numpy(rgb_lightness_u8(rgb[:, ::-1])), lightness.flip(1))  # a strided view is fine
 
 
 def test_rgb_lightness_rejects_bad_input() -> None:
@@ -255,3 +257,22 @@ def test_rgb_lightness_rejects_bad_input() -> None:
         _srgb8.rgb_lightness(rgb, _Y_CODES, _L_OF_Y_CODE, np.zeros((5, 4), np.float32), 1)
     with pytest.raises(TypeError, match="y_codes: expected struct format 'i'"):
         _srgb8.rgb_lightness(rgb, _Y_CODES.astype(np.int64), _L_OF_Y_CODE, out, 1)
+
+
+# -- the numpy tables against the torch reference of lab.py ---------------------------------------------------
+def test_tables_agree_with_the_torch_conversions() -> None:
+    from chromalab.color import srgb8
+    from chromalab.color.lab import gray_to_lightness, luminance_to_lightness
+
+    steps = torch.linspace(0.0, 1.0, len(srgb8.ENCODE_TABLE), dtype=torch.float64)
+    reference = (linear_to_srgb(steps).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+    assert np.abs(srgb8.ENCODE_TABLE.astype(int) - reference).max() <= 1
+    assert (srgb8.ENCODE_TABLE != reference).mean() < 1e-3
+    levels = torch.arange(256, dtype=torch.float64) / 255
+    np.testing.assert_allclose(srgb8.GRAY_LUT, gray_to_lightness(levels).numpy(), atol=1e-4)
+    np.testing.assert_allclose(srgb8.gray_lightness(levels.numpy()), gray_to_lightness(levels).numpy(), atol=1e-4)
+    codes = torch.arange(0, 3 * srgb8.Y_STEPS + 1, 997, dtype=torch.float64)
+    np.testing.assert_allclose(srgb8.L_OF_Y_CODE[codes.long().numpy()],
+                               luminance_to_lightness(codes / srgb8.Y_STEPS).numpy(), atol=1e-4)
+    expected_y = (LUMINANCE_WEIGHTS.double()[:, None] * srgb_to_linear(levels)[None]).numpy() * srgb8.Y_STEPS
+    assert np.abs(srgb8.Y_CODES - expected_y).max() <= 0.5 + 1e-9

@@ -52,7 +52,7 @@ def new_figure(figsize: tuple[float, float], rows: int = 1, columns: int = 1) ->
 
 def save_figure(fig: Figure, path: Path) -> None:
     """Write ``fig`` as a PNG atomically."""
-    from chromalab.checkpoint import atomic_write
+    from chromalab.files import atomic_write
 
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 

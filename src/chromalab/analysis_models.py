@@ -14,7 +14,7 @@ from torch import nn
 
 from chromalab.analysis import new_figure
 from chromalab.color.lab import lab_to_srgb8, normalize_l
-from chromalab.images import rgb_lightness_u8
+from chromalab.color.srgb8 import rgb_lightness_u8
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,7 +51,7 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
     """What the network sees: the photo's lightness as an exact 8-bit grey (R = G = B)."""
     from chromalab.evaluate import gray_rendering
 
-    return gray_rendering(rgb_lightness_u8(rgb))
+    return gray_rendering(torch.from_numpy(rgb_lightness_u8(rgb)))
 
 
 # -- temperature ----------------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def flatten_lightness(rgb: np.ndarray, level: float | None = None) -> np.ndarray
     """Replace L by a constant (the image's mean L by default) so that only the colour (ab) shows."""
     from chromalab.metrics import rgb8_to_ab
 
-    lightness = rgb_lightness_u8(rgb)  # (H, W)
+    lightness = torch.from_numpy(rgb_lightness_u8(rgb))  # (H, W)
     flat = torch.full_like(lightness, float(lightness.mean()) if level is None else float(level))
     return lab_to_srgb8(torch.cat([flat[None], rgb8_to_ab(rgb)])).numpy()
 

@@ -8,8 +8,6 @@ Files are written atomically (temporary file + rename) and read without unpickli
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from chromalab.color.bins import Bins, bins_from_centres
+from chromalab.files import atomic_write
 from chromalab.models import create_model
 
 FORMAT = "chromalab-model/1"
@@ -40,27 +39,6 @@ class ModelSpec:
 
     def build(self, num_classes: int | None) -> nn.Module:
         return create_model(self.model, num_classes=num_classes, **self.options)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp (or a writer that recreates the file) leaves 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(

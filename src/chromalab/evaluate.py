@@ -25,7 +25,8 @@ import torch
 from chromalab import metrics
 from chromalab.color.bins import Bins, ChannelBins, make_bins
 from chromalab.color.lab import gray_to_lightness
-from chromalab.images import IMAGE_SUFFIXES, ImageError, open_image, rgb_lightness_u8, split_alpha
+from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.images import IMAGE_SUFFIXES, ImageError, open_image, split_alpha
 from chromalab.pipeline import Colorizer, join_lightness
 from chromalab.threads import one_thread
 
@@ -47,13 +48,14 @@ def find_images(folder: Path, *, limit: int | None = None) -> list[Path]:
 _GREY_LEVELS = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0)  # (256,) increasing L
 
 
-def gray_rendering(lightness: torch.Tensor) -> np.ndarray:
+def gray_rendering(lightness: torch.Tensor | np.ndarray) -> np.ndarray:
     """L (H, W) -> 8-bit grey RGB (H, W, 3) with R = G = B: the ab = 0 baseline.
 
     Each pixel gets the 8-bit grey whose lightness is nearest to L. (Rendering Lab (L, 0, 0) through
     ``lab_to_srgb8`` is grey only up to one code value: the Lab matrix rounds the D65 white.)
     """
-    upper = torch.searchsorted(_GREY_LEVELS, lightness.contiguous()).clamp(1, 255)  # (H, W) in [1, 255]
+    lightness = torch.as_tensor(lightness).contiguous()
+    upper = torch.searchsorted(_GREY_LEVELS, lightness).clamp(1, 255)  # (H, W) in [1, 255]
     lower_closer = (lightness - _GREY_LEVELS[upper - 1]) < (_GREY_LEVELS[upper] - lightness)
     grey = (upper - lower_closer.long()).to(torch.uint8).numpy()  # (H, W)
     return np.repeat(grey[..., None], 3, axis=2)
@@ -87,7 +89,7 @@ class Truth:
     def from_rgb(cls, rgb: np.ndarray) -> Truth:
         ab = metrics.rgb8_to_ab(rgb)
         classes, num_classes = metrics.ab_classes(ab)
-        return cls(rgb, rgb_lightness_u8(rgb), ab, classes, num_classes, metrics.colorfulness(rgb))
+        return cls(rgb, torch.from_numpy(rgb_lightness_u8(rgb)), ab, classes, num_classes, metrics.colorfulness(rgb))
 
     @property
     def chroma(self) -> float:

@@ -429,7 +429,7 @@ def iter_trained(experiment: Experiment, out: Path) -> Iterator[tuple[RunSpec, P
 
 
 def atomic_text(path: Path, text: str) -> None:
-    from chromalab.checkpoint import atomic_write
+    from chromalab.files import atomic_write
 
     atomic_write(path, lambda tmp: tmp.write_text(text))
 

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from chromalab.checkpoint import atomic_write
-from chromalab.color import _srgb8
-from chromalab.color.lab import LUMINANCE_WEIGHTS, gray_to_lightness, luminance_to_lightness, srgb_to_linear
+from chromalab.color.srgb8 import gray_lightness, gray_lightness_u8, rgb_lightness_u8
+from chromalab.files import atomic_write
 
 # Refuse images above 120 megapixels before decoding: a 20000 x 20000 header would need gigabytes.
 MAX_PIXELS = 120_000_000
@@ -34,7 +32,7 @@ class ImageError(ValueError):
 class Lightness:
     """What the pipeline needs from an input image."""
 
-    lightness: torch.Tensor  # (H, W) float32, L in [0, 100] at the original resolution
+    lightness: np.ndarray  # (H, W) float32, L in [0, 100] at the original resolution
     alpha: Image.Image | None  # the alpha channel to carry over, mode "L"
 
 
@@ -101,52 +99,16 @@ def to_lightness(image: Image.Image) -> Lightness:
     base, alpha = split_alpha(image)
     if base.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grey keeps its precision: scale to [0, 1] before the transfer curve
-        gray = np.asarray(base, dtype=np.float32) / 65535.0
-        lightness = gray_to_lightness(torch.from_numpy(np.clip(gray, 0.0, 1.0)))
+        lightness = gray_lightness(np.asarray(base, dtype=np.float32) / 65535.0)
     elif base.mode == "F":
-        lightness = gray_to_lightness(torch.from_numpy(np.clip(np.asarray(base, dtype=np.float32), 0.0, 1.0)))
+        lightness = gray_lightness(np.asarray(base, dtype=np.float32))
     elif base.mode in ("1", "L"):
-        lightness = torch.from_numpy(gray_lightness_u8(np.asarray(base if base.mode == "L" else base.convert("L"))))
+        lightness = gray_lightness_u8(np.asarray(base if base.mode == "L" else base.convert("L")))
     else:
         # CMYK, YCbCr, P, HSV ... -> RGB; an RGB image is not copied (convert costs 30 ms on 12 MP)
         rgb = np.asarray(base if base.mode == "RGB" else base.convert("RGB"))
         lightness = rgb_lightness_u8(rgb)
-    return Lightness(lightness.float().contiguous(), alpha)
-
-
-def gray_lightness_u8(gray: np.ndarray, *, slice_pixels: int = 1 << 16) -> np.ndarray:
-    """uint8 grey (H, W) -> L (H, W) float32 by table lookup.
-
-    In slices (64k pixels): numpy turns the uint8 codes into a 64-bit index array first, which for a whole
-    12 MP photo is a 96 MB temporary (51 ms for the lookup against 37 ms in slices, measured).
-    """
-    codes = np.ascontiguousarray(gray).reshape(-1)
-    lightness = np.empty(codes.shape, dtype=np.float32)
-    for start in range(0, codes.size, slice_pixels):
-        np.take(_GRAY_LUT, codes[start : start + slice_pixels], out=lightness[start : start + slice_pixels])
-    return lightness.reshape(gray.shape)
-
-
-def rgb_lightness_u8(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) -> L (H, W) with table lookups only, no power per pixel (C loop, ``_srgb8``).
-
-    Y is a sum of three 256-entry tables in fixed point (Y * 65535, integers), and L(Y) is one more table
-    of 196606 entries: at most 0.021 L units off the exact conversion (three roundings, in the darkest greys).
-    """
-    rgb = np.ascontiguousarray(rgb)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"rgb_lightness_u8: expected uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    lightness = np.empty(rgb.shape[:2], dtype=np.float32)
-    _srgb8.rgb_lightness(rgb, _Y_CODES, _L_OF_Y_CODE, lightness, torch.get_num_threads())
-    return torch.from_numpy(lightness)
-
-
-_Y_STEPS = 65535
-_LEVELS = torch.arange(256, dtype=torch.float32) / 255.0
-_GRAY_LUT = gray_to_lightness(_LEVELS).numpy()  # (256,) L of each 8-bit grey level
-# (3, 256) the share of R, G and B in Y, in units of 1 / 65535; a sum of three stays below 3 * 65535
-_Y_CODES = np.round((LUMINANCE_WEIGHTS[:, None] * srgb_to_linear(_LEVELS)[None]).numpy() * _Y_STEPS).astype(np.int32)
-_L_OF_Y_CODE = luminance_to_lightness(torch.arange(3 * _Y_STEPS + 1, dtype=torch.float64) / _Y_STEPS).float().numpy()
+    return Lightness(np.ascontiguousarray(lightness, dtype=np.float32), alpha)
 
 
 def output_path(source: Path, out_dir: Path, *, alpha: bool) -> Path:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from chromalab.checkpoint import atomic_write
+from chromalab.files import atomic_write
 
 REPORT_FILE = "index.html"
 MODEL_FILES = ("model.safetensors", "checkpoint.safetensors")  # final model first; a running run's latest

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chromalab.checkpoint import atomic_write
 from chromalab.color.lab import lab_to_srgb8
 from chromalab.data.cache import Cache, decode_l
+from chromalab.files import atomic_write
 from chromalab.models.registry import input_side
 from chromalab.pipeline import Colorizer
 from chromalab.threads import one_thread

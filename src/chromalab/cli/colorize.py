@@ -55,7 +55,7 @@ def colorize(
 ) -> None:
     """Colorize grayscale (or colour) photos; each output has its input's name and full resolution."""
     _passive_openmp()
-    from chromalab.color.bins import DECODE_METHODS
+    from chromalab.engine import DECODE_METHODS
 
     if decode is not None and decode not in DECODE_METHODS:
         usage_error(f"--decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")

@@ -151,7 +151,7 @@ def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result)
     import io
     import json
 
-    from chromalab.checkpoint import atomic_write
+    from chromalab.files import atomic_write
 
     ok = True
     outputs = []

@@ -95,7 +95,7 @@ def _print_epoch(epoch: int, loss: float, seconds: float) -> None:
 def _write(json_path: Path | None, summary: dict) -> bool:
     import json
 
-    from chromalab.checkpoint import atomic_write
+    from chromalab.files import atomic_write
 
     if json_path is None:
         return True

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from chromalab.color.lab import rgb_to_lab
+from chromalab.engine import DECODE_METHODS
 
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
 AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
-DECODE_METHODS = ("annealed", "mean", "mode")
 
 BIN_SPECS = {
     "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",

@@ -12,30 +12,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from chromalab.color import _srgb8
+from chromalab.color import srgb8
+from chromalab.color.srgb8 import WHITE_D65, XYZ_FROM_RGB
 
 # network input / output scaling, Zhang et al. 2016 (l_cent = 50, l_norm = 100, ab_norm = 110)
 L_CENTER = 50.0
 L_SCALE = 100.0
 AB_SCALE = 110.0
 
-# D65 reference white, as in scikit-image's default illuminant
-WHITE_D65 = (0.95047, 1.0, 1.08883)
-
-# linear sRGB -> XYZ (IEC 61966-2-1)
-_XYZ_FROM_RGB = torch.tensor(
-    [
-        [0.412453, 0.357580, 0.180423],
-        [0.212671, 0.715160, 0.072169],
-        [0.019334, 0.119193, 0.950227],
-    ],
-    dtype=torch.float64,
-)
+_XYZ_FROM_RGB = torch.tensor(XYZ_FROM_RGB, dtype=torch.float64)
 _RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB)
 
-# CIE f(t) breakpoints: (6/29)^3 and the slope of its linear part
-_EPSILON = (6.0 / 29.0) ** 3
-_KAPPA = 1.0 / (3.0 * (6.0 / 29.0) ** 2)
+# CIE f(t) breakpoints
+_EPSILON = srgb8.CIE_EPSILON
+_KAPPA = srgb8.CIE_KAPPA
 _DELTA = 6.0 / 29.0
 
 
@@ -105,14 +95,6 @@ def luminance_to_lightness(y: torch.Tensor) -> torch.Tensor:
     return 116.0 * _f(y) - 16.0
 
 
-# 8-bit output: linear light -> sRGB code value through a 65536-entry table instead of a power per
-# pixel; the table step (1.5e-5) is 20x finer than the darkest 8-bit step, so codes differ by at most 1.
-_ENCODE_STEPS = 1 << 16
-_ENCODE_TABLE = (linear_to_srgb(torch.linspace(0.0, 1.0, _ENCODE_STEPS)).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
-# (3, 3) linear sRGB from XYZ / white: takes f^-1(fx, fy, fz) straight to linear RGB
-_RGB_FROM_F_INV = (_RGB_FROM_XYZ.float() * torch.tensor(WHITE_D65)).contiguous()
-
-
 def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
     """Lab (3, H, W) -> uint8 sRGB (H, W, 3) that keeps L exactly; not differentiable.
 
@@ -130,8 +112,8 @@ def upsample_lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Te
     """L (H, W) + ab (2, h, w) -> uint8 sRGB (H, W, 3): ``lab_to_srgb8`` of L joined with ab upsampled by
     ``F.interpolate(mode="bilinear", align_corners=False)``, without ever holding the full-size ab.
 
-    One fused C pass (``_srgb8``) on ``torch.get_num_threads()`` threads. The upsampling rounds as torch's
-    AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit (tests/test_srgb8.py).
+    One fused C pass (``srgb8.upsample_lab_to_srgb8``) on ``torch.get_num_threads()`` threads. The upsampling
+    rounds as torch's AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit (tests/test_srgb8.py).
     """
     for name, x, dims in (("lightness", lightness, 2), ("ab", ab, 3)):
         if not isinstance(x, torch.Tensor):
@@ -140,12 +122,9 @@ def upsample_lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Te
             raise ValueError(f"upsample_lab_to_srgb8: expected L (H, W) and ab (2, h, w), got {name} {tuple(x.shape)}")
     if ab.shape[0] != 2 or (lightness.numel() and not ab[0].numel()):
         raise ValueError(f"upsample_lab_to_srgb8: expected ab (2, h, w) with h, w >= 1, got {tuple(ab.shape)}")
-    out = torch.empty(*lightness.shape, 3, dtype=torch.uint8)
-    _srgb8.upsample_lab_to_srgb8(
-        _float_array(lightness), _float_array(ab), _RGB_FROM_F_INV.numpy(), _ENCODE_TABLE.numpy(), out.numpy(),
-        torch.get_num_threads(),
+    return torch.from_numpy(
+        srgb8.upsample_lab_to_srgb8(_float_array(lightness), _float_array(ab), threads=torch.get_num_threads())
     )
-    return out
 
 
 def _float_array(x: torch.Tensor) -> np.ndarray:

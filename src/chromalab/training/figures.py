@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from chromalab.checkpoint import atomic_write
 from chromalab.color.bins import Bins
 from chromalab.color.lab import denormalize_ab, normalize_l
+from chromalab.files import atomic_write
 from chromalab.pipeline import join_lightness
 from chromalab.training.batches import load_batch
 
