@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench lint weights clean
 
 $(STAMP): pyproject.toml setup.py src/chromalab/color/_srgb8.c
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
 	$(BIN)/python bench/bench_default.py
+
+# the bundled graph is derived from the bundled weights: re-export after changing them
+weights: $(STAMP)
+	$(BIN)/chromalab export default -o src/chromalab/weights/default.onnx --overwrite
 
 clean:
 	rm -rf $(VENV) out build src/*.egg-info src/chromalab/color/_srgb8*.so

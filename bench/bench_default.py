@@ -4,11 +4,15 @@
 
 1. params, FLOPs and median forward time at 256 x 256, batch 1, 2 threads, for the default architecture and
    ``zhang-eccv16`` at widths 1.0 and 0.25, all measured in this one run; the ratio to Zhang's width 1.0.
-2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory.
-3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included).
-4. Where the time goes: start-up (the CLI modules, torch) in subprocesses; the 12 MP photo step by step in this
-   process (open, prepare = L + network input, network, render = upsample + Lab -> sRGB, encode); the folder
-   loop in this process, as the CLI runs it (reading and writing beside the network) and one photo after another.
+   The same network exported to ONNX, on onnxruntime with 2 threads.
+2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory, with
+   ``--engine onnx`` (no torch import) and ``--engine torch``.
+3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included),
+   both engines.
+4. Where the time goes: start-up (the CLI modules, torch, onnxruntime) in subprocesses; the 12 MP photo step by
+   step in this process (open, prepare = L + network input, network, render = upsample + Lab -> sRGB, encode);
+   the folder loop in this process, as the CLI runs it (reading and writing beside the network) and one photo
+   after another; both engines.
 
 Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and end.
 Idle OpenMP threads sleep here (OMP_WAIT_POLICY=PASSIVE), as in ``chromalab colorize``.
@@ -19,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -36,10 +39,13 @@ from PIL import Image
 
 from chromalab.checkpoint import read_metadata
 from chromalab.cli.colorize import _colorize_all, expand_inputs
+from chromalab.engine import Engine
+from chromalab.export import export_onnx
 from chromalab.images import open_image, save_image
 from chromalab.models import create_model
 from chromalab.models.profile import PEAK_GFLOPS, count_flops, count_params, median_time
 from chromalab.pipeline import Colorizer, bundled_weights
+from chromalab.runtime import OnnxColorizer
 
 THREADS = 2
 SIDE = 256
@@ -58,15 +64,30 @@ def network_row(name: str, options: dict, num_classes: int, runs: int) -> dict[s
             "ms": seconds * 1000, "floor_ms": flops / (PEAK_GFLOPS * 1e9) * 1000}
 
 
+def onnx_row(graph: Path, runs: int) -> dict[str, float | str]:
+    """Median forward time of an exported graph at 256 x 256, batch 1, on onnxruntime with 2 threads."""
+    import numpy as np
+    import onnxruntime
+
+    settings = onnxruntime.SessionOptions()
+    settings.intra_op_num_threads = THREADS
+    settings.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as chromalab's runtime
+    session = onnxruntime.InferenceSession(str(graph), settings, providers=["CPUExecutionProvider"])
+    feeds = {"lightness": np.full((1, 1, SIDE, SIDE), 50.0, np.float32), "temperature": np.array(0.6, np.float32)}
+    feeds = {i.name: feeds[i.name] for i in session.get_inputs()}
+    seconds, _ = median_time(lambda: session.run(None, feeds), runs=runs, warmup=2)
+    return {"model": "the same, ONNX on onnxruntime (with decoding)", "ms": seconds * 1000}
+
+
 def run_cli(args: list[str]) -> dict[str, float]:
-    """Wall time and peak RSS (MB) of one CLI run, measured in a child process."""
+    """Wall time and peak RSS (MB) of one CLI run, measured on that child process alone."""
     start = time.perf_counter()
-    done = subprocess.run([str(CHROMALAB), *args], capture_output=True, text=True, check=False)
+    child = subprocess.Popen([str(CHROMALAB), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"chromalab {' '.join(args)} failed: {done.stderr[-500:]}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
-    return {"wall_s": wall, "peak_rss_mb": peak_mb}
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"chromalab {' '.join(args)} failed: {child.stderr.read()[-500:]}")
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def startup_row(runs: int = 3) -> dict[str, float]:
@@ -79,10 +100,11 @@ def startup_row(runs: int = 3) -> dict[str, float]:
             samples.append(time.perf_counter() - start)
         return statistics.median(samples)
 
-    return {"python_and_cli_s": seconds("import chromalab.cli"), "import_torch_s": seconds("import torch")}
+    return {"python_and_cli_s": seconds("import chromalab.cli"), "import_torch_s": seconds("import torch"),
+            "import_onnxruntime_s": seconds("import onnxruntime")}
 
 
-def stage_row(colorizer: Colorizer, photo: Path, out: Path, runs: int = 3) -> dict[str, float]:
+def stage_row(colorizer: Engine, photo: Path, out: Path, runs: int = 3) -> dict[str, float]:
     """Median milliseconds of each step of ``colorize`` on one photo, in this process."""
     samples: dict[str, list[float]] = {k: [] for k in ("open", "prepare", "network", "render", "encode")}
     for _ in range(runs):
@@ -102,7 +124,7 @@ def stage_row(colorizer: Colorizer, photo: Path, out: Path, runs: int = 3) -> di
     return {f"{name}_ms": statistics.median(values) for name, values in samples.items()}
 
 
-def loop_row(colorizer: Colorizer, folder: Path, out: Path) -> dict[str, float]:
+def loop_row(colorizer: Engine, folder: Path, out: Path) -> dict[str, float]:
     """Photos per second of the CLI's folder loop in this process (no start-up), and of a plain loop."""
     jobs, _ = expand_inputs([str(folder)])
     shutil.rmtree(out, ignore_errors=True)
@@ -131,36 +153,50 @@ def main() -> None:
             network_row("zhang-eccv16", {"width": 0.25}, q, args.runs),
             network_row("zhang-eccv16", {}, q, max(3, args.runs // 3))]
     zhang_ms = rows[-1]["ms"]
-    print(f"{'network at 256x256 (Q=313)':40s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} {'floor ms':>9s} {'vs zhang':>9s}")
-    for row in rows:
-        row["fraction_of_zhang"] = row["ms"] / zhang_ms
-        print(f"{row['model']:40s} {row['params_M']:9.2f} {row['gflops']:7.2f} {row['ms']:8.1f} "
-              f"{row['floor_ms']:9.1f} {row['fraction_of_zhang']:9.3f}")
-
     with tempfile.TemporaryDirectory(prefix="chromalab-bench-") as tmp:
         folder = Path(tmp)
+        graph = bundled_weights(suffix=".onnx") if args.model == "default" else folder / "model.onnx"
+        if not graph.is_file():
+            export_onnx(path, graph)
+        rows.insert(1, onnx_row(graph, args.runs))
+        print(f"{'network at 256x256 (Q=313; ONNX: the file)':44s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} "
+              f"{'floor ms':>9s} {'vs zhang':>9s}")
+        for row in rows:
+            row["fraction_of_zhang"] = row["ms"] / zhang_ms
+            print(f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} {row.get('gflops', float('nan')):7.2f} "
+                  f"{row['ms']:8.1f} {row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}")
+
         photo = Image.fromarray(skimage.data.astronaut()).convert("L")
         photo.resize((4000, 3000), Image.Resampling.BICUBIC).save(folder / "big.jpg", quality=92)
-        big = run_cli(["colorize", str(folder / "big.jpg"), "-o", str(folder / "out-big"), "--model", str(path)])
         many = folder / "many"
         many.mkdir()
         sources = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
         for i in range(100):
             image = Image.fromarray(sources[i % 3]).convert("L").resize((816, 612)).rotate(i % 7)
             image.save(many / f"photo-{i:03d}.jpg", quality=90)
-        folder_run = run_cli(["colorize", str(many), "-o", str(folder / "out-many"), "--model", str(path)])
+        models = {"onnx": graph, "torch": path}
+        big, folder_run, stages, loop = {}, {}, {}, {}
+        for engine, model in models.items():
+            engine_args = ["--model", str(model), "--engine", engine]
+            big[engine] = run_cli(["colorize", str(folder / "big.jpg"), "-o", str(folder / f"out-big-{engine}"), *engine_args])
+            folder_run[engine] = run_cli(["colorize", str(many), "-o", str(folder / f"out-many-{engine}"), *engine_args])
+            folder_run[engine]["photos_per_s"] = 100 / folder_run[engine]["wall_s"]
         startup = startup_row()
-        colorizer = Colorizer.load(path)
-        stages = stage_row(colorizer, folder / "big.jpg", folder / "stage.jpg")
-        loop = loop_row(colorizer, many, folder / "out-loop")
-    folder_run["photos_per_s"] = 100 / folder_run["wall_s"]
-    print(f"12 MP JPEG end to end: {big['wall_s']:.2f} s (target < 1.5), peak RSS {big['peak_rss_mb']:.0f} MB (< 1500)")
-    print(f"100 photos of 0.5 MP: {folder_run['wall_s']:.2f} s = {folder_run['photos_per_s']:.1f} photos/s (target >= 10)")
-    print(f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, "
-          f"import torch {startup['import_torch_s'] * 1000:.0f} ms (fresh processes, medians)")
-    print("12 MP steps in one process (ms): " + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in stages.items()))
-    print(f"folder loop in one process: {loop['overlapped_photos_per_s']:.1f} photos/s as the CLI runs it, "
-          f"{loop['one_by_one_photos_per_s']:.1f} one photo after another")
+        for engine, colorizer in (("onnx", OnnxColorizer.load(graph)), ("torch", Colorizer.load(path))):
+            stages[engine] = stage_row(colorizer, folder / "big.jpg", folder / "stage.jpg")
+            loop[engine] = loop_row(colorizer, many, folder / f"out-loop-{engine}")
+    for engine in models:
+        print(f"[{engine:5s}] 12 MP JPEG end to end: {big[engine]['wall_s']:.2f} s (target < 1.5), peak RSS "
+              f"{big[engine]['peak_rss_mb']:.0f} MB (< 1500); 100 photos of 0.5 MP: {folder_run[engine]['wall_s']:.2f} s"
+              f" = {folder_run[engine]['photos_per_s']:.1f} photos/s (>= 10)")
+    print(f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, import torch "
+          f"{startup['import_torch_s'] * 1000:.0f} ms, import onnxruntime {startup['import_onnxruntime_s'] * 1000:.0f} ms "
+          "(fresh processes, medians)")
+    for engine in models:
+        print(f"[{engine:5s}] 12 MP steps in one process (ms): "
+              + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in stages[engine].items()))
+        print(f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} photos/s as the "
+              f"CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after another")
     load_end = os.getloadavg()[0]
     print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -164,6 +164,17 @@ def test_lower_temperature_is_more_saturated(gamut10: JointBins) -> None:
     assert chroma[0] < chroma[1] < chroma[2]
 
 
+@pytest.mark.parametrize("spec", ["gamut:10", "channels:16"])
+def test_a_tensor_temperature_decodes_as_the_same_number(spec: str) -> None:
+    """The exported graph's path (temperature an input, no branch on its value) agrees with the eager one."""
+    bins = make_bins(spec)
+    logits = torch.randn(2, bins.num_classes, 3, 4, generator=torch.Generator().manual_seed(4)) * 3
+    for t in (0.0, 5e-4, 1e-3, 0.38, 1.0, 2.5):
+        for method in ("annealed", "mean", "mode"):
+            expected = bins.decode(logits, method=method, temperature=t)
+            torch.testing.assert_close(bins.decode(logits, method=method, temperature=torch.tensor(t)), expected)
+
+
 def test_unknown_decode_method(gamut10: JointBins) -> None:
     with pytest.raises(ValueError, match="unknown decode method 'median'; choose one of annealed, mean, mode"):
         gamut10.decode(torch.zeros(1, 261, 1, 1), method="median")

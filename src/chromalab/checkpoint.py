@@ -18,11 +18,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from chromalab.color.bins import Bins, bins_from_centres
+from chromalab.engine import METADATA_KEY
 from chromalab.files import atomic_write
 from chromalab.models import create_model
 
 FORMAT = "chromalab-model/1"
-METADATA_KEY = "chromalab"
 BIN_CENTRES = "bins.centres"
 PRIOR = "bins.prior"
 MODEL_PREFIX = "model."

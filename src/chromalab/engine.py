@@ -25,6 +25,7 @@ DEFAULT_SIZE = 256
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016
 DECODE_METHODS = ("annealed", "mean", "mode")
 RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
+METADATA_KEY = "chromalab"  # where a model file (.safetensors or .onnx) keeps its JSON description
 
 
 @dataclass
@@ -119,6 +120,16 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
             raise ValueError(f"expected uint8 or float values in [0, 1], got {array.dtype}")
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return Image.fromarray(array)
+
+
+def side_for(requested: int, *, fixed: int | None = None, step: int | None = None) -> int:
+    """The square side a network takes when asked for ``requested``: its ``fixed`` side if it has one, else the
+    nearest multiple of ``step`` if it needs one, else ``requested``."""
+    if fixed is not None:
+        return fixed
+    if step is not None:
+        return max(step, round(requested / step) * step)
+    return requested
 
 
 def check_size(size: int) -> int:

@@ -7,6 +7,7 @@ from chromalab.cli import (  # noqa: F401  (registers the commands)
     colorize,
     evaluate,
     experiment,
+    export,
     models,
     prepare,
     report,

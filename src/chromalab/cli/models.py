@@ -26,5 +26,8 @@ def models() -> None:
     if weights.is_file():
         meta = read_metadata(weights)
         out.print(f"weights: default -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})")
+        graph = bundled_weights(suffix=".onnx")
+        if graph.is_file():
+            out.print(f"         and its ONNX graph for --engine onnx ({graph})")
     else:
         out.print("weights: none bundled yet (the 'default' model arrives with the bundled-model issue)")

@@ -28,6 +28,7 @@ from chromalab.engine import DECODE_METHODS
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
 AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
+MODE_BELOW = 1e-3  # an annealed mean this cold is the mode
 
 BIN_SPECS = {
     "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",
@@ -38,14 +39,25 @@ BIN_SPECS = {
 }
 
 
-def _decode_weights(logits: torch.Tensor, method: str, temperature: float, dim: int) -> torch.Tensor:
-    """Per-bin weights whose weighted sum of centres is the decoded colour."""
+def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torch.Tensor, dim: int) -> torch.Tensor:
+    """Per-bin weights whose weighted sum of centres is the decoded colour.
+
+    A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an exported
+    graph (``chromalab.export``) keeps it as an input: both the mode and the annealed mean are computed."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
     if method == "mean":
         temperature = 1.0
-    if method == "mode" or temperature <= 1e-3:
-        return F.one_hot(logits.argmax(dim), logits.shape[dim]).movedim(-1, dim).to(logits.dtype)
+
+    def mode() -> torch.Tensor:
+        axis = dim % logits.dim()  # non-negative: ONNX's Transpose takes no negative axes
+        return F.one_hot(logits.argmax(axis), logits.shape[axis]).movedim(logits.dim() - 1, axis).to(logits.dtype)
+
+    if isinstance(temperature, torch.Tensor) and method == "annealed":
+        annealed = torch.softmax(logits / temperature.clamp_min(MODE_BELOW), dim=dim)
+        return torch.where(temperature <= MODE_BELOW, mode(), annealed)
+    if method == "mode" or temperature <= MODE_BELOW:
+        return mode()
     # annealed mean, Zhang et al. 2016 eq. 5: softmax(log z / T) == softmax(logits / T)
     return torch.softmax(logits / temperature, dim=dim)
 
@@ -116,7 +128,7 @@ class JointBins:
     def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(logits, dim=-3)
 
-    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float = 0.38) -> torch.Tensor:
+    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = 0.38) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
         weights = _decode_weights(logits, method, temperature, dim=-3)  # (B, Q, H, W)
         return torch.einsum("bqhw,qc->bchw", weights, self.centres.to(logits.device, logits.dtype))
@@ -181,7 +193,7 @@ class ChannelBins:
         a, b = self._split(logits)
         return torch.cat([torch.log_softmax(a, dim=-3), torch.log_softmax(b, dim=-3)], dim=-3)
 
-    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float = 0.38) -> torch.Tensor:
+    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = 0.38) -> torch.Tensor:
         """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
         centres = self.centres_1d.to(logits.device, logits.dtype)
         channels = [

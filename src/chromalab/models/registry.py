@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from chromalab.engine import side_for
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -57,19 +59,15 @@ def model_info(name: str) -> ModelInfo:
 
 
 def input_side(model: nn.Module, requested: int) -> int:
-    """The square side a built model can take, nearest to ``requested``.
+    """The square side a built model can take, nearest to ``requested`` (see ``engine.side_for``)."""
+    return side_for(requested, **side_rule(model))
 
-    Size-specific networks (a fully connected layer) say ``model.size``; U-Nets need multiples of
-    ``2 ** model.depth``. Every other network takes any side.
-    """
-    fixed = getattr(model, "size", None)
-    if isinstance(fixed, int):
-        return fixed
-    depth = getattr(model, "depth", None)
-    if isinstance(depth, int):
-        step = 2**depth
-        return max(step, round(requested / step) * step)
-    return requested
+
+def side_rule(model: nn.Module) -> dict[str, int | None]:
+    """What limits a network's input side: ``fixed`` for size-specific networks (a fully connected layer
+    says ``model.size``), ``step`` for U-Nets (multiples of ``2 ** model.depth``); None for any side."""
+    fixed, depth = getattr(model, "size", None), getattr(model, "depth", None)
+    return {"fixed": fixed if isinstance(fixed, int) else None, "step": 2**depth if isinstance(depth, int) else None}
 
 
 def create_model(name: str, *, num_classes: int | None, **options: object) -> nn.Module:

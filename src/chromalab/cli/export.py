@@ -1,0 +1,58 @@
+"""``chromalab export``: a model file as an ONNX graph, checked against torch on a real-looking input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from chromalab.cli.app import app, usage_error
+
+CHECK_TEMPERATURES = (0.38, 1.0)  # not the mode: a near tie may fall either way in float rounding
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="'default' (bundled) or a .safetensors model file."),
+    out: Path = typer.Option(..., "-o", "--out", help="The .onnx file to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+) -> None:
+    """Write a model as ONNX for 'chromalab colorize --engine onnx' (onnxruntime, no torch: faster start)."""
+    import importlib.util
+
+    from chromalab.engine import DEFAULT_MODEL, bundled_weights
+
+    source = bundled_weights() if model == DEFAULT_MODEL else Path(model)
+    if not source.is_file():
+        usage_error(f"model file not found: {source}")
+    if out.suffix != ".onnx":
+        usage_error(f"-o must end in .onnx, got {out}")
+    if out.exists() and not overwrite:
+        usage_error(f"{out} exists (pass --overwrite to replace it)")
+    if importlib.util.find_spec("onnx") is None:
+        usage_error("export needs the onnx package: pip install 'chromalab[export]'")
+    from chromalab.export import export_onnx
+
+    try:
+        export_onnx(source, out)
+    except (ValueError, OSError) as error:
+        usage_error(str(error))
+    difference = _largest_difference(source, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most {difference:.1e}")
+
+
+def _largest_difference(source: Path, graph: Path) -> float:
+    """Largest |ab| difference between torch and onnxruntime on a smooth gradient, at a few temperatures."""
+    import numpy as np
+
+    from chromalab.pipeline import Colorizer
+    from chromalab.runtime import OnnxColorizer
+
+    torch_engine, onnx_engine = Colorizer.load(source), OnnxColorizer.load(graph)
+    side = torch_engine.size
+    ramp = np.linspace(0.0, 100.0, side, dtype=np.float32)
+    lightness = (ramp[:, None] * 0.7 + ramp[None, :] * 0.3)[None, None]  # (1, 1, S, S)
+    return max(
+        float(np.abs(onnx_engine.predict_ab(lightness, temperature=t) - torch_engine.predict_ab(lightness, temperature=t).numpy()).max())
+        for t in CHECK_TEMPERATURES
+    )

@@ -1,0 +1,70 @@
+"""Export a model file to ONNX, so that ``runtime.OnnxColorizer`` colorizes without torch.
+
+The graph holds the network and its decoding: inputs ``lightness`` (B, 1, S, S), L in [0, 100], and
+``temperature`` (a scalar; <= 0.001 gives the mode, 1 the mean), output ``ab`` (B, 2, h, w) in Lab units.
+Everything else the model file says (architecture, bins, recommended size and temperature) goes into the
+ONNX file's metadata under the key ``chromalab``, with the rule for the side the network takes.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from chromalab.checkpoint import FORMAT, METADATA_KEY, load_model
+from chromalab.color.bins import Bins
+from chromalab.color.lab import denormalize_ab, normalize_l
+from chromalab.files import atomic_write
+from chromalab.models.registry import input_side, side_rule
+
+INPUTS = ("lightness", "temperature")
+OUTPUT = "ab"
+OPSET = 17
+
+
+class DecodingNetwork(nn.Module):
+    """A network with its decoding: L (B, 1, S, S) in [0, 100] and T () -> ab (B, 2, h, w) in Lab units."""
+
+    def __init__(self, model: nn.Module, bins: Bins | None) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.bins = bins
+
+    def forward(self, lightness: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+        out = self.model(normalize_l(lightness))  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
+        if self.bins is None:
+            return denormalize_ab(out)
+        return self.bins.decode(out, method="annealed", temperature=temperature)
+
+
+def export_onnx(source: Path, target: Path) -> dict:
+    """Write the model file ``source`` (.safetensors) as an ONNX graph at ``target``; returns the metadata.
+
+    ValueError when ``source`` is not a model file; needs the ``onnx`` package (``pip install chromalab[export]``).
+    """
+    import onnx
+
+    loaded = load_model(source)
+    rule = side_rule(loaded.model)
+    side = input_side(loaded.model, 128)
+    example = (torch.full((1, 1, side, side), 50.0), torch.tensor(0.5))
+    spatial = {} if rule["fixed"] else {2: "height", 3: "width"}
+    dynamic_axes = {"lightness": {0: "batch", **spatial}, OUTPUT: {0: "batch", **{k: f"out_{v}" for k, v in spatial.items()}}}
+    metadata = {"format": FORMAT, "model": loaded.spec.model, "options": loaded.spec.options,
+                "bins": loaded.spec.bins, "info": loaded.spec.info, "side": rule}
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # tracer warnings about Python values taken as constants
+            torch.onnx.export(DecodingNetwork(loaded.model, loaded.bins), example, str(tmp), input_names=list(INPUTS),
+                              output_names=[OUTPUT], dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+        graph = onnx.load(str(tmp))
+        graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
+        onnx.save(graph, str(tmp))
+
+    atomic_write(target, write)
+    return metadata

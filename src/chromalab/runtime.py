@@ -1,0 +1,79 @@
+"""``OnnxColorizer``: colorize with a graph written by ``chromalab export``, on onnxruntime, without torch.
+
+Importing torch costs 2-3 s on the 2-core machine, more than colorizing a 12-megapixel photo; this path
+imports numpy, Pillow and onnxruntime only. Everything but the network comes from ``engine.Engine``, so
+both engines give the same photo up to float rounding in the network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from chromalab.engine import (
+    DEFAULT_MODEL,
+    DEFAULT_SIZE,
+    DEFAULT_TEMPERATURE,
+    METADATA_KEY,
+    Engine,
+    bundled_weights,
+    check_decode,
+    check_temperature,
+    chosen_options,
+    side_for,
+)
+
+DECODE_TEMPERATURE = {"mode": 0.0, "mean": 1.0}  # the graph decodes by temperature only
+
+
+class OnnxColorizer(Engine):
+    """Colorize images with an exported graph. Build with ``OnnxColorizer.load(name_or_path)``."""
+
+    def __init__(
+        self,
+        session: object,  # onnxruntime.InferenceSession
+        metadata: dict,
+        *,
+        size: int = DEFAULT_SIZE,
+        temperature: float = DEFAULT_TEMPERATURE,
+        decode: str = "annealed",
+    ) -> None:
+        self.session = session
+        self.metadata = metadata
+        self.inputs = {i.name for i in session.get_inputs()}  # a regression graph has no temperature
+        super().__init__(size=size, temperature=temperature, decode=decode)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> OnnxColorizer:
+        """Load the bundled ``default`` graph or an .onnx file written by ``chromalab export``; ``options`` as
+        in ``Colorizer.load``. FileNotFoundError or ValueError when there is no usable graph."""
+        import onnxruntime
+        from onnxruntime.capi import onnxruntime_pybind11_state as errors
+
+        path = bundled_weights(suffix=".onnx") if str(name_or_path) == DEFAULT_MODEL else Path(name_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model file not found: {path}")
+        settings = onnxruntime.SessionOptions()
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as OMP_WAIT_POLICY=PASSIVE
+        try:
+            session = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+        except (errors.Fail, errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument, errors.NoSuchFile) as error:
+            raise ValueError(f"{path}: not a readable ONNX file ({str(error).splitlines()[0]})") from None
+        raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if raw is None:
+            raise ValueError(f"{path}: not written by 'chromalab export' (no '{METADATA_KEY}' metadata)")
+        metadata = json.loads(raw)
+        return cls(session, metadata, **chosen_options(metadata.get("info", {}).get("defaults", {}), options))
+
+    def input_side(self, size: int) -> int:
+        return side_for(size, **self.metadata.get("side", {}))
+
+    def predict_ab(self, lightness: np.ndarray, *, temperature: float | None = None, decode: str | None = None) -> np.ndarray:
+        """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
+        method = check_decode(decode or self.decode)
+        t = self.temperature if temperature is None else check_temperature(temperature)
+        feeds = {"lightness": np.ascontiguousarray(lightness, dtype=np.float32),
+                 "temperature": np.array(DECODE_TEMPERATURE.get(method, t), dtype=np.float32)}
+        return self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]

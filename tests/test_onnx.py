@@ -1,0 +1,122 @@
+"""ONNX export and the onnxruntime engine: same colours as torch on real photos, the bundled graph in step
+with the bundled weights, no torch import on the fast path, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from chromalab.checkpoint import ModelSpec, save_model
+from chromalab.color.bins import make_bins
+from chromalab.engine import bundled_weights
+from chromalab.export import export_onnx
+from chromalab.pipeline import Colorizer
+from chromalab.runtime import OnnxColorizer
+
+pytest.importorskip("onnx")
+
+
+def _gradient(side: int) -> np.ndarray:
+    ramp = np.linspace(0.0, 100.0, side, dtype=np.float32)
+    return (ramp[:, None] * 0.6 + ramp[None, :] * 0.4)[None, None]  # (1, 1, S, S)
+
+
+def test_bundled_graph_is_the_bundled_weights() -> None:
+    """weights/default.onnx must be re-exported whenever default.safetensors changes."""
+    torch_engine, onnx_engine = Colorizer.load("default"), OnnxColorizer.load("default")
+    assert (onnx_engine.size, onnx_engine.temperature) == (torch_engine.size, torch_engine.temperature)
+    lightness = _gradient(torch_engine.size)
+    for t in (0.2, 0.6, 1.0):
+        expected = torch_engine.predict_ab(lightness, temperature=t).numpy()
+        np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=t), expected, atol=1e-3)
+
+
+def test_exported_default_colorizes_real_photos_as_torch_does(tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+    graph = tmp_path / "default.onnx"
+    metadata = export_onnx(bundled_weights(), graph)
+    assert metadata["model"] == "fast" and metadata["side"] == {"fixed": None, "step": None}
+    torch_engine, onnx_engine = Colorizer.load("default"), OnnxColorizer.load(graph)
+    for name, rgb in photos.items():
+        grey = Image.fromarray(rgb).convert("L")
+        for decode in ("annealed", "mean", "mode"):
+            expected = np.asarray(torch_engine.colorize(grey, decode=decode), dtype=int)
+            got = np.asarray(onnx_engine.colorize(grey, decode=decode), dtype=int)
+            assert got.shape == expected.shape == (*rgb.shape[:2], 3)
+            difference = np.abs(got - expected)
+            # float rounding in the network; the mode may flip between two bins where they nearly tie
+            limit = 0.02 if decode == "mode" else 0.001
+            assert (difference > 1).mean() <= limit, (name, decode, difference.max())
+        assert np.asarray(onnx_engine.colorize(grey)).std(axis=2).mean() > 1.0  # actually coloured
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "bins", "side"),
+    [
+        ("fast", {}, None, 48),  # regression: no temperature input
+        ("cifar-baseline", {"size": 32}, None, 32),  # one fixed side
+        ("pix2pix-unet", {"depth": 5, "width": 0.125}, None, 64),  # multiples of 32
+        ("tiny", {"channels": 4}, "channels:16", 48),  # per-channel bins
+    ],
+)
+def test_regression_size_specific_and_channel_models_export(
+    tmp_path: Path, model: str, options: dict, bins: str | None, side: int
+) -> None:
+    bin_set = make_bins(bins) if bins else None
+    spec = ModelSpec(model, options, bins)
+    torch.manual_seed(0)
+    source = tmp_path / "m.safetensors"
+    save_model(source, spec.build(bin_set.num_classes if bin_set else None), spec, bins=bin_set)
+    graph = tmp_path / "m.onnx"
+    export_onnx(source, graph)
+    torch_engine, onnx_engine = Colorizer.load(source, size=48), OnnxColorizer.load(graph, size=48)
+    assert onnx_engine.size == torch_engine.size == side
+    lightness = _gradient(side)
+    expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
+    np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)
+
+
+def test_export_cli_and_colorize_on_onnx_without_torch(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+    rc, stdout, stderr = cli("export", "default", "-o", tmp_path / "d.onnx")
+    assert rc == 0, stderr
+    assert "differs from torch by at most" in stdout
+    difference = float(stdout.rsplit("at most", 1)[1])
+    assert difference < 1e-3
+    rc, _, stderr = cli("export", "default", "-o", tmp_path / "d.onnx")
+    assert rc == 2 and "--overwrite" in stderr and stderr.count("\n") == 1
+
+    Image.fromarray(photos["chelsea"]).convert("L").save(tmp_path / "cat.png")
+    script = (
+        "import sys\n"
+        f"sys.argv = ['chromalab', 'colorize', {str(tmp_path / 'cat.png')!r}, '-o', {str(tmp_path / 'out')!r},"
+        f" '--model', {str(tmp_path / 'd.onnx')!r}]\n"
+        "from chromalab.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    print('EXIT', stop.code)\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    assert "EXIT 0" in done.stdout and "TORCH False" in done.stdout, done.stdout + done.stderr
+    assert Image.open(tmp_path / "out" / "cat.png").size == Image.open(tmp_path / "cat.png").size
+
+
+def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+    Image.fromarray(photos["coffee"]).save(tmp_path / "coffee.png")
+    (tmp_path / "garbage.onnx").write_bytes(b"not a graph")
+    (tmp_path / "garbage.safetensors").write_bytes(b"not weights")
+    cases = [
+        (["colorize", "coffee.png", "--model", "garbage.onnx"], "not a readable ONNX file"),
+        (["colorize", "coffee.png", "--model", "missing.onnx"], "not found"),
+        (["colorize", "coffee.png", "--model", "garbage.onnx", "--engine", "torch"], "--engine onnx"),
+        (["colorize", "coffee.png", "--engine", "gpu"], "--engine must be one of"),
+        (["export", "garbage.safetensors", "-o", "g.onnx"], "not a readable safetensors file"),
+        (["export", "default", "-o", "g.pt"], "must end in .onnx"),
+    ]
+    for args, message in cases:
+        rc, _, stderr = cli(*args, cwd=tmp_path)
+        assert rc == 2 and message in stderr and stderr.count("\n") == 1 and "Traceback" not in stderr, (args, stderr)
+    assert not (tmp_path / "g.onnx").exists()
