@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: as chromala
 import skimage.data
 import torch
 from PIL import Image
+from probe import measure  # bench/probe.py, beside this script
 
 from chromalab.checkpoint import read_metadata
 from chromalab.cli.colorize import _colorize_all, expand_inputs
@@ -81,13 +82,7 @@ def onnx_row(graph: Path, runs: int) -> dict[str, float | str]:
 
 def run_cli(args: list[str]) -> dict[str, float]:
     """Wall time and peak RSS (MB) of one CLI run, measured on that child process alone."""
-    start = time.perf_counter()
-    child = subprocess.Popen([str(CHROMALAB), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"chromalab {' '.join(args)} failed: {child.stderr.read()[-500:]}")
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return measure([str(CHROMALAB), *args])
 
 
 def startup_row(runs: int = 3) -> dict[str, float]:

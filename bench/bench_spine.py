@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from probe import measure  # bench/probe.py, beside this script
 
 from chromalab.checkpoint import save_model
 from chromalab.images import open_image, save_image, to_lightness
@@ -99,22 +99,9 @@ def bench_overhead(path: Path, colorizer: Colorizer, out: Path, runs: int) -> di
 
 
 def bench_end_to_end(path: Path, out: Path, model: str) -> dict[str, float]:
-    """``chromalab colorize`` in a child process: wall time and the child's peak RSS (ru_maxrss, KiB)."""
-    probe = (
-        "import resource, subprocess, sys, time\n"
-        "start = time.perf_counter()\n"
-        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "wall = time.perf_counter() - start\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(done.returncode, wall, peak)\n"
-        "sys.stderr.write(done.stderr)\n"
-    )
-    command = [str(CHROMALAB), "colorize", str(path), "-o", str(out), "--model", model, "--overwrite"]
-    done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True)
-    rc, wall, peak_kib = done.stdout.split()
-    if rc != "0":
-        raise RuntimeError(f"chromalab colorize failed ({rc}): {done.stderr.strip()}")
-    return {"wall_s": float(wall), "peak_rss_MB": int(peak_kib) / 1024}
+    """``chromalab colorize`` in a child process: wall time and the child's peak RSS (MB)."""
+    measured = measure([str(CHROMALAB), "colorize", str(path), "-o", str(out), "--model", model, "--overwrite"])
+    return {"wall_s": measured["wall_s"], "peak_rss_MB": measured["peak_rss_mb"]}
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
