@@ -113,6 +113,7 @@ def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos:
         (["colorize", "coffee.png", "--model", "missing.onnx"], "not found"),
         (["colorize", "coffee.png", "--model", "garbage.onnx", "--engine", "torch"], "--engine onnx"),
         (["colorize", "coffee.png", "--engine", "gpu"], "--engine must be one of"),
+        (["colorize", "coffee.png", "--model", "garbage.safetensors", "--engine", "onnx"], "chromalab export"),
         (["export", "garbage.safetensors", "-o", "g.onnx"], "not a readable safetensors file"),
         (["export", "default", "-o", "g.pt"], "must end in .onnx"),
     ]

@@ -113,6 +113,9 @@ def _load_colorizer(model: str, engine: str, **options: object):  # -> engine.En
         if engine == "onnx":
             if importlib.util.find_spec("onnxruntime") is None:
                 usage_error("--engine onnx needs onnxruntime: pip install onnxruntime")
+            if model.endswith(".safetensors"):
+                usage_error(f"--model {model}: a .safetensors file runs with --engine torch (or auto); "
+                            "'chromalab export' turns it into an .onnx file")
             from chromalab.runtime import OnnxColorizer
 
             return OnnxColorizer.load(model, **options)
