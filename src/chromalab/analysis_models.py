@@ -51,7 +51,7 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
     """What the network sees: the photo's lightness as an exact 8-bit grey (R = G = B)."""
     from chromalab.evaluate import gray_rendering
 
-    return gray_rendering(torch.from_numpy(rgb_lightness_u8(rgb)))
+    return gray_rendering(rgb_lightness_u8(rgb))
 
 
 # -- temperature ----------------------------------------------------------------------------------------------
