@@ -40,6 +40,10 @@ class ModelSpec:
     def build(self, num_classes: int | None) -> nn.Module:
         return create_model(self.model, num_classes=num_classes, **self.options)
 
+    def description(self) -> dict[str, Any]:
+        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under METADATA_KEY."""
+        return {"format": FORMAT, **asdict(self)}
+
 
 def save_model(
     path: Path,
@@ -57,7 +61,7 @@ def save_model(
     if prior is not None:
         tensors[PRIOR] = prior.float().cpu().contiguous()
     tensors.update(extra or {})
-    metadata = {METADATA_KEY: json.dumps({"format": FORMAT, **asdict(spec)})}
+    metadata = {METADATA_KEY: json.dumps(spec.description())}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from chromalab.checkpoint import FORMAT, METADATA_KEY, load_model
+from chromalab.checkpoint import METADATA_KEY, load_model
 from chromalab.color.bins import Bins
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.files import atomic_write
@@ -54,8 +54,7 @@ def export_onnx(source: Path, target: Path) -> dict:
     example = (torch.full((1, 1, side, side), 50.0), torch.tensor(0.5))
     spatial = {} if rule["fixed"] else {2: "height", 3: "width"}
     dynamic_axes = {"lightness": {0: "batch", **spatial}, OUTPUT: {0: "batch", **{k: f"out_{v}" for k, v in spatial.items()}}}
-    metadata = {"format": FORMAT, "model": loaded.spec.model, "options": loaded.spec.options,
-                "bins": loaded.spec.bins, "info": loaded.spec.info, "side": rule}
+    metadata = {**loaded.spec.description(), "side": rule}
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
