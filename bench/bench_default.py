@@ -38,15 +38,16 @@ import torch
 from PIL import Image
 from probe import measure  # bench/probe.py, beside this script
 
-from chromalab.checkpoint import read_metadata
-from chromalab.cli.colorize import _colorize_all, expand_inputs
-from chromalab.engine import Engine
-from chromalab.export import export_onnx
+from chromalab.colorize.batch import colorize_all, expand_inputs
+from chromalab.colorize.core import BaseColorizer
+from chromalab.colorize.export import export_onnx
+from chromalab.colorize.onnx_backend import OnnxColorizer
+from chromalab.colorize.options import bundled_weights
+from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import open_image, save_image
 from chromalab.models import create_model
+from chromalab.models.checkpoint import read_metadata
 from chromalab.models.profile import PEAK_GFLOPS, count_flops, count_params, median_time
-from chromalab.pipeline import Colorizer, bundled_weights
-from chromalab.runtime import OnnxColorizer
 
 THREADS = 2
 SIDE = 256
@@ -99,7 +100,7 @@ def startup_row(runs: int = 3) -> dict[str, float]:
             "import_onnxruntime_s": seconds("import onnxruntime")}
 
 
-def stage_row(colorizer: Engine, photo: Path, out: Path, runs: int = 3) -> dict[str, float]:
+def stage_row(colorizer: BaseColorizer, photo: Path, out: Path, runs: int = 3) -> dict[str, float]:
     """Median milliseconds of each step of ``colorize`` on one photo, in this process."""
     samples: dict[str, list[float]] = {k: [] for k in ("open", "prepare", "network", "render", "encode")}
     for _ in range(runs):
@@ -119,13 +120,13 @@ def stage_row(colorizer: Engine, photo: Path, out: Path, runs: int = 3) -> dict[
     return {f"{name}_ms": statistics.median(values) for name, values in samples.items()}
 
 
-def loop_row(colorizer: Engine, folder: Path, out: Path) -> dict[str, float]:
+def loop_row(colorizer: BaseColorizer, folder: Path, out: Path) -> dict[str, float]:
     """Photos per second of the CLI's folder loop in this process (no start-up), and of a plain loop."""
     jobs, _ = expand_inputs([str(folder)])
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     start = time.perf_counter()
-    assert _colorize_all(colorizer, jobs, out, overwrite=False) == 0
+    assert colorize_all(colorizer, jobs, out) == 0
     overlapped = len(jobs) / (time.perf_counter() - start)
     start = time.perf_counter()
     for src, relative in jobs:

@@ -27,15 +27,16 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from probe import measure  # bench/probe.py, beside this script
 
-from chromalab.checkpoint import save_model
+from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import open_image, save_image, to_lightness
 from chromalab.models import create_model
+from chromalab.models.checkpoint import save_model
 from chromalab.models.profile import PEAK_GFLOPS, count_flops, median_time
-from chromalab.pipeline import Colorizer, join_lightness
 
 THREADS = 2
 SIDE = 256
@@ -81,14 +82,14 @@ def bench_overhead(path: Path, colorizer: Colorizer, out: Path, runs: int) -> di
     """Median seconds of each pipeline step that is not the network, on one big JPEG."""
     image = open_image(path)
     source = to_lightness(image)
-    small = colorizer.network_input(source.lightness, SIDE)
+    small = colorizer.view(source, size=SIDE).network_input
     ab_small = colorizer.predict_ab(small)[0]  # (2, 64, 64)
-    rgb = join_lightness(source.lightness, ab_small)
+    rgb = np.asarray(colorizer.render(source, ab_small[None]))
     steps = {
         "decode": lambda: open_image(path),
         "lightness": lambda: to_lightness(image),
-        "network_input": lambda: colorizer.network_input(source.lightness, SIDE),
-        "upsample_lab_to_srgb": lambda: join_lightness(source.lightness, ab_small),
+        "network_input": lambda: colorizer.view(source, size=SIDE),
+        "upsample_lab_to_srgb": lambda: colorizer.render(source, ab_small[None]),
         "encode_jpeg": lambda: save_image(Image.fromarray(rgb, mode="RGB"), out),
     }
     result = {name: median_time(fn, runs=runs)[0] for name, fn in steps.items()}

@@ -17,26 +17,25 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from chromalab.analysis import (
-    ab_counts,
+from chromalab.analysis.ab_data import ab_counts, iter_ab, load_ab_counts
+from chromalab.analysis.ab_plane import (
     bin_cells,
     lab_colours,
-    load_ab_counts,
     plot_ab_counts,
     plot_bin_prior,
     plot_bins,
     plot_channel_histograms,
-    save_figure,
 )
-from chromalab.analysis_clusters import bin_histogram, cluster_images, plot_clusters
-from chromalab.analysis_models import flatten_lightness, layer_activations, strongest_channels
-from chromalab.checkpoint import ModelSpec, load_model, save_model
+from chromalab.analysis.clusters import bin_histogram, cluster_images, plot_clusters
+from chromalab.analysis.figures import save_figure
+from chromalab.analysis.model_figures import flatten_lightness, layer_activations, strongest_channels
 from chromalab.cli import app
 from chromalab.color.bins import make_bins
 from chromalab.color.lab import lab_to_srgb8
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.metrics import rgb8_to_ab
+from chromalab.evaluation.metrics import rgb8_to_ab
 from chromalab.models import create_model
+from chromalab.models.checkpoint import ModelSpec, load_model, save_model
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 
@@ -210,8 +209,6 @@ def test_kmeans_separates_green_from_red_crops(crops: Path, tmp_path: Path) -> N
         green = i % 2 == 0
         name = f"{'green' if green else 'red'}-{i:02d}.png"
         Image.fromarray(_tinted(rgb, -45.0, 35.0) if green else _tinted(rgb, 55.0, 25.0)).save(folder / name)
-    from chromalab.analysis import iter_ab
-
     bins = make_bins("gamut:16")
     clusters = cluster_images(iter_ab(folder), bins, k=2, seed=0)
     groups = [{name.split("-")[0] for name in clusters.members(c)} for c in range(2)]

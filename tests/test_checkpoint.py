@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from chromalab.checkpoint import ModelSpec, load_model, read_metadata, save_model
 from chromalab.color.bins import make_bins
 from chromalab.files import atomic_write
+from chromalab.models.checkpoint import ModelSpec, load_model, read_metadata, save_model
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chromalab.checkpoint import ModelSpec, save_model
 from chromalab.color.bins import make_bins
+from chromalab.models.checkpoint import ModelSpec, save_model
 
 
 def digest(folder: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""``chromalab evaluate`` and ``chromalab.evaluate``: tiny real photos, small model files, bad inputs."""
+"""``chromalab evaluate`` and ``chromalab.evaluation.score``: tiny real photos, small model files, bad inputs."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from chromalab.checkpoint import ModelSpec, save_model
 from chromalab.cli import app
 from chromalab.color.bins import Bins, ChannelBins, JointBins
-from chromalab.color.lab import gray_to_lightness
+from chromalab.color.lab import gray_rendering, gray_to_lightness
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.evaluate import evaluate, find_images, gray_rendering
+from chromalab.colorize.options import bundled_weights
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.evaluation.score import evaluate
+from chromalab.images import evenly_spaced, list_images
 from chromalab.models import create_model
-from chromalab.pipeline import Colorizer, bundled_weights
+from chromalab.models.checkpoint import ModelSpec, save_model
 
 REQUIRED = {"psnr", "ssim", "auc", "auc_rebalanced", "colorfulness", "colorfulness_gt", "delta_colorfulness"}
 GRID_20 = JointBins(
@@ -61,7 +63,7 @@ def run(*args: object) -> tuple[int, str, str]:
 # -- library ----------------------------------------------------------------------------------------------
 def test_evaluate_library(folder: Path, model_file: Path) -> None:
     colorizer = Colorizer.load(model_file, size=64)
-    result = evaluate(find_images(folder), colorizer, root=folder, batch_size=3)
+    result = evaluate(list_images(folder), colorizer, root=folder, batch_size=3)
     summary = result.summary({"model": "tiny"})
     assert summary["images"] == 4 and set(summary) == {"images", "metrics", "gray_baseline"}
     for part in ("metrics", "gray_baseline"):
@@ -75,7 +77,7 @@ def test_evaluate_library(folder: Path, model_file: Path) -> None:
     names = sorted(row["name"] for row in result.rows())
     assert names == ["astronaut.png", "chelsea.png", "coffee.png", "sub/china.jpg"]
     # determinism: the same model on the same photos gives the same numbers
-    again = evaluate(find_images(folder), colorizer, root=folder, batch_size=1).summary({"model": "tiny"})
+    again = evaluate(list_images(folder), colorizer, root=folder, batch_size=1).summary({"model": "tiny"})
     assert {k: v for k, v in again["metrics"].items() if "seconds" not in k} == {
         k: v for k, v in summary["metrics"].items() if "seconds" not in k
     }
@@ -94,8 +96,8 @@ def test_gray_rendering_is_exactly_grey(photo: np.ndarray) -> None:
 def test_find_images_limit_is_evenly_spaced(tmp_path: Path) -> None:
     for name in "abcdefghij":
         (tmp_path / f"{name}.png").write_bytes(b"")
-    assert [p.stem for p in find_images(tmp_path, limit=4)] == ["a", "d", "g", "j"]
-    assert len(find_images(tmp_path)) == 10
+    assert [p.stem for p in evenly_spaced(list_images(tmp_path), 4)] == ["a", "d", "g", "j"]
+    assert len(list_images(tmp_path)) == 10
 
 
 # -- command line: outputs ----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 from conftest import write_crops
 from PIL import Image
 
-from chromalab.experiment import ExperimentError, load_experiment, train_command
+from chromalab.experiment.config import ExperimentError, load_experiment
+from chromalab.experiment.jobs import train_command
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 

@@ -9,8 +9,8 @@ from skimage import data
 from skimage.color import rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from chromalab import metrics
 from chromalab.color.bins import ChannelBins, JointBins
+from chromalab.evaluation import metrics
 
 
 def _perturbed(rgb: np.ndarray, seed: int) -> np.ndarray:

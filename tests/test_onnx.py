@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from chromalab.checkpoint import ModelSpec, save_model
 from chromalab.color.bins import make_bins
-from chromalab.engine import bundled_weights
-from chromalab.export import export_onnx
-from chromalab.pipeline import Colorizer
-from chromalab.runtime import OnnxColorizer
+from chromalab.colorize.export import export_onnx
+from chromalab.colorize.onnx_backend import OnnxColorizer
+from chromalab.colorize.options import bundled_weights
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.models.checkpoint import ModelSpec, save_model
 
 pytest.importorskip("onnx")
 

@@ -13,10 +13,11 @@ import torch
 from PIL import Image
 from skimage.color import lab2rgb, rgb2lab
 
-from chromalab.checkpoint import ModelSpec, save_model
 from chromalab.color.lab import normalize_ab
+from chromalab.colorize.options import bundled_weights
+from chromalab.colorize.torch_backend import Colorizer
 from chromalab.models import create_model
-from chromalab.pipeline import Colorizer, bundled_weights
+from chromalab.models.checkpoint import ModelSpec, save_model
 
 L_TOLERANCE = 1.0  # Lab units: the output is 8-bit, so its L is the input's up to rounding
 
@@ -281,7 +282,7 @@ def test_size_specific_and_unet_models_get_a_side_they_accept() -> None:
 def test_bundled_default_model_colours_a_grey_photo() -> None:
     import skimage.data
 
-    from chromalab.pipeline import bundled_weights
+    from chromalab.colorize.options import bundled_weights
 
     if not bundled_weights().is_file():
         pytest.skip("no bundled weights in this build")

@@ -16,8 +16,8 @@ from conftest import write_crops
 from PIL import Image
 from typer.testing import CliRunner
 
+from chromalab.analysis.report import build_report, render
 from chromalab.cli import app
-from chromalab.report import build_report, render
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 

@@ -1,4 +1,4 @@
-"""``chromalab semantic`` and ``chromalab.semantic``: a tiny real cache of three colour classes, an untrained
+"""``chromalab semantic`` and ``chromalab.evaluation.semantic``: a tiny real cache of three colour classes, an untrained
 ``tiny`` model file, the installed console script end to end, and bad inputs."""
 
 from __future__ import annotations
@@ -16,22 +16,14 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from chromalab.checkpoint import ModelSpec, save_model
 from chromalab.cli import app
-from chromalab.color.lab import lab_to_rgb
+from chromalab.color.lab import join_lightness, lab_to_rgb
+from chromalab.colorize.torch_backend import Colorizer
 from chromalab.data.cache import Cache, decode_l
+from chromalab.evaluation.classifier import ClassifierConfig, load_classifier
+from chromalab.evaluation.semantic import grey_ab, obtain_classifier, photos, render, semantic_test, true_ab
 from chromalab.models import create_model
-from chromalab.pipeline import Colorizer, join_lightness
-from chromalab.semantic import (
-    ClassifierConfig,
-    grey_ab,
-    load_classifier,
-    obtain_classifier,
-    photos,
-    render,
-    semantic_test,
-    true_ab,
-)
+from chromalab.models.checkpoint import ModelSpec, save_model
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 SMALL = ClassifierConfig(side=32, widths=(8, 16, 16, 32), epochs=25, batch_size=16, lr=3e-3)  # about 2 s
@@ -142,7 +134,7 @@ def test_render_is_join_lightness_and_true_colour_is_lab_to_rgb(cache: Path) -> 
     ab_small = torch.randn(3, 2, 8, 8) * 30
     batch = render(lightness, ab_small)
     for i in range(3):
-        assert np.array_equal(batch[i].numpy(), join_lightness(lightness[i], ab_small[i]))
+        assert np.array_equal(batch[i].numpy(), join_lightness(lightness[i], ab_small[i]).numpy())
     truth = photos(opened, rows, true_ab(opened), side=32).float() / 255  # (3, 3, 32, 32)
     reference = lab_to_rgb(torch.cat([lightness[:, None], torch.from_numpy(opened.ab[rows].astype(np.float32))], 1))
     assert (truth - reference).abs().max() <= 1.5 / 255  # in-gamut colours: within one code value

@@ -12,12 +12,12 @@ from skimage.color import rgb2lab
 from chromalab.color import _srgb8
 from chromalab.color.lab import (
     LUMINANCE_WEIGHTS,
+    join_lightness,
     lab_to_rgb,
     lab_to_srgb8,
     linear_to_srgb,
     rgb_to_lightness,
     srgb_to_linear,
-    upsample_lab_to_srgb8,
 )
 from chromalab.color.srgb8 import ENCODE_TABLE as _ENCODE_TABLE
 from chromalab.color.srgb8 import L_OF_Y_CODE as _L_OF_Y_CODE
@@ -64,7 +64,7 @@ def test_real_photos_match_interpolate_and_lab_to_rgb(name: str) -> None:
     lab = photo_lab(name)
     lightness, ab_small = lab[0], F.avg_pool2d(lab[1:][None], 4)[0]  # ab at 1/4, as a network predicts it
     reference = upsampled(lightness, ab_small)
-    out = upsample_lab_to_srgb8(lightness, ab_small)
+    out = join_lightness(lightness, ab_small)
     assert out.shape == (*lightness.shape, 3) and out.dtype == torch.uint8
     inside = in_gamut(reference)
     assert inside.float().mean() > 0.9
@@ -92,7 +92,7 @@ def test_upsampling_is_interpolate_bilinear(small: tuple[int, int], size: tuple[
     generator = torch.Generator().manual_seed(sum(small + size))
     lightness = torch.rand(size, generator=generator) * 100
     ab = torch.randn(2, *small, generator=generator) * 25
-    out, expected = upsample_lab_to_srgb8(lightness, ab), lab_to_srgb8(upsampled(lightness, ab))
+    out, expected = join_lightness(lightness, ab), lab_to_srgb8(upsampled(lightness, ab))
     assert (out.int() - expected.int()).abs().max() <= 1
     if TORCH_FMA_KERNELS:
         assert torch.equal(out, expected)
@@ -100,7 +100,7 @@ def test_upsampling_is_interpolate_bilinear(small: tuple[int, int], size: tuple[
 
 def test_one_ab_value_colours_everything_alike() -> None:
     lightness = torch.full((6, 11), 60.0)
-    out = upsample_lab_to_srgb8(lightness, torch.tensor([20.0, -30.0]).view(2, 1, 1)).int()
+    out = join_lightness(lightness, torch.tensor([20.0, -30.0]).view(2, 1, 1)).int()
     assert (out - out[0, 0]).abs().max() <= 1
     assert (out[0, 0] - codes(torch.tensor([60.0, 20.0, -30.0]).view(3, 1, 1))[0, 0]).abs().max() <= 1
 
@@ -116,7 +116,7 @@ def test_scale_one_is_the_identity() -> None:
 # -- hand cases --------------------------------------------------------------------------------------------
 def test_grey_white_and_black() -> None:
     lightness = torch.linspace(0, 100, 101).view(1, 101)
-    grey = upsample_lab_to_srgb8(lightness, torch.zeros(2, 1, 1)).int()[0]  # (101, 3)
+    grey = join_lightness(lightness, torch.zeros(2, 1, 1)).int()[0]  # (101, 3)
     assert (grey.amax(1) - grey.amin(1)).max() <= 1  # R = G = B up to the matrix's rounding of the white
     assert grey[0].tolist() == [0, 0, 0] and grey[-1].tolist() == [255, 255, 255]
     assert (grey[:, 1].diff() >= 0).all()
@@ -125,7 +125,7 @@ def test_grey_white_and_black() -> None:
 def test_nan_and_infinity_give_some_colour_not_a_crash() -> None:
     lightness = torch.tensor([[float("nan"), float("inf"), -float("inf"), 50.0]])
     ab = torch.tensor([float("nan"), float("inf"), 1e30, -1e30]).view(2, 1, 2)
-    assert upsample_lab_to_srgb8(lightness, ab).shape == (1, 4, 3)
+    assert join_lightness(lightness, ab).shape == (1, 4, 3)
 
 
 # -- out of gamut ------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_out_of_gamut_keeps_luminance_and_hue() -> None:
     lab = upsampled(lightness, ab)
     outside = ~in_gamut(lab)
     assert outside.float().mean() > 0.5
-    out = upsample_lab_to_srgb8(lightness, ab).permute(2, 0, 1).float() / 255  # (3, H, W)
+    out = join_lightness(lightness, ab).permute(2, 0, 1).float() / 255  # (3, H, W)
     assert (rgb_to_lightness(out)[0] - lightness)[outside].abs().max() < 0.6  # 8-bit rounding only
     # luminance within one code value of the grey's, and the colour on the line from that grey: same hue
     wanted = srgb_to_linear(lab_to_rgb(lab, clip=False))  # linear RGB before the fit
@@ -167,13 +167,13 @@ def test_threads_give_identical_results() -> None:
 # -- bad input: a Python exception, never a crash ----------------------------------------------------------
 def test_python_wrapper_rejects_bad_input() -> None:
     with pytest.raises(TypeError, match="expected a torch.Tensor"):
-        upsample_lab_to_srgb8(np.zeros((4, 4), np.float32), torch.zeros(2, 2, 2))
+        join_lightness(np.zeros((4, 4), np.float32), torch.zeros(2, 2, 2))
     with pytest.raises(ValueError, match=r"expected L \(H, W\)"):
-        upsample_lab_to_srgb8(torch.zeros(1, 4, 4), torch.zeros(2, 2, 2))
+        join_lightness(torch.zeros(1, 4, 4), torch.zeros(2, 2, 2))
     with pytest.raises(ValueError, match=r"ab \(2, h, w\)"):
-        upsample_lab_to_srgb8(torch.zeros(4, 4), torch.zeros(3, 2, 2))
+        join_lightness(torch.zeros(4, 4), torch.zeros(3, 2, 2))
     with pytest.raises(ValueError, match="h, w >= 1"):
-        upsample_lab_to_srgb8(torch.zeros(4, 4), torch.zeros(2, 0, 2))
+        join_lightness(torch.zeros(4, 4), torch.zeros(2, 0, 2))
 
 
 def test_python_wrapper_converts_dtype_and_layout() -> None:
@@ -181,7 +181,7 @@ def test_python_wrapper_converts_dtype_and_layout() -> None:
     expected = lab_to_srgb8(lab)
     assert torch.equal(lab_to_srgb8(lab.double()), expected)
     assert torch.equal(lab_to_srgb8(lab.transpose(1, 2).contiguous().transpose(1, 2)), expected)  # strided
-    assert upsample_lab_to_srgb8(torch.zeros(0, 5), torch.zeros(2, 0, 5)).shape == (0, 5, 3)
+    assert join_lightness(torch.zeros(0, 5), torch.zeros(2, 0, 5)).shape == (0, 5, 3)
 
 
 GOOD = {

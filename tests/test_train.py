@@ -17,9 +17,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from chromalab.checkpoint import read_metadata
+from chromalab.models.checkpoint import read_metadata
 from chromalab.training.config import TrainConfig
-from chromalab.training.loop import CHECKPOINT, FINAL_MODEL, METRICS, Trainer, TrainingError
+from chromalab.training.loop import Trainer, TrainingError
+from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL, METRICS
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 
@@ -76,7 +77,7 @@ def test_run_writes_checkpoint_metrics_figures_and_a_usable_model(cache: Path, t
     assert all(np.isfinite(e["val_loss"]) for e in epochs)
     assert _records(run, "step")[0]["images_per_s"] > 0
 
-    from chromalab.pipeline import Colorizer
+    from chromalab.colorize.torch_backend import Colorizer
 
     colorizer = Colorizer.load(run / FINAL_MODEL)
     out = colorizer.colorize(Image.fromarray(_photos()[0]).convert("L").resize((70, 50)))
@@ -221,7 +222,7 @@ def test_iizuka_class_loss_trains_the_global_branch_on_folder_labels(cache: Path
 
 
 def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path, tmp_path: Path) -> None:
-    from chromalab.checkpoint import load_model
+    from chromalab.models.checkpoint import load_model
 
     source = tmp_path / "source" / FINAL_MODEL
     _train(cache, source.parent, "--max-steps", "3")

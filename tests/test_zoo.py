@@ -9,9 +9,11 @@ from torch import nn
 
 from chromalab.color.lab import denormalize_ab
 from chromalab.models import create_model, list_models
-from chromalab.models.fusion import TANH_AB_SCALE, auxiliary_loss
-from chromalab.models.gan import PatchDiscriminator, gan_step
+from chromalab.models.blocks import TANH_AB_SCALE
+from chromalab.models.pix2pix import PatchDiscriminator
 from chromalab.models.profile import count_params
+from chromalab.training.gan import gan_step
+from chromalab.training.losses import auxiliary_loss
 
 Q = 20  # channels:10, seed 003's per-channel bins (2 x 10 logits)
 

@@ -33,8 +33,8 @@ def sample_photos() -> dict[str, Callable[[], np.ndarray]]:
 
 
 def main(out_dir: Path) -> int:
+    from chromalab.colorize.torch_backend import Colorizer
     from chromalab.images import save_image
-    from chromalab.pipeline import Colorizer
 
     try:
         colorizer = Colorizer.load("default")

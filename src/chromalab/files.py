@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one. The lowest stage, beside ``color``: every other
+stage may import it."""
 
 from __future__ import annotations
 
@@ -27,3 +28,8 @@ def atomic_write(path: Path, write: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``atomic_write`` of a UTF-8 text."""
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

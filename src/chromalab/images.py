@@ -1,14 +1,19 @@
-"""Image files in and out: safe decoding of any Pillow mode, lightness extraction, atomic writing.
+"""Photos in and out: safe decoding of any source (a path, bytes, a binary stream) and any Pillow mode,
+lightness extraction, listing and evenly spaced subsets of photo folders, atomic writing.
 
 Every failure a user can cause (empty file, not an image, truncated data, decompression bomb) becomes an
-``ImageError`` with a one-line reason; callers print it, they never show a traceback.
+``ImageError`` with a one-line reason; callers print it, they never show a traceback. The lowest stage
+above ``color`` and ``files``: every other stage may import it.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,6 +29,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".t
 _WRITABLE = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"}
 
 
+ImageSource = str | Path | bytes | BinaryIO  # a file's path, its bytes, or a readable binary stream (an upload)
+T = TypeVar("T")
+
+
 class ImageError(ValueError):
     """A user-facing problem with one image; ``str()`` is the one-line reason."""
 
@@ -36,15 +45,15 @@ class Lightness:
     alpha: Image.Image | None  # the alpha channel to carry over, mode "L"
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open, validate and fully decode ``path``, honouring EXIF orientation; first frame of animations."""
-    path = Path(path)
+def open_image(source: ImageSource) -> Image.Image:
+    """Open, validate and fully decode ``source``, honouring EXIF orientation; first frame of animations.
+
+    ``source`` is a path, the bytes of a file, or a binary stream (read from where it stands); the same
+    guards hold for each: empty input, not an image, truncated data, more than ``MAX_PIXELS`` pixels."""
     try:
-        if path.stat().st_size == 0:
-            raise ImageError("empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(_readable(source))
             check_size(image.size)
             image.seek(0)
             image.load()
@@ -63,6 +72,46 @@ def open_image(path: str | Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"truncated or corrupt image ({error})") from None
     return orient(image)
+
+
+def _readable(source: ImageSource) -> Path | BinaryIO:
+    """What ``Image.open`` takes for ``source``; ImageError when it holds no byte."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.stat().st_size == 0:
+            raise ImageError("empty file (0 bytes)")
+        return path
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    if not stream.seekable():  # Pillow seeks while it identifies the format
+        stream = io.BytesIO(stream.read())
+    start = stream.tell()
+    if not stream.read(1):
+        raise ImageError("empty file (0 bytes)")
+    stream.seek(start)
+    return stream
+
+
+def open_rgb(source: ImageSource, *, max_side: int | None = None) -> np.ndarray:
+    """A photo -> uint8 RGB (H, W, 3), alpha dropped, shrunk to ``max_side`` if given. Raises ``ImageError``."""
+    image = split_alpha(open_image(source))[0].convert("RGB")
+    if max_side is not None:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return np.asarray(image).copy()
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (by suffix), recursive, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def evenly_spaced(items: Sequence[T], limit: int | None) -> list[T]:
+    """At most ``limit`` of ``items``, evenly spaced from the first to the last (all when ``limit`` is None).
+
+    Rather than the first N: a subset of a class-per-folder set (or of a cache, sorted by class) still
+    covers every class."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
 
 
 def check_size(size: tuple[int, int]) -> None:

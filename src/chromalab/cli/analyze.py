@@ -1,17 +1,16 @@
-"""``chromalab analyze FIGURE ... -o OUT.png``: one figure per sub-command, drawn by ``chromalab.analysis*``."""
+"""``chromalab analyze FIGURE ... -o OUT.png``: one figure per sub-command, drawn by ``chromalab.analysis``."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 import sys
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import EXIT_SOME_FAILED, app, report_error, usage_error
+from chromalab.cli.app import EXIT_SOME_FAILED, app, open_colorizer, report_error, usage_error
 
 analyze_app = typer.Typer(
     name="analyze",
@@ -32,7 +31,7 @@ LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly 
 def _errors(subject: object) -> Iterator[None]:
     """Turn the library's errors into the CLI conventions: missing or bad input -> exit 2, an unreadable
     image or an unwritable output -> exit 1, one line each, never a traceback."""
-    from chromalab.analysis import NoImagesError
+    from chromalab.analysis.ab_data import NoImagesError
     from chromalab.images import ImageError
 
     try:
@@ -51,7 +50,7 @@ def _errors(subject: object) -> Iterator[None]:
 
 
 def _save(fig, out: Path) -> None:
-    from chromalab.analysis import save_figure
+    from chromalab.analysis.figures import save_figure
 
     with _errors(out):
         save_figure(fig, out)
@@ -59,15 +58,8 @@ def _save(fig, out: Path) -> None:
 
 
 def _load_model(model: str, size: int | None):  # -> Colorizer
-    from chromalab.pipeline import Colorizer
-
-    options = {} if size is None else {"size": size}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an untrained registered architecture is allowed here, on purpose
-            return Colorizer.load(model, **options)
-    except (FileNotFoundError, ValueError) as error:
-        usage_error(f"--model {model}: {error}")
+    # an untrained registered architecture is allowed here, on purpose: no warning
+    return open_colorizer(model, engine="torch", **({} if size is None else {"size": size}))
 
 
 def _model_name(model: str) -> str:
@@ -80,7 +72,8 @@ def _model_name(model: str) -> str:
 
 def _images(paths: list[Path], *, limit: int | None = None) -> list[tuple[str, object]]:
     """IMAGE arguments (files or folders) -> [(name, uint8 RGB)]; exits on a missing or unreadable one."""
-    from chromalab.analysis import find_images, load_rgb, spaced
+    from chromalab.analysis.ab_data import find_images, load_rgb
+    from chromalab.images import evenly_spaced
 
     files: list[Path] = []
     for path in paths:
@@ -89,7 +82,7 @@ def _images(paths: list[Path], *, limit: int | None = None) -> list[tuple[str, o
         with _errors(path):
             files += find_images(path) if path.is_dir() else [path]
     loaded = []
-    for path in spaced(files, limit):
+    for path in evenly_spaced(files, limit):
         with _errors(path):
             loaded.append((path.stem, load_rgb(path)))
     return loaded
@@ -108,7 +101,7 @@ def _bins(spec: str, source: Path | None = None):  # -> Bins
 
     histogram = None
     if spec.startswith("data:"):
-        from chromalab.analysis import is_cache
+        from chromalab.analysis.ab_data import is_cache
         from chromalab.data.cache import Cache, histogram_from_counts
 
         grid = re.fullmatch(r"data:(\d+)", spec)
@@ -133,7 +126,7 @@ def bins_figure(
     lightness: float = typer.Option(50.0, "--lightness", "-l", min=0.0, max=100.0, help="L of the colours."),
 ) -> None:
     """The bin set in colour: each bin a square of its grid size, coloured at L = 50 (seed 000 fig. 1)."""
-    from chromalab.analysis import plot_bins
+    from chromalab.analysis.ab_plane import plot_bins
 
     _save(plot_bins(_bins(bins, cache), lightness=lightness), out)
 
@@ -146,12 +139,12 @@ def prior_figure(
                              "G = cells centred on multiples of G (10 = the stored histogram)."),
 ) -> None:
     """The ab prior as a log-scale heat map (seed 001 fig. 1b)."""
-    from chromalab.analysis import plot_ab_counts, plot_bin_prior
+    from chromalab.analysis.ab_plane import plot_ab_counts, plot_bin_prior
 
     if not source.exists():
         usage_error(f"{source}: no such cache or model file")
     if source.is_file():
-        from chromalab.checkpoint import load_model
+        from chromalab.models.checkpoint import load_model
 
         with _errors(source):
             loaded = load_model(source)
@@ -178,7 +171,8 @@ def histograms_figure(
     limit: int = LIMIT,
 ) -> None:
     """Per-channel a and b histograms (seed 003 fig. 9)."""
-    from chromalab.analysis import load_ab_counts, plot_channel_histograms
+    from chromalab.analysis.ab_data import load_ab_counts
+    from chromalab.analysis.ab_plane import plot_channel_histograms
 
     with _errors(source):
         counts, description = load_ab_counts(_source(source), limit=limit)
@@ -196,8 +190,8 @@ def clusters_figure(
     limit: int = LIMIT,
 ) -> None:
     """K-means of the photos by their bin histograms; each cluster's average histogram (seed 000, 6.1)."""
-    from chromalab.analysis import iter_ab
-    from chromalab.analysis_clusters import cluster_images, plot_clusters
+    from chromalab.analysis.ab_data import iter_ab
+    from chromalab.analysis.clusters import cluster_images, plot_clusters
 
     bin_set = _bins(bins, _source(source))
     with _errors(source):
@@ -226,7 +220,7 @@ def temperature_figure(
     size: int = SIZE,
 ) -> None:
     """The colorization at T = 1, 0.77, 0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only."""
-    from chromalab.analysis_models import temperature_sweep
+    from chromalab.analysis.model_figures import temperature_sweep
 
     _draw_one_image(temperature_sweep, image, model, size, out)
 
@@ -243,7 +237,7 @@ def compare_figure(
     limit: int = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced."),
 ) -> None:
     """Rows = photos; columns = ground truth, grey input, then each model's prediction."""
-    from chromalab.analysis_models import comparison_grid
+    from chromalab.analysis.model_figures import comparison_grid
 
     loaded = _images(images, limit=limit)
     models = [(_model_name(m), _load_model(m, size)) for m in model]
@@ -263,7 +257,7 @@ def flat_figure(
     limit: int = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced."),
 ) -> None:
     """Lightness-averaged view (seed 004): ground truth and prediction with L made flat, so only colour shows."""
-    from chromalab.analysis_models import lightness_averaged
+    from chromalab.analysis.model_figures import lightness_averaged
 
     loaded = _images(images, limit=limit)
     colorizer = _load_model(model, size)
@@ -280,7 +274,7 @@ def activations_figure(
     size: int = SIZE,
 ) -> None:
     """One map per convolution layer: the channel with the highest mean activation (seed 004)."""
-    from chromalab.analysis_models import activation_maps
+    from chromalab.analysis.model_figures import activation_maps
 
     _draw_one_image(activation_maps, image, model, size, out)
 
@@ -290,7 +284,7 @@ def loss_figure(run: Path = typer.Argument(..., help="A run folder made by 'chro
     """Train and validation loss of a run against the step."""
     import json
 
-    from chromalab.analysis_models import save_run_loss_curves
+    from chromalab.analysis.model_figures import save_run_loss_curves
 
     if not run.is_dir():
         usage_error(f"{run}: no such run folder")

@@ -8,7 +8,9 @@ inside their body so that ``chromalab --help`` stays instant.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,6 +28,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+if TYPE_CHECKING:
+    from chromalab.colorize.core import BaseColorizer
+
 
 def report_error(subject: object, reason: object) -> None:
     """One line on stderr: ``error: SUBJECT: reason``."""
@@ -36,3 +41,44 @@ def usage_error(message: str) -> NoReturn:
     """Bad usage: one line on stderr and exit code 2."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+def open_colorizer(model: str, *, engine: str = "torch", show_warnings: bool = False,
+                   **options: object) -> BaseColorizer:
+    """``--model`` on the backend ``engine`` picks, or exit 2 with the reason. A registered name gives an
+    untrained network: it warns so, on stderr with ``show_warnings``, silently otherwise."""
+    from chromalab.colorize.batch import load_colorizer
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            colorizer = load_colorizer(model, engine=engine, **options)
+    except ImportError as error:
+        usage_error(str(error))
+    except (FileNotFoundError, ValueError) as error:
+        usage_error(f"--model {model}: {error}")
+    for warning in caught if show_warnings else ():
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return colorizer
+
+
+def json_text(summary: dict) -> str:
+    """A summary as the JSON files of ``evaluate --json`` and ``semantic --json`` hold it."""
+    import json
+
+    return json.dumps(summary, indent=2, allow_nan=False) + "\n"
+
+
+def write_outputs(outputs: list[tuple[Path, str]]) -> bool:
+    """Write each (path, text) atomically; a failure is one ``error:`` line. False if any could not be written."""
+    from chromalab.files import atomic_write_text
+
+    written = True
+    for path, text in outputs:
+        try:
+            atomic_write_text(path, text)
+        except OSError as error:
+            report_error(path, f"cannot write ({error.strerror or error})")
+            written = False
+    return written
+

@@ -7,22 +7,16 @@ from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, console, report_error, usage_error
-
-# rows of the printed table: (key, label, format)
-TABLE_ROWS = (
-    ("psnr", "PSNR (dB)", "{:.2f}"),
-    ("ssim", "SSIM", "{:.4f}"),
-    ("auc", "AuC (%)", "{:.2f}"),
-    ("auc_rebalanced", "AuC rebalanced (%)", "{:.2f}"),
-    ("colorfulness", "colorfulness", "{:.2f}"),
-    ("colorfulness_gt", "colorfulness of ground truth", "{:.2f}"),
-    ("delta_colorfulness", "delta colorfulness", "{:+.2f}"),
-    ("closeness", "RMS ab error", "{:.2f}"),
-    ("accuracy_channels10", "accuracy, 10 bins per channel", "{:.2%}"),
-    ("accuracy_channels30", "accuracy, 30 bins per channel", "{:.2%}"),
-    ("accuracy_channels50", "accuracy, 50 bins per channel", "{:.2%}"),
-    ("accuracy_bins", "accuracy, {bins}", "{:.2%}"),
+from chromalab.cli.app import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    app,
+    console,
+    json_text,
+    open_colorizer,
+    report_error,
+    usage_error,
+    write_outputs,
 )
 
 
@@ -32,7 +26,7 @@ def evaluate(
         ..., help="Folder of colour photos (searched recursively); grey ones are skipped."
     ),
     model: str = typer.Option(
-        "default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name."
+        "default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."
     ),
     size: int = typer.Option(
         None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default: the model's, else 256)."
@@ -57,16 +51,19 @@ def evaluate(
         usage_error(f"{data}: not a folder (evaluate takes a folder of colour photos)")
     if bins is not None:
         _check_bins(bins)
-    from chromalab import evaluate as evaluation
+    from chromalab.color.bins import describe_bins
+    from chromalab.evaluation import score
+    from chromalab.images import evenly_spaced, list_images
 
-    paths = evaluation.find_images(data, limit=limit)
+    paths = evenly_spaced(list_images(data), limit)
     if not paths:
         report_error(data, "no images found in this folder")
         raise typer.Exit(EXIT_SOME_FAILED)
-    colorizer = _load(model, size=size, temperature=temperature)
+    engine = "onnx" if model.endswith(".onnx") else "torch"  # the bundled model is scored in torch, as ever
+    colorizer = open_colorizer(model, engine=engine, show_warnings=True, size=size, temperature=temperature)
     size, temperature = colorizer.size, colorizer.temperature  # what the model file recommends, if not given
     with _Progress(len(paths)) as advance:
-        result = evaluation.evaluate(
+        result = score.evaluate(
             paths,
             colorizer,
             root=data,
@@ -80,7 +77,7 @@ def evaluate(
         why = f"{len(result.grey)} grey" if result.grey else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
         raise typer.Exit(EXIT_SOME_FAILED)
-    own_bins = evaluation.describe_bins(result.model.bin_sets.get("accuracy_bins"))
+    own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
     info = {"model": model, "bins": own_bins, "size": size, "temperature": temperature}
     summary = result.summary(info)
     written = _write(json_path, csv_path, summary, result)
@@ -97,25 +94,6 @@ def _check_bins(spec: str) -> None:
         make_bins(spec)
     except ValueError as error:
         usage_error(f"--bins {spec}: {error}")
-
-
-def _load(model: str, **options: object):  # -> Colorizer (imported lazily)
-    import warnings
-
-    import torch
-
-    from chromalab.pipeline import Colorizer
-
-    torch.manual_seed(0)  # an untrained registered model (e.g. --model tiny) scores the same every run
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            colorizer = Colorizer.load(model, **options)
-    except (FileNotFoundError, ValueError) as error:
-        usage_error(f"--model {model}: {error}")
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    return colorizer
 
 
 class _Progress:
@@ -149,14 +127,10 @@ def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result)
     """Write the summary JSON and the per-photo CSV atomically; False if one could not be written."""
     import csv
     import io
-    import json
 
-    from chromalab.files import atomic_write
-
-    ok = True
     outputs = []
     if json_path is not None:
-        outputs.append((json_path, json.dumps(summary, indent=2, allow_nan=False) + "\n"))
+        outputs.append((json_path, json_text(summary)))
     if csv_path is not None:
         rows = list(result.rows())
         buffer = io.StringIO()
@@ -164,25 +138,21 @@ def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result)
         writer.writeheader()
         writer.writerows(rows)
         outputs.append((csv_path, buffer.getvalue()))
-    for path, text in outputs:
-        try:
-            atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-        except OSError as error:
-            report_error(path, f"cannot write ({error.strerror or error})")
-            ok = False
-    return ok
+    return write_outputs(outputs)
 
 
 def _print_table(summary: dict, own_bins: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from chromalab.evaluation.metrics import SHOWN_METRICS
+
     ours, grey = summary["metrics"], summary["gray_baseline"]
     title = f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = {ours['temperature']})"
     table = Table(title=title)
     for column, justify in (("metric", "left"), ("model", "right"), ("grey baseline", "right")):
         table.add_column(column, justify=justify)
-    for key, label, fmt in TABLE_ROWS:
+    for key, label, fmt in SHOWN_METRICS:
         if key not in ours:
             continue
         cells = ["-" if d.get(key) is None else fmt.format(d[key]) for d in (ours, grey)]

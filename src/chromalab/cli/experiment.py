@@ -24,11 +24,12 @@ def experiment(
     """Train every [[run]] of CONFIG with the same wall-clock budget and seed, score each with 'chromalab
     evaluate', and write results.json, results.md (a table) and comparison.png. Re-running goes on where an
     interrupted experiment stopped; nothing finished is redone."""
-    from chromalab import experiment as lab
+    from chromalab.experiment.config import ExperimentError, load_experiment
+    from chromalab.experiment.jobs import training_jobs
 
     try:
-        plan = lab.load_experiment(config, cache=cache, minutes=minutes, only=only)
-    except lab.ExperimentError as error:
+        plan = load_experiment(config, cache=cache, minutes=minutes, only=only)
+    except ExperimentError as error:
         usage_error(str(error))
     if not plan.cache.is_dir():
         usage_error(f"{plan.cache}: no such cache (make one with 'chromalab prepare')")
@@ -36,13 +37,15 @@ def experiment(
     if missing:
         usage_error(f"[evaluate] sets: no such folder: {', '.join(missing)}")
     if dry_run:
-        for job in lab.training_jobs(plan, out):
+        for job in training_jobs(plan, out):
             print(" ".join(job.command))
         print(f"then 'chromalab evaluate' of each model on {', '.join(plan.eval_sets)}", file=sys.stderr)
         raise typer.Exit(EXIT_OK)
 
-    failures = _run("training", lab.training_jobs(plan, out), plan)
-    failures += _run("scoring", lab.evaluation_jobs(plan, out), plan)
+    from chromalab.experiment.jobs import evaluation_jobs
+
+    failures = _run("training", training_jobs(plan, out), plan)
+    failures += _run("scoring", evaluation_jobs(plan, out), plan)
     rows = _results(plan, out)
     if not rows:
         report_error(out, "no run finished training; see the logs in runs/*/train.log")
@@ -52,12 +55,12 @@ def experiment(
 
 def _run(stage: str, jobs, plan) -> int:
     """Run ``jobs`` with one line per finished job on stderr; returns how many failed."""
-    from chromalab import experiment as lab
+    from chromalab.experiment.jobs import run_jobs, waiting
 
-    waiting = lab.waiting(jobs)
-    if not waiting:
+    waiting_jobs = waiting(jobs)
+    if not waiting_jobs:
         return 0
-    print(f"{stage}: {len(waiting)} job(s), {plan.parallel} at a time, {plan.threads} thread(s) each",
+    print(f"{stage}: {len(waiting_jobs)} job(s), {plan.parallel} at a time, {plan.threads} thread(s) each",
           file=sys.stderr, flush=True)
     started = time.perf_counter()
 
@@ -68,33 +71,34 @@ def _run(stage: str, jobs, plan) -> int:
         else:
             report_error(job.label, problem)
 
-    return len(lab.run_jobs(waiting, parallel=plan.parallel, threads=plan.threads, on_done=on_done))
+    return len(run_jobs(waiting_jobs, parallel=plan.parallel, threads=plan.threads, on_done=on_done))
 
 
 def _results(plan, out: Path) -> list[dict]:
     """Profile every trained model (one at a time, all threads), then write the JSON, table and figure."""
-    from chromalab import experiment as lab
+    from chromalab.experiment import results
+    from chromalab.files import atomic_write_text
 
-    speeds = {run.name: lab.profile(path) for run, path in lab.iter_trained(plan, out)}
-    rows = lab.collect(plan, out, speeds)
+    speeds = {run.name: results.profile(path) for run, path in results.iter_trained(plan, out)}
+    rows = results.collect(plan, out, speeds)
     if not rows:
         return rows
-    lab.atomic_text(out / lab.RESULTS_JSON, json.dumps(rows, indent=1))
-    lab.atomic_text(out / lab.RESULTS_MD, lab.markdown_table(rows, list(plan.eval_sets)))
-    print(out / lab.RESULTS_MD)
+    atomic_write_text(out / results.RESULTS_JSON, json.dumps(rows, indent=1))
+    atomic_write_text(out / results.RESULTS_MD, results.markdown_table(rows, list(plan.eval_sets)))
+    print(out / results.RESULTS_MD)
     if plan.figure_photos is not None:
         _figure(plan, out)
     return rows
 
 
 def _figure(plan, out: Path) -> None:
-    from chromalab import experiment as lab
-    from chromalab.analysis import save_figure
+    from chromalab.analysis.figures import save_figure
+    from chromalab.experiment.results import FIGURE, comparison_figure
 
     try:
-        fig = lab.comparison_figure(plan, out)
-        save_figure(fig, out / lab.FIGURE)
+        fig = comparison_figure(plan, out)
+        save_figure(fig, out / FIGURE)
     except (OSError, ValueError) as error:
-        report_error(out / lab.FIGURE, error)
+        report_error(out / FIGURE, error)
         return
-    print(out / lab.FIGURE)
+    print(out / FIGURE)

@@ -8,8 +8,6 @@ import typer
 
 from chromalab.cli.app import app, usage_error
 
-CHECK_TEMPERATURES = (0.38, 1.0)  # not the mode: a near tie may fall either way in float rounding
-
 
 @app.command()
 def export(
@@ -20,7 +18,7 @@ def export(
     """Write a model as ONNX for 'chromalab colorize --engine onnx' (onnxruntime, no torch: faster start)."""
     import importlib.util
 
-    from chromalab.engine import DEFAULT_MODEL, bundled_weights
+    from chromalab.colorize.options import DEFAULT_MODEL, bundled_weights
 
     source = bundled_weights() if model == DEFAULT_MODEL else Path(model)
     if not source.is_file():
@@ -31,28 +29,12 @@ def export(
         usage_error(f"{out} exists (pass --overwrite to replace it)")
     if importlib.util.find_spec("onnx") is None:
         usage_error("export needs the onnx package: pip install 'chromalab[export]'")
-    from chromalab.export import export_onnx
+    from chromalab.colorize.export import export_onnx, largest_difference
 
     try:
         export_onnx(source, out)
     except (ValueError, OSError) as error:
         usage_error(str(error))
-    difference = _largest_difference(source, out)
+    difference = largest_difference(source, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most {difference:.1e}")
 
-
-def _largest_difference(source: Path, graph: Path) -> float:
-    """Largest |ab| difference between torch and onnxruntime on a smooth gradient, at a few temperatures."""
-    import numpy as np
-
-    from chromalab.pipeline import Colorizer
-    from chromalab.runtime import OnnxColorizer
-
-    torch_engine, onnx_engine = Colorizer.load(source), OnnxColorizer.load(graph)
-    side = torch_engine.size
-    ramp = np.linspace(0.0, 100.0, side, dtype=np.float32)
-    lightness = (ramp[:, None] * 0.7 + ramp[None, :] * 0.3)[None, None]  # (1, 1, S, S)
-    return max(
-        float(np.abs(onnx_engine.predict_ab(lightness, temperature=t) - torch_engine.predict_ab(lightness, temperature=t).numpy()).max())
-        for t in CHECK_TEMPERATURES
-    )

@@ -11,9 +11,9 @@ from chromalab.cli.app import app
 @app.command()
 def models() -> None:
     """List registered architectures and available weights."""
-    from chromalab.checkpoint import read_metadata
+    from chromalab.colorize.options import bundled_weights
     from chromalab.models import list_models
-    from chromalab.pipeline import bundled_weights
+    from chromalab.models.checkpoint import read_metadata
 
     out = Console()
     table = Table(title="architectures (chromalab train --model NAME)")

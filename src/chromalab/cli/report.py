@@ -26,7 +26,7 @@ def report(
         usage_error(f"{run}: no such run folder")
     if not run.is_dir():
         usage_error(f"{run}: not a folder (report takes a run folder made by 'chromalab train')")
-    from chromalab.report import MODEL_FILES, write_report
+    from chromalab.analysis.report import MODEL_FILES, write_report
 
     try:
         target, built = write_report(run, out, size=size)

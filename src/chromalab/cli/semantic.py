@@ -12,7 +12,16 @@ from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, report_error, usage_error
+from chromalab.cli.app import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    app,
+    json_text,
+    open_colorizer,
+    report_error,
+    usage_error,
+    write_outputs,
+)
 
 LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "colorized"}
 
@@ -21,7 +30,7 @@ LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "c
 def semantic(
     cache: Path = typer.Argument(..., help="Cache made by 'chromalab prepare' (classes = top-level folders)."),
     model: str = typer.Option(
-        "default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name."
+        "default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."
     ),
     classifier: Path | None = typer.Option(
         None, "--classifier", help="Classifier file: loaded when it exists, else trained and written there."
@@ -58,15 +67,16 @@ def semantic(
         opened = Cache(cache)
     except ValueError as error:
         usage_error(str(error))
-    from chromalab import semantic as sem  # torch: only once the cache is known to be one
-    from chromalab.cli.evaluate import _load
+    from chromalab.evaluation import semantic as sem  # torch: only once the cache is known to be one
+    from chromalab.evaluation.classifier import ClassifierConfig
 
     try:
         sem.check_cache(opened)
     except ValueError as error:
         usage_error(str(error))
-    colorizer = _load(model, temperature=temperature)  # exit 2 with the reason when the model is unusable
-    config = sem.ClassifierConfig(side=min(side, opened.size), epochs=epochs, minutes=minutes,
+    engine = "onnx" if model.endswith(".onnx") else "torch"
+    colorizer = open_colorizer(model, engine=engine, show_warnings=True, temperature=temperature)
+    config = ClassifierConfig(side=min(side, opened.size), epochs=epochs, minutes=minutes,
                                   batch_size=batch_size, seed=seed)
     if classifier is None or not classifier.is_file():
         print(f"training the classifier on {len(opened.train_indices)} true-colour photos "
@@ -83,29 +93,13 @@ def semantic(
     result = sem.semantic_test(opened, colorizer, network, meta, temperature=colorizer.temperature)
     info = {"model": model, "temperature": colorizer.temperature, "cache": str(cache)}
     summary = result.summary(info)
-    written = _write(json_path, summary)
+    written = write_outputs([] if json_path is None else [(json_path, json_text(summary))])
     _print_table(summary["semantic"])
     raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
 
 
 def _print_epoch(epoch: int, loss: float, seconds: float) -> None:
     print(f"classifier epoch {epoch}: loss {loss:.3f} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-
-
-def _write(json_path: Path | None, summary: dict) -> bool:
-    import json
-
-    from chromalab.files import atomic_write
-
-    if json_path is None:
-        return True
-    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
-    try:
-        atomic_write(json_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    except OSError as error:
-        report_error(json_path, f"cannot write ({error.strerror or error})")
-        return False
-    return True
 
 
 def _print_table(result: dict) -> None:

@@ -8,6 +8,10 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import EXIT_SOME_FAILED, app, report_error, usage_error
+from chromalab.training.config import TrainConfig
+from chromalab.training.run_folder import FINAL_MODEL
+
+DEFAULTS = TrainConfig(model="")  # the option defaults are the library's (the module imports no torch)
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
@@ -26,7 +30,7 @@ def parse_options(pairs: list[str]) -> dict[str, object]:
 
 def _architecture_of(path: Path, given: dict[str, object]) -> tuple[str, dict[str, object]]:
     """The model name and options stored in the model file at ``path``, updated by ``given``."""
-    from chromalab.checkpoint import read_metadata
+    from chromalab.models.checkpoint import read_metadata
 
     try:
         meta = read_metadata(path)
@@ -42,36 +46,35 @@ def train(
                               "not needed with --resume."),
     out: Path = typer.Option(..., "-o", "--out", help="Run folder: checkpoints, metrics.jsonl, loss.png, samples."),
     option: list[str] = typer.Option([], "--option", help="Model option KEY=VALUE, repeatable (e.g. width=0.25)."),
-    loss: str = typer.Option("ce", help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + 100 x L1)."),
-    encoding: str = typer.Option("soft", help="Cross-entropy targets: soft (5 nearest bins, sigma 5) or onehot."),
-    rebalance: bool = typer.Option(True, "--rebalance/--no-rebalance", help="Class rebalancing (Zhang et al.)."),
-    rebalance_lambda: float = typer.Option(0.5, help="Rebalancing: share of the uniform distribution mixed into the "
+    loss: str = typer.Option(DEFAULTS.loss, help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + 100 x L1)."),
+    encoding: str = typer.Option(DEFAULTS.encoding, help="Cross-entropy targets: soft (5 nearest bins, sigma 5) or onehot."),
+    rebalance: bool = typer.Option(DEFAULTS.rebalance, "--rebalance/--no-rebalance", help="Class rebalancing (Zhang et al.)."),
+    rebalance_lambda: float = typer.Option(DEFAULTS.rebalance_lambda, help="Rebalancing: share of the uniform distribution mixed into the "
                                            "prior; smaller weights rare colours more (Zhang et al.: 0.5)."),
-    bins: str = typer.Option("gamut:10", help="Bin set: gamut:10, gamut:16, data:10, channels:N or file:PATH."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate (betas 0.9/0.99, weight decay 1e-3 as in seed 001)."),
-    weight_decay: float = typer.Option(1e-3, help="Adam weight decay."),
-    schedule: str = typer.Option("step", help="step (x0.1 at --lr-drop-at of the run), plateau (on val loss) or constant."),
-    lr_drop_at: float = typer.Option(0.4, help="Fraction of the run after which the step schedule divides the LR by 10."),
-    batch_size: int = typer.Option(32, help="Images per step and per process."),
-    epochs: int = typer.Option(10, help="Passes over the training split."),
-    minutes: float = typer.Option(None, help="Wall-clock budget; the run stops and saves when it is spent."),
-    max_steps: int = typer.Option(None, help="Stop after this many optimiser steps."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Random left-right flips."),
-    seed: int = typer.Option(0, help="Seed of everything random; same seed, same weights (on CPU)."),
-    checkpoint_every: int = typer.Option(500, help="Steps between checkpoints (also saved each epoch and at the end)."),
-    log_every: int = typer.Option(10, help="Steps between lines of metrics.jsonl."),
-    val_images: int = typer.Option(512, help="Validation images scored at the end of each epoch."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (~1.4x faster after a long warm-up)."),
-    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
-    overfit_one: bool = typer.Option(False, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
-    class_loss_weight: float = typer.Option(0.0, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
+    bins: str = typer.Option(DEFAULTS.bins, help="Bin set: gamut:10, gamut:16, data:10, channels:N or file:PATH."),
+    lr: float = typer.Option(DEFAULTS.lr, help="Adam learning rate (betas 0.9/0.99, weight decay 1e-3 as in seed 001)."),
+    weight_decay: float = typer.Option(DEFAULTS.weight_decay, help="Adam weight decay."),
+    schedule: str = typer.Option(DEFAULTS.schedule, help="step (x0.1 at --lr-drop-at of the run), plateau (on val loss) or constant."),
+    lr_drop_at: float = typer.Option(DEFAULTS.lr_drop_at, help="Fraction of the run after which the step schedule divides the LR by 10."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, help="Images per step and per process."),
+    epochs: int = typer.Option(DEFAULTS.epochs, help="Passes over the training split."),
+    minutes: float = typer.Option(DEFAULTS.minutes, help="Wall-clock budget; the run stops and saves when it is spent."),
+    max_steps: int = typer.Option(DEFAULTS.max_steps, help="Stop after this many optimiser steps."),
+    flip: bool = typer.Option(DEFAULTS.flip, "--flip/--no-flip", help="Random left-right flips."),
+    seed: int = typer.Option(DEFAULTS.seed, help="Seed of everything random; same seed, same weights (on CPU)."),
+    checkpoint_every: int = typer.Option(DEFAULTS.checkpoint_every, help="Steps between checkpoints (also saved each epoch and at the end)."),
+    log_every: int = typer.Option(DEFAULTS.log_every, help="Steps between lines of metrics.jsonl."),
+    val_images: int = typer.Option(DEFAULTS.val_images, help="Validation images scored at the end of each epoch."),
+    compile: bool = typer.Option(DEFAULTS.compile, "--compile", help="torch.compile the model (~1.4x faster after a long warm-up)."),
+    channels_last: bool = typer.Option(DEFAULTS.channels_last, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
+    overfit_one: bool = typer.Option(DEFAULTS.overfit_one, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
+    class_loss_weight: float = typer.Option(DEFAULTS.class_loss_weight, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
     init: Path = typer.Option(None, "--init", help="Start from the weights of this model file (fine-tuning); "
                               "--model and its options default to the file's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT where it stopped; only the budget "
                                 "options (--epochs, --minutes, --max-steps, --checkpoint-every, --log-every) may change."),
 ) -> None:
     """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
-    from chromalab.training.config import TrainConfig
     from chromalab.training.loop import Trainer, TrainingError
 
     options = parse_options(option)
@@ -101,4 +104,4 @@ def train(
         raise typer.Exit(EXIT_SOME_FAILED) from None
     if trainer.world.is_main:
         print(f"trained {progress.step} steps ({progress.images_seen} images, {progress.seconds:.0f} s); "
-              f"model: {out / 'model.safetensors'}")
+              f"model: {out / FINAL_MODEL}")

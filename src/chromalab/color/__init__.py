@@ -1,1 +1,6 @@
-"""Colour maths: sRGB <-> Lab (``lab``) and quantised ab bins (``bins``)."""
+"""Colour maths, no I/O: ``lab`` (sRGB <-> Lab in torch, the network's L and ab scaling), ``srgb8`` (the
+full-resolution Lab -> 8-bit sRGB pass and its C kernel, numpy only), ``bins`` (ab bin sets, soft-encoding,
+decoding, class rebalancing) and ``decoding`` (the decoding methods and temperature, torch-free).
+
+The lowest stage: imports nothing of chromalab outside itself; every other stage may import it.
+"""

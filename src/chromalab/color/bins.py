@@ -22,13 +22,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from chromalab.color.decoding import DECODE_METHODS, DEFAULT_TEMPERATURE, MODE_BELOW
 from chromalab.color.lab import rgb_to_lab
-from chromalab.engine import DECODE_METHODS
 
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
 AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
-MODE_BELOW = 1e-3  # an annealed mean this cold is the mode
 
 BIN_SPECS = {
     "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",
@@ -43,7 +42,7 @@ def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torc
     """Per-bin weights whose weighted sum of centres is the decoded colour.
 
     A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an exported
-    graph (``chromalab.export``) keeps it as an input: both the mode and the annealed mean are computed."""
+    graph (``colorize.export``) keeps it as an input: both the mode and the annealed mean are computed."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
     if method == "mean":
@@ -128,7 +127,9 @@ class JointBins:
     def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(logits, dim=-3)
 
-    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = 0.38) -> torch.Tensor:
+    def decode(
+        self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
+    ) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
         weights = _decode_weights(logits, method, temperature, dim=-3)  # (B, Q, H, W)
         return torch.einsum("bqhw,qc->bchw", weights, self.centres.to(logits.device, logits.dtype))
@@ -193,7 +194,9 @@ class ChannelBins:
         a, b = self._split(logits)
         return torch.cat([torch.log_softmax(a, dim=-3), torch.log_softmax(b, dim=-3)], dim=-3)
 
-    def decode(self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = 0.38) -> torch.Tensor:
+    def decode(
+        self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
+    ) -> torch.Tensor:
         """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
         centres = self.centres_1d.to(logits.device, logits.dtype)
         channels = [
@@ -339,3 +342,10 @@ def bins_from_centres(spec: str, centres: torch.Tensor) -> Bins:
     if spec.startswith("channels:"):
         return ChannelBins(int(spec.split(":")[1]))
     return JointBins(centres, spec=spec)
+
+
+def describe_bins(bins: Bins | None) -> str | None:
+    """A short description of a bin set for summaries, e.g. ``gamut:10 (Q=261)``; None for no bins."""
+    if bins is None:
+        return None
+    return bins.spec if isinstance(bins, ChannelBins) else f"{bins.spec} (Q={bins.num_classes})"

@@ -105,23 +105,24 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
     _check_channels(lab, "lab_to_srgb8")
     if lab.dim() != 3:
         raise ValueError(f"lab_to_srgb8: expected one image (3, H, W), got {tuple(lab.shape)}")
-    return upsample_lab_to_srgb8(lab[0], lab[1:])  # bilinear at scale 1 is the identity
+    return join_lightness(lab[0], lab[1:])  # bilinear at scale 1 is the identity
 
 
-def upsample_lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+def join_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """L (H, W) + ab (2, h, w) -> uint8 sRGB (H, W, 3): ``lab_to_srgb8`` of L joined with ab upsampled by
-    ``F.interpolate(mode="bilinear", align_corners=False)``, without ever holding the full-size ab.
+    ``F.interpolate(mode="bilinear", align_corners=False)``, without ever holding the full-size ab; the torch
+    face of ``srgb8.upsample_lab_to_srgb8``, which renders every colorization.
 
     One fused C pass (``srgb8.upsample_lab_to_srgb8``) on ``torch.get_num_threads()`` threads. The upsampling
     rounds as torch's AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit (tests/test_srgb8.py).
     """
     for name, x, dims in (("lightness", lightness, 2), ("ab", ab, 3)):
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"upsample_lab_to_srgb8: {name}: expected a torch.Tensor, got {type(x).__name__}")
+            raise TypeError(f"join_lightness: {name}: expected a torch.Tensor, got {type(x).__name__}")
         if x.dim() != dims:
-            raise ValueError(f"upsample_lab_to_srgb8: expected L (H, W) and ab (2, h, w), got {name} {tuple(x.shape)}")
+            raise ValueError(f"join_lightness: expected L (H, W) and ab (2, h, w), got {name} {tuple(x.shape)}")
     if ab.shape[0] != 2 or (lightness.numel() and not ab[0].numel()):
-        raise ValueError(f"upsample_lab_to_srgb8: expected ab (2, h, w) with h, w >= 1, got {tuple(ab.shape)}")
+        raise ValueError(f"join_lightness: expected ab (2, h, w) with h, w >= 1, got {tuple(ab.shape)}")
     return torch.from_numpy(
         srgb8.upsample_lab_to_srgb8(_float_array(lightness), _float_array(ab), threads=torch.get_num_threads())
     )
@@ -143,6 +144,22 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
 def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
     """Grey sRGB values (*, H, W) in [0, 1] -> L (*, H, W): a grey pixel has Y = linear(value)."""
     return luminance_to_lightness(srgb_to_linear(gray) * LUMINANCE_WEIGHTS.sum())
+
+
+_GREY_LEVELS = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0)  # (256,) increasing L
+
+
+def gray_rendering(lightness: torch.Tensor | np.ndarray) -> np.ndarray:
+    """L (H, W) -> 8-bit grey RGB (H, W, 3) with R = G = B: the ab = 0 baseline.
+
+    Each pixel gets the 8-bit grey whose lightness is nearest to L. (Rendering Lab (L, 0, 0) through
+    ``lab_to_srgb8`` is grey only up to one code value: the Lab matrix rounds the D65 white.)
+    """
+    lightness = torch.as_tensor(lightness).contiguous()
+    upper = torch.searchsorted(_GREY_LEVELS, lightness).clamp(1, 255)  # (H, W) in [1, 255]
+    lower_closer = (lightness - _GREY_LEVELS[upper - 1]) < (_GREY_LEVELS[upper] - lightness)
+    grey = (upper - lower_closer.long()).to(torch.uint8).numpy()  # (H, W)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:

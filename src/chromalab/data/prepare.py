@@ -2,7 +2,7 @@
 
 The run itself: check the options, skip an up-to-date cache, list the candidates (``chromalab.data.sources``,
 where the kinds of source are described), draw the split, decode them in chunks in worker processes
-(``chromalab.data.decode``), then write the cache (layout in ``chromalab.data.cache``) and the manifest.
+(``chromalab.data.workers``), then write the cache (layout in ``chromalab.data.cache``) and the manifest.
 The output is written to a temporary folder next to the cache and renamed into place at the end, so a
 cache is never half-written.
 """
@@ -23,7 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from chromalab.data import cache as fmt
-from chromalab.data.decode import (  # noqa: F401  some only re-exported: importable here as before the split
+from chromalab.data.sources import (
+    Item,
+    PrepareError,
+    Source,
+    display_path,
+    list_items,
+    parse_source,
+    source_fingerprint,
+)
+from chromalab.data.workers import (  # noqa: F401  some only re-exported: importable here as before the split
     _OPEN,
     DROP_REASONS,
     PAD_LIGHTNESS,
@@ -34,15 +43,6 @@ from chromalab.data.decode import (  # noqa: F401  some only re-exported: import
     build_lab_table,
     process_chunk,
     worker_map,
-)
-from chromalab.data.sources import (
-    Item,
-    PrepareError,
-    Source,
-    display_path,
-    list_items,
-    parse_source,
-    source_fingerprint,
 )
 
 DEFAULT_SIZE = 128

@@ -11,7 +11,7 @@ Sources (``parse_source``):
   ``gray_scale.npy`` (at its root or one level down) and ``ab*.npy`` at its root, in ``ab/`` or ``ab/ab/``
   (concatenated in numeric order: ab1, ab2, ab3). The class is the folder's (or the L file's) name.
 
-Nothing here decodes a photo (``chromalab.data.decode`` does) or imports torch.
+Nothing here decodes a photo (``chromalab.data.workers`` does) or imports torch.
 """
 
 from __future__ import annotations

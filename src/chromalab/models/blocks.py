@@ -5,11 +5,39 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from chromalab.color.lab import AB_SCALE
+
+# seed 002 scales a and b from [-128, 128] to [-1, 1] and ends in tanh; our regression target is ab / 110,
+# so the tanh output is multiplied by 128 / 110: denormalize_ab(output) then spans [-128, 128] again
+TANH_AB_SCALE = 128.0 / AB_SCALE
+
 
 def conv_relu(c_in: int, c_out: int, *, kernel: int = 3, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
     """A 'same'-padded convolution followed by ReLU."""
     padding = dilation * (kernel - 1) // 2
     return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation), nn.ReLU(inplace=True)]
+
+
+def conv_bn(c_in: int, c_out: int, *, stride: int = 1, dilation: int = 1, kernel: int = 3) -> nn.Sequential:
+    """A 'same'-padded convolution without bias, BatchNorm, ReLU."""
+    padding = dilation * (kernel - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def check_width(width: float) -> float:
+    """The channel multiplier of a family: a positive number (``ValueError`` otherwise)."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a positive number, got {width!r}")
+    return float(width)
+
+
+def tanh_ab(x: torch.Tensor) -> torch.Tensor:
+    """Unbounded (B, 2, H, W) -> normalised ab (ab / 110) covering [-128, 128] in Lab units."""
+    return torch.tanh(x) * TANH_AB_SCALE
 
 
 def scaled(channels: int, width: float) -> int:

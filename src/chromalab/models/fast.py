@@ -17,17 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chromalab.models.blocks import OutputHead, scaled
+from chromalab.models.blocks import OutputHead, conv_bn, scaled
 from chromalab.models.registry import register_model
-
-
-def conv_bn(c_in: int, c_out: int, *, stride: int = 1, dilation: int = 1, kernel: int = 3) -> nn.Sequential:
-    padding = dilation * (kernel - 1) // 2
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
 
 
 class FastNet(nn.Module):

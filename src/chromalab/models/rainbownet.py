@@ -17,7 +17,7 @@ nearest-neighbour (Keras' UpSampling2D) to the size of the matching encoder stag
 
 Global embedding (v1): the seed fuses Inception-ResNet-v2's 1000-vector; no such weights exist here, so
 the default extractor is ``SmallGlobalEncoder`` trained jointly (``extractor="small"``, ``embedding_dim``
-1000); any ``nn.Module`` mapping normalised L to (B, embedding_dim) can replace it (see ``fusion``). The
+1000); any ``nn.Module`` mapping normalised L to (B, embedding_dim) can replace it (see ``global_features``). The
 fusion layer is Iizuka's: embedding repeated over the H/16 grid, concatenated, 1x1 convolution to 512.
 """
 
@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chromalab.models.blocks import OutputHead, conv_relu, scaled
-from chromalab.models.fusion import GlobalBranch, check_width, fuse
+from chromalab.models.blocks import OutputHead, check_width, conv_relu, scaled
+from chromalab.models.global_features import GlobalBranch, fuse
 from chromalab.models.registry import register_model
 
 ENCODER = (64, 128, 256, 512)  # seed 000 section 4.2: filters of the four encoder blocks

@@ -2,17 +2,22 @@
 
 Every model takes normalised L (B, 1, H, W) and returns either logits over the bins (B, Q, h, w) when
 built with ``num_classes=Q``, or normalised ab (B, 2, h, w) when built with ``num_classes=None``.
-Decoding (temperature) stays outside the network.
+Decoding (temperature) stays outside the network. A family registers itself with ``@register_model`` in its
+own module of this package; every module of the package is imported on the first lookup, so adding a family
+is adding one file.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
-from chromalab.engine import side_for
+from chromalab.models.spec import side_for
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,13 @@ def register_model(
     return decorate
 
 
+@functools.cache
 def _load_families() -> None:
-    # importing the family modules runs their @register_model decorators
-    from chromalab.models import fast, fusion, gan, rainbownet, small, tiny, zhang  # noqa: F401
+    """Import every module of ``chromalab.models``: the family modules' ``@register_model`` run."""
+    import chromalab.models
+
+    for module in pkgutil.iter_modules(chromalab.models.__path__):
+        importlib.import_module(f"chromalab.models.{module.name}")
 
 
 def list_models() -> list[ModelInfo]:
@@ -59,7 +68,7 @@ def model_info(name: str) -> ModelInfo:
 
 
 def input_side(model: nn.Module, requested: int) -> int:
-    """The square side a built model can take, nearest to ``requested`` (see ``engine.side_for``)."""
+    """The square side a built model can take, nearest to ``requested`` (see ``spec.side_for``)."""
     return side_for(requested, **side_rule(model))
 
 

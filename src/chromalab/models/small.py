@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from chromalab.models.fusion import check_width
+from chromalab.models.blocks import check_width
 from chromalab.models.registry import register_model
 from chromalab.models.zhang import ZhangNet
 

@@ -1,12 +1,17 @@
-"""What a training run is asked to do; stored in every checkpoint so a run describes itself."""
+"""What a training run is asked to do; stored in every checkpoint so a run describes itself.
+
+Torch-free: ``chromalab train --help`` reads its defaults here without importing torch."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chromalab.losses import CLASSIFICATION_LOSSES, ENCODINGS, LOSSES
-
+CLASSIFICATION_LOSSES = ("ce",)
+REGRESSION_LOSSES = ("l2", "smooth-l1")
+ADVERSARIAL_LOSSES = ("gan",)  # pix2pix: adversarial + 100 x L1, its own step (gan.gan_step)
+LOSSES = CLASSIFICATION_LOSSES + REGRESSION_LOSSES + ADVERSARIAL_LOSSES
+ENCODINGS = ("soft", "onehot")
 SCHEDULES = ("constant", "step", "plateau")
 
 

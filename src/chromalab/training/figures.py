@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +10,11 @@ from PIL import Image
 from torch import nn
 
 from chromalab.color.bins import Bins
-from chromalab.color.lab import denormalize_ab, normalize_l
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
+from chromalab.color.lab import denormalize_ab, gray_rendering, join_lightness, normalize_l
 from chromalab.files import atomic_write
-from chromalab.pipeline import join_lightness
 from chromalab.training.batches import load_batch
-
-
-def read_metrics(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from chromalab.training.run_folder import read_metrics
 
 
 def save_loss_curves(metrics_path: Path, out: Path) -> None:
@@ -51,7 +45,7 @@ def save_loss_curves(metrics_path: Path, out: Path) -> None:
 
 @torch.inference_mode()
 def save_samples(out: Path, model: nn.Module, bins: Bins | None, l_codes: np.ndarray, ab_codes: np.ndarray,
-                 indices: np.ndarray, *, temperature: float = 0.38) -> None:
+                 indices: np.ndarray, *, temperature: float = DEFAULT_TEMPERATURE) -> None:
     """One row per photo: ground truth | grey | prediction."""
     model.eval()
     lightness, ab = load_batch(l_codes, ab_codes, np.asarray(indices))
@@ -59,8 +53,7 @@ def save_samples(out: Path, model: nn.Module, bins: Bins | None, l_codes: np.nda
     predicted = bins.decode(output, temperature=temperature) if bins is not None else denormalize_ab(output)
     rows = []
     for l_img, ab_true, ab_pred in zip(lightness[:, 0], ab, predicted):
-        panels = [join_lightness(l_img, ab_true), join_lightness(l_img, torch.zeros_like(ab_pred)),
-                  join_lightness(l_img, ab_pred)]
+        panels = [join_lightness(l_img, ab_true).numpy(), gray_rendering(l_img), join_lightness(l_img, ab_pred).numpy()]
         rows.append(np.concatenate(panels, axis=1))
     sheet = Image.fromarray(np.concatenate(rows, axis=0))
     atomic_write(out, lambda tmp: sheet.save(tmp, format="PNG"))

@@ -1,9 +1,5 @@
-"""The training loop: resumable, observable, deterministic on CPU, distributed under torchrun.
-
-RUN/ holds ``checkpoint.safetensors`` (latest state, resumable), ``model.safetensors`` (final weights for
-``Colorizer.load``), ``metrics.jsonl`` (one line per logged step and per epoch), ``loss.png`` and
-``samples/epoch-NNN.png`` (ground truth / grey / prediction for a few validation photos).
-"""
+"""The training loop: resumable, observable, deterministic on CPU, distributed under torchrun; it writes a run
+folder (``run_folder``)."""
 
 from __future__ import annotations
 
@@ -19,23 +15,19 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from chromalab.checkpoint import ModelSpec, read_metadata
 from chromalab.color.bins import Bins, rebalancing_weights
 from chromalab.color.lab import normalize_l
-from chromalab.losses import cross_entropy, regression
+from chromalab.images import evenly_spaced
 from chromalab.models import create_model
-from chromalab.models.fusion import auxiliary_loss
-from chromalab.models.gan import PatchDiscriminator, gan_step
+from chromalab.models.checkpoint import ModelSpec, read_metadata
+from chromalab.models.pix2pix import PatchDiscriminator
 from chromalab.training import distributed, figures
 from chromalab.training.batches import batch_slices, epoch_order, load_batch, random_flip
 from chromalab.training.config import TrainConfig
+from chromalab.training.gan import PIX2PIX_BETAS, gan_step
+from chromalab.training.losses import auxiliary_loss, cross_entropy, regression
+from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL, LOSS_FIGURE, METRICS, SAMPLES
 from chromalab.training.state import Adversary, Progress, export_model, load_training, save_training
-
-PIX2PIX_BETAS = (0.5, 0.999)  # Isola et al. 2017, for the discriminator
-
-CHECKPOINT = "checkpoint.safetensors"
-FINAL_MODEL = "model.safetensors"
-METRICS = "metrics.jsonl"
 
 
 class TrainingError(RuntimeError):
@@ -52,7 +44,7 @@ class Run:
     config: TrainConfig
     spec: ModelSpec
     model: nn.Module  # the bare network (what is saved)
-    engine: nn.Module  # what is called: the network, maybe compiled / wrapped in DDP
+    wrapped: nn.Module  # what is called: the network, maybe compiled / wrapped in DDP
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None
     loss_fn: LossFn  # the training loss; for a GAN, the L2 it reports for validation
@@ -71,13 +63,13 @@ def make_loss(config: TrainConfig, bins: Bins | None, class_weights: torch.Tenso
 def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None) -> float:
     """One optimiser step on a batch: L (B, 1, S, S), ab (B, 2, S, S) in Lab units, class labels (B,)."""
     if run.adversary is not None:
-        return _finite(gan_step(run.engine, run.adversary.network, run.optimizer, run.adversary.optimizer,
+        return _finite(gan_step(run.wrapped, run.adversary.network, run.optimizer, run.adversary.optimizer,
                                 lightness, ab)["g_loss"])
-    run.engine.train()
+    run.wrapped.train()
     x = normalize_l(lightness)
     if run.config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    output = run.engine(x)  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
+    output = run.wrapped(x)  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
     loss = run.loss_fn(output, ab)
     if run.config.class_loss_weight > 0:  # Iizuka et al. 2016: the global features also name the scene
         loss = loss + run.config.class_loss_weight * auxiliary_loss(run.model, labels)
@@ -122,9 +114,9 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
     model = model.to(world.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    engine = distributed.wrap(model, world)
+    wrapped = distributed.wrap(model, world)
     if config.compile:
-        engine = torch.compile(engine)
+        wrapped = torch.compile(wrapped)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     scheduler = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
@@ -139,13 +131,13 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
                                                               betas=PIX2PIX_BETAS))
     spec = ModelSpec(config.model, options, bins.spec if bins else None,
                      {"train_config": config.to_dict(), "cache": str(cache.path.resolve())})
-    return Run(config, spec, model, engine, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior,
+    return Run(config, spec, model, wrapped, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior,
                adversary)
 
 
 def start_from(path: Path, run: Run) -> None:
     """Fine-tuning: copy the weights of the model file at ``path`` into ``run.model`` (same network and bins)."""
-    from chromalab.checkpoint import load_model
+    from chromalab.models.checkpoint import load_model
 
     try:
         source = load_model(path)
@@ -161,13 +153,6 @@ def start_from(path: Path, run: Run) -> None:
         run.model.load_state_dict(source.model.state_dict(), strict=True)
     except RuntimeError as error:
         raise TrainingError(f"--init: {path}: weights do not fit the run's model ({str(error).splitlines()[0]})") from None
-
-
-def spread(indices: np.ndarray, count: int) -> np.ndarray:
-    """``count`` indices evenly spaced through ``indices`` (a cache is sorted by class: cover them all)."""
-    if len(indices) <= count:
-        return indices
-    return indices[np.linspace(0, len(indices) - 1, count).round().astype(int)]
 
 
 def step_lr(config: TrainConfig, fraction_done: float) -> float:
@@ -224,7 +209,7 @@ class Trainer:
         if len(train) < self.run.config.batch_size * self.world.size:
             raise TrainingError(f"the cache has {len(train)} training images, fewer than one batch "
                                 f"({self.run.config.batch_size} x {self.world.size} processes)")
-        return train, spread(val, self.run.config.val_images)
+        return train, np.asarray(evenly_spaced(val, self.run.config.val_images), dtype=val.dtype)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
@@ -328,8 +313,8 @@ class Trainer:
                   "train_loss": float(np.mean(losses)) if losses else math.nan}
         if self.world.is_main and len(self.val_indices):
             record["val_loss"] = validation_loss(self.run, self.cache.l, self.cache.ab, self.val_indices)
-            figures.save_samples(self.run_dir / "samples" / f"epoch-{self.progress.epoch:03d}.png", self.run.model,
-                                 self.run.bins, self.cache.l, self.cache.ab, spread(self.val_indices, 4))
+            figures.save_samples(self.run_dir / SAMPLES / f"epoch-{self.progress.epoch:03d}.png", self.run.model,
+                                 self.run.bins, self.cache.l, self.cache.ab, evenly_spaced(self.val_indices, 4))
         if self.run.scheduler is not None and len(self.val_indices):
             self.run.scheduler.step(distributed.from_main(record.get("val_loss", 0.0), self.world))
         self.progress.history.append(record)
@@ -337,7 +322,7 @@ class Trainer:
         self.progress.batch_in_epoch = 0
         self._log(record)
         if self.world.is_main:
-            figures.save_loss_curves(self.run_dir / METRICS, self.run_dir / "loss.png")
+            figures.save_loss_curves(self.run_dir / METRICS, self.run_dir / LOSS_FIGURE)
         self._save()
 
     def _finish(self) -> None:

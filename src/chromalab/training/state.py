@@ -1,4 +1,4 @@
-"""Training checkpoints: a model file (see ``checkpoint``) that also carries the optimiser, the LR
+"""Training checkpoints: a model file (see ``models.checkpoint``) that also carries the optimiser, the LR
 scheduler, the step counters and the RNG states, so ``--resume`` continues exactly where a run stopped.
 
 Optimiser tensors are stored as ``optim.<param index>.<name>``; everything else that is not a tensor
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from chromalab.checkpoint import ModelSpec, load_model, save_model
 from chromalab.color.bins import Bins
+from chromalab.models.checkpoint import ModelSpec, load_model, save_model
 
 OPTIM_PREFIX = "optim."
 ADVERSARY_PREFIX = "adversary."  # a GAN's discriminator: its weights and its optimiser, beside the model's

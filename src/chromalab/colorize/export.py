@@ -1,4 +1,5 @@
-"""Export a model file to ONNX, so that ``runtime.OnnxColorizer`` colorizes without torch.
+"""Export a model file to ONNX, so that ``onnx_backend.OnnxColorizer`` colorizes without torch; and the check that
+both backends agree.
 
 The graph holds the network and its decoding: inputs ``lightness`` (B, 1, S, S), L in [0, 100], and
 ``temperature`` (a scalar; <= 0.001 gives the mode, 1 the mean), output ``ab`` (B, 2, h, w) in Lab units.
@@ -15,15 +16,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from chromalab.checkpoint import METADATA_KEY, load_model
 from chromalab.color.bins import Bins
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.files import atomic_write
+from chromalab.models.checkpoint import load_model
 from chromalab.models.registry import input_side, side_rule
+from chromalab.models.spec import METADATA_KEY
 
 INPUTS = ("lightness", "temperature")
 OUTPUT = "ab"
 OPSET = 17
+CHECK_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)  # not the mode: a near tie may fall either way in float rounding
 
 
 class DecodingNetwork(nn.Module):
@@ -67,3 +71,20 @@ def export_onnx(source: Path, target: Path) -> dict:
 
     atomic_write(target, write)
     return metadata
+
+
+def largest_difference(source: Path, graph: Path) -> float:
+    """Largest |ab| difference between torch (``source``) and onnxruntime (``graph``) on a smooth gradient, at
+    a few temperatures."""
+    import numpy as np
+
+    from chromalab.colorize.onnx_backend import OnnxColorizer
+    from chromalab.colorize.torch_backend import Colorizer
+
+    torch_backend, onnx_backend = Colorizer.load(source), OnnxColorizer.load(graph)
+    side = torch_backend.size
+    ramp = np.linspace(0.0, 100.0, side, dtype=np.float32)
+    lightness = (ramp[:, None] * 0.7 + ramp[None, :] * 0.3)[None, None]  # (1, 1, S, S)
+    differences = [onnx_backend.predict_ab(lightness, temperature=t) - torch_backend.predict_ab(lightness, temperature=t).numpy()
+                   for t in CHECK_TEMPERATURES]  # (1, 2, h, w) each
+    return max(float(np.abs(d).max()) for d in differences)

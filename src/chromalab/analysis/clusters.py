@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from chromalab.analysis import (
+from chromalab.analysis.ab_data import NoImagesError
+from chromalab.analysis.ab_plane import (
     BIN_LIGHTNESS,
-    NoImagesError,
     ab_axes,
     bin_cells,
     cell_weights,
     draw_cells,
     lab_colours,
-    new_figure,
 )
+from chromalab.analysis.figures import new_figure
 from chromalab.color.bins import Bins, ChannelBins
 
 if TYPE_CHECKING:

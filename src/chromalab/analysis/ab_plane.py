@@ -1,9 +1,7 @@
-"""Figures of the ab plane: bin sets, priors and a/b histograms, plus the ab data they are drawn from.
+"""Figures of the ab plane: bin sets, priors and a/b histograms (their data: ``ab_data``).
 
-Every ``plot_*`` function is pure: data in, a matplotlib ``Figure`` out (on an Agg canvas, no pyplot);
-``save_figure`` writes one as a PNG atomically. The model figures (temperature sweep, comparison grids,
-lightness-averaged view, activations, loss curves) are in ``analysis_models``, the k-means clustering of
-images by their bin histograms in ``analysis_clusters``.
+Every ``plot_*`` function is pure: data in, a matplotlib ``Figure`` out (``figures.new_figure``). The model
+figures are in ``model_figures``, the k-means clustering of images by their bin histograms in ``clusters``.
 
 Bins are drawn as squares of their grid size coloured by Lab(L = 50, a, b) rendered to sRGB with
 ``lab_to_srgb8`` (hue and L kept, chroma reduced just enough to fit the gamut), as in seed 000 fig. 1 and
@@ -13,13 +11,12 @@ seed 001 fig. 1a; axes are a (green -> red, horizontal) and b (blue -> yellow, v
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from chromalab.analysis.figures import new_figure
 from chromalab.color.bins import Bins, ChannelBins
 from chromalab.color.lab import lab_to_srgb8
 
@@ -28,42 +25,7 @@ if TYPE_CHECKING:
 
 BIN_LIGHTNESS = 50.0  # seed 000 fig. 1 and seed 001 fig. 1a: RGB(a, b | L = 50)
 AB_VALUES = np.arange(-128, 128)  # the integer ab values of a (256, 256) count table
-MAX_SIDE = 256  # images are shrunk to this longest side before their colours are counted or drawn
-DPI = 100
 EMPTY_GREY = 0.92  # bins of the set that hold no probability
-
-
-class NoImagesError(ValueError):
-    """A folder (or cache) without a single usable photo; the CLI reports it as a failed input (exit 1)."""
-
-
-def new_figure(figsize: tuple[float, float], rows: int = 1, columns: int = 1) -> tuple[Figure, np.ndarray]:
-    """A figure on its own Agg canvas and its axes (rows, columns).
-
-    No pyplot: nothing global changes (a notebook keeps its backend), and nothing needs closing.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(rows, columns, squeeze=False)
-
-
-def save_figure(fig: Figure, path: Path) -> None:
-    """Write ``fig`` as a PNG atomically."""
-    from chromalab.files import atomic_write
-
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The PNG bytes of ``fig`` (for embedding)."""
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
 
 
 # -- bins as squares in the ab plane -----------------------------------------------------------------------
@@ -127,7 +89,8 @@ def ab_axes(ax, centres: np.ndarray, side: float) -> None:
     ax.set_ylabel("b (blue - yellow)")
 
 
-def describe_bins(bins: Bins) -> str:
+def bins_title(bins: Bins) -> str:
+    """A figure's words for a bin set, e.g. ``gamut:10: Q = 261 bins``."""
     if isinstance(bins, ChannelBins):
         return f"{bins.spec}: {bins.count} bins for a and {bins.count} for b, drawn as their {bins.count} x " \
                f"{bins.count} product grid"
@@ -140,7 +103,7 @@ def plot_bins(bins: Bins, *, lightness: float = BIN_LIGHTNESS) -> Figure:
     fig, ((ax,),) = new_figure((6, 6))
     draw_cells(ax, centres, side, lab_colours(centres, lightness=lightness))
     ab_axes(ax, centres, side)
-    ax.set_title(f"{describe_bins(bins)}\nRGB(a, b | L = {lightness:g})", fontsize=10)
+    ax.set_title(f"{bins_title(bins)}\nRGB(a, b | L = {lightness:g})", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -199,7 +162,7 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
     ab_axes(ax, centres, side)
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 probability")
     what = "product of the per-channel priors" if isinstance(bins, ChannelBins) else "prior per bin"
-    ax.set_title(f"{title}\n{describe_bins(bins)}; {what}, log scale (grey: never seen)", fontsize=10)
+    ax.set_title(f"{title}\n{bins_title(bins)}; {what}, log scale (grey: never seen)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -229,95 +192,3 @@ def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = 
     ax.set_title(f"{title}\na and b channel values of {int(total):,} pixels", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-# -- ab data: a prepared cache or a folder of photos ---------------------------------------------------------
-def is_cache(path: Path) -> bool:
-    from chromalab.data.cache import INFO_FILE
-
-    return (Path(path) / INFO_FILE).is_file()
-
-
-def load_rgb(path: Path, *, max_side: int = MAX_SIDE) -> np.ndarray:
-    """A photo -> uint8 RGB (H, W, 3), alpha dropped, shrunk to ``max_side``. Raises ``ImageError``."""
-    from PIL import Image
-
-    from chromalab.images import open_image, split_alpha
-
-    image = split_alpha(open_image(path))[0].convert("RGB")
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return np.asarray(image).copy()
-
-
-def rgb_to_ab(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) -> ab (2, H, W) float32 in Lab units."""
-    from chromalab.metrics import rgb8_to_ab
-
-    return rgb8_to_ab(rgb)
-
-
-def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursive and sorted; ValueError when there are none."""
-    from chromalab.evaluate import find_images as find
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    paths = find(folder)
-    if not paths:
-        raise NoImagesError(f"{folder}: no images found in this folder")
-    return paths
-
-
-def iter_ab(source: Path, *, limit: int | None = None) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, ab (2, H, W)) of every photo of a cache (all rows) or an image folder (shrunk to MAX_SIDE).
-
-    ``limit`` keeps that many, evenly spaced. Unreadable files are skipped (``find_images`` lists them).
-    """
-    from chromalab.images import ImageError
-
-    if is_cache(source):
-        from chromalab.data.cache import Cache
-
-        cache = Cache(source)
-        rows = spaced(np.arange(len(cache)), limit)
-        for row in rows:
-            yield f"row {row}", torch.from_numpy(cache.ab[row].astype(np.float32))
-        return
-    for path in spaced(find_images(source), limit):
-        try:
-            yield path.relative_to(source).as_posix(), rgb_to_ab(load_rgb(path))
-        except (ImageError, OSError):
-            continue
-
-
-def spaced(items, limit: int | None):
-    if limit is None or limit >= len(items):
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
-
-
-def ab_counts(ab: torch.Tensor) -> np.ndarray:
-    """ab (2, H, W) -> (256, 256) int64 counts of the rounded values at [a + 128, b + 128]."""
-    index = ab.round().clamp(-128, 127).long() + 128  # (2, H, W)
-    flat = (index[0] * 256 + index[1]).reshape(-1)
-    return torch.bincount(flat, minlength=256 * 256).reshape(256, 256).numpy()
-
-
-def load_ab_counts(source: Path, *, limit: int | None = None) -> tuple[np.ndarray, str]:
-    """(256, 256) integer-ab counts and a description: a cache's train pixels (exact, stored) or the pixels
-    of every photo of a folder. ValueError / FileNotFoundError with a one-line reason."""
-    source = Path(source)
-    if is_cache(source):
-        from chromalab.data.cache import Cache
-
-        cache = Cache(source)
-        return cache.ab_counts, f"{source.name}: train pixels of the cache"
-    counts = np.zeros((256, 256), dtype=np.int64)
-    images = 0
-    for _, ab in iter_ab(source, limit=limit):
-        counts += ab_counts(ab)
-        images += 1
-    if not images:
-        raise NoImagesError(f"{source}: none of the images could be read")
-    return counts, f"{source.name}: {images} photos"

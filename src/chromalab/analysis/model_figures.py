@@ -1,6 +1,7 @@
 """Figures of what a model does: temperature sweep, comparison grids, the lightness-averaged view,
-activation maps, and a run's loss curves. Pure: images (uint8 RGB arrays) and ``Colorizer``s in, a
-matplotlib ``Figure`` out (see ``analysis.save_figure``)."""
+activation maps, and a run's loss curves. Pure: images (uint8 RGB arrays) and colorizers in, a matplotlib
+``Figure`` out (see ``figures.save_figure``). The activation maps need a torch ``Colorizer``; the rest takes
+either backend."""
 
 from __future__ import annotations
 
@@ -12,45 +13,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from chromalab.analysis import new_figure
-from chromalab.color.lab import lab_to_srgb8, normalize_l
+from chromalab.analysis.figures import PANEL, image_grid, new_figure
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
+from chromalab.color.lab import gray_rendering, lab_to_srgb8, normalize_l
 from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.evaluation.metrics import rgb8_to_ab
+from chromalab.images import Lightness
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from chromalab.pipeline import Colorizer
+    from chromalab.colorize.core import BaseColorizer as Colorizer
 
 TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14, 0.0)  # seed 001 fig. 2: from the mean (1) to the mode (0)
-PANEL = 2.2  # inches per image panel
 Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
-
-
-def image_grid(rows: Sequence[Sequence[np.ndarray]], *, columns: Sequence[str], row_names: Sequence[str] = (),
-               title: str = "") -> Figure:
-    """A grid of uint8 RGB images; column titles on the first row, row names on the left."""
-    n_rows, n_cols = len(rows), len(columns)
-    fig, axes = new_figure((PANEL * n_cols, PANEL * n_rows + 0.5), n_rows, n_cols)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            ax = axes[r, c]
-            ax.imshow(image, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(columns[c], fontsize=9)
-            if c == 0 and r < len(row_names):
-                ax.set_ylabel(row_names[r], fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
     """What the network sees: the photo's lightness as an exact 8-bit grey (R = G = B)."""
-    from chromalab.evaluate import gray_rendering
-
     return gray_rendering(rgb_lightness_u8(rgb))
 
 
@@ -65,7 +45,7 @@ def temperature_sweep(colorizer: Colorizer, rgb: np.ndarray, *, temperatures: Se
                       name: str = "model") -> Figure:
     """The input, then its colorization at each annealed-mean temperature (seed 001 fig. 2; T = 0 is the mode)."""
     check_classification(colorizer, name)
-    labels = {1.0: " (mean)", 0.38: " (Zhang)", 0.0: " (mode)"}
+    labels = {1.0: " (mean)", DEFAULT_TEMPERATURE: " (Zhang)", 0.0: " (mode)"}
     panels = [np.asarray(colorizer.colorize(rgb, temperature=t).convert("RGB")) for t in temperatures]
     titles = ["input"] + [f"T = {t:g}{labels.get(float(t), '')}" for t in temperatures]
     return image_grid([[rgb, *panels]], columns=titles, title=f"{name}: annealed-mean temperature")
@@ -88,8 +68,6 @@ def comparison_grid(images: Sequence[Named], models: Sequence[tuple[str, Coloriz
 
 def flatten_lightness(rgb: np.ndarray, level: float | None = None) -> np.ndarray:
     """Replace L by a constant (the image's mean L by default) so that only the colour (ab) shows."""
-    from chromalab.metrics import rgb8_to_ab
-
     lightness = torch.from_numpy(rgb_lightness_u8(rgb))  # (H, W)
     flat = torch.full_like(lightness, float(lightness.mean()) if level is None else float(level))
     return lab_to_srgb8(torch.cat([flat[None], rgb8_to_ab(rgb)])).numpy()
@@ -157,7 +135,7 @@ def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model
 
     The network sees the photo at ``colorizer.size`` (what it would colorize it at)."""
     size = colorizer.size
-    lightness = colorizer.network_input(rgb_lightness_u8(rgb), size)  # (1, 1, S, S)
+    lightness = torch.from_numpy(colorizer.view(Lightness(rgb_lightness_u8(rgb), None)).network_input)  # (1, 1, S, S)
     picked = strongest_channels(layer_activations(colorizer.model, normalize_l(lightness)))
     panels = [("input L", 0, 0.0, lightness[0, 0].numpy())] + picked
     columns = min(6, len(panels))
@@ -181,8 +159,8 @@ def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model
 # -- a run's loss curves -------------------------------------------------------------------------------------
 def save_run_loss_curves(run: Path, out: Path) -> None:
     """Train and validation loss of a run folder (``training.figures.save_loss_curves``) as a PNG."""
-    from chromalab.training.figures import read_metrics, save_loss_curves
-    from chromalab.training.loop import METRICS
+    from chromalab.training.figures import save_loss_curves
+    from chromalab.training.run_folder import METRICS, read_metrics
 
     metrics = Path(run) / METRICS
     if not metrics.is_file():

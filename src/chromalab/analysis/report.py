@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from chromalab.files import atomic_write
+from chromalab.analysis.ab_data import is_cache
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
+from chromalab.evaluation.metrics import INTERFACE_METRICS
+from chromalab.files import atomic_write_text
+from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL, METRICS, SAMPLES, read_metrics
 
 REPORT_FILE = "index.html"
-MODEL_FILES = ("model.safetensors", "checkpoint.safetensors")  # final model first; a running run's latest
-METRICS_FILE = "metrics.jsonl"
-EVAL_KEYS = ("psnr", "ssim", "auc", "auc_rebalanced", "colorfulness", "colorfulness_gt", "delta_colorfulness")
+MODEL_FILES = (FINAL_MODEL, CHECKPOINT)  # final model first; a running run's latest
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Report:
 
 def is_run(path: Path) -> bool:
     """Does ``path`` look like a run folder (anything ``chromalab train`` writes)?"""
-    return any((path / name).is_file() for name in (*MODEL_FILES, METRICS_FILE)) or (path / "samples").is_dir()
+    return any((path / name).is_file() for name in (*MODEL_FILES, METRICS)) or (path / SAMPLES).is_dir()
 
 
 def build_report(run: Path, *, size: int | None = None) -> Report:
@@ -72,7 +74,7 @@ def build_report(run: Path, *, size: int | None = None) -> Report:
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run folder")
     if not is_run(run):
-        raise ValueError(f"{run}: not a run folder (no {', '.join(MODEL_FILES)}, {METRICS_FILE} or samples/)")
+        raise ValueError(f"{run}: not a run folder (no {', '.join(MODEL_FILES)}, {METRICS} or samples/)")
     report = Report(run)
     _numbers(report)
     _loss_and_samples(report)
@@ -81,26 +83,16 @@ def build_report(run: Path, *, size: int | None = None) -> Report:
 
 
 # -- numbers ------------------------------------------------------------------------------------------------
-def _read_jsonl(path: Path) -> list[dict]:
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line being written by a running training
-    return records
-
-
 def _numbers(report: Report) -> None:
-    metrics = report.run / METRICS_FILE
+    metrics = report.run / METRICS
     if metrics.is_file():
-        epochs = [r for r in _read_jsonl(metrics) if r.get("kind") == "epoch"]
+        epochs = [r for r in read_metrics(metrics, skip_unreadable=True) if r.get("kind") == "epoch"]
         if epochs:
-            report.sections.append(_table(f"Last epoch ({METRICS_FILE})", epochs[-1]))
+            report.sections.append(_table(f"Last epoch ({METRICS})", epochs[-1]))
         else:
-            report.lack(f"{METRICS_FILE} has no finished epoch yet")
+            report.lack(f"{METRICS} has no finished epoch yet")
     else:
-        report.lack(METRICS_FILE)
+        report.lack(METRICS)
     evaluations = _evaluations(report.run)
     for name, summary in evaluations:
         report.sections.append(_evaluation_table(name, summary))
@@ -137,7 +129,7 @@ def _table(title: str, values: dict[str, Any]) -> str:
 
 def _evaluation_table(name: str, summary: dict) -> str:
     ours, grey = summary["metrics"], summary.get("gray_baseline") or {}
-    keys = [k for k in EVAL_KEYS if k in ours] + [k for k in ours if k not in EVAL_KEYS and _is_number(ours[k])]
+    keys = [k for k in INTERFACE_METRICS if k in ours] + [k for k in ours if k not in INTERFACE_METRICS and _is_number(ours[k])]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_format(ours.get(k)))}</td>"
                    f"<td>{html.escape(_format(grey.get(k, '')))}</td></tr>" for k in keys)
     facts = ", ".join(f"{k} {ours[k]}" for k in ("model", "bins", "size", "temperature") if k in ours)
@@ -152,7 +144,7 @@ def _is_number(value: Any) -> bool:
 
 # -- figures --------------------------------------------------------------------------------------------------
 def _loss_and_samples(report: Report) -> None:
-    from chromalab.analysis_models import save_run_loss_curves
+    from chromalab.analysis.model_figures import save_run_loss_curves
 
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -161,19 +153,20 @@ def _loss_and_samples(report: Report) -> None:
                           "validation loss per epoch")
     except (OSError, ValueError) as error:
         report.lack(f"loss curves ({error})")
-    samples = sorted((report.run / "samples").glob("epoch-*.png"))
+    samples = sorted((report.run / SAMPLES).glob("epoch-*.png"))
     if samples:
         report.figure(f"Validation samples, {samples[-1].stem}", samples[-1].read_bytes(),
-                      "each row: ground truth | grey input | prediction (T = 0.38)")
+                      f"each row: ground truth | grey input | prediction (T = {DEFAULT_TEMPERATURE:g})")
     else:
         report.lack("samples/epoch-NNN.png (written at the end of each epoch)")
 
 
 def _model_figures(report: Report, *, size: int | None) -> None:
-    from chromalab.analysis import figure_png, plot_bin_prior, plot_bins
-    from chromalab.analysis_models import activation_maps, temperature_sweep
-    from chromalab.checkpoint import load_model
-    from chromalab.pipeline import Colorizer
+    from chromalab.analysis.ab_plane import plot_bin_prior, plot_bins
+    from chromalab.analysis.figures import figure_png
+    from chromalab.analysis.model_figures import activation_maps, temperature_sweep
+    from chromalab.colorize.torch_backend import Colorizer
+    from chromalab.models.checkpoint import load_model
 
     path = next((report.run / name for name in MODEL_FILES if (report.run / name).is_file()), None)
     if path is None:
@@ -219,8 +212,6 @@ def _model_figures(report: Report, *, size: int | None) -> None:
 
 def _find_cache(run: Path, stored: str | None) -> Path | None:
     """The run's cache: the stored path (relative to where ``train`` ran), else relative to the run folder."""
-    from chromalab.analysis import is_cache
-
     if not stored:
         return None
     candidates = [Path(stored), run / stored, run.parent / stored]
@@ -229,8 +220,6 @@ def _find_cache(run: Path, stored: str | None) -> Path | None:
 
 def sample_photo(cache_path: str | Path | None) -> tuple[np.ndarray | None, str]:
     """(uint8 RGB, description): the first validation photo of the run's cache, else scikit-image's astronaut."""
-    from chromalab.analysis import is_cache
-
     if cache_path and is_cache(Path(cache_path)):
         import torch
 
@@ -282,5 +271,5 @@ def write_report(run: Path, out_dir: Path, *, size: int | None = None) -> tuple[
     page = render(report)
     assert not re.search(r'src="(?!data:)', page), "the page must not reference external files"
     target = Path(out_dir) / REPORT_FILE
-    atomic_write(target, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    atomic_write_text(target, page)
     return target, report

@@ -1,4 +1,5 @@
-"""Colorization metrics: pure, deterministic functions of a prediction and its ground truth.
+"""Colorization metrics: pure, deterministic functions of a prediction and its ground truth, and the one list of
+the metric names that tables show (``SHOWN_METRICS``).
 
 Conventions. RGB images are numpy ``uint8`` arrays (H, W, 3) (or any real dtype holding 8-bit values);
 ab images are float tensors or arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` makes them.
@@ -34,6 +35,25 @@ AUC_MAX_THRESHOLD = 150  # Zhang et al. 2016: thresholds 0..150 in ab units
 AUC_COLUMNS = AUC_MAX_THRESHOLD + 2  # histogram columns: ceil(error) = 0..150, then "above 150"
 AUC_GRID = 10  # colour classes of the rebalanced AuC: Zhang's grid-10 ab cells ("gamut:10")
 COLORFULNESS_MEAN_WEIGHT = 0.3  # Hasler and Suesstrunk 2003, M = sigma_rgyb + 0.3 mu_rgyb
+
+# The set-level numbers of a scoring (``score.SetScores``) that tables show, in their order: (key, label,
+# format). The first seven are the JSON interface of ``chromalab evaluate`` (DESIGN.md): other tools read them.
+SHOWN_METRICS = (
+    ("psnr", "PSNR (dB)", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("auc", "AuC (%)", "{:.2f}"),
+    ("auc_rebalanced", "AuC rebalanced (%)", "{:.2f}"),
+    ("colorfulness", "colorfulness", "{:.2f}"),
+    ("colorfulness_gt", "colorfulness of ground truth", "{:.2f}"),
+    ("delta_colorfulness", "delta colorfulness", "{:+.2f}"),
+    ("closeness", "RMS ab error", "{:.2f}"),
+    ("accuracy_channels10", "accuracy, 10 bins per channel", "{:.2%}"),
+    ("accuracy_channels30", "accuracy, 30 bins per channel", "{:.2%}"),
+    ("accuracy_channels50", "accuracy, 50 bins per channel", "{:.2%}"),
+    ("accuracy_bins", "accuracy, {bins}", "{:.2%}"),
+)
+INTERFACE_METRICS = tuple(key for key, _, _ in SHOWN_METRICS[:7])
+METRIC_FORMATS = {key: fmt for key, _, fmt in SHOWN_METRICS}
 
 
 def _check_rgb(x: np.ndarray, name: str) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""pix2pix (Isola et al. 2017) as in seed 003's appendix: a U-Net generator, a 70x70 PatchGAN
-discriminator, and their training step.
+"""pix2pix (Isola et al. 2017) as in seed 003's appendix: a U-Net generator and a 70x70 PatchGAN
+discriminator; their training step is ``training.gan.gan_step``.
 
 - ``pix2pix-unet`` (registered, regression): encoder C64-C128-C256-C512-C512-C512-C512-C512 for a 256 input
   (4x4 convolutions, stride 2, LeakyReLU 0.2, BatchNorm except on the first layer and, as in the authors'
@@ -11,7 +11,6 @@ discriminator, and their training step.
 - ``PatchDiscriminator`` (not a colorization model, so not registered): C64-C128-C256-C512 then a 1-channel
   convolution, 4x4 kernels, strides 2, 2, 2, 1, 1: each output sees a 70x70 patch; 256x256 in -> 30x30
   logits out. Input: normalised L and normalised ab concatenated (B, 3, H, W).
-- ``gan_step``: one discriminator step and one generator step (adversarial + 100 x L1).
 """
 
 from __future__ import annotations
@@ -20,16 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chromalab.color.lab import normalize_ab, normalize_l
-from chromalab.losses import target_at
-from chromalab.models.blocks import scaled
-from chromalab.models.fusion import check_width, tanh_ab
+from chromalab.models.blocks import check_width, scaled, tanh_ab
 from chromalab.models.registry import register_model
 
 ENCODER = (64, 128, 256, 512, 512, 512, 512, 512)  # Isola et al. 2017, appendix 6.1.1, for 256x256
 LEAKY = 0.2  # LeakyReLU slope of the encoder and the discriminator
 DECODER_DROPOUT_BLOCKS = 3  # "dropout 0.5 in the first 3 layers of the decoder"
-L1_WEIGHT = 100.0  # lambda of pix2pix's L1 term
 
 
 def _down(c_in: int, c_out: int, *, batchnorm: bool) -> nn.Sequential:
@@ -101,52 +96,6 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         return self.net(pair)  # (B, 1, H/8 - 2, W/8 - 2): 30x30 for 256x256
-
-
-def gan_step(
-    generator: nn.Module,
-    discriminator: nn.Module,
-    g_opt: torch.optim.Optimizer,
-    d_opt: torch.optim.Optimizer,
-    lightness: torch.Tensor,
-    ab: torch.Tensor,
-    *,
-    l1_weight: float = L1_WEIGHT,
-) -> dict[str, float]:
-    """One pix2pix step on L (B, 1, S, S) and ab (B, 2, S, S) in Lab units (as ``training_step``).
-
-    D: binary cross-entropy with logits, real (L, ab) -> 1, fake (L, G(L)) -> 0, halved (pix2pix slows D
-    down this way). G: D's verdict on (L, G(L)) -> 1, plus ``l1_weight`` x L1 to ab / 110 (pix2pix's images
-    are in [-1, 1]; ab / 110 is on the same scale, so lambda = 100 keeps its meaning).
-    Returns the float losses ``d_loss``, ``g_loss``, ``g_adv``, ``g_l1``.
-    """
-    generator.train()
-    discriminator.train()
-    x = normalize_l(lightness)  # (B, 1, S, S)
-    fake = generator(x)  # (B, 2, h, w) ab / 110
-    real = normalize_ab(target_at(ab, fake.shape[-2:]))  # (B, 2, h, w)
-    x = target_at(x, fake.shape[-2:])  # (B, 1, h, w): D sees L beside the colours
-
-    discriminator.requires_grad_(True)
-    d_opt.zero_grad(set_to_none=True)
-    real_logits = discriminator(torch.cat([x, real], dim=1))  # (B, 1, p, p)
-    fake_logits = discriminator(torch.cat([x, fake.detach()], dim=1))
-    d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                    + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-    d_loss.backward()
-    d_opt.step()
-
-    discriminator.requires_grad_(False)  # G's step must not leave gradients in D
-    g_opt.zero_grad(set_to_none=True)
-    verdict = discriminator(torch.cat([x, fake], dim=1))
-    g_adv = F.binary_cross_entropy_with_logits(verdict, torch.ones_like(verdict))
-    g_l1 = F.l1_loss(fake, real)
-    g_loss = g_adv + l1_weight * g_l1
-    g_loss.backward()
-    g_opt.step()
-    discriminator.requires_grad_(True)
-    losses = {"d_loss": d_loss, "g_loss": g_loss, "g_adv": g_adv, "g_l1": g_l1}
-    return {name: float(value.detach()) for name, value in losses.items()}
 
 
 @register_model("pix2pix-unet", output_stride=1, kinds=("regression",),

@@ -1,5 +1,5 @@
-"""``Colorizer``: a trained torch network plus everything around it (``engine.Engine``), from an image to
-its colorization. The same steps run on onnxruntime, without torch, in ``runtime.OnnxColorizer``."""
+"""``Colorizer``: a trained torch network plus everything around it (``core.BaseColorizer``), from an image to
+its colorization. The same steps run on onnxruntime, without torch, in ``onnx_backend.OnnxColorizer``."""
 
 from __future__ import annotations
 
@@ -10,26 +10,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from chromalab.checkpoint import ModelSpec, load_model
 from chromalab.color.bins import Bins, make_bins
-from chromalab.color.lab import denormalize_ab, normalize_l, upsample_lab_to_srgb8
-from chromalab.engine import (
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
+from chromalab.color.lab import denormalize_ab, normalize_l
+from chromalab.colorize.core import BaseColorizer
+from chromalab.colorize.options import (
     DEFAULT_MODEL,
     DEFAULT_SIZE,
-    DEFAULT_TEMPERATURE,
-    Engine,
     bundled_weights,
     check_decode,
     check_temperature,
     chosen_options,
-    network_view,
 )
+from chromalab.models.checkpoint import ModelSpec, load_model
 from chromalab.models.registry import input_side
 
-__all__ = ["Colorizer", "bundled_weights", "join_lightness"]
 
-
-class Colorizer(Engine):
+class Colorizer(BaseColorizer):
     """Colorize images with one torch network. Build with ``Colorizer.load(name_or_path)``."""
 
     def __init__(
@@ -69,13 +66,17 @@ class Colorizer(Engine):
         return cls.untrained(str(name_or_path), **{k: v for k, v in options.items() if v is not None})
 
     @classmethod
-    def untrained(cls, name: str, *, bins: str = "gamut:10", model_options: dict | None = None, **options: object) -> Colorizer:
-        """A registered architecture with random weights; its colours are meaningless.
-        Classification when the architecture allows it (over ``bins``), regression otherwise."""
+    def untrained(cls, name: str, *, bins: str = "gamut:10", model_options: dict | None = None, seed: int = 0,
+                  **options: object) -> Colorizer:
+        """A registered architecture with random weights drawn from ``seed`` (the same every call; torch's global
+        generator is left as it was); its colours are meaningless. Classification when the architecture allows
+        it (over ``bins``), regression otherwise."""
         from chromalab.models import create_model, model_info
 
         bin_set = make_bins(bins) if "classification" in model_info(name).kinds else None
-        model = create_model(name, num_classes=bin_set.num_classes if bin_set else None, **(model_options or {}))
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = create_model(name, num_classes=bin_set.num_classes if bin_set else None, **(model_options or {}))
         warnings.warn(f"model {name!r} has random weights: colours will be meaningless", stacklevel=2)
         spec = ModelSpec(name, model_options or {}, bin_set.spec if bin_set else None)
         return cls(model, bins=bin_set, spec=spec, **options)
@@ -94,11 +95,3 @@ class Colorizer(Engine):
         t = self.temperature if temperature is None else check_temperature(temperature)
         return self.bins.decode(out, method=check_decode(decode or self.decode), temperature=t)
 
-    def network_input(self, lightness: torch.Tensor | np.ndarray, size: int) -> torch.Tensor:
-        """L (H, W) -> (1, 1, size, size), antialiased (Pillow resamples float images)."""
-        return torch.from_numpy(network_view(np.asarray(lightness), size))
-
-
-def join_lightness(lightness: torch.Tensor | np.ndarray, ab_small: torch.Tensor) -> np.ndarray:
-    """L (H, W) + ab (2, h, w) -> uint8 sRGB (H, W, 3): ab is upsampled bilinearly to H x W."""
-    return upsample_lab_to_srgb8(torch.as_tensor(lightness), ab_small).numpy()

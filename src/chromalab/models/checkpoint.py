@@ -1,4 +1,5 @@
-"""Self-describing model files: safetensors weights plus a JSON description in the file's metadata.
+"""Self-describing model files: safetensors weights plus a JSON description (``spec.ModelSpec``) in the file's
+metadata.
 
 A model file holds everything needed to rebuild and use the network: registry name and options, the bin
 set (spec + centres) for classification models, the ab prior when known, and free-form training facts.
@@ -8,7 +9,7 @@ Files are written atomically (temporary file + rename) and read without unpickli
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +19,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from chromalab.color.bins import Bins, bins_from_centres
-from chromalab.engine import METADATA_KEY
 from chromalab.files import atomic_write
-from chromalab.models import create_model
+from chromalab.models.spec import FORMAT, METADATA_KEY, ModelSpec
 
-FORMAT = "chromalab-model/1"
+__all__ = ["BIN_CENTRES", "PRIOR", "LoadedModel", "ModelSpec", "load_model", "read_metadata", "save_model"]
 BIN_CENTRES = "bins.centres"
 PRIOR = "bins.prior"
 MODEL_PREFIX = "model."
-
-
-@dataclass
-class ModelSpec:
-    """What a model file says about its network: enough to rebuild it with ``create_model``."""
-
-    model: str
-    options: dict[str, Any] = field(default_factory=dict)
-    bins: str | None = None  # bin spec of a classification model, None for regression
-    info: dict[str, Any] = field(default_factory=dict)  # training command, data, metrics...
-
-    def build(self, num_classes: int | None) -> nn.Module:
-        return create_model(self.model, num_classes=num_classes, **self.options)
-
-    def description(self) -> dict[str, Any]:
-        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under METADATA_KEY."""
-        return {"format": FORMAT, **asdict(self)}
 
 
 def save_model(

@@ -1,4 +1,5 @@
-"""One chunk of photos of one source -> cache rows (L and ab codes), in a worker process; the Lab table.
+"""The work of a prepare run's worker processes: one chunk of photos of one source -> cache rows (L and ab
+codes); the Lab table.
 
 Images are decoded (JPEG draft mode), oriented, stripped of alpha, fitted to (S, S) by ``--resize`` and
 converted by ``rgb_to_lab`` or, for big runs, its tabulation over the 2^24 8-bit colours
@@ -239,7 +240,7 @@ def worker_map(workers: int) -> Iterator[Callable]:
     # forkserver: workers fork from a clean server (no threads, no torch ops run), which imported torch once
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        context.set_forkserver_preload(["chromalab.data.decode", "chromalab.images"])
+        context.set_forkserver_preload(["chromalab.data.workers", "chromalab.images"])
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_torch_thread)
     try:
         yield executor.map

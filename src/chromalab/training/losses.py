@@ -1,6 +1,7 @@
-"""Training losses: (rebalanced) cross-entropy over ab bins, and L2 / smooth-L1 regression on ab.
+"""Training losses: (rebalanced) cross-entropy over ab bins, L2 / smooth-L1 regression on ab, and the image-class
+cross-entropy of a global branch (Iizuka et al. 2016). The adversarial step is ``gan.gan_step``.
 
-All losses take the network output at its own resolution (B, C, h, w) and ground-truth ab at the input
+The colour losses take the network output at its own resolution (B, C, h, w) and ground-truth ab at the input
 resolution (B, 2, H, W) in Lab units; the target is brought to (h, w) here, in one place.
 """
 
@@ -8,15 +9,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from chromalab.color.bins import Bins
 from chromalab.color.lab import denormalize_ab, normalize_ab
-
-CLASSIFICATION_LOSSES = ("ce",)
-REGRESSION_LOSSES = ("l2", "smooth-l1")
-ADVERSARIAL_LOSSES = ("gan",)  # pix2pix: adversarial + 100 x L1, its own step (models.gan.gan_step)
-LOSSES = CLASSIFICATION_LOSSES + REGRESSION_LOSSES + ADVERSARIAL_LOSSES
-ENCODINGS = ("soft", "onehot")
+from chromalab.training.config import ENCODINGS, REGRESSION_LOSSES
 
 
 def target_at(ab: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -66,3 +63,22 @@ def regression(prediction: torch.Tensor, ab: torch.Tensor, *, kind: str = "l2") 
         # seed 003 / Girshick: quadratic below an error of 1 in Lab units, linear above
         return F.smooth_l1_loss(denormalize_ab(prediction), denormalize_ab(target), beta=1.0)
     raise ValueError(f"unknown regression loss {kind!r}; choose one of {REGRESSION_LOSSES}")
+
+
+def auxiliary_loss(model: nn.Module, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the image-class logits of the last forward pass (Iizuka et al. 2016) against
+    ``labels`` (B,) int; the model must be built with ``classes=K``. Iizuka weight it by 1/300 against
+    the colour loss; the weight is the caller's."""
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    branch = getattr(model, "global_branch", None)
+    if branch is None or branch.classifier is None:
+        raise ValueError("auxiliary_loss needs a model built with classes=K (koalarization, rainbownet-v1)")
+    logits = branch.last_class_logits
+    if logits is None:
+        raise ValueError("auxiliary_loss: run a forward pass first; no class logits are stored")
+    labels = torch.as_tensor(labels, device=logits.device).long()
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"labels must be ({logits.shape[0]},), got {tuple(labels.shape)}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"labels must lie in [0, {logits.shape[1]}), got [{labels.min()}, {labels.max()}]")
+    return F.cross_entropy(logits, labels)

@@ -1,8 +1,8 @@
 """``OnnxColorizer``: colorize with a graph written by ``chromalab export``, on onnxruntime, without torch.
 
 Importing torch costs 2-3 s on the 2-core machine, more than colorizing a 12-megapixel photo; this path
-imports numpy, Pillow and onnxruntime only. Everything but the network comes from ``engine.Engine``, so
-both engines give the same photo up to float rounding in the network.
+imports numpy, Pillow and onnxruntime only. Everything but the network comes from ``core.BaseColorizer``, so
+both backends give the same photo up to float rounding in the network.
 """
 
 from __future__ import annotations
@@ -12,23 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from chromalab.engine import (
+from chromalab.color.decoding import DEFAULT_TEMPERATURE, METHOD_TEMPERATURE
+from chromalab.colorize.core import BaseColorizer
+from chromalab.colorize.options import (
     DEFAULT_MODEL,
     DEFAULT_SIZE,
-    DEFAULT_TEMPERATURE,
-    METADATA_KEY,
-    Engine,
     bundled_weights,
     check_decode,
     check_temperature,
     chosen_options,
-    side_for,
 )
+from chromalab.models.spec import METADATA_KEY, side_for
 
-DECODE_TEMPERATURE = {"mode": 0.0, "mean": 1.0}  # the graph decodes by temperature only
 
-
-class OnnxColorizer(Engine):
+class OnnxColorizer(BaseColorizer):
     """Colorize images with an exported graph. Build with ``OnnxColorizer.load(name_or_path)``."""
 
     def __init__(
@@ -67,6 +64,17 @@ class OnnxColorizer(Engine):
         metadata = json.loads(raw)
         return cls(session, metadata, **chosen_options(metadata.get("info", {}).get("defaults", {}), options))
 
+    @property
+    def bins(self) -> object:  # -> Bins | None
+        """The model's bin set when its spec alone rebuilds it (gamut and channel bins; the graph does not carry
+        the centres of ``data:G`` or ``file:PATH`` bins); imports torch, so only scoring asks for it."""
+        spec = self.metadata.get("bins")
+        if not spec or not spec.startswith(("gamut:", "channels:")):
+            return None
+        from chromalab.color.bins import make_bins
+
+        return make_bins(spec)
+
     def input_side(self, size: int) -> int:
         return side_for(size, **self.metadata.get("side", {}))
 
@@ -75,5 +83,5 @@ class OnnxColorizer(Engine):
         method = check_decode(decode or self.decode)
         t = self.temperature if temperature is None else check_temperature(temperature)
         feeds = {"lightness": np.ascontiguousarray(lightness, dtype=np.float32),
-                 "temperature": np.array(DECODE_TEMPERATURE.get(method, t), dtype=np.float32)}
+                 "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32)}  # the graph anneals only
         return self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]

@@ -1,31 +1,27 @@
-"""What every colorizer does around its network, without torch: options, the view the network sees, and the
-colour put back onto the photo.
+"""What every colorizer does around its network, without torch: the view the network sees, and the colour
+put back onto the photo.
 
 image -> L at full resolution -> L resized to ``size`` -> network -> ab at 1/4 of ``size`` -> ab upsampled
 to the ORIGINAL size -> joined with the ORIGINAL L -> sRGB. The output therefore has the input's resolution
-and all of its detail; only the colour is predicted. ``pipeline.Colorizer`` runs the network in torch,
-``runtime.OnnxColorizer`` in onnxruntime; both inherit the rest from ``Engine``.
+and all of its detail; only the colour is predicted. ``torch_backend.Colorizer`` runs the network in torch,
+``onnx_backend.OnnxColorizer`` in onnxruntime; both inherit the rest from ``BaseColorizer``. Everything that
+scores or shows a model (``evaluation``, ``analysis``) goes through ``prepare`` (or ``view``), ``predict_ab``
+and ``render``, so it sees what ``chromalab colorize`` makes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.srgb8 import upsample_lab_to_srgb8
+from chromalab.colorize.options import DEFAULT_SIZE, check_decode, check_size, check_temperature
 from chromalab.images import Lightness, open_image, to_lightness
-
-DEFAULT_MODEL = "default"
-DEFAULT_SIZE = 256
-DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016
-DECODE_METHODS = ("annealed", "mean", "mode")
-RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
-METADATA_KEY = "chromalab"  # where a model file (.safetensors or .onnx) keeps its JSON description
 
 
 @dataclass
@@ -36,20 +32,7 @@ class Prepared:
     network_input: np.ndarray  # (1, 1, S, S) float32, L in [0, 100]
 
 
-def bundled_weights(name: str = DEFAULT_MODEL, suffix: str = ".safetensors") -> Path:
-    """Path of a model file shipped inside the package (may not exist)."""
-    return Path(str(resources.files("chromalab") / "weights" / f"{name}{suffix}"))
-
-
-def chosen_options(recommended: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """The options a colorizer is built with: what the caller gave, else what the model file recommends.
-
-    A None in ``given`` means "not given" and must not hide a recommendation."""
-    given = {k: v for k, v in given.items() if v is not None}
-    return {k: v for k, v in {**recommended, **given}.items() if k in RECOMMENDABLE}
-
-
-class Engine:
+class BaseColorizer:
     """The steps before and after the network; subclasses provide ``predict_ab``."""
 
     def __init__(self, *, size: int = DEFAULT_SIZE, temperature: float = DEFAULT_TEMPERATURE, decode: str = "annealed"):
@@ -80,7 +63,11 @@ class Engine:
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
         """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""
-        source = as_lightness(image)
+        return self.view(as_lightness(image), size=size)
+
+    def view(self, source: Lightness, *, size: int | None = None) -> Prepared:
+        """``source`` with the view the network sees: at ``size`` (default: the colorizer's), as the network
+        takes it (``input_side``)."""
         side = self.size if size is None else self.input_side(check_size(size))
         return Prepared(source, network_view(source.lightness, side))
 
@@ -120,31 +107,3 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
             raise ValueError(f"expected uint8 or float values in [0, 1], got {array.dtype}")
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return Image.fromarray(array)
-
-
-def side_for(requested: int, *, fixed: int | None = None, step: int | None = None) -> int:
-    """The square side a network takes when asked for ``requested``: its ``fixed`` side if it has one, else the
-    nearest multiple of ``step`` if it needs one, else ``requested``."""
-    if fixed is not None:
-        return fixed
-    if step is not None:
-        return max(step, round(requested / step) * step)
-    return requested
-
-
-def check_size(size: int) -> int:
-    if not isinstance(size, int) or size < 16 or size > 4096:
-        raise ValueError(f"size must be an integer in [16, 4096], got {size!r}")
-    return size
-
-
-def check_temperature(temperature: float) -> float:
-    if not 0.0 <= float(temperature) <= 10.0:
-        raise ValueError(f"temperature must be in [0, 10], got {temperature}")
-    return float(temperature)
-
-
-def check_decode(decode: str) -> str:
-    if decode not in DECODE_METHODS:
-        raise ValueError(f"decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
-    return decode

@@ -1,8 +1,9 @@
 """Score a colorizer on a folder of colour photos, next to the grey baseline (ab = 0).
 
-For each photo: ground truth RGB (8-bit) -> L at full resolution -> L resized to ``size`` -> network ->
-ab -> upsampled and joined with the ground-truth L (``pipeline.join_lightness``) -> 8-bit RGB, which is
-compared with the ground truth. Every metric sees only the two rendered 8-bit images (the ab metrics use
+For each photo: ground truth RGB (8-bit) -> L at full resolution -> the colorizer's own path, as ``chromalab
+colorize`` takes it (``view`` at ``size`` -> ``predict_ab`` -> ``render``: ab upsampled and joined with the
+ground-truth L) -> 8-bit RGB, which is compared with the ground truth. Any backend scores: a ``.safetensors``
+model on torch, an exported ``.onnx`` graph on onnxruntime. Every metric sees only the two rendered 8-bit images (the ab metrics use
 the Lab of the rendering, so gamut clipping counts, as the user sees it). The grey baseline renders the
 same L with ab = 0 as exact greys (R = G = B).
 
@@ -22,49 +23,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from chromalab import metrics
-from chromalab.color.bins import Bins, ChannelBins, make_bins
-from chromalab.color.lab import gray_to_lightness
+from chromalab.color.bins import Bins, make_bins
+from chromalab.color.lab import gray_rendering
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.images import IMAGE_SUFFIXES, ImageError, open_image, split_alpha
-from chromalab.pipeline import Colorizer, join_lightness
-from chromalab.threads import one_thread
+from chromalab.colorize.core import BaseColorizer
+from chromalab.evaluation import metrics
+from chromalab.evaluation.threads import one_thread
+from chromalab.images import ImageError, Lightness, open_rgb
 
 GREY_CHROMA = 1.0  # mean ab chroma (Lab units) below which a photo is grey: no colour to compare with
 CHANNEL_BINS = (10, 30, 50)  # seed 003, table 2
 BATCH_SIZE = 8  # network inputs all have the same size, whatever the photo's size
 POOLED = ("auc", "auc_rebalanced")  # the other metrics are per-image means; accuracies are pooled too
-
-
-def find_images(folder: Path, *, limit: int | None = None) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted); ``limit`` keeps that many, evenly spaced."""
-    paths = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if limit is not None and limit < len(paths):
-        # evenly spaced rather than the first N: a subset of a class-per-folder set still covers every class
-        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
-    return paths
-
-
-_GREY_LEVELS = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0)  # (256,) increasing L
-
-
-def gray_rendering(lightness: torch.Tensor | np.ndarray) -> np.ndarray:
-    """L (H, W) -> 8-bit grey RGB (H, W, 3) with R = G = B: the ab = 0 baseline.
-
-    Each pixel gets the 8-bit grey whose lightness is nearest to L. (Rendering Lab (L, 0, 0) through
-    ``lab_to_srgb8`` is grey only up to one code value: the Lab matrix rounds the D65 white.)
-    """
-    lightness = torch.as_tensor(lightness).contiguous()
-    upper = torch.searchsorted(_GREY_LEVELS, lightness).clamp(1, 255)  # (H, W) in [1, 255]
-    lower_closer = (lightness - _GREY_LEVELS[upper - 1]) < (_GREY_LEVELS[upper] - lightness)
-    grey = (upper - lower_closer.long()).to(torch.uint8).numpy()  # (H, W)
-    return np.repeat(grey[..., None], 3, axis=2)
-
-
-def load_truth(path: Path) -> np.ndarray:
-    """A colour photo -> 8-bit RGB (H, W, 3); alpha is dropped. Raises ``ImageError``."""
-    image, _ = split_alpha(open_image(path))
-    return np.asarray(image.convert("RGB"))
 
 
 @dataclass
@@ -157,7 +127,7 @@ def _finite(value: float | None) -> float | None:
     return value if value is None or np.isfinite(value) else None
 
 
-def metric_bins(colorizer: Colorizer, bins: str | None = None) -> dict[str, Bins]:
+def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, Bins]:
     """Bin sets of the accuracy metrics: seed 003's per-channel sets plus ``bins`` or the model's own.
 
     Accuracy compares decoded colours, never logits, so any bin set scores any model, including a
@@ -204,7 +174,7 @@ class Evaluation:
 
 def evaluate(
     paths: Iterable[Path],
-    colorizer: Colorizer,
+    colorizer: BaseColorizer,
     *,
     root: Path | None = None,
     size: int | None = None,
@@ -234,13 +204,11 @@ def evaluate(
     return result
 
 
-
-
 def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> str | None:
     """Load one photo into ``batch``; returns the problem if it cannot be scored."""
     try:
         with one_thread():
-            truth = Truth.from_rgb(load_truth(path))
+            truth = Truth.from_rgb(open_rgb(path))
         height, width = truth.rgb.shape[:2]
         if min(height, width) < metrics.SSIM_MIN_SIDE:
             raise ImageError(
@@ -260,7 +228,7 @@ def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> st
 def _score_batch(
     batch: list[tuple[Path, Truth]],
     result: Evaluation,
-    colorizer: Colorizer,
+    colorizer: BaseColorizer,
     size: int,
     temperature: float | None,
     root: Path | None,
@@ -270,12 +238,13 @@ def _score_batch(
     if not batch:
         return
     started = time.perf_counter()
-    inputs = torch.cat([colorizer.network_input(truth.lightness, size) for _, truth in batch])  # (B, 1, S, S)
+    prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None), size=size) for _, truth in batch]
+    inputs = np.concatenate([one.network_input for one in prepared])  # (B, 1, S, S)
     ab_small = colorizer.predict_ab(inputs, temperature=temperature)  # (B, 2, h, w)
     result.seconds_model += time.perf_counter() - started
-    for (path, truth), ab in zip(batch, ab_small):
+    for (path, truth), one, ab in zip(batch, prepared, ab_small):
         with one_thread():
-            result.model.add(join_lightness(truth.lightness, ab), truth)
+            result.model.add(np.asarray(colorizer.render(one.source, ab[None])), truth)
             result.gray.add(gray_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]
         name = path.relative_to(root).as_posix() if root is not None else path.name
@@ -284,9 +253,3 @@ def _score_batch(
             on_image(path, None)
     batch.clear()
 
-
-def describe_bins(bins: Bins | None) -> str | None:
-    """A short description of a bin set for the summary, e.g. ``gamut:10 (Q=261)``."""
-    if bins is None:
-        return None
-    return bins.spec if isinstance(bins, ChannelBins) else f"{bins.spec} (Q={bins.num_classes})"

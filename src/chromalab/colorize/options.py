@@ -1,0 +1,65 @@
+"""The options of a colorization and their rules, torch-free: defaults, checks, what a model file may
+recommend, where the bundled model lives, and which backend runs a model.
+
+``--engine`` on the command line picks the backend: ``torch`` (``torch_backend.Colorizer``, any model file or
+registered name) or ``onnx`` (``onnx_backend.OnnxColorizer``, a graph written by ``chromalab export``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from chromalab.color.decoding import DECODE_METHODS
+
+DEFAULT_MODEL = "default"
+DEFAULT_SIZE = 256
+RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
+ENGINES = ("auto", "onnx", "torch")  # auto: onnx whenever it can run the model
+
+
+def bundled_weights(name: str = DEFAULT_MODEL, suffix: str = ".safetensors") -> Path:
+    """Path of a model file shipped inside the package (may not exist)."""
+    return Path(str(resources.files("chromalab") / "weights" / f"{name}{suffix}"))
+
+
+def chosen_options(recommended: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The options a colorizer is built with: what the caller gave, else what the model file recommends.
+
+    A None in ``given`` means "not given" and must not hide a recommendation."""
+    given = {k: v for k, v in given.items() if v is not None}
+    return {k: v for k, v in {**recommended, **given}.items() if k in RECOMMENDABLE}
+
+
+def backend_for(model: str, engine: str = "auto") -> str:
+    """'onnx' or 'torch' for ``--engine``; auto picks onnx for .onnx files, and for the bundled model when its
+    graph and onnxruntime are installed."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    if model.endswith(".onnx"):
+        return "onnx"
+    if model == DEFAULT_MODEL and bundled_weights(suffix=".onnx").is_file() and importlib.util.find_spec("onnxruntime"):
+        return "onnx"
+    return "torch"
+
+
+def check_size(size: int) -> int:
+    if not isinstance(size, int) or size < 16 or size > 4096:
+        raise ValueError(f"size must be an integer in [16, 4096], got {size!r}")
+    return size
+
+
+def check_temperature(temperature: float) -> float:
+    if not 0.0 <= float(temperature) <= 10.0:
+        raise ValueError(f"temperature must be in [0, 10], got {temperature}")
+    return float(temperature)
+
+
+def check_decode(decode: str) -> str:
+    if decode not in DECODE_METHODS:
+        raise ValueError(f"decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
+    return decode
