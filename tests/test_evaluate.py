@@ -18,6 +18,7 @@ from chromalab.color.lab import gray_rendering, gray_to_lightness
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
+from chromalab.evaluation.metrics import INTERFACE_METRICS, SHOWN_METRICS
 from chromalab.evaluation.score import evaluate
 from chromalab.images import evenly_spaced, list_images
 from chromalab.models import create_model
@@ -71,6 +72,8 @@ def test_evaluate_library(folder: Path, model_file: Path) -> None:
         assert {"closeness", "accuracy_channels10", "accuracy_channels30_a", "accuracy_bins"} <= set(
             summary[part]
         )
+        assert {key for key, _, _ in SHOWN_METRICS} <= set(summary[part])  # every row of the printed table
+    assert set(INTERFACE_METRICS) == REQUIRED
     grey = summary["gray_baseline"]
     assert grey["colorfulness"] == 0.0 and grey["delta_colorfulness"] == -grey["colorfulness_gt"]
     assert 0 < grey["auc"] < 100 and 0 < grey["ssim"] <= 1 and grey["psnr"] > 10

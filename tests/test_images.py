@@ -1,4 +1,5 @@
-"""Image files in: every Pillow mode, EXIF orientation, alpha, and every kind of bad file."""
+"""Image files in: every Pillow mode, EXIF orientation, alpha, and every kind of bad file, from a path, from
+bytes and from a binary stream alike."""
 
 from __future__ import annotations
 
@@ -187,13 +188,47 @@ def truncated_jpeg(rgb: np.ndarray) -> bytes:
         ("zero.png", lambda rgb, png: png(0, 10), ""),
     ],
 )
-def test_bad_files_raise_image_error(rgb: np.ndarray, png, tmp_path: Path, name: str, make, reason: str) -> None:
+@pytest.mark.parametrize("kind", ["path", "bytes", "stream", "unseekable stream"])
+def test_bad_files_raise_image_error(rgb: np.ndarray, png, tmp_path: Path, name: str, make, reason: str,
+                                     kind: str) -> None:
     path = tmp_path / name
     path.write_bytes(make(rgb, png))
     with pytest.raises(ImageError) as error:
-        open_image(path)
+        open_image(as_source(path, kind))
     message = str(error.value)
     assert reason in message and "\n" not in message
+
+
+class Unseekable(io.RawIOBase):
+    """A binary stream that cannot seek, like a socket or a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:
+        chunk = self.data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def as_source(path: Path, kind: str) -> object:
+    """The file at ``path`` as ``open_image`` may receive it: its path, its bytes, or a stream of them."""
+    data = path.read_bytes()
+    return {"path": path, "bytes": data, "stream": io.BytesIO(data), "unseekable stream": Unseekable(data)}[kind]
+
+
+@pytest.mark.parametrize("kind", ["bytes", "stream", "unseekable stream"])
+def test_bytes_and_streams_open_as_the_file_does(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path, exif=exif, quality=95)
+    from_file, from_source = open_image(path), open_image(as_source(path, kind))
+    assert from_source.size == from_file.size == (20, 30)  # EXIF honoured: width and height swapped
+    np.testing.assert_array_equal(np.asarray(from_source), np.asarray(from_file))
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:

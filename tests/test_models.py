@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -108,3 +111,40 @@ def test_zhang_eccv16_costs_about_84_gflops_at_256() -> None:
 
     model = create_model("zhang-eccv16", num_classes=313).eval()
     assert 80e9 < count_flops(model, torch.zeros(1, 1, 256, 256)) < 88e9  # DESIGN.md: 84 GFLOP
+
+
+def test_every_registering_module_is_found_without_a_list() -> None:
+    """The names registered by decorators in the package's files are exactly what the registry lists."""
+    import ast
+
+    import chromalab.models
+
+    declared = set()
+    for path in Path(chromalab.models.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_model":
+                declared.add(node.args[0].value)
+    assert declared == {info.name for info in list_models()}
+
+
+def test_a_new_family_is_one_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module dropped beside the families registers itself on the next lookup; nothing else is edited."""
+    import chromalab.models
+    from chromalab.models import registry
+
+    (tmp_path / "extra_family.py").write_text(
+        "from torch import nn\n"
+        "from chromalab.models.registry import register_model\n\n\n"
+        "@register_model('extra-family', summary='a test family', kinds=('regression',))\n"
+        "def extra_family(*, num_classes):\n"
+        "    return nn.Conv2d(1, 2, 1)\n"
+    )
+    monkeypatch.setattr(chromalab.models, "__path__", [*chromalab.models.__path__, str(tmp_path)])
+    registry._load_families.cache_clear()
+    try:
+        assert model_info("extra-family").summary == "a test family"
+        assert create_model("extra-family", num_classes=None)(torch.zeros(1, 1, 4, 4)).shape == (1, 2, 4, 4)
+    finally:
+        registry._REGISTRY.pop("extra-family", None)
+        sys.modules.pop("chromalab.models.extra_family", None)
+        registry._load_families.cache_clear()

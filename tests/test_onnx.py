@@ -3,6 +3,7 @@ with the bundled weights, no torch import on the fast path, one-line errors."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,23 @@ def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos:
         rc, _, stderr = cli(*args, cwd=tmp_path)
         assert rc == 2 and message in stderr and stderr.count("\n") == 1 and "Traceback" not in stderr, (args, stderr)
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_evaluate_scores_an_onnx_graph_as_its_safetensors(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+    """Both backends go through the same view -> network -> render path: the numbers differ only by the network's
+    float rounding (ab within 1e-3, so a code value on a few pixels), far below what the metrics resolve."""
+    for name in ("astronaut", "coffee", "china"):
+        Image.fromarray(photos[name]).save(tmp_path / f"{name}.png")
+    graph = tmp_path / "default.onnx"
+    export_onnx(bundled_weights(), graph)
+    summaries = {}
+    for model in (str(bundled_weights()), str(graph)):
+        rc, _, stderr = cli("evaluate", tmp_path, "--model", model, "--json", tmp_path / "scores.json")
+        assert rc == 0, stderr
+        summaries[Path(model).suffix] = json.loads((tmp_path / "scores.json").read_text())
+    torch_run, onnx_run = summaries[".safetensors"], summaries[".onnx"]
+    assert onnx_run["images"] == torch_run["images"] == 3
+    assert onnx_run["gray_baseline"] == torch_run["gray_baseline"]
+    for key in ("psnr", "auc", "auc_rebalanced", "colorfulness", "accuracy_bins"):
+        assert onnx_run["metrics"][key] == pytest.approx(torch_run["metrics"][key], abs=0.05), key
+    assert onnx_run["metrics"]["ssim"] == pytest.approx(torch_run["metrics"]["ssim"], abs=1e-3)

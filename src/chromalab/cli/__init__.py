@@ -1,4 +1,6 @@
-"""Command line: ``chromalab COMMAND``. Thin: parses, calls the library, prints."""
+"""Command line: ``chromalab COMMAND``, one file per command, plus ``app`` (the conventions they share). Thin:
+parses, calls the library, prints; logic that a web page or a script would also need lives in the stages
+below, which it may all import. Nothing imports it but ``__main__`` and the console script."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ OUT = typer.Option(..., "-o", "--out", help="PNG file to write.")
 MODEL = typer.Option("default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name.")
 SIZE = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default 256).")
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
+ROWS = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced.")
 
 
 @contextlib.contextmanager
@@ -212,17 +213,21 @@ def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) 
     _save(fig, out)
 
 
-@analyze_app.command("temperature")
-def temperature_figure(
-    image: Path = typer.Argument(..., help="A photo (colour or grey)."),
-    out: Path = OUT,
-    model: str = MODEL,
-    size: int = SIZE,
-) -> None:
-    """The colorization at T = 1, 0.77, 0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only."""
-    from chromalab.analysis.model_figures import temperature_sweep
+def _one_photo_figure(name: str, draw: str, photo: str, doc: str) -> None:
+    """Register ``chromalab analyze NAME IMAGE -o OUT``: ``model_figures.<draw>`` of one photo through one model."""
 
-    _draw_one_image(temperature_sweep, image, model, size, out)
+    def command(image: Path = typer.Argument(..., help=photo), out: Path = OUT, model: str = MODEL,
+                size: int = SIZE) -> None:
+        from chromalab.analysis import model_figures
+
+        _draw_one_image(getattr(model_figures, draw), image, model, size, out)
+
+    command.__doc__ = doc
+    analyze_app.command(name)(command)
+
+
+_one_photo_figure("temperature", "temperature_sweep", "A photo (colour or grey).", "The colorization at T = 1, 0.77, "
+                  "0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only.")
 
 
 @analyze_app.command("compare")
@@ -234,7 +239,7 @@ def compare_figure(
     temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean T "
                                       "(default: each model's own, 0.38)."),
     size: int = SIZE,
-    limit: int = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced."),
+    limit: int = ROWS,
 ) -> None:
     """Rows = photos; columns = ground truth, grey input, then each model's prediction."""
     from chromalab.analysis.model_figures import comparison_grid
@@ -254,7 +259,7 @@ def flat_figure(
     lightness: float = typer.Option(None, "--lightness", "-l", min=0.0, max=100.0, help="Constant L "
                                     "(e.g. 50-70); default: each photo's mean L."),
     size: int = SIZE,
-    limit: int = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced."),
+    limit: int = ROWS,
 ) -> None:
     """Lightness-averaged view (seed 004): ground truth and prediction with L made flat, so only colour shows."""
     from chromalab.analysis.model_figures import lightness_averaged
@@ -266,17 +271,8 @@ def flat_figure(
     _save(fig, out)
 
 
-@analyze_app.command("activations")
-def activations_figure(
-    image: Path = typer.Argument(..., help="A photo."),
-    out: Path = OUT,
-    model: str = MODEL,
-    size: int = SIZE,
-) -> None:
-    """One map per convolution layer: the channel with the highest mean activation (seed 004)."""
-    from chromalab.analysis.model_figures import activation_maps
-
-    _draw_one_image(activation_maps, image, model, size, out)
+_one_photo_figure("activations", "activation_maps", "A photo.",
+                  "One map per convolution layer: the channel with the highest mean activation (seed 004).")
 
 
 @analyze_app.command("loss")

@@ -44,6 +44,11 @@ class BaseColorizer:
         """The side the network sees when asked for ``size`` (a network made for one size overrides this)."""
         return size
 
+    def decoding(self, temperature: float | None, decode: str | None) -> tuple[str, float]:
+        """(method, temperature) of one call of ``predict_ab``: what the call asks for, else the colorizer's own."""
+        method = check_decode(decode or self.decode)
+        return method, self.temperature if temperature is None else check_temperature(temperature)
+
     def predict_ab(self, lightness: Any, *, temperature: float | None = None, decode: str | None = None) -> Any:
         """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
         raise NotImplementedError

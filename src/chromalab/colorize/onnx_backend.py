@@ -14,14 +14,7 @@ import numpy as np
 
 from chromalab.color.decoding import DEFAULT_TEMPERATURE, METHOD_TEMPERATURE
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.options import (
-    DEFAULT_MODEL,
-    DEFAULT_SIZE,
-    bundled_weights,
-    check_decode,
-    check_temperature,
-    chosen_options,
-)
+from chromalab.colorize.options import DEFAULT_MODEL, DEFAULT_SIZE, bundled_weights, chosen_options
 from chromalab.models.spec import METADATA_KEY, side_for
 
 
@@ -80,8 +73,7 @@ class OnnxColorizer(BaseColorizer):
 
     def predict_ab(self, lightness: np.ndarray, *, temperature: float | None = None, decode: str | None = None) -> np.ndarray:
         """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
-        method = check_decode(decode or self.decode)
-        t = self.temperature if temperature is None else check_temperature(temperature)
+        method, t = self.decoding(temperature, decode)
         feeds = {"lightness": np.ascontiguousarray(lightness, dtype=np.float32),
                  "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32)}  # the graph anneals only
         return self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]

@@ -14,14 +14,7 @@ from chromalab.color.bins import Bins, make_bins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.options import (
-    DEFAULT_MODEL,
-    DEFAULT_SIZE,
-    bundled_weights,
-    check_decode,
-    check_temperature,
-    chosen_options,
-)
+from chromalab.colorize.options import DEFAULT_MODEL, DEFAULT_SIZE, bundled_weights, chosen_options
 from chromalab.models.checkpoint import ModelSpec, load_model
 from chromalab.models.registry import input_side
 
@@ -92,6 +85,6 @@ class Colorizer(BaseColorizer):
         out = self.model(normalize_l(torch.as_tensor(lightness)))  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
         if self.bins is None:
             return denormalize_ab(out)
-        t = self.temperature if temperature is None else check_temperature(temperature)
-        return self.bins.decode(out, method=check_decode(decode or self.decode), temperature=t)
+        method, t = self.decoding(temperature, decode)
+        return self.bins.decode(out, method=method, temperature=t)
 

@@ -1,4 +1,4 @@
-"""Self-describing model files: safetensors weights plus a JSON description (``spec.ModelSpec``) in the file's
+"""Self-describing model files: safetensors weights plus a JSON description (``ModelSpec``) in the file's
 metadata.
 
 A model file holds everything needed to rebuild and use the network: registry name and options, the bin
@@ -9,7 +9,7 @@ Files are written atomically (temporary file + rename) and read without unpickli
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,29 @@ from torch import nn
 
 from chromalab.color.bins import Bins, bins_from_centres
 from chromalab.files import atomic_write
-from chromalab.models.spec import FORMAT, METADATA_KEY, ModelSpec
+from chromalab.models.registry import create_model
+from chromalab.models.spec import FORMAT, METADATA_KEY
 
-__all__ = ["BIN_CENTRES", "PRIOR", "LoadedModel", "ModelSpec", "load_model", "read_metadata", "save_model"]
 BIN_CENTRES = "bins.centres"
 PRIOR = "bins.prior"
 MODEL_PREFIX = "model."
+
+
+@dataclass
+class ModelSpec:
+    """What a model file says about its network: enough to rebuild it with ``create_model``."""
+
+    model: str
+    options: dict[str, Any] = field(default_factory=dict)
+    bins: str | None = None  # bin spec of a classification model, None for regression
+    info: dict[str, Any] = field(default_factory=dict)  # training command, data, metrics...
+
+    def build(self, num_classes: int | None) -> nn.Module:
+        return create_model(self.model, num_classes=num_classes, **self.options)
+
+    def description(self) -> dict[str, Any]:
+        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under METADATA_KEY."""
+        return {"format": FORMAT, **asdict(self)}
 
 
 def save_model(
