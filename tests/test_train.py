@@ -253,3 +253,14 @@ def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path,
     missing = subprocess.run([CHROMALAB, "train", str(cache), "--init", str(tmp_path / "none.safetensors"), "-o",
                               str(tmp_path / "m")], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "--init" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_every_setting_of_a_run_is_a_train_option_with_the_librarys_default() -> None:
+    import inspect
+
+    from chromalab.cli import train as command
+
+    parameters = inspect.signature(command.train).parameters
+    assert command.SETTINGS <= set(parameters)
+    for name in command.SETTINGS:
+        assert parameters[name].default.default == getattr(TrainConfig(model="x"), name), name

@@ -43,12 +43,14 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-def open_colorizer(model: str, *, engine: str = "torch", show_warnings: bool = False,
+def open_colorizer(model: str, *, engine: str | None = None, show_warnings: bool = False,
                    **options: object) -> BaseColorizer:
-    """``--model`` on the backend ``engine`` picks, or exit 2 with the reason. A registered name gives an
-    untrained network: it warns so, on stderr with ``show_warnings``, silently otherwise."""
+    """``--model`` on the backend ``engine`` picks (None: onnx for an .onnx file, torch for the rest, the bundled
+    model included), or exit 2 with the reason. A registered name gives an untrained network: it warns so, on
+    stderr with ``show_warnings``, silently otherwise."""
     from chromalab.colorize.batch import load_colorizer
 
+    engine = engine or ("onnx" if model.endswith(".onnx") else "torch")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -59,20 +59,11 @@ def evaluate(
     if not paths:
         report_error(data, "no images found in this folder")
         raise typer.Exit(EXIT_SOME_FAILED)
-    engine = "onnx" if model.endswith(".onnx") else "torch"  # the bundled model is scored in torch, as ever
-    colorizer = open_colorizer(model, engine=engine, show_warnings=True, size=size, temperature=temperature)
+    colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
     size, temperature = colorizer.size, colorizer.temperature  # what the model file recommends, if not given
     with _Progress(len(paths)) as advance:
-        result = score.evaluate(
-            paths,
-            colorizer,
-            root=data,
-            size=size,
-            temperature=temperature,
-            bins=bins,
-            batch_size=batch_size,
-            on_image=advance,
-        )
+        result = score.evaluate(paths, colorizer, root=data, size=size, temperature=temperature, bins=bins,
+                                batch_size=batch_size, on_image=advance)
     if not result.images:
         why = f"{len(result.grey)} grey" if result.grey else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")

@@ -59,43 +59,55 @@ def semantic(
 
     (A command of its own, not 'evaluate --semantic': it takes a prepared cache with classes, not photos.)
     """
-    from chromalab.data.cache import Cache
-
-    if not cache.exists():
-        usage_error(f"{cache}: no such cache folder")
-    try:
-        opened = Cache(cache)
-    except ValueError as error:
-        usage_error(str(error))
-    from chromalab.evaluation import semantic as sem  # torch: only once the cache is known to be one
+    opened = _open_cache(cache)
+    from chromalab.evaluation import semantic as sem
     from chromalab.evaluation.classifier import ClassifierConfig
 
-    try:
-        sem.check_cache(opened)
-    except ValueError as error:
-        usage_error(str(error))
-    engine = "onnx" if model.endswith(".onnx") else "torch"
-    colorizer = open_colorizer(model, engine=engine, show_warnings=True, temperature=temperature)
+    colorizer = open_colorizer(model, show_warnings=True, temperature=temperature)
     config = ClassifierConfig(side=min(side, opened.size), epochs=epochs, minutes=minutes,
-                                  batch_size=batch_size, seed=seed)
-    if classifier is None or not classifier.is_file():
-        print(f"training the classifier on {len(opened.train_indices)} true-colour photos "
-              f"({len(opened.class_names)} classes, {config.side} px)", file=sys.stderr, flush=True)
-    try:
-        network, meta = sem.obtain_classifier(opened, path=classifier, config=config, on_epoch=_print_epoch)
-    except ValueError as error:
-        usage_error(str(error))
-    except OSError as error:
-        report_error(classifier, f"cannot write ({error.strerror or error})")
-        raise typer.Exit(EXIT_SOME_FAILED) from None
-    if "warning" in meta:
-        print(f"warning: {meta['warning']}", file=sys.stderr)
+                              batch_size=batch_size, seed=seed)
+    network, meta = _classifier(opened, classifier, config)
     result = sem.semantic_test(opened, colorizer, network, meta, temperature=colorizer.temperature)
     info = {"model": model, "temperature": colorizer.temperature, "cache": str(cache)}
     summary = result.summary(info)
     written = write_outputs([] if json_path is None else [(json_path, json_text(summary))])
     _print_table(summary["semantic"])
     raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
+
+
+def _open_cache(path: Path):  # -> Cache
+    """The cache at ``path`` if the semantic test can run on it, else exit 2 with the reason."""
+    from chromalab.data.cache import Cache
+
+    if not path.exists():
+        usage_error(f"{path}: no such cache folder")
+    try:
+        cache = Cache(path)
+        from chromalab.evaluation.semantic import check_cache  # torch: only once the cache is known to be one
+
+        check_cache(cache)
+    except ValueError as error:
+        usage_error(str(error))
+    return cache
+
+
+def _classifier(cache, path: Path | None, config):  # -> (SemanticClassifier, its description)
+    """Load the classifier at ``path``, or train one (saved there when given), saying so on stderr."""
+    from chromalab.evaluation.semantic import obtain_classifier
+
+    if path is None or not path.is_file():
+        print(f"training the classifier on {len(cache.train_indices)} true-colour photos "
+              f"({len(cache.class_names)} classes, {config.side} px)", file=sys.stderr, flush=True)
+    try:
+        network, meta = obtain_classifier(cache, path=path, config=config, on_epoch=_print_epoch)
+    except ValueError as error:
+        usage_error(str(error))
+    except OSError as error:
+        report_error(path, f"cannot write ({error.strerror or error})")
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    if "warning" in meta:
+        print(f"warning: {meta['warning']}", file=sys.stderr)
+    return network, meta
 
 
 def _print_epoch(epoch: int, loss: float, seconds: float) -> None:

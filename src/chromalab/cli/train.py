@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from chromalab.training.config import TrainConfig
 from chromalab.training.run_folder import FINAL_MODEL
 
 DEFAULTS = TrainConfig(model="")  # the option defaults are the library's (the module imports no torch)
+SETTINGS = {field.name for field in fields(TrainConfig)} - {"model", "model_options", "betas", "init"}  # as options
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
@@ -75,19 +77,14 @@ def train(
                                 "options (--epochs, --minutes, --max-steps, --checkpoint-every, --log-every) may change."),
 ) -> None:
     """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
+    settings = {name: value for name, value in locals().items() if name in SETTINGS}  # options named as the fields
     from chromalab.training.loop import Trainer, TrainingError
 
     options = parse_options(option)
     if init is not None and model is None:
         model, options = _architecture_of(init, options)
-    config = TrainConfig(
-        model=model, model_options=options, loss=loss, encoding=encoding, rebalance=rebalance,
-        rebalance_lambda=rebalance_lambda, bins=bins, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_drop_at=lr_drop_at,
-        batch_size=batch_size, epochs=epochs, minutes=minutes, max_steps=max_steps, flip=flip, seed=seed,
-        checkpoint_every=checkpoint_every, log_every=log_every, val_images=val_images, compile=compile,
-        channels_last=channels_last, overfit_one=overfit_one, class_loss_weight=class_loss_weight,
-        init=None if init is None else str(init.resolve()),
-    )
+    config = TrainConfig(model=model, model_options=options, init=None if init is None else str(init.resolve()),
+                         **settings)
     if model is None and not resume:
         usage_error("--model is required to start a run (see 'chromalab models')")
     try:
