@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import EXIT_SOME_FAILED, app, open_colorizer, report_error, usage_error
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 analyze_app = typer.Typer(
     name="analyze",
@@ -237,7 +238,7 @@ def compare_figure(
     model: list[str] = typer.Option(["default"], "--model", "-m", help="A model per column, repeatable: "
                                     "'default', a .safetensors file or a registered name."),
     temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean T "
-                                      "(default: each model's own, 0.38)."),
+                                      f"(default: each model's own, {DEFAULT_TEMPERATURE})."),
     size: int = SIZE,
     limit: int = ROWS,
 ) -> None:

@@ -19,6 +19,8 @@ from chromalab.cli.app import (
     report_error,
     usage_error,
 )
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
+from chromalab.colorize.options import DEFAULT_SIZE
 
 
 @app.command()
@@ -27,8 +29,10 @@ def colorize(
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
     model: str = typer.Option("default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."),
     engine: str = typer.Option("auto", "--engine", help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and for the default model when its graph and onnxruntime are installed, torch otherwise."),
-    temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's (0.38 if it names none)."),
-    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees; output keeps the input size. Default: the model's (256 if it names none)."),
+    temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
+                                      f"({DEFAULT_TEMPERATURE} if it names none)."),
+    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees; output keeps the input size. "
+                              f"Default: the model's ({DEFAULT_SIZE} if it names none)."),
     decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed, mean or mode (default annealed)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
 ) -> None:

@@ -18,6 +18,7 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 
 @app.command()
@@ -34,7 +35,7 @@ def evaluate(
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),
     temperature: float = typer.Option(
-        None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature (default: the model's, else 0.38)."
+        None, "--temperature", "-t", min=0.0, max=10.0, help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE})."
     ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Score at most N photos, evenly spaced through the sorted list."

@@ -22,6 +22,7 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "colorized"}
 
@@ -37,7 +38,7 @@ def semantic(
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     temperature: float = typer.Option(
-        None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature (default: the model's, else 0.38)."
+        None, "--temperature", "-t", min=0.0, max=10.0, help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE})."
     ),
     epochs: int = typer.Option(30, "--classifier-epochs", min=1, help="Classifier training: at most this many epochs."),
     minutes: float | None = typer.Option(
