@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
 	$(BIN)/python bench/bench_default.py
+	$(BIN)/python bench/bench_serve.py
 
 # the bundled graph is derived from the bundled weights: re-export after changing them
 weights: $(STAMP)

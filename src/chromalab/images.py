@@ -37,6 +37,14 @@ class ImageError(ValueError):
     """A user-facing problem with one image; ``str()`` is the one-line reason."""
 
 
+class ImageTooLarge(ImageError):
+    """More pixels than the limit allows (a decompression bomb guard)."""
+
+
+class NotAnImage(ImageError):
+    """Data that no image decoder recognises: another kind of file."""
+
+
 @dataclass
 class Lightness:
     """What the pipeline needs from an input image."""
@@ -45,24 +53,25 @@ class Lightness:
     alpha: Image.Image | None  # the alpha channel to carry over, mode "L"
 
 
-def open_image(source: ImageSource) -> Image.Image:
+def open_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, validate and fully decode ``source``, honouring EXIF orientation; first frame of animations.
 
     ``source`` is a path, the bytes of a file, or a binary stream (read from where it stands); the same
-    guards hold for each: empty input, not an image, truncated data, more than ``MAX_PIXELS`` pixels."""
+    guards hold for each: empty input, not an image (``NotAnImage``), truncated data, more than ``max_pixels``
+    pixels (``ImageTooLarge``; never above ``MAX_PIXELS``), all refused before the pixels are decoded."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(_readable(source))
-            check_size(image.size)
+            check_size(image.size, max_pixels=max_pixels)
             image.seek(0)
             image.load()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
+        raise ImageTooLarge(f"image too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
-        raise ImageError("not an image Pillow can read") from None
+        raise NotAnImage("not an image Pillow can read") from None
     except IsADirectoryError:
         raise ImageError("is a directory") from None
     except FileNotFoundError:
@@ -114,10 +123,11 @@ def evenly_spaced(items: Sequence[T], limit: int | None) -> list[T]:
     return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
 
 
-def check_size(size: tuple[int, int]) -> None:
+def check_size(size: tuple[int, int], *, max_pixels: int = MAX_PIXELS) -> None:
     width, height = size
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"{width}x{height} is above the {MAX_PIXELS // 1_000_000}-megapixel limit (decompression bomb guard)")
+    limit = min(max_pixels, MAX_PIXELS)
+    if width * height > limit:
+        raise ImageTooLarge(f"{width}x{height} is above the {limit / 1e6:g}-megapixel limit (decompression bomb guard)")
     if width < 1 or height < 1:
         raise ImageError(f"empty image ({width}x{height})")
 
@@ -171,9 +181,22 @@ def output_path(source: Path, out_dir: Path, *, alpha: bool) -> Path:
 
 
 def save_image(image: Image.Image, path: Path) -> None:
-    """Write atomically (temporary file + rename); JPEG at quality 95."""
+    """Write atomically (temporary file + rename), in the format of the suffix (PNG for the rest)."""
     fmt = _WRITABLE.get(path.suffix.lower(), "PNG")
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    if fmt == "PNG":
-        options["compress_level"] = 1  # large PNGs: level 1 is ~5x faster than the default and ~10% bigger
-    atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+    atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **_encoder_options(fmt)))
+
+
+def encode_image(image: Image.Image, fmt: str) -> bytes:
+    """The bytes of ``image`` as a file of format ``fmt`` ("PNG", "JPEG"...), with ``save_image``'s settings."""
+    buffer = io.BytesIO()
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # JPEG holds no alpha
+    image.save(buffer, format=fmt, **_encoder_options(fmt))
+    return buffer.getvalue()
+
+
+def _encoder_options(fmt: str) -> dict[str, int]:
+    """JPEG and WebP at quality 95; PNG at compression level 1 (~5x faster than the default, ~10% bigger)."""
+    if fmt in ("JPEG", "WEBP"):
+        return {"quality": 95}
+    return {"compress_level": 1} if fmt == "PNG" else {}

@@ -14,6 +14,7 @@ from chromalab.cli import (  # noqa: F401  (registers the commands)
     prepare,
     report,
     semantic,
+    serve,
     train,
 )
 from chromalab.cli.app import app

@@ -77,14 +77,24 @@ class Colorizer(BaseColorizer):
     def input_side(self, size: int) -> int:
         return input_side(self.model, size)  # size-specific networks see their own size
 
-    @torch.inference_mode()
     def predict_ab(
         self, lightness: torch.Tensor | np.ndarray, *, temperature: float | None = None, decode: str | None = None
     ) -> torch.Tensor:
         """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
-        out = self.model(normalize_l(torch.as_tensor(lightness)))  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
+        return self.decode_output(self.network_output(lightness), temperature=temperature, decode=decode)
+
+    @torch.inference_mode()
+    def network_output(self, lightness: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the bins,
+        or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any temperature."""
+        return self.model(normalize_l(torch.as_tensor(lightness)))
+
+    @torch.inference_mode()
+    def decode_output(self, output: torch.Tensor, *, temperature: float | None = None,
+                      decode: str | None = None) -> torch.Tensor:
+        """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean, or mode)."""
         if self.bins is None:
-            return denormalize_ab(out)
+            return denormalize_ab(output)
         method, t = self.decoding(temperature, decode)
-        return self.bins.decode(out, method=method, temperature=t)
+        return self.bins.decode(output, method=method, temperature=t)
 

@@ -1,0 +1,60 @@
+"""``chromalab serve``: the web app on this computer (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+import typer
+
+from chromalab.cli.app import app, usage_error
+from chromalab.images import MAX_PIXELS
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; loopback by default (this computer only)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    model: str = typer.Option("default", "--model", "-m", help="The model offered first: 'default' or a .safetensors file."),
+    models_dir: Path = typer.Option(None, "--models-dir", help="A folder of .safetensors model files to offer as well "
+                                    "(NAME.md beside one is its 'about')."),
+    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest request; larger ones are "
+                                        "refused while they stream (413)."),
+    max_megapixels: float = typer.Option(MAX_PIXELS / 1e6, "--max-megapixels", min=0.001, max=MAX_PIXELS / 1e6,
+                                         help="Largest photo, read from its header before decoding (413)."),
+    token: str = typer.Option(None, "--token", help="Require this token on every request (?token=... in the page's "
+                              "address, or Authorization: Bearer ...); use it with --host 0.0.0.0."),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Photos in the network at once."),
+    queue: int = typer.Option(64, "--queue", min=1, help="Photos in work or waiting at once; more get 503."),
+) -> None:
+    """Colorize in the browser: drop photos, move the temperature, download. Works offline."""
+    import uvicorn
+
+    from chromalab.serve.app import create_app
+    from chromalab.serve.settings import ServeSettings
+
+    if models_dir is not None and not models_dir.is_dir():
+        usage_error(f"--models-dir {models_dir}: no such folder")
+    if model != "default" and not Path(model).is_file():
+        usage_error(f"--model {model}: no such model file")
+    if not _loopback(host):
+        print(f"warning: --host {host} lets other computers reach this server"
+              + ("" if token else "; pass --token to keep them out"), file=sys.stderr)
+    try:
+        settings = ServeSettings(model=model, models_dir=models_dir, max_upload_mb=max_upload_mb,
+                                 max_megapixels=max_megapixels, token=token, workers=workers, queue=queue)
+    except ValueError as error:
+        usage_error(str(error))
+    shown = "localhost" if _loopback(host) else host
+    print(f"chromalab: http://{shown}:{port}/{'?token=' + token if token else ''}  (Ctrl-C stops it)", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

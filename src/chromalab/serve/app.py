@@ -1,0 +1,122 @@
+"""The web app's routes (FastAPI). The page (``static/``) uses the same API as any other client.
+
+``GET /api/health``; ``GET /api/models``; ``POST /api/colorize`` (multipart ``file``, optional ``temperature``,
+``size``, ``format``, ``model`` -> the colorized image at the input's size); ``POST /api/uploads`` (the network
+runs once; the upload is kept) then ``GET /api/uploads/ID/preview?temperature=T`` (re-decoded and rendered
+without the network), ``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
+Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image), 401 (token), 404, 413 (too many
+bytes or pixels), 415 (not an image at all) or 503 (the pool is full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from chromalab.images import ImageError, ImageTooLarge, NotAnImage
+from chromalab.serve.catalogue import Catalogue
+from chromalab.serve.forms import FormError
+from chromalab.serve.routes import STATIC, ApiError, router
+from chromalab.serve.settings import ServeSettings
+from chromalab.serve.uploads import UploadStore
+from chromalab.serve.work import Busy, WorkPool
+
+TOKEN_COOKIE = "chromalab_token"
+EXPIRY_INTERVAL_S = 30.0
+
+
+@dataclass
+class Server:
+    """What the routes share; made when the app starts, taken down when it stops."""
+
+    settings: ServeSettings
+    catalogue: Catalogue
+    pool: WorkPool
+    store: UploadStore
+    folder: Path  # the server's own temporary folder: the only place it writes
+
+
+def create_app(settings: ServeSettings) -> FastAPI:
+    app = FastAPI(title="chromalab", lifespan=_lifespan(settings), docs_url=None, redoc_url=None)
+    _errors(app)
+    _token(app, settings.token)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread per photo: the pool's workers share the cores
+        folder = Path(tempfile.mkdtemp(prefix="chromalab-serve-"))
+        server = Server(settings, Catalogue(settings.model, settings.models_dir),
+                        WorkPool(workers=settings.workers, capacity=settings.queue),
+                        UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s), folder)
+        server.catalogue.colorizer(None)  # load the first model now: a bad one stops the start, not a request
+        app.state.server = server
+        expiry = asyncio.create_task(_expire(server.store))
+        try:
+            yield
+        finally:
+            expiry.cancel()
+            server.pool.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            torch.set_num_threads(threads)
+
+    return lifespan
+
+
+async def _expire(store: UploadStore) -> None:
+    while True:
+        await asyncio.sleep(EXPIRY_INTERVAL_S)
+        store.expire()
+
+
+def _errors(app: FastAPI) -> None:
+    """Every failure is ``{"error": "..."}`` with its status; a server error never shows a traceback."""
+    statuses = {ApiError: None, FormError: None, ImageTooLarge: 413, NotAnImage: 415, ImageError: 400, Busy: 503,
+                RequestValidationError: 400, HTTPException: None}
+
+    def handler(status: int | None):
+        async def handle(request: Request, error: Exception) -> JSONResponse:
+            code = status or getattr(error, "status", None) or getattr(error, "status_code", 500)
+            message = getattr(error, "detail", None) if isinstance(error, HTTPException) else str(error)
+            return JSONResponse({"error": message or "error"}, status_code=code)
+
+        return handle
+
+    for kind, status in statuses.items():
+        app.add_exception_handler(kind, handler(status))
+
+
+def _token(app: FastAPI, token: str | None) -> None:
+    """With a token, every request carries it: header ``Authorization: Bearer T``, query ``?token=T`` (the page's
+    address, which then sets a cookie for the page's own requests) or that cookie."""
+    if token is None:
+        return
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Callable) -> Response:
+        given = {request.headers.get("authorization", "").removeprefix("Bearer "), request.query_params.get("token"),
+                 request.cookies.get(TOKEN_COOKIE)}
+        if token not in given:
+            return JSONResponse({"error": "this server needs its token (?token=... or Authorization: Bearer ...)"},
+                                status_code=401)
+        response = await call_next(request)
+        if request.query_params.get("token") == token:
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response

@@ -1,0 +1,68 @@
+"""The models the web app offers: the bundled ``default`` and every model file in ``--models-dir``, each
+loaded once (on first use) and described in a few lines from its model card or its own metadata."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from chromalab.colorize.options import DEFAULT_MODEL, bundled_weights
+from chromalab.colorize.torch_backend import Colorizer
+
+CARD_SUFFIX = ".md"  # a model card beside a model file: NAME.md next to NAME.safetensors
+ABOUT_CHARS = 320  # what the page shows of a card
+
+
+class Catalogue:
+    """Model names -> files, colorizers (cached) and descriptions. Thread-safe."""
+
+    def __init__(self, first: str = DEFAULT_MODEL, models_dir: Path | None = None) -> None:
+        self.files = {DEFAULT_MODEL: bundled_weights()}
+        if models_dir is not None:
+            self.files.update({path.stem: path for path in sorted(Path(models_dir).glob("*.safetensors"))})
+        if first != DEFAULT_MODEL:  # a file given by path: offered under its stem, first
+            path = Path(first)
+            self.files = {path.stem: path, **{k: v for k, v in self.files.items() if k != path.stem}}
+            first = path.stem
+        self.first = first
+        self._loaded: dict[str, Colorizer] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return [self.first, *(name for name in self.files if name != self.first)]
+
+    def colorizer(self, name: str | None) -> Colorizer:
+        """The colorizer of ``name`` (None: the first); ValueError for a name not on offer or a bad file."""
+        name = name or self.first
+        if name not in self.files:
+            raise ValueError(f"unknown model {name!r}; on offer: {', '.join(self.names)}")
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = Colorizer.load(self.files[name])
+            return self._loaded[name]
+
+    def about(self, name: str) -> dict[str, object]:
+        """What the page says of a model: its name, kind, recommended settings and a few lines of its card."""
+        colorizer = self.colorizer(name)
+        spec = colorizer.spec
+        return {"name": name, "architecture": spec.model, "bins": spec.bins, "classification": spec.bins is not None,
+                "size": colorizer.size, "temperature": colorizer.temperature, "about": self._card(name, spec.info)}
+
+    def _card(self, name: str, info: dict) -> str:
+        path = self.files[name]
+        card = path.with_name("MODEL_CARD.md") if name == DEFAULT_MODEL else path.with_suffix(CARD_SUFFIX)
+        if card.is_file():
+            return card_summary(card.read_text(encoding="utf-8"))
+        facts = [f"{info[key]} {label}" for key, label in (("steps", "steps"), ("images_seen", "images seen"))
+                 if key in info]
+        return f"{path.name}: trained model file" + (f" ({', '.join(facts)})" if facts else "") + "."
+
+
+def card_summary(text: str) -> str:
+    """The opening of a model card as plain text: its first paragraphs after the title, markup removed."""
+    body = [line.strip().removeprefix("- ") for line in text.splitlines() if not line.startswith("#")]
+    plain = re.sub(r"[`*_]", "", " ".join(body)).strip()
+    plain = re.sub(r"\s+", " ", plain)
+    return plain if len(plain) <= ABOUT_CHARS else plain[: ABOUT_CHARS - 1].rsplit(" ", 1)[0] + "…"

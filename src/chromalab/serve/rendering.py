@@ -1,0 +1,66 @@
+"""The work behind each request, run in the pool: decode, network, re-decode at a temperature, render, encode.
+Everything goes through the colorizer's own steps (``view`` -> network -> ``render``), so a photo from the web
+app is the photo ``chromalab colorize`` makes with the same model, size and temperature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from chromalab.color.lab import gray_rendering
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.images import Lightness, encode_image, open_image, to_lightness
+from chromalab.serve.uploads import Upload
+
+PREVIEW_FORMAT = "JPEG"
+FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG"}  # what a client may ask for -> Pillow's name
+SUFFIXES = {"PNG": ".png", "JPEG": ".jpg"}
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
+
+
+def colorize_bytes(colorizer: Colorizer, data: bytes, *, max_pixels: int, temperature: float | None,
+                   size: int | None, fmt: str) -> bytes:
+    """An uploaded file -> its colorization at the input's own size, encoded as ``fmt``."""
+    image = open_image(data, max_pixels=max_pixels)
+    return encode_image(colorizer.colorize(image, temperature=temperature, size=size), fmt)
+
+
+def analyse(colorizer: Colorizer, data: bytes, *, model: str, filename: str, original: Path, max_pixels: int,
+            size: int | None, preview_side: int) -> Upload:
+    """Run the network once on an uploaded file and keep what later renderings need."""
+    source = to_lightness(open_image(data, max_pixels=max_pixels))
+    output = colorizer.network_output(colorizer.view(source, size=size).network_input)  # (1, Q | 2, h, w)
+    original.write_bytes(data)
+    height, width = source.lightness.shape
+    return Upload(model, filename, width, height, output, shrink(source, preview_side), original)
+
+
+def shrink(source: Lightness, side: int) -> Lightness:
+    """L (and alpha) with the longest side at most ``side`` (antialiased bilinear), for previews."""
+    height, width = source.lightness.shape
+    scale = side / max(height, width)
+    if scale >= 1:
+        return source
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(source.lightness, mode="F").resize(size, Image.Resampling.BILINEAR)
+    alpha = None if source.alpha is None else source.alpha.resize(size, Image.Resampling.BILINEAR)
+    return Lightness(np.array(small, dtype=np.float32), alpha)
+
+
+def preview(colorizer: Colorizer, upload: Upload, *, temperature: float | None, grey: bool = False) -> bytes:
+    """The preview of an upload as JPEG: its colorization at ``temperature`` (decoded again from the kept network
+    output, no network), or the grey photo the network sees."""
+    if grey:
+        return encode_image(Image.fromarray(gray_rendering(upload.preview.lightness)), PREVIEW_FORMAT)
+    ab_small = colorizer.decode_output(upload.output, temperature=temperature)
+    return encode_image(colorizer.render(upload.preview, ab_small), PREVIEW_FORMAT)
+
+
+def full_resolution(colorizer: Colorizer, upload: Upload, *, temperature: float | None, fmt: str,
+                    max_pixels: int) -> bytes:
+    """The upload's colorization at its own size and ``temperature``, encoded as ``fmt``."""
+    source = to_lightness(open_image(upload.original, max_pixels=max_pixels))
+    ab_small = colorizer.decode_output(upload.output, temperature=temperature)
+    return encode_image(colorizer.render(source, ab_small), fmt)

@@ -1,0 +1,179 @@
+"""The web app's routes; ``app.create_app`` mounts them. See ``app`` for the API in one place."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+
+from chromalab.colorize.options import check_size, check_temperature
+from chromalab.serve import rendering
+from chromalab.serve.forms import Form, read_form
+from chromalab.serve.uploads import Upload, safe_stem
+
+STATIC = Path(str(resources.files("chromalab.serve") / "static"))
+router = APIRouter()
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _server(request: Request):  # -> app.Server
+    return request.app.state.server
+
+
+async def _form(request: Request) -> tuple[Form, bytes]:
+    """The request's form and its ``file`` (400 without one)."""
+    form = await read_form(request.headers.get("content-type"), request.headers.get("content-length"),
+                           request.stream(), max_bytes=_server(request).settings.max_bytes)
+    if "file" not in form.files:
+        raise ApiError(400, "no file: send the photo as the multipart field 'file'")
+    return form, form.files["file"]
+
+
+def _number(fields: dict[str, str], name: str, kind: type, check: Callable[[Any], Any]) -> float | int | None:
+    """A form or query field as ``kind``, checked; None when absent; 400 when bad."""
+    raw = fields.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return check(kind(raw))
+    except ValueError as error:
+        raise ApiError(400, f"{name}: {error}") from None
+
+
+def _options(fields: dict[str, str]) -> dict[str, object]:
+    fmt = fields.get("format", "png").lower()
+    if fmt not in rendering.FORMATS:
+        raise ApiError(400, f"format must be png or jpeg, got {fmt!r}")
+    return {"temperature": _number(fields, "temperature", float, check_temperature),
+            "size": _number(fields, "size", int, check_size), "fmt": rendering.FORMATS[fmt]}
+
+
+def _colorizer(server, name: str | None):  # -> Colorizer
+    try:
+        return server.catalogue.colorizer(name)
+    except (ValueError, FileNotFoundError) as error:
+        raise ApiError(400, str(error)) from None
+
+
+def _upload(server, upload_id: str) -> Upload:
+    try:
+        return server.store.get(upload_id)
+    except KeyError:
+        raise ApiError(404, f"no upload {upload_id!r} (expired, or never made)") from None
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+
+@router.get("/api/health")
+async def health(request: Request) -> dict[str, object]:
+    server = _server(request)
+    return {"status": "ok", "models": server.catalogue.names, "uploads": len(server.store),
+            "in_work": server.pool.taken, "capacity": server.pool.capacity}
+
+
+@router.get("/api/models")
+async def models(request: Request) -> list[dict[str, object]]:
+    server = _server(request)
+    return [await server.pool.run(server.catalogue.about, name) for name in server.catalogue.names]
+
+
+@router.post("/api/colorize")
+async def colorize(request: Request) -> Response:
+    server = _server(request)
+    form, data = await _form(request)
+    options = _options(form.fields)
+    colorizer = _colorizer(server, form.fields.get("model"))
+    body = await server.pool.run(rendering.colorize_bytes, colorizer, data, max_pixels=server.settings.max_pixels,
+                                 temperature=options["temperature"], size=options["size"], fmt=options["fmt"])
+    return Response(body, media_type=rendering.MEDIA_TYPES[options["fmt"]])
+
+
+@router.post("/api/uploads")
+async def upload(request: Request) -> dict[str, object]:
+    server = _server(request)
+    form, data = await _form(request)
+    name = form.fields.get("model") or server.catalogue.first
+    colorizer = _colorizer(server, name)
+    kept = await server.pool.run(rendering.analyse, colorizer, data, model=name,
+                                 filename=safe_stem(form.filenames.get("file")), original=server.store.original_path(),
+                                 max_pixels=server.settings.max_pixels, size=_options(form.fields)["size"],
+                                 preview_side=server.settings.preview_side)
+    server.store.add(kept)
+    return {"id": kept.id, "name": kept.name, "width": kept.width, "height": kept.height, "model": name,
+            "classification": colorizer.bins is not None, "temperature": colorizer.temperature}
+
+
+@router.get("/api/uploads/{upload_id}/preview")
+async def preview(request: Request, upload_id: str, grey: bool = False) -> Response:
+    server = _server(request)
+    kept = _upload(server, upload_id)
+    temperature = _options(dict(request.query_params))["temperature"]
+    body = await server.pool.run(rendering.preview, _colorizer(server, kept.model), kept, temperature=temperature,
+                                 grey=grey)
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
+
+
+@router.get("/api/uploads/{upload_id}/download")
+async def download(request: Request, upload_id: str) -> Response:
+    server = _server(request)
+    options = _options(dict(request.query_params))
+    filename, body = await _full_resolution(server, _upload(server, upload_id), options)
+    return Response(body, media_type=rendering.MEDIA_TYPES[options["fmt"]],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.delete("/api/uploads/{upload_id}")
+async def forget(request: Request, upload_id: str) -> dict[str, bool]:
+    return {"removed": _server(request).store.remove(upload_id)}
+
+
+@router.get("/api/download.zip")
+async def download_all(request: Request, ids: str) -> Response:
+    """Every upload of ``ids`` (comma-separated) at full resolution, in one zip."""
+    server = _server(request)
+    options = _options(dict(request.query_params))
+    kept = [_upload(server, upload_id) for upload_id in ids.split(",") if upload_id]
+    buffer, names = io.BytesIO(), set()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for one in kept:
+            filename, body = await _full_resolution(server, one, options)
+            archive.writestr(_unique(filename, names), body)
+    return Response(buffer.getvalue(), media_type="application/zip",
+                    headers={"Content-Disposition": 'attachment; filename="colorized.zip"'})
+
+
+async def _full_resolution(server, upload: Upload, options: dict[str, object]) -> tuple[str, bytes]:
+    """(download name, encoded image) of an upload at full resolution, in the pool."""
+    body = await server.pool.run(rendering.full_resolution, _colorizer(server, upload.model), upload,
+                                 temperature=options["temperature"], fmt=options["fmt"],
+                                 max_pixels=server.settings.max_pixels)
+    return f"{upload.name}-colour{rendering.SUFFIXES[options['fmt']]}", body
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem-2.ext``, ``stem-3.ext``... when a photo of the same name is in the zip already."""
+    path, number = Path(name), 1
+    while name in taken:
+        number += 1
+        name = f"{path.stem}-{number}{path.suffix}"
+    taken.add(name)
+    return name

@@ -1,0 +1,35 @@
+"""What a ``chromalab serve`` process allows: its model, its limits and its token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from chromalab.images import MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    model: str = "default"  # offered first; the page may pick any of the catalogue
+    models_dir: Path | None = None  # more model files (*.safetensors) on offer
+    max_upload_mb: float = 50.0  # bytes of one request; more is refused while it streams (413)
+    max_megapixels: float = MAX_PIXELS / 1e6  # pixels of one photo, read from its header (413)
+    token: str | None = None  # when set, every request must carry it
+    workers: int = 2  # photos in the network at once (each on one torch thread: two cores, two photos)
+    queue: int = 64  # photos in work or waiting at once; one more is refused (503), never an unbounded backlog
+    preview_side: int = 1600  # longest side of the previews the page shows and re-renders
+    store_mb: float = 512.0  # network outputs and previews kept, least recently used dropped first
+    upload_ttl_s: float = 3600.0  # an upload unused this long is dropped
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_mb", "max_megapixels", "workers", "queue", "preview_side", "store_mb", "upload_ttl_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)

@@ -1,0 +1,97 @@
+"""What the server keeps of each upload, bounded: the network's output at view resolution (so that a new
+temperature only decodes and renders again, without the network), a preview-sized lightness, and the
+original bytes in the server's own temporary folder (for the full-resolution download). Least recently used
+uploads go first when the store passes its byte budget; unused ones expire."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from chromalab.images import Lightness
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+@dataclass
+class Upload:
+    model: str
+    name: str  # a safe file stem for downloads, from the client's name (never used as a path)
+    width: int
+    height: int
+    output: torch.Tensor  # (1, Q, h, w) logits, or (1, 2, h, w) normalised ab: the network's answer
+    preview: Lightness  # L (h', w') with the longest side at most the preview side, and its alpha
+    original: Path  # the uploaded bytes, in the store's folder
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    used: float = field(default_factory=time.monotonic)
+
+    @property
+    def nbytes(self) -> int:
+        return self.output.numel() * self.output.element_size() + self.preview.lightness.nbytes
+
+
+def safe_stem(filename: str | None) -> str:
+    """A download name from whatever the client called its file: letters, digits and a few signs only."""
+    stem = Path(filename or "photo").stem
+    return SAFE_NAME.sub("_", stem).strip(" .")[:80] or "photo"
+
+
+class UploadStore:
+    """Uploads by id; at most ``max_bytes`` of outputs and previews; each dropped ``ttl`` seconds after its last
+    use. Thread-safe. The originals live in ``folder`` and are deleted with their upload."""
+
+    def __init__(self, folder: Path, *, max_bytes: int, ttl: float) -> None:
+        self.folder = Path(folder)
+        self.max_bytes, self.ttl = max_bytes, ttl
+        self._uploads: OrderedDict[str, Upload] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()
+
+    def original_path(self) -> Path:
+        """A fresh file name in the store's folder."""
+        return self.folder / f"{secrets.token_hex(8)}.upload"
+
+    def add(self, upload: Upload) -> None:
+        with self._lock:
+            self._uploads[upload.id] = upload
+            self._shrink()
+
+    def get(self, upload_id: str) -> Upload:
+        """The upload, marked as used; KeyError when there is none (or no more)."""
+        with self._lock:
+            upload = self._uploads[upload_id]
+            upload.used = time.monotonic()
+            self._uploads.move_to_end(upload_id)
+            return upload
+
+    def remove(self, upload_id: str) -> bool:
+        with self._lock:
+            upload = self._uploads.pop(upload_id, None)
+        if upload is not None:
+            upload.original.unlink(missing_ok=True)
+        return upload is not None
+
+    def expire(self) -> int:
+        """Drop the uploads unused for ``ttl`` seconds; returns how many."""
+        limit = time.monotonic() - self.ttl
+        with self._lock:
+            old = [key for key, upload in self._uploads.items() if upload.used < limit]
+        return sum(self.remove(key) for key in old)
+
+    def __len__(self) -> int:
+        return len(self._uploads)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(upload.nbytes for upload in self._uploads.values())
+
+    def _shrink(self) -> None:
+        while len(self._uploads) > 1 and self.nbytes > self.max_bytes:
+            _, upload = self._uploads.popitem(last=False)
+            upload.original.unlink(missing_ok=True)

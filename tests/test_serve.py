@@ -1,0 +1,206 @@
+"""``chromalab serve``'s API in process (FastAPI's TestClient): every status, real photos, the bounded pool and
+store, the token, and random bytes that never make the server fail."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.images import Lightness
+from chromalab.serve.settings import ServeSettings
+from chromalab.serve.uploads import Upload, UploadStore, safe_stem
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette announces a move of its test client to another package
+    from fastapi.testclient import TestClient
+
+from chromalab.serve.app import create_app
+
+LIMITS = ServeSettings(max_upload_mb=2.0, max_megapixels=1.0, workers=1, queue=2, preview_side=48)
+
+
+def encoded(rgb: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def pixels(content: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(content)).convert("RGB"), dtype=int)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(LIMITS)) as test_client:
+        yield test_client
+
+
+def post(client: TestClient, path: str, content: bytes | None, name: str = "photo.png", **fields: str):
+    files = None if content is None else {"file": (name, content, "application/octet-stream")}
+    return client.post(path, files=files, data=fields)
+
+
+def test_health(client: TestClient) -> None:
+    answer = client.get("/api/health")
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+
+
+def test_colorize_returns_the_photo_at_its_size_as_colorize_makes_it(client: TestClient,
+                                                                     photos: dict[str, np.ndarray]) -> None:
+    grey = np.asarray(Image.fromarray(photos["chelsea"]).convert("L"))
+    for fmt, media in (("png", "image/png"), ("jpeg", "image/jpeg")):
+        answer = post(client, "/api/colorize", encoded(grey), temperature="0.3", format=fmt)
+        assert answer.status_code == 200 and answer.headers["content-type"] == media
+        assert Image.open(io.BytesIO(answer.content)).size == (grey.shape[1], grey.shape[0])
+    # the same model in this process: equal up to the network's float rounding on another thread count
+    expected = np.asarray(Colorizer.load("default").colorize(Image.fromarray(grey), temperature=0.3), dtype=int)
+    got = pixels(post(client, "/api/colorize", encoded(grey), temperature="0.3").content)
+    assert np.abs(got - expected).max() <= 2 and (got != expected).mean() < 0.01
+
+
+def test_upload_preview_and_download(client: TestClient, photos: dict[str, np.ndarray]) -> None:
+    data = encoded(photos["coffee"], "JPEG")
+    kept = post(client, "/api/uploads", data, name="../../etc/my coffee;.jpg").json()
+    assert kept["width"] == 64 and kept["classification"] and kept["name"] == "my coffee_"
+    previews = {t: client.get(f"/api/uploads/{kept['id']}/preview", params={"temperature": t}) for t in (0.05, 1.0)}
+    assert all(answer.status_code == 200 for answer in previews.values())
+    vivid, muted = (pixels(answer.content) for answer in previews.values())
+    assert max(vivid.shape[:2]) == LIMITS.preview_side  # shrunk to the preview side
+    def spread(rgb: np.ndarray) -> float:  # how far from grey
+        return float(rgb.std(axis=2).mean())
+
+    assert spread(vivid) > spread(muted) > 0  # a colder temperature is more vivid, without the network again
+    grey = pixels(client.get(f"/api/uploads/{kept['id']}/preview", params={"grey": "true"}).content)
+    assert np.abs(grey[..., 0] - grey[..., 2]).max() <= 2  # grey (JPEG rounding aside)
+    download = client.get(f"/api/uploads/{kept['id']}/download", params={"temperature": 0.3})
+    assert download.headers["content-disposition"] == 'attachment; filename="my coffee_-colour.png"'
+    direct = post(client, "/api/colorize", data, temperature="0.3")  # one network run, two paths: identical
+    np.testing.assert_array_equal(pixels(download.content), pixels(direct.content))
+    archive = client.get("/api/download.zip", params={"ids": f"{kept['id']},{kept['id']}", "format": "jpeg"})
+    import zipfile
+
+    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == ["my coffee_-colour.jpg", "my coffee_-colour-2.jpg"]
+    assert client.delete(f"/api/uploads/{kept['id']}").json() == {"removed": True}
+    assert client.get(f"/api/uploads/{kept['id']}/preview").status_code == 404
+
+
+def truncated_jpeg(rgb: np.ndarray) -> bytes:
+    data = encoded(rgb, "JPEG")
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    ("content", "fields", "status", "words"),
+    [
+        (None, {}, 400, "multipart"),
+        (b"", {}, 400, "empty"),
+        ("truncated", {}, 400, "truncated or corrupt"),
+        ("photo", {"temperature": "hot"}, 400, "temperature"),
+        ("photo", {"temperature": "11"}, 400, "temperature"),
+        ("photo", {"size": "8"}, 400, "size"),
+        ("photo", {"format": "gif"}, 400, "format"),
+        ("photo", {"model": "nothing"}, 400, "unknown model"),
+        (b"%PDF-1.4 a document, not a photo", {}, 415, "not an image"),
+        ("bomb", {}, 413, "megapixel"),
+        ("huge", {}, 413, "byte limit"),
+    ],
+)
+def test_every_failure_is_one_json_error_with_its_status(client: TestClient, photo: np.ndarray, png, content,
+                                                          fields: dict, status: int, words: str) -> None:
+    content = {"truncated": lambda: truncated_jpeg(photo), "photo": lambda: encoded(photo),
+               "bomb": lambda: png(2000, 2000, colour_type=2), "huge": lambda: b"\0" * 3_000_000}.get(
+                   content, lambda: content)()
+    answer = post(client, "/api/colorize", content, **fields) if content is not None else client.post(
+        "/api/colorize", data=fields)
+    assert answer.status_code == status, answer.text
+    assert set(answer.json()) == {"error"} and words in answer.json()["error"], answer.json()
+
+
+def test_a_full_pool_answers_503_and_health_still_answers(client: TestClient, photo: np.ndarray) -> None:
+    server = client.app.state.server
+    gate = threading.Event()
+    holders = [client.portal.start_task_soon(server.pool.run, gate.wait) for _ in range(LIMITS.queue)]
+    try:
+        deadline = time.monotonic() + 10
+        while server.pool.taken < LIMITS.queue and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answer = post(client, "/api/colorize", encoded(photo))
+        assert answer.status_code == 503 and "busy" in answer.json()["error"]
+        assert client.get("/api/health").json()["in_work"] == LIMITS.queue
+    finally:
+        gate.set()
+        for holder in holders:
+            holder.result(timeout=10)
+    assert post(client, "/api/colorize", encoded(photo)).status_code == 200
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=4096), st.sampled_from(["photo.png", "photo.jpg", "x", "../../x.gif"]))
+def test_random_bytes_never_make_a_server_error(client: TestClient, content: bytes, name: str) -> None:
+    answer = post(client, "/api/colorize", content, name=name)
+    assert answer.status_code in (200, 400, 413, 415), answer.text
+    assert answer.status_code == 200 or "error" in answer.json()
+
+
+def test_random_prefix_of_a_real_photo_never_makes_a_server_error(client: TestClient, photo: np.ndarray) -> None:
+    data = encoded(photo, "JPEG")
+    for end in range(0, len(data), max(1, len(data) // 40)):
+        assert post(client, "/api/colorize", data[:end]).status_code in (200, 400, 415)
+
+
+def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
+    with TestClient(create_app(ServeSettings(token="s3cret", preview_side=48))) as guarded:
+        assert guarded.get("/api/health").status_code == 401
+        assert guarded.get("/").status_code == 401
+        assert guarded.get("/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert guarded.get("/?token=wrong").status_code == 401
+        page = guarded.get("/?token=s3cret")  # the page's address sets a cookie for its own requests
+        assert page.status_code == 200 and "chromalab_token" in page.headers["set-cookie"]
+        assert guarded.get("/static/app.js").status_code == 200
+
+
+def test_the_server_writes_only_in_its_own_folder_and_removes_it(photo: np.ndarray) -> None:
+    with TestClient(create_app(ServeSettings(preview_side=48))) as own:
+        folder = own.app.state.server.folder
+        kept = post(own, "/api/uploads", encoded(photo)).json()
+        assert [p.parent for p in folder.iterdir()] == [folder] and len(list(folder.iterdir())) == 1
+        assert kept["id"]
+    assert not folder.exists()
+
+
+def test_the_store_is_bounded_and_uploads_expire(tmp_path: Path) -> None:
+    def upload(number: int) -> Upload:
+        original = tmp_path / f"{number}.upload"
+        original.write_bytes(b"x")
+        return Upload("default", f"u{number}", 8, 8, torch.zeros(1, 261, 16, 16), Lightness(np.zeros((8, 8), np.float32), None),
+                      original)
+
+    each = upload(0).nbytes
+    store = UploadStore(tmp_path, max_bytes=2 * each, ttl=3600)
+    first, second, third = upload(1), upload(2), upload(3)
+    for one in (first, second):
+        store.add(one)
+    store.get(first.id)  # used: the second is now the least recently used
+    store.add(third)
+    assert len(store) == 2 and not second.original.exists() and first.original.exists()
+    with pytest.raises(KeyError):
+        store.get(second.id)
+    store.ttl = 0.0
+    assert store.expire() == 2 and len(store) == 0 and not first.original.exists()
+
+
+def test_download_names_are_safe() -> None:
+    assert safe_stem("../../etc/passwd") == "passwd"
+    assert safe_stem("a<b>|c.jpg") == "a_b_c"
+    assert safe_stem(None) == safe_stem("") == safe_stem("...") == "photo"

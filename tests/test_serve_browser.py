@@ -1,0 +1,126 @@
+"""``chromalab serve`` as a user meets it: a real server on 127.0.0.1 (the installed command, in its own
+process) and a real browser (Debian's chromium driven by Playwright; never a downloaded browser)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CHROMALAB
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # this machine's network is closed: ask for nothing
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def resident_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
+    if not CHROMALAB.is_file():
+        pytest.skip(f"console script not installed at {CHROMALAB}")
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([str(CHROMALAB), "serve", "--port", str(port), "--max-upload-mb", "5"],
+                                   stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/health", timeout=2) as answer:
+                assert json.load(answer)["status"] == "ok"
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the server did not start: {log.read_text()}")
+            time.sleep(0.2)
+    yield url, process
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def test_a_200_mb_body_is_refused_while_it_streams(server: tuple[str, subprocess.Popen]) -> None:
+    url, process = server
+    before = resident_kib(process.pid)
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    connection.putrequest("POST", "/api/colorize")
+    connection.putheader("Content-Type", "multipart/form-data; boundary=xyz")
+    connection.putheader("Transfer-Encoding", "chunked")  # no length announced: the limit must hold as it streams
+    connection.endheaders()
+    chunk = b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n\r\n" + b"\0" * (1 << 20)
+    sent = 0
+    try:
+        while sent < 200 << 20:
+            connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+    except OSError:
+        pass  # the server stopped reading: what it should do
+    answer = connection.getresponse()
+    assert answer.status == 413 and "limit" in json.loads(answer.read())["error"]
+    grown = resident_kib(process.pid) - before
+    assert grown < 60_000, f"the server's resident memory grew by {grown} KiB"
+    with urllib.request.urlopen(url + "/api/health", timeout=5) as health:
+        assert json.load(health)["status"] == "ok"
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_upload_see_change_the_temperature_and_download_in_a_browser(
+        server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    photo = tmp_path / "chelsea grey.jpg"
+    Image.fromarray(photos["chelsea"]).convert("L").resize((256, 170)).save(photo, quality=92)
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("requestfailed", lambda request: problems.append(f"{request.url}: {request.failure}"))
+        page.goto(url + "/")
+        page.wait_for_selector("#model option", state="attached")
+        page.set_input_files("#files", str(photo))
+        after = page.locator(".card .after")
+        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
+                               "return i && i.complete && i.naturalWidth > 0 && i.src.includes('temperature'); }")
+        first = after.get_attribute("src")
+        first_pixels = page.request.get(url + first).body()
+        page.locator("#temperature").fill("0.05")
+        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
+                               "return i.complete && i.src.includes('temperature=0.05'); }")
+        second_pixels = page.request.get(url + after.get_attribute("src")).body()
+        assert second_pixels != first_pixels  # the preview changed with the temperature
+        page.locator(".card .split").fill("20")
+        page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
+        with page.expect_download() as download:
+            page.locator(".card .download").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        browser.close()
+    assert saved.name == "chelsea grey-colour.png"
+    assert Image.open(saved).size == Image.open(photo).size
+    assert (tmp_path / "serve.png").stat().st_size > 10_000
+    assert problems == [], problems
