@@ -168,6 +168,10 @@ def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
         page = guarded.get("/?token=s3cret")  # the page's address sets a cookie for its own requests
         assert page.status_code == 200 and "chromalab_token" in page.headers["set-cookie"]
         assert guarded.get("/static/app.js").status_code == 200
+        uploaded = guarded.post("/api/colorize", files={"file": ("p.png", encoded(photo))})  # the cookie again
+        assert uploaded.status_code == 200
+        guarded.cookies.clear()
+        assert guarded.post("/api/colorize", files={"file": ("p.png", encoded(photo))}).status_code == 401
 
 
 def test_the_server_writes_only_in_its_own_folder_and_removes_it(photo: np.ndarray) -> None:
