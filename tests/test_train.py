@@ -23,6 +23,9 @@ from chromalab.training.loop import Trainer, TrainingError
 from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL, METRICS
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
+# resume is bit-exact on one thread: with two, a CPU kernel may round one thread's share differently from
+# one process to the next on a busy machine, and training (a GAN above all) amplifies the last bit
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _photos() -> list[np.ndarray]:
@@ -49,10 +52,11 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _train(cache: Path, run: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+def _train(cache: Path, run: Path, *extra: str, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     args = [CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(run), "--batch-size", "4",
             "--val-images", "8", "--log-every", "1", *extra]
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -88,12 +92,12 @@ def test_run_writes_checkpoint_metrics_figures_and_a_usable_model(cache: Path, t
 def test_resume_after_sigkill_ends_with_the_same_weights(cache: Path, tmp_path: Path) -> None:
     budget = ["--epochs", "30", "--checkpoint-every", "5", "--seed", "3"]
     straight = tmp_path / "straight"
-    _train(cache, straight, *budget)
+    _train(cache, straight, *budget, env=ONE_THREAD)
 
     killed = tmp_path / "killed"
     args = [CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(killed), "--batch-size", "4",
             "--val-images", "8", "--log-every", "1", *budget]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
     deadline = time.monotonic() + 120
     while not (killed / CHECKPOINT).exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.01)
@@ -102,7 +106,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(cache: Path, tmp_path: 
     assert not (killed / FINAL_MODEL).exists(), "the run ended before it could be killed"
     stopped_at = read_metadata(killed / CHECKPOINT)["info"]["train_state"]["progress"]["step"]
 
-    _train(cache, killed, *budget, "--resume")
+    _train(cache, killed, *budget, "--resume", env=ONE_THREAD)
     assert 0 < stopped_at < _records(killed, "replicas")[-1]["step"]
     a, b = _weights(straight / FINAL_MODEL), _weights(killed / FINAL_MODEL)
     assert a.keys() == b.keys()
@@ -198,7 +202,7 @@ def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> 
 
     def gan_run(run: Path, *extra: str) -> None:
         args = [CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4", *budget, *extra]
-        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        done = subprocess.run(args, capture_output=True, text=True, check=False, env=ONE_THREAD)
         assert done.returncode == 0, done.stderr[-2000:]
 
     gan_run(tmp_path / "straight")
