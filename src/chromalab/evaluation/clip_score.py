@@ -1,0 +1,75 @@
+"""``chromalab evaluate`` on clips: every frame scored as a photo is (``score``), plus the clip's temporal
+consistency (``temporal``: CDC and warping error) for the colorization and for the ground truth itself, which
+is the reference: a steady colorization comes close to the truth's own numbers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from chromalab.color.lab import gray_rendering
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.evaluation.score import Evaluation, SetScores, Truth, metric_bins
+from chromalab.evaluation.temporal import TemporalScores, truth_motion
+from chromalab.evaluation.threads import one_thread
+from chromalab.video.clips import frames
+from chromalab.video.colorize_clip import FramePainter
+
+
+def evaluate_clips(paths: Iterable[Path], colorizer: Colorizer, *, root: Path | None = None, temporal: str = "flow",
+                   max_frames: int | None = None, bins: str | None = None,
+                   on_frame: Callable[[], None] = lambda: None) -> tuple[Evaluation, list[dict[str, object]]]:
+    """Score ``colorizer`` on each clip (its first ``max_frames`` frames); returns the frame-level evaluation
+    (as for photos) and one temporal summary per clip: ``{"name", "frames", "model", "ground_truth"}``.
+    ``VideoError`` for a clip that cannot be read."""
+    bin_sets = metric_bins(colorizer, bins)
+    result = Evaluation(SetScores(bin_sets), SetScores(bin_sets))
+    started = time.perf_counter()
+    clips = []
+    for path in paths:
+        name = path.relative_to(root).as_posix() if root is not None else path.name
+        clips.append(_score_clip(path, name, colorizer, result, temporal=temporal, max_frames=max_frames,
+                                 on_frame=on_frame))
+    result.seconds = time.perf_counter() - started
+    return result, clips
+
+
+def _score_clip(path: Path, name: str, colorizer: Colorizer, result: Evaluation, *, temporal: str,
+                max_frames: int | None, on_frame: Callable[[], None]) -> dict[str, object]:
+    painter = FramePainter(colorizer, temporal=temporal)
+    model, truth_scores = TemporalScores(), TemporalScores()
+    previous: np.ndarray | None = None
+    count = 0
+    for rgb in frames(path):
+        if max_frames is not None and count >= max_frames:
+            break
+        started = time.perf_counter()
+        painted = painter(rgb)
+        result.seconds_model += time.perf_counter() - started
+        truth = Truth.from_rgb(rgb)
+        with one_thread():
+            result.model.add(painted, truth)
+            result.gray.add(gray_rendering(truth.lightness), truth)
+        motion = truth_motion(previous, rgb) if previous is not None else None
+        model.add(painted, motion)
+        truth_scores.add(rgb, motion)
+        previous = rgb
+        result.images.append({"name": f"{name}#{count}", "width": rgb.shape[1], "height": rgb.shape[0]})
+        count += 1
+        on_frame()
+    return {"name": name, "frames": count, "model": model.summary(), "ground_truth": truth_scores.summary()}
+
+
+def clip_summary(result: Evaluation, clips: list[dict[str, object]], info: dict[str, object]) -> dict[str, object]:
+    """``Evaluation.summary`` with the temporal numbers: their mean over the clips in ``metrics`` and in
+    ``ground_truth``, and each clip's in ``clips``."""
+    summary = result.summary(info)
+    for part, key in (("metrics", "model"), ("ground_truth", "ground_truth")):
+        numbers = {metric: [clip[key][metric] for clip in clips if clip[key][metric] is not None]
+                   for metric in ("cdc", "warping_error")}
+        summary.setdefault(part, {}).update({k: float(np.mean(v)) if v else None for k, v in numbers.items()})
+    summary["clips"] = clips
+    return summary

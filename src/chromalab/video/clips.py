@@ -1,0 +1,136 @@
+"""Video files in and out with PyAV: frames one at a time as 8-bit RGB, and an H.264 file written beside them
+with the input's frame size, frame count and average rate (frame i at i / rate: containers such as AVI carry
+timestamps too unreliable to copy), its audio copied (or re-encoded when MP4 cannot hold it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+COPYABLE_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}  # what an MP4 holds as it is
+DEFAULT_CRF = 18  # x264's constant rate factor: 18 is visually lossless for most eyes; 23 is x264's own default
+PRESET = "veryfast"
+
+
+class VideoError(ValueError):
+    """A video that cannot be read or written; ``str()`` is the one-line reason."""
+
+
+def is_video(path: Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    width: int
+    height: int
+    rate: Fraction  # average frames per second
+    frames: int  # as the container says (0 when it does not know)
+    audio: bool
+
+
+def open_clip(path: Path) -> av.container.InputContainer:
+    """The container at ``path`` with a video stream; ``VideoError`` otherwise."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(f"not a readable video ({_reason(error)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError("no video stream")
+    return container
+
+
+def info(container: av.container.InputContainer) -> ClipInfo:
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    return ClipInfo(stream.codec_context.width, stream.codec_context.height, Fraction(rate), stream.frames or 0,
+                    bool(container.streams.audio))
+
+
+def frames(path: Path) -> Iterator[np.ndarray]:
+    """Every frame of the clip at ``path`` as uint8 RGB (H, W, 3), one at a time."""
+    with open_clip(path) as container:
+        try:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as error:
+            raise VideoError(f"broken video ({_reason(error)})") from None
+
+
+def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarray], *, crf: int = DEFAULT_CRF) -> int:
+    """Write ``target`` (MP4, H.264) with every frame of ``source`` passed through ``paint(rgb) -> rgb`` in order,
+    the same frame size, rate and timestamps, and ``source``'s first audio stream; returns the frames written."""
+    with open_clip(source) as container, av.open(str(target), mode="w", format="mp4") as output:
+        video_in = container.streams.video[0]
+        audio_in = container.streams.audio[0] if container.streams.audio else None
+        video_out = _video_stream(output, video_in, crf)
+        audio_out = _audio_stream(output, audio_in)
+        written = 0
+        try:
+            for packet in container.demux(*(s for s in (video_in, audio_in) if s is not None)):
+                if packet.stream is video_in:
+                    for frame in packet.decode():
+                        _encode(output, video_out, written, paint(frame.to_ndarray(format="rgb24")))
+                        written += 1
+                elif audio_out is not None:
+                    _copy_audio(output, audio_out, packet)
+        except av.error.FFmpegError as error:
+            raise VideoError(f"broken video ({_reason(error)})") from None
+        for packet in video_out.encode():
+            output.mux(packet)
+        if audio_out is not None and audio_out.codec_context.is_encoder:
+            for packet in audio_out.encode():
+                output.mux(packet)
+    return written
+
+
+def _video_stream(output: av.container.OutputContainer, source: av.stream.Stream, crf: int) -> av.stream.Stream:
+    rate = source.average_rate or source.guessed_rate or Fraction(25)
+    stream = output.add_stream("libx264", rate=rate)
+    stream.width, stream.height = source.codec_context.width, source.codec_context.height
+    even = stream.width % 2 == 0 and stream.height % 2 == 0
+    stream.pix_fmt = "yuv420p" if even else "yuv444p"  # 4:2:0 needs even sides
+    stream.codec_context.time_base = 1 / Fraction(rate)
+    stream.options = {"crf": str(crf), "preset": PRESET}
+    return stream
+
+
+def _encode(output: av.container.OutputContainer, stream: av.stream.Stream, index: int, rgb: np.ndarray) -> None:
+    painted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    painted.pts, painted.time_base = index, stream.codec_context.time_base
+    for packet in stream.encode(painted):
+        output.mux(packet)
+
+
+def _audio_stream(output: av.container.OutputContainer, source: av.stream.Stream | None) -> av.stream.Stream | None:
+    if source is None:
+        return None
+    if source.codec_context.name in COPYABLE_AUDIO:
+        return output.add_stream_from_template(source)
+    stream = output.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
+    stream.layout = source.codec_context.layout
+    return stream
+
+
+def _copy_audio(output: av.container.OutputContainer, stream: av.stream.Stream, packet: av.Packet) -> None:
+    if packet.dts is None:
+        return  # the demuxer's empty flush packet
+    if stream.codec_context.is_encoder:  # re-encoded: the input's samples through AAC
+        for frame in packet.decode():
+            frame.pts = None
+            for encoded in stream.encode(frame):
+                output.mux(encoded)
+        return
+    packet.stream = stream
+    output.mux(packet)
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "strerror", None) or error).splitlines()[0]
