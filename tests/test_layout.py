@@ -19,7 +19,7 @@ STAGES = {
     "models": 2,
     "data": 3,
     "colorize": 4,
-    "training": 5,
+    "training": 5, "video": 5,
     "evaluation": 6,
     "analysis": 7,
     "experiment": 8, "serve": 8,
