@@ -108,9 +108,9 @@ def open_rgb(source: ImageSource, *, max_side: int | None = None) -> np.ndarray:
     return np.asarray(image).copy()
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (by suffix), recursive, sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def list_images(folder: Path, *, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Image files (or files of other ``suffixes``) under ``folder``, recursive, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def evenly_spaced(items: Sequence[T], limit: int | None) -> list[T]:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,8 +20,14 @@ from chromalab.cli.app import (
     report_error,
     usage_error,
 )
+from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
+from chromalab.images import IMAGE_SUFFIXES
+from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
+
+if TYPE_CHECKING:
+    from chromalab.colorize.core import BaseColorizer
 
 
 @app.command()
@@ -35,8 +42,12 @@ def colorize(
                               f"Default: the model's ({DEFAULT_SIZE} if it names none)."),
     decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed, mean or mode (default annealed)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
+    temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (carry the colour along the optical flow: "
+                                 "no flicker) or none (each frame on its own)."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."),
 ) -> None:
-    """Colorize grayscale (or colour) photos; each output has its input's name and full resolution."""
+    """Colorize grayscale (or colour) photos and videos; each output has its input's name and full resolution
+    (videos: the same frames, size and rate, audio kept, as OUT/NAME.mp4)."""
     from chromalab.color.decoding import DECODE_METHODS
     from chromalab.colorize import batch
     from chromalab.colorize.options import backend_for
@@ -48,7 +59,7 @@ def colorize(
         backend = backend_for(model, engine)
     except ValueError as error:
         usage_error(str(error))
-    jobs, problems = batch.expand_inputs(inputs)
+    jobs, problems = batch.expand_inputs(inputs, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for argument, problem in problems:
         report_error(argument, problem)
     if not jobs:
@@ -60,7 +71,28 @@ def colorize(
     except OSError as error:
         report_error(out_dir, f"cannot write to the output folder ({error.strerror or error})")
         raise typer.Exit(EXIT_SOME_FAILED) from None
-    colorizer = open_colorizer(model, engine=backend, size=size, temperature=temperature, decode=decode)
+    videos = [job for job in jobs if is_video(job[0])]
+    photos = [job for job in jobs if not is_video(job[0])]
+    options = {"size": size, "temperature": temperature, "decode": decode}
+    failures = len(problems)
+    if photos:
+        failures += _colorize_photos(open_colorizer(model, engine=backend, **options), photos, out_dir, overwrite)
+    if videos:
+        if backend == "onnx" and model != "default":
+            usage_error(f"--model {model}: videos run with --engine torch (a .safetensors file or 'default')")
+        colorizer = open_colorizer(model, engine="torch", **options)
+        failures += colorize_videos(colorizer, videos, out_dir, inputs={batch.identity(src) for src, _ in jobs},
+                                    overwrite=overwrite, temporal=temporal, crf=crf)
+    done = len(jobs) - (failures - len(problems))
+    print(f"colorized {done} of {len(jobs)} {'files' if videos and photos else 'videos' if videos else 'images'} "
+          f"into {out_dir}")
+    raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
+
+
+def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwrite: bool) -> int:
+    """The photos, overlapped (``colorize.batch``), one ``error:`` line per failure; returns the failures."""
+    from chromalab.colorize import batch
+
     with _progress(len(jobs)) as advance:
 
         def on_done(source: Path, problem: Exception | None) -> None:
@@ -68,10 +100,7 @@ def colorize(
                 report_error(source, problem.strerror if isinstance(problem, OSError) and problem.strerror else problem)
             advance()
 
-        failures = len(problems) + batch.colorize_all(colorizer, jobs, out_dir, overwrite=overwrite, on_done=on_done)
-    done = len(jobs) - (failures - len(problems))
-    print(f"colorized {done} of {len(jobs)} images into {out_dir}")
-    raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
+        return batch.colorize_all(colorizer, jobs, out_dir, overwrite=overwrite, on_done=on_done)
 
 
 @contextmanager

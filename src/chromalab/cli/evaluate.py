@@ -24,7 +24,8 @@ from chromalab.color.decoding import DEFAULT_TEMPERATURE
 @app.command()
 def evaluate(
     data: Path = typer.Argument(
-        ..., help="Folder of colour photos (searched recursively); grey ones are skipped."
+        ..., help="Folder of colour photos (searched recursively; grey ones are skipped), or a colour video or a "
+        "folder of them (frame metrics, plus CDC and warping error)."
     ),
     model: str = typer.Option(
         "default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."
@@ -44,17 +45,26 @@ def evaluate(
         None, "--bins", help="Bin set of accuracy_bins (default: the model's own), e.g. gamut:16."
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Photos per network call."),
+    temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."),
+    frames: int | None = typer.Option(None, "--frames", min=2, help="Videos: score at most the first N frames of each."),
 ) -> None:
-    """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy."""
+    """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy; for videos
+    also the temporal consistency (CDC, warping error) of the colorization and of the truth."""
+    from chromalab.images import evenly_spaced, list_images
+    from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
+
     if not data.exists():
         usage_error(f"{data}: no such folder")
-    if not data.is_dir():
-        usage_error(f"{data}: not a folder (evaluate takes a folder of colour photos)")
+    if not data.is_dir() and not is_video(data):
+        usage_error(f"{data}: not a folder or a video (evaluate takes a folder of colour photos, or videos)")
     if bins is not None:
         _check_bins(bins)
+    clips = [data] if data.is_file() else list_images(data, suffixes=VIDEO_SUFFIXES)
+    if clips:
+        _score_clips(clips, data, model, temperature=temperature, size=size, bins=bins, temporal=temporal,
+                     frames=frames, json_path=json_path, csv_path=csv_path)
     from chromalab.color.bins import describe_bins
     from chromalab.evaluation import score
-    from chromalab.images import evenly_spaced, list_images
 
     paths = evenly_spaced(list_images(data), limit)
     if not paths:
@@ -77,6 +87,36 @@ def evaluate(
     if result.grey:
         print(f"skipped {len(result.grey)} grey photos", file=sys.stderr)
     raise typer.Exit(EXIT_SOME_FAILED if result.failed or not written else EXIT_OK)
+
+
+def _score_clips(clips: list[Path], data: Path, model: str, *, temperature: float | None, size: int | None,
+                 bins: str | None, temporal: str, frames: int | None, json_path: Path | None,
+                 csv_path: Path | None) -> None:
+    """``evaluate`` on videos; exits."""
+    from chromalab.color.bins import describe_bins
+    from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
+    from chromalab.video.clips import VideoError
+
+    if temporal not in ("flow", "none"):
+        usage_error(f"--temporal must be flow or none, got {temporal!r}")
+    colorizer = open_colorizer(model, engine="torch", show_warnings=True, size=size, temperature=temperature)
+    with _Progress(0) as advance:
+        try:
+            result, scored = evaluate_clips(clips, colorizer, root=data if data.is_dir() else None, temporal=temporal,
+                                            max_frames=frames, bins=bins, on_frame=lambda: advance(data, None))
+        except VideoError as error:
+            report_error(data, error)
+            raise typer.Exit(EXIT_SOME_FAILED) from None
+    own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
+    info = {"model": model, "bins": own_bins, "size": colorizer.size, "temperature": colorizer.temperature,
+            "temporal": temporal}
+    summary = clip_summary(result, scored, info)
+    written = _write(json_path, csv_path, summary, result)
+    _print_table(summary, own_bins)
+    truth = summary["ground_truth"]
+    print(f"temporal: CDC {summary['metrics']['cdc']:.5f} (truth {truth['cdc']:.5f}), warping error "
+          f"{summary['metrics']['warping_error']:.5f} (truth {truth['warping_error']:.5f})")
+    raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
 
 
 def _check_bins(spec: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chromalab.colorize.core import BaseColorizer, Prepared
 from chromalab.colorize.options import backend_for
-from chromalab.images import ImageError, list_images, open_image, output_path, save_image
+from chromalab.images import IMAGE_SUFFIXES, ImageError, list_images, open_image, output_path, save_image
 
 GLOB_CHARS = set("*?[")
 Job = tuple[Path, Path]  # (input file, its output's path relative to the output folder)
@@ -31,17 +31,18 @@ def passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def expand_inputs(inputs: list[str]) -> tuple[list[Job], list[tuple[str, str]]]:
+def expand_inputs(inputs: list[str], *, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> tuple[list[Job], list[tuple[str, str]]]:
     """INPUT arguments -> ([(file, path relative to the output folder)], [(argument, problem)]).
 
-    Files keep their name; folders are searched recursively and keep their inner layout; globs expand.
+    Files keep their name; folders are searched recursively (for files of ``suffixes``) and keep their inner
+    layout; globs expand.
     """
     found: list[Job] = []
     problems: list[tuple[str, str]] = []
     for argument in inputs:
         path = Path(argument)
         if path.is_dir():
-            images = list_images(path)
+            images = list_images(path, suffixes=suffixes)
             if not images:
                 problems.append((argument, "no images found in this folder"))
             found += [(p, p.relative_to(path)) for p in images]
@@ -89,7 +90,7 @@ def colorize_all(colorizer: BaseColorizer, jobs: list[Job], out_dir: Path, *, ov
     """
     if not jobs:
         return 0
-    inputs = {_identity(source) for source, _ in jobs}
+    inputs = {identity(source) for source, _ in jobs}
     taken: set[Path] = set()
     failures = 0
     with ThreadPoolExecutor(max_workers=1) as worker:
@@ -101,7 +102,8 @@ def colorize_all(colorizer: BaseColorizer, jobs: list[Job], out_dir: Path, *, ov
                 reading = worker.submit(_read, colorizer, jobs[index + 1][0])
             try:
                 prepared, has_alpha = read.result()
-                target = _target(relative, out_dir, alpha=has_alpha, taken=taken, inputs=inputs, overwrite=overwrite)
+                desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha)
+                target = claim_target(desired, taken=taken, inputs=inputs, overwrite=overwrite)
                 ab_small = colorizer.predict_ab(prepared.network_input)
                 problem = None
             except (ImageError, OSError) as error:
@@ -124,10 +126,11 @@ def _read(colorizer: BaseColorizer, source: Path) -> tuple[Prepared, bool]:
     return colorizer.prepare(image), has_alpha
 
 
-def _target(relative: Path, out_dir: Path, *, alpha: bool, taken: set[Path], inputs: set[Path], overwrite: bool) -> Path:
-    """Where one output goes; ImageError if writing there would replace an input, or an output unasked."""
-    target = _unique(output_path(relative, out_dir / relative.parent, alpha=alpha), taken)
-    if _identity(target) in inputs:
+def claim_target(desired: Path, *, taken: set[Path], inputs: set[Path], overwrite: bool) -> Path:
+    """Where one output goes: ``desired``, or ``name-2``... when an earlier input of the same name took it;
+    ImageError if writing there would replace an input, or an existing output without ``overwrite``."""
+    target = unique(desired, taken)
+    if identity(target) in inputs:
         raise ImageError(f"output {target} would replace an input; choose another output folder")
     if target.exists() and not overwrite:
         raise ImageError(f"output {target} exists (pass --overwrite to replace it)")
@@ -153,11 +156,11 @@ def _wait(writing: tuple[Future, Path] | None, on_done: OnDone) -> int:
     return 0
 
 
-def _identity(path: Path) -> Path:
+def identity(path: Path) -> Path:
     return path.resolve() if path.exists() else path.absolute()
 
 
-def _unique(target: Path, taken: set[Path]) -> Path:
+def unique(target: Path, taken: set[Path]) -> Path:
     """Two inputs with the same name (from different folders) get ``name-2``, ``name-3``..."""
     candidate, number = target, 1
     while candidate in taken:

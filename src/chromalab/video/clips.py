@@ -12,7 +12,6 @@ from pathlib import Path
 import av
 import numpy as np
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 COPYABLE_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}  # what an MP4 holds as it is
 DEFAULT_CRF = 18  # x264's constant rate factor: 18 is visually lossless for most eyes; 23 is x264's own default
 PRESET = "veryfast"
@@ -20,10 +19,6 @@ PRESET = "veryfast"
 
 class VideoError(ValueError):
     """A video that cannot be read or written; ``str()`` is the one-line reason."""
-
-
-def is_video(path: Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)
