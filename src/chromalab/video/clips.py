@@ -66,7 +66,7 @@ def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarr
         video_in = container.streams.video[0]
         audio_in = container.streams.audio[0] if container.streams.audio else None
         video_out = _video_stream(output, video_in, crf)
-        audio_out = _audio_stream(output, audio_in)
+        audio = _AudioPass(output, audio_in) if audio_in is not None else None
         written = 0
         try:
             for packet in container.demux(*(s for s in (video_in, audio_in) if s is not None)):
@@ -74,15 +74,14 @@ def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarr
                     for frame in packet.decode():
                         _encode(output, video_out, written, paint(frame.to_ndarray(format="rgb24")))
                         written += 1
-                elif audio_out is not None:
-                    _copy_audio(output, audio_out, packet)
+                elif audio is not None:
+                    audio.send(packet)
         except av.error.FFmpegError as error:
             raise VideoError(f"broken video ({_reason(error)})") from None
         for packet in video_out.encode():
             output.mux(packet)
-        if audio_out is not None and audio_out.codec_context.is_encoder:
-            for packet in audio_out.encode():
-                output.mux(packet)
+        if audio is not None:
+            audio.finish()
     return written
 
 
@@ -104,27 +103,42 @@ def _encode(output: av.container.OutputContainer, stream: av.stream.Stream, inde
         output.mux(packet)
 
 
-def _audio_stream(output: av.container.OutputContainer, source: av.stream.Stream | None) -> av.stream.Stream | None:
-    if source is None:
-        return None
-    if source.codec_context.name in COPYABLE_AUDIO:
-        return output.add_stream_from_template(source)
-    stream = output.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
-    stream.layout = source.codec_context.layout
-    return stream
+class _AudioPass:
+    """The input's audio into the output: packets copied as they are when MP4 holds the codec, else decoded,
+    resampled to the AAC encoder's frames and encoded."""
 
+    def __init__(self, output: av.container.OutputContainer, source: av.stream.Stream) -> None:
+        self.output = output
+        self.copy = source.codec_context.name in COPYABLE_AUDIO
+        if self.copy:
+            self.stream = output.add_stream_from_template(source)
+            return
+        self.stream = output.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
+        channels = source.codec_context.channels
+        self.stream.layout, self.stream.format = "mono" if channels == 1 else "stereo", "fltp"  # more: mixed down
+        self.resampler = av.AudioResampler(format="fltp", layout=self.stream.layout, rate=self.stream.rate,
+                                           frame_size=1024)  # AAC's frame
 
-def _copy_audio(output: av.container.OutputContainer, stream: av.stream.Stream, packet: av.Packet) -> None:
-    if packet.dts is None:
-        return  # the demuxer's empty flush packet
-    if stream.codec_context.is_encoder:  # re-encoded: the input's samples through AAC
+    def send(self, packet: av.Packet) -> None:
+        if packet.dts is None:
+            return  # the demuxer's empty flush packet
+        if self.copy:
+            packet.stream = self.stream
+            self.output.mux(packet)
+            return
         for frame in packet.decode():
             frame.pts = None
-            for encoded in stream.encode(frame):
-                output.mux(encoded)
-        return
-    packet.stream = stream
-    output.mux(packet)
+            self._encode(self.resampler.resample(frame))
+
+    def finish(self) -> None:
+        if not self.copy:
+            self._encode(self.resampler.resample(None))
+            self._encode([None])
+
+    def _encode(self, frames: list) -> None:
+        for frame in frames:
+            for packet in self.stream.encode(frame):
+                self.output.mux(packet)
 
 
 def _reason(error: Exception) -> str:
