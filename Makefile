@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
 	$(BIN)/python bench/bench_default.py
 	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_video.py
 
 # the bundled graph is derived from the bundled weights: re-export after changing them
 weights: $(STAMP)
