@@ -47,15 +47,21 @@ def write_cut(source: Path, target: Path, count: int, *, audio: bool = False) ->
         for packet in video.encode():
             output.mux(packet)
         if sound is not None:
-            samples = np.sin(np.arange(44100 * count // 10) * 2 * np.pi * 440 / 44100).astype(np.float32)[None]
-            for start in range(0, samples.shape[1], 1024):
-                chunk = av.AudioFrame.from_ndarray(samples[:, start : start + 1024], format="flt", layout="mono")
-                chunk.sample_rate = 44100
-                for packet in sound.encode(chunk):
-                    output.mux(packet)
-            for packet in sound.encode():
-                output.mux(packet)
+            tone = np.sin(np.arange(44100 * count // 10) * 2 * np.pi * 440 / 44100).astype(np.float32)
+            write_tone(output, sound, tone, "flt", chunk=1024)
     return cut
+
+
+def write_tone(output: av.container.OutputContainer, sound: av.stream.Stream, tone: np.ndarray, fmt: str, *,
+               chunk: int) -> None:
+    """A mono tone (samples,) into ``sound`` in frames of ``chunk`` samples, then the encoder's tail."""
+    for start in range(0, len(tone), chunk):
+        frame = av.AudioFrame.from_ndarray(tone[None, start : start + chunk], format=fmt, layout="mono")
+        frame.sample_rate = sound.rate
+        for packet in sound.encode(frame):
+            output.mux(packet)
+    for packet in sound.encode():
+        output.mux(packet)
 
 
 def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -161,14 +167,8 @@ def test_audio_that_mp4_cannot_hold_is_re_encoded(tmp_path: Path) -> None:
                 output.mux(packet)
         for packet in video.encode():
             output.mux(packet)
-        tone = (np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300) * 20000).astype(np.int16)[None]
-        for start in range(0, 8000, 800):
-            chunk = av.AudioFrame.from_ndarray(tone[:, start : start + 800], format="s16", layout="mono")
-            chunk.sample_rate = 8000
-            for packet in sound.encode(chunk):
-                output.mux(packet)
-        for packet in sound.encode():
-            output.mux(packet)
+        write_tone(output, sound, (np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300) * 20000).astype(np.int16), "s16",
+                   chunk=800)
     assert transcode(source, tmp_path / "out.mp4", lambda rgb: rgb) == 10
     with av.open(str(tmp_path / "out.mp4")) as output:
         assert [s.codec_context.name for s in output.streams] == ["h264", "aac"]
