@@ -23,7 +23,6 @@ from chromalab.cli.app import (
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
-from chromalab.images import IMAGE_SUFFIXES
 from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
 
 if TYPE_CHECKING:
@@ -51,6 +50,7 @@ def colorize(
     from chromalab.color.decoding import DECODE_METHODS
     from chromalab.colorize import batch
     from chromalab.colorize.options import backend_for
+    from chromalab.images import IMAGE_SUFFIXES
 
     batch.passive_openmp()
     if decode is not None and decode not in DECODE_METHODS:

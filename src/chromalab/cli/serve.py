@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import app, usage_error
-from chromalab.images import MAX_PIXELS
 
 
 @app.command()
@@ -21,8 +20,9 @@ def serve(
                                     "(NAME.md beside one is its 'about')."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest request; larger ones are "
                                         "refused while they stream (413)."),
-    max_megapixels: float = typer.Option(MAX_PIXELS / 1e6, "--max-megapixels", min=0.001, max=MAX_PIXELS / 1e6,
-                                         help="Largest photo, read from its header before decoding (413)."),
+    max_megapixels: float = typer.Option(None, "--max-megapixels", min=0.001, help="Largest photo in megapixels, read "
+                                         "from its header before decoding (413); default and most: what any "
+                                         "chromalab command opens (120)."),
     token: str = typer.Option(None, "--token", help="Require this token on every request (?token=... in the page's "
                               "address, or Authorization: Bearer ...); use it with --host 0.0.0.0."),
     workers: int = typer.Option(2, "--workers", min=1, max=64, help="Photos in the network at once."),
@@ -31,8 +31,12 @@ def serve(
     """Colorize in the browser: drop photos, move the temperature, download. Works offline."""
     import uvicorn
 
+    from chromalab.images import MAX_PIXELS
     from chromalab.serve.app import create_app
     from chromalab.serve.settings import ServeSettings
+
+    if max_megapixels is None or max_megapixels > MAX_PIXELS / 1e6:
+        max_megapixels = MAX_PIXELS / 1e6
 
     if models_dir is not None and not models_dir.is_dir():
         usage_error(f"--models-dir {models_dir}: no such folder")

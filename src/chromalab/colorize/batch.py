@@ -31,7 +31,8 @@ def passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def expand_inputs(inputs: list[str], *, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> tuple[list[Job], list[tuple[str, str]]]:
+def expand_inputs(inputs: list[str], *,
+                  suffixes: frozenset[str] = IMAGE_SUFFIXES) -> tuple[list[Job], list[tuple[str, str]]]:
     """INPUT arguments -> ([(file, path relative to the output folder)], [(argument, problem)]).
 
     Files keep their name; folders are searched recursively (for files of ``suffixes``) and keep their inner
