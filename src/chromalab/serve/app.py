@@ -102,6 +102,11 @@ def _errors(app: FastAPI) -> None:
     for kind, status in statuses.items():
         app.add_exception_handler(kind, handler(status))
 
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:  # a bug: said in one line, logged
+        return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
+
+    app.add_exception_handler(Exception, unexpected)
+
 
 def _token(app: FastAPI, token: str | None) -> None:
     """With a token, every request carries it: header ``Authorization: Bearer T``, query ``?token=T`` (the page's
