@@ -61,6 +61,9 @@ def evaluate(
         _check_bins(bins)
     clips = [data] if data.is_file() else list_images(data, suffixes=VIDEO_SUFFIXES)
     if clips:
+        if data.is_dir() and list_images(data):
+            print(f"note: {data}: scoring its {len(clips)} video(s); its photos are left out (evaluate them apart)",
+                  file=sys.stderr)
         _score_clips(clips, data, model, temperature=temperature, size=size, bins=bins, temporal=temporal,
                      frames=frames, json_path=json_path, csv_path=csv_path)
     from chromalab.color.bins import describe_bins
