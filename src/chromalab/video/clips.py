@@ -44,9 +44,13 @@ def open_clip(path: Path) -> av.container.InputContainer:
 
 def info(container: av.container.InputContainer) -> ClipInfo:
     stream = container.streams.video[0]
-    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-    return ClipInfo(stream.codec_context.width, stream.codec_context.height, Fraction(rate), stream.frames or 0,
+    return ClipInfo(stream.codec_context.width, stream.codec_context.height, _rate(stream), stream.frames or 0,
                     bool(container.streams.audio))
+
+
+def _rate(stream: av.stream.Stream) -> Fraction:
+    """Average frames per second as the container says, else as FFmpeg guesses, else 25."""
+    return Fraction(stream.average_rate or stream.guessed_rate or 25)
 
 
 def frames(path: Path) -> Iterator[np.ndarray]:
@@ -61,7 +65,7 @@ def frames(path: Path) -> Iterator[np.ndarray]:
 
 def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarray], *, crf: int = DEFAULT_CRF) -> int:
     """Write ``target`` (MP4, H.264) with every frame of ``source`` passed through ``paint(rgb) -> rgb`` in order,
-    the same frame size, rate and timestamps, and ``source``'s first audio stream; returns the frames written."""
+    the same frame count, size and average rate, and ``source``'s first audio stream; returns the frames written."""
     with open_clip(source) as container, av.open(str(target), mode="w", format="mp4") as output:
         video_in = container.streams.video[0]
         audio_in = container.streams.audio[0] if container.streams.audio else None
@@ -86,12 +90,12 @@ def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarr
 
 
 def _video_stream(output: av.container.OutputContainer, source: av.stream.Stream, crf: int) -> av.stream.Stream:
-    rate = source.average_rate or source.guessed_rate or Fraction(25)
+    rate = _rate(source)
     stream = output.add_stream("libx264", rate=rate)
     stream.width, stream.height = source.codec_context.width, source.codec_context.height
     even = stream.width % 2 == 0 and stream.height % 2 == 0
     stream.pix_fmt = "yuv420p" if even else "yuv444p"  # 4:2:0 needs even sides
-    stream.codec_context.time_base = 1 / Fraction(rate)
+    stream.codec_context.time_base = 1 / rate
     stream.options = {"crf": str(crf), "preset": PRESET}
     return stream
 
