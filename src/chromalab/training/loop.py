@@ -18,7 +18,7 @@ from torch import nn
 from chromalab.color.bins import Bins, rebalancing_weights
 from chromalab.color.lab import normalize_l
 from chromalab.images import evenly_spaced
-from chromalab.models import create_model
+from chromalab.models import create_model, model_info
 from chromalab.models.checkpoint import ModelSpec, read_metadata
 from chromalab.models.pix2pix import PatchDiscriminator
 from chromalab.training import distributed, figures
@@ -129,7 +129,8 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
         discriminator = PatchDiscriminator().to(world.device)
         adversary = Adversary(discriminator, torch.optim.Adam(discriminator.parameters(), lr=config.lr,
                                                               betas=PIX2PIX_BETAS))
-    spec = ModelSpec(config.model, options, bins.spec if bins else None,
+    kept = {k: v for k, v in options.items() if k not in model_info(config.model).build_only}  # what the file needs
+    spec = ModelSpec(config.model, kept, bins.spec if bins else None,
                      {"train_config": config.to_dict(), "cache": str(cache.path.resolve())})
     return Run(config, spec, model, wrapped, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior,
                adversary)

