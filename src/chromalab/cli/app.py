@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -41,6 +43,22 @@ def usage_error(message: str) -> NoReturn:
     """Bad usage: one line on stderr and exit code 2."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+@contextmanager
+def progress(label: str, total: int | None, *, rate_of: str | None = None) -> Iterator[Callable[[], None]]:
+    """A transient progress bar on stderr, on a terminal only and for two or more items (rich is imported only
+    then); yields the function that advances it. ``rate_of`` adds a column of items per second."""
+    if not sys.stderr.isatty() or (total is not None and total < 2):
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    speed = [TextColumn(f"{{task.speed}} {rate_of}/s")] if rate_of else []
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *speed, TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
 
 
 def open_colorizer(model: str, *, engine: str | None = None, show_warnings: bool = False,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +12,8 @@ from chromalab.cli.app import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     app,
-    console,
     open_colorizer,
+    progress,
     report_error,
     usage_error,
 )
@@ -93,7 +90,7 @@ def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwr
     """The photos, overlapped (``colorize.batch``), one ``error:`` line per failure; returns the failures."""
     from chromalab.colorize import batch
 
-    with _progress(len(jobs)) as advance:
+    with progress("colorizing", len(jobs)) as advance:
 
         def on_done(source: Path, problem: Exception | None) -> None:
             if problem is not None:
@@ -101,18 +98,3 @@ def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwr
             advance()
 
         return batch.colorize_all(colorizer, jobs, out_dir, overwrite=overwrite, on_done=on_done)
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """A progress bar on a terminal for two or more photos (rich.progress is imported only then); yields
-    the function that advances it."""
-    if total < 2 or not sys.stderr.isatty():
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("colorize", total=total)
-        yield lambda: bar.advance(task)

@@ -11,9 +11,9 @@ from chromalab.cli.app import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     app,
-    console,
     json_text,
     open_colorizer,
+    progress,
     report_error,
     usage_error,
     write_outputs,
@@ -66,18 +66,30 @@ def evaluate(
                   file=sys.stderr)
         _score_clips(clips, data, model, temperature=temperature, size=size, bins=bins, temporal=temporal,
                      frames=frames, json_path=json_path, csv_path=csv_path)
+    paths = evenly_spaced(list_images(data), limit)
+    _score_photos(paths, data, model, temperature=temperature, size=size, bins=bins, batch_size=batch_size,
+                  json_path=json_path, csv_path=csv_path)
+
+
+def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: float | None, size: int | None,
+                  bins: str | None, batch_size: int, json_path: Path | None, csv_path: Path | None) -> None:
+    """``evaluate`` on photos; exits."""
     from chromalab.color.bins import describe_bins
     from chromalab.evaluation import score
 
-    paths = evenly_spaced(list_images(data), limit)
     if not paths:
         report_error(data, "no images found in this folder")
         raise typer.Exit(EXIT_SOME_FAILED)
     colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
     size, temperature = colorizer.size, colorizer.temperature  # what the model file recommends, if not given
-    with _Progress(len(paths)) as advance:
+    with progress("evaluating", len(paths)) as advance:
+
+        def on_image(path: Path, problem: str | None) -> None:
+            _report(path, problem)
+            advance()
+
         result = score.evaluate(paths, colorizer, root=data, size=size, temperature=temperature, bins=bins,
-                                batch_size=batch_size, on_image=advance)
+                                batch_size=batch_size, on_image=on_image)
     if not result.images:
         why = f"{len(result.grey)} grey" if result.grey else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
@@ -103,10 +115,10 @@ def _score_clips(clips: list[Path], data: Path, model: str, *, temperature: floa
     if temporal not in ("flow", "none"):
         usage_error(f"--temporal must be flow or none, got {temporal!r}")
     colorizer = open_colorizer(model, engine="torch", show_warnings=True, size=size, temperature=temperature)
-    with _Progress(0) as advance:
+    with progress("frames", None, rate_of="frames") as advance:
         try:
             result, scored = evaluate_clips(clips, colorizer, root=data if data.is_dir() else None, temporal=temporal,
-                                            max_frames=frames, bins=bins, on_frame=lambda: advance(data, None))
+                                            max_frames=frames, bins=bins, on_frame=advance)
         except VideoError as error:
             report_error(data, error)
             raise typer.Exit(EXIT_SOME_FAILED) from None
@@ -131,31 +143,12 @@ def _check_bins(spec: str) -> None:
         usage_error(f"--bins {spec}: {error}")
 
 
-class _Progress:
-    """A rich progress bar on stderr (only on a terminal) whose ``on_image`` callback reports problems."""
-
-    def __init__(self, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        self.bar = Progress(
-            *columns, console=console, transient=True, disable=total < 2 or not sys.stderr.isatty()
-        )
-        self.task = self.bar.add_task("evaluate", total=total)
-
-    def __enter__(self):  # -> the on_image callback
-        self.bar.__enter__()
-        return self.advance
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
-
-    def advance(self, path: Path, problem: str | None) -> None:
-        if problem is not None and problem.startswith("grey:"):
-            print(f"note: {path}: {problem[len('grey: ') :]}", file=sys.stderr, flush=True)
-        elif problem is not None:
-            report_error(path, problem)
-        self.bar.advance(self.task)
+def _report(path: Path, problem: str | None) -> None:
+    """``score.evaluate``'s word on one photo: a grey one is a note, an unreadable one an error line."""
+    if problem is not None and problem.startswith("grey:"):
+        print(f"note: {path}: {problem[len('grey: ') :]}", file=sys.stderr, flush=True)
+    elif problem is not None:
+        report_error(path, problem)
 
 
 def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result) -> bool:

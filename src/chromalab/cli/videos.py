@@ -3,12 +3,10 @@ a clip that cannot be read or written while the others are still done."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chromalab.cli.app import console, report_error
+from chromalab.cli.app import progress, report_error
 
 if TYPE_CHECKING:
     from chromalab.colorize.torch_backend import Colorizer
@@ -31,28 +29,9 @@ def colorize_videos(colorizer: Colorizer, jobs: list[tuple[Path, Path]], out_dir
             with open_clip(source) as container:
                 total = info(container).frames or None
             target.parent.mkdir(parents=True, exist_ok=True)
-            with FramesBar(source.name, total) as advance:
+            with progress(source.name, total, rate_of="frames") as advance:
                 colorize_clip(colorizer, source, target, temporal=temporal, crf=crf, on_frame=advance)
         except (ImageError, VideoError, OSError) as error:
             report_error(source, error.strerror if isinstance(error, OSError) and error.strerror else error)
             failures += 1
     return failures
-
-
-class FramesBar:
-    """A rich progress bar of frames (frames/s, time left) on a terminal; nothing elsewhere."""
-
-    def __init__(self, name: str, total: int | None) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        columns = (TextColumn(name), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} frames/s"),
-                   TimeRemainingColumn())
-        self.bar = Progress(*columns, console=console, transient=True, disable=not sys.stderr.isatty())
-        self.task = self.bar.add_task("frames", total=total)
-
-    def __enter__(self) -> Callable[[], None]:
-        self.bar.__enter__()
-        return lambda: self.bar.advance(self.task)
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
+from chromalab.colorize.batch import unique
 from chromalab.colorize.options import check_size, check_temperature
 from chromalab.serve import rendering
 from chromalab.serve.forms import Form, read_form
@@ -156,7 +157,7 @@ async def download_all(request: Request, ids: str) -> Response:
     with zipfile.ZipFile(buffer, "w") as archive:
         for one in kept:
             filename, body = await _full_resolution(server, one, options)
-            archive.writestr(_unique(filename, names), body)
+            archive.writestr(unique(Path(filename), names).name, body)  # photo-2.png beside photo.png
     return Response(buffer.getvalue(), media_type="application/zip",
                     headers={"Content-Disposition": 'attachment; filename="colorized.zip"'})
 
@@ -168,12 +169,3 @@ async def _full_resolution(server, upload: Upload, options: dict[str, object]) -
                                  max_pixels=server.settings.max_pixels)
     return f"{upload.name}-colour{rendering.SUFFIXES[options['fmt']]}", body
 
-
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem-2.ext``, ``stem-3.ext``... when a photo of the same name is in the zip already."""
-    path, number = Path(name), 1
-    while name in taken:
-        number += 1
-        name = f"{path.stem}-{number}{path.suffix}"
-    taken.add(name)
-    return name
