@@ -92,6 +92,8 @@ class UploadStore:
         return sum(upload.nbytes for upload in self._uploads.values())
 
     def _shrink(self) -> None:
-        while len(self._uploads) > 1 and self.nbytes > self.max_bytes:
+        total = self.nbytes
+        while len(self._uploads) > 1 and total > self.max_bytes:
             _, upload = self._uploads.popitem(last=False)
             upload.original.unlink(missing_ok=True)
+            total -= upload.nbytes

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from chromalab.color.bins import Bins
+from chromalab.data.cache import decode_l, encode_l
 from chromalab.video.flow import flow, reliable, warp
 
 KEEP = 0.9  # weight of the carried history where the flow is reliable (about ten frames of memory)
 DOUBTFUL = 0.5  # share of that weight kept where the flow fails its check: colour regions outlast the detail
-# (KEEP, DOUBTFUL) measured on the shared clips against 0.8 / 0 and 0.9 / 1: docs/video.md
+# (KEEP, DOUBTFUL) measured on the shared clips against 0.8 / 0 and 0.9 / 1 (README, Videos; bench/bench_video.py)
 CUT = 12.0  # mean |delta L| between two views (Lab units) above which a new scene starts
 LOST = 0.6  # share of unreliable flow above which a new scene starts too
 
@@ -39,7 +40,7 @@ class Stabiliser:
 
     def step(self, view: np.ndarray, output: torch.Tensor) -> torch.Tensor:
         """``view``: L (S, S) in [0, 100], what the network saw; ``output``: its answer (1, C, h, w)."""
-        grey = np.clip(view * 2.55 + 0.5, 0, 255).astype(np.uint8)
+        grey = encode_l(view)  # (S, S) uint8, as the cache stores L
         state = (self.bins.log_softmax(output) if self.bins is not None else output)[0].float().numpy()  # (C, h, w)
         history = self._history(grey, state.shape[1:])
         if history is not None:
@@ -55,7 +56,7 @@ class Stabiliser:
         if self.carried is None or self.carried.state.shape[1:] != grid:
             return None
         previous = self.carried.view
-        if np.abs(grey.astype(np.float32) - previous).mean() / 2.55 > CUT:
+        if np.abs(decode_l(grey) - decode_l(previous)).mean() > CUT:
             return None
         backward, forward = flow(previous, grey), flow(grey, previous)
         trusted = reliable(backward, forward).astype(np.float32)
