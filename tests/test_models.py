@@ -177,3 +177,12 @@ def test_a_frozen_encoder_keeps_its_statistics_and_gets_no_gradient() -> None:
     assert torch.equal(model.encoder._bn0.running_mean, before)
     assert model.head.proj.weight.grad is not None and model.encoder._conv_stem.weight.grad is None
     assert model_info("effnet").build_only == ("pretrained",)  # the trained weights travel in the model file
+
+
+def test_fine_tuning_with_frozen_batchnorm_moves_weights_not_statistics() -> None:
+    model = create_model("effnet", num_classes=Q, freeze_bn=True, width=0.5).train()
+    assert not model.encoder.training and model.head.training
+    before = model.encoder._bn0.running_mean.clone()
+    model(torch.rand(2, 1, 64, 64) - 0.5).sum().backward()
+    assert torch.equal(model.encoder._bn0.running_mean, before)
+    assert model.encoder._conv_stem.weight.grad.abs().sum() > 0 and model.encoder._bn0.weight.grad is not None

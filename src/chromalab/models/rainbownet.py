@@ -47,7 +47,7 @@ class RainbowNet(nn.Module):
 
     def __init__(self, *, num_classes: int, fusion: bool, batchnorm: bool, width: float = 1.0,
                  extractor: str | nn.Module = "small", embedding_dim: int = 1000, classes: int | None = None,
-                 freeze_extractor: bool = False) -> None:
+                 freeze_extractor: bool = False, pretrained: bool = False) -> None:
         super().__init__()
         width = check_width(width)
         enc = [scaled(c, width) for c in ENCODER]
@@ -58,7 +58,7 @@ class RainbowNet(nn.Module):
         self.global_branch: GlobalBranch | None = None
         if fusion:
             self.global_branch = GlobalBranch(extractor=extractor, embedding_dim=embedding_dim, classes=classes,
-                                              freeze_extractor=freeze_extractor, width=width)
+                                              freeze_extractor=freeze_extractor, width=width, pretrained=pretrained)
             self.fusion = nn.Conv2d(enc[-1] + embedding_dim, enc[-1], kernel_size=1)  # Iizuka's fusion layer
         self.decoder = nn.ModuleList(
             _block(c_in, c_out, stride=1, batchnorm=batchnorm) for c_in, c_out in zip([enc[-1], *dec[:-1]], dec)
@@ -109,15 +109,17 @@ def rainbownet_v0(*, num_classes: int | None, width: float = 1.0) -> RainbowNetV
     return RainbowNetV0(width=width)
 
 
-@register_model("rainbownet-v1", output_stride=1, kinds=("classification",),
+@register_model("rainbownet-v1", output_stride=1, kinds=("classification",), build_only=("pretrained",),
                 summary="RainbowNet v1 (seed 000): 4 BN encoder blocks, global embedding fusion, 4 decoder "
-                        "blocks, logits at full size; options width, extractor, embedding_dim, classes")
+                        "blocks, logits at full size; options width, extractor (small | efficientnet), "
+                        "pretrained, embedding_dim, classes, freeze_extractor")
 def rainbownet_v1(*, num_classes: int | None, width: float = 1.0, extractor: str | nn.Module = "small",
                   embedding_dim: int = 1000, classes: int | None = None,
-                  freeze_extractor: bool = False) -> RainbowNet:
+                  freeze_extractor: bool = False, pretrained: bool = False) -> RainbowNet:
     assert num_classes is not None  # classification only: create_model checks the kind
     return RainbowNet(num_classes=num_classes, fusion=True, batchnorm=True, width=width, extractor=extractor,
-                      embedding_dim=embedding_dim, classes=classes, freeze_extractor=freeze_extractor)
+                      embedding_dim=embedding_dim, classes=classes, freeze_extractor=freeze_extractor,
+                      pretrained=pretrained)
 
 
 @register_model("rainbownet-v2", output_stride=1, kinds=("classification",),
