@@ -149,6 +149,20 @@ def test_prepare_predict_render_is_colorize(colorizer: Colorizer, photo: np.ndar
         np.testing.assert_array_equal(np.asarray(out), np.asarray(colorizer.colorize(image, size=48, temperature=0.2)))
 
 
+def test_a_view_never_upsamples_the_photo(colorizer: Colorizer) -> None:
+    """The view is the asked size, or the photo's shorter side when that is smaller (but at least 32)."""
+    for (width, height), size, side in (((600, 400), 256, 256), ((160, 96), 256, 96), ((128, 128), None, 128),
+                                        ((20, 12), 256, 32), ((300, 200), 48, 48)):
+        prepared = colorizer.prepare(Image.new("L", (width, height), 90), size=size)
+        assert prepared.network_input.shape == (1, 1, side, side), (width, height, size)
+    views = [colorizer.prepare(Image.fromarray(np.full((h, w), v, np.uint8))) for h, w, v in
+             ((64, 80, 30), (200, 300, 60), (70, 64, 90))]
+    answers = colorizer.predict_views(views, temperature=0.3)  # sides 64, 256, 64: two network calls
+    for view, ab in zip(views, answers):
+        np.testing.assert_allclose(np.asarray(ab), np.asarray(colorizer.predict_ab(view.network_input, temperature=0.3)),
+                                   atol=1e-4)  # batched or alone: the same up to float summation order
+
+
 # -- the colour comes from the network ---------------------------------------------------------------------
 @pytest.mark.parametrize("ab", [(30.0, 50.0), (-40.0, 30.0), (10.0, -40.0)])
 def test_grey_input_gets_the_predicted_colour(ab: tuple[float, float], photo: np.ndarray) -> None:

@@ -34,8 +34,8 @@ def colorize(
     engine: str = typer.Option("auto", "--engine", help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and for the default model when its graph and onnxruntime are installed, torch otherwise."),
     temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
                                       f"({DEFAULT_TEMPERATURE} if it names none)."),
-    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees; output keeps the input size. "
-                              f"Default: the model's ({DEFAULT_SIZE} if it names none)."),
+    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees, at most the photo's shorter side; output keeps the "
+                              f"input size. Default: the model's ({DEFAULT_SIZE} if it names none)."),
     decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed, mean or mode (default annealed)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
     temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (carry the colour along the optical flow: "

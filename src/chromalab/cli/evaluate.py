@@ -31,7 +31,8 @@ def evaluate(
         "default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."
     ),
     size: int = typer.Option(
-        None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default: the model's, else 256)."
+        None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees, at most the photo's shorter side "
+                                                     "(default: the model's, else 256)."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),

@@ -71,10 +71,25 @@ class BaseColorizer:
         return self.view(as_lightness(image), size=size)
 
     def view(self, source: Lightness, *, size: int | None = None) -> Prepared:
-        """``source`` with the view the network sees: at ``size`` (default: the colorizer's), as the network
-        takes it (``input_side``)."""
-        side = self.size if size is None else self.input_side(check_size(size))
-        return Prepared(source, network_view(source.lightness, side))
+        """``source`` with the view the network sees: at ``size`` (default: the colorizer's) but never larger
+        than the photo's shorter side (upsampling only blurs what the network sees: a 192-pixel view of a
+        128-pixel photo cost 2-4 dB), as the network takes it (``input_side``)."""
+        requested = self.size if size is None else check_size(size)
+        shortest = max(min(source.lightness.shape[:2]), SMALLEST_VIEW)
+        return Prepared(source, network_view(source.lightness, self.input_side(min(requested, shortest))))
+
+    def predict_views(self, views: list[Prepared], *, temperature: float | None = None) -> list[Any]:
+        """ab (1, 2, h, w) for each view, in order: one network call per view size (views of photos of
+        different sizes differ, since a view never upsamples its photo)."""
+        answers: list[Any] = [None] * len(views)
+        by_side: dict[tuple[int, ...], list[int]] = {}
+        for index, view in enumerate(views):
+            by_side.setdefault(view.network_input.shape, []).append(index)
+        for indices in by_side.values():
+            inputs = np.concatenate([views[i].network_input for i in indices])  # (B, 1, S, S)
+            for i, ab in zip(indices, self.predict_ab(inputs, temperature=temperature)):  # (B, 2, h, w)
+                answers[i] = ab[None]
+        return answers
 
     def render(self, source: Lightness, ab_small: Any) -> Image.Image:
         """The part of ``colorize`` after the network: ab (1, 2, h, w) onto the full-resolution L, alpha back;
@@ -83,6 +98,9 @@ class BaseColorizer:
         if source.alpha is not None:
             result.putalpha(source.alpha)
         return result
+
+
+SMALLEST_VIEW = 32  # a view never upsamples the photo, except a photo smaller than this (the networks' 1/32 maps)
 
 
 def network_view(lightness: np.ndarray, size: int) -> np.ndarray:

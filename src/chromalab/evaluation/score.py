@@ -239,12 +239,11 @@ def _score_batch(
         return
     started = time.perf_counter()
     prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None), size=size) for _, truth in batch]
-    inputs = np.concatenate([one.network_input for one in prepared])  # (B, 1, S, S)
-    ab_small = colorizer.predict_ab(inputs, temperature=temperature)  # (B, 2, h, w)
+    ab_small = colorizer.predict_views(prepared, temperature=temperature)  # each (1, 2, h, w)
     result.seconds_model += time.perf_counter() - started
     for (path, truth), one, ab in zip(batch, prepared, ab_small):
         with one_thread():
-            result.model.add(np.asarray(colorizer.render(one.source, ab[None])), truth)
+            result.model.add(np.asarray(colorizer.render(one.source, ab)), truth)
             result.gray.add(gray_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]
         name = path.relative_to(root).as_posix() if root is not None else path.name
