@@ -28,7 +28,13 @@ from chromalab.analysis.ab_plane import (
 )
 from chromalab.analysis.clusters import bin_histogram, cluster_images, plot_clusters
 from chromalab.analysis.figures import save_figure
-from chromalab.analysis.model_figures import flatten_lightness, layer_activations, strongest_channels
+from chromalab.analysis.model_figures import (
+    comparison_grid,
+    flatten_lightness,
+    grey_of,
+    layer_activations,
+    strongest_channels,
+)
 from chromalab.cli import app
 from chromalab.color.bins import make_bins
 from chromalab.color.lab import lab_to_srgb8
@@ -268,6 +274,19 @@ def test_comparison_grid_and_lightness_averaged_view(crops: Path, run: tuple[Pat
     code, _, err = analyze("flat", crops / "photo2", "--model", model, "--lightness", "60", "-o", tmp_path / "f.png")
     assert code == 0, err
     _png(tmp_path / "f.png")
+
+
+def test_black_and_white_photos_are_compared_without_a_truth_column(photo: np.ndarray, tmp_path: Path) -> None:
+    from chromalab.colorize.torch_backend import Colorizer
+
+    colorizer = Colorizer.untrained("tiny", size=32)
+    grey = grey_of(photo)  # (H, W, 3) uint8, R = G = B
+    for images, columns in (([("a", grey), ("b", grey)], 2), ([("a", grey), ("b", photo)], 3)):
+        fig = comparison_grid(images, [("tiny", colorizer)])
+        assert [ax.get_title() for ax in fig.axes[:columns]][-1] == "tiny" and len(fig.axes) == 2 * columns
+    save_figure(fig, tmp_path / "sheet.jpg")
+    with Image.open(tmp_path / "sheet.jpg") as sheet:
+        assert sheet.format == "JPEG" and min(sheet.size) > 200
 
 
 def test_flatten_lightness_keeps_only_the_colour(photo: np.ndarray) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14, 0.0)  # seed 001 fig. 2: from the mean (1) to the mode (0)
 Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
+GREY_TOLERANCE = 8  # code values: a scanned black-and-white photo is this close to its own grey rendering
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -54,14 +55,17 @@ def temperature_sweep(colorizer: Colorizer, rgb: np.ndarray, *, temperatures: Se
 # -- comparisons -----------------------------------------------------------------------------------------------
 def comparison_grid(images: Sequence[Named], models: Sequence[tuple[str, Colorizer]], *,
                     temperature: float | None = None) -> Figure:
-    """Rows = images; columns = ground truth, grey input, then each model's prediction."""
+    """Rows = images; columns = ground truth, grey input, then each model's prediction. When every image is
+    grey (old black-and-white photos: there is no truth to show) the ground-truth column is left out."""
     if not images or not models:
         raise ValueError("a comparison needs at least one image and one model")
+    greys = [grey_of(rgb) for _, rgb in images]
+    with_truth = any(np.abs(rgb.astype(np.int16) - grey).max() > GREY_TOLERANCE for (_, rgb), grey in zip(images, greys))
     rows = []
-    for _, rgb in images:
+    for (_, rgb), grey in zip(images, greys):
         predictions = [np.asarray(c.colorize(rgb, temperature=temperature).convert("RGB")) for _, c in models]
-        rows.append([rgb, grey_of(rgb), *predictions])
-    columns = ["ground truth", "grey input", *[name for name, _ in models]]
+        rows.append([*([rgb] if with_truth else []), grey, *predictions])
+    columns = [*(["ground truth"] if with_truth else []), "grey input", *[name for name, _ in models]]
     t = "" if temperature is None else f" at T = {temperature:g}"
     return image_grid(rows, columns=columns, row_names=[n for n, _ in images], title=f"predictions{t}")
 

@@ -22,7 +22,7 @@ analyze_app = typer.Typer(
 )
 app.add_typer(analyze_app, name="analyze")
 
-OUT = typer.Option(..., "-o", "--out", help="PNG file to write.")
+OUT = typer.Option(..., "-o", "--out", help="Figure to write: PNG, or JPEG when it ends in .jpg.")
 MODEL = typer.Option("default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name.")
 SIZE = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default 256).")
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
@@ -51,6 +51,9 @@ def _errors(subject: object) -> Iterator[None]:
         raise typer.Exit(EXIT_SOME_FAILED) from None
 
 
+COMPARED_SIDE = 1024  # compare colorizes photos this large, as a user would, though the panels are smaller
+
+
 def _save(fig, out: Path) -> None:
     from chromalab.analysis.figures import save_figure
 
@@ -72,10 +75,11 @@ def _model_name(model: str) -> str:
     return f"{path.parent.name}/{path.stem}" if path.stem in ("model", "checkpoint") else path.stem
 
 
-def _images(paths: list[Path], *, limit: int | None = None) -> list[tuple[str, object]]:
-    """IMAGE arguments (files or folders) -> [(name, uint8 RGB)]; exits on a missing or unreadable one."""
-    from chromalab.analysis.ab_data import find_images, load_rgb
-    from chromalab.images import evenly_spaced
+def _images(paths: list[Path], *, limit: int | None = None, max_side: int | None = None) -> list[tuple[str, object]]:
+    """IMAGE arguments (files or folders) -> [(name, uint8 RGB)], shrunk to ``max_side`` (default: the figures'
+    ``MAX_SIDE``); exits on a missing or unreadable one."""
+    from chromalab.analysis.ab_data import MAX_SIDE, find_images
+    from chromalab.images import evenly_spaced, open_rgb
 
     files: list[Path] = []
     for path in paths:
@@ -86,7 +90,7 @@ def _images(paths: list[Path], *, limit: int | None = None) -> list[tuple[str, o
     loaded = []
     for path in evenly_spaced(files, limit):
         with _errors(path):
-            loaded.append((path.stem, load_rgb(path)))
+            loaded.append((path.stem, open_rgb(path, max_side=max_side or MAX_SIDE)))
     return loaded
 
 
@@ -242,10 +246,11 @@ def compare_figure(
     size: int = SIZE,
     limit: int = ROWS,
 ) -> None:
-    """Rows = photos; columns = ground truth, grey input, then each model's prediction."""
+    """Rows = photos; columns = ground truth, grey input, then each model's prediction (no ground truth when
+    every photo is black and white). A .jpg OUT writes a JPEG."""
     from chromalab.analysis.model_figures import comparison_grid
 
-    loaded = _images(images, limit=limit)
+    loaded = _images(images, limit=limit, max_side=COMPARED_SIDE)
     models = [(_model_name(m), _load_model(m, size)) for m in model]
     with _errors(out):
         fig = comparison_grid(loaded, models, temperature=temperature)
