@@ -279,7 +279,8 @@ def test_comparison_grid_and_lightness_averaged_view(crops: Path, run: tuple[Pat
 def test_black_and_white_photos_are_compared_without_a_truth_column(photo: np.ndarray, tmp_path: Path) -> None:
     from chromalab.colorize.torch_backend import Colorizer
 
-    colorizer = Colorizer.untrained("tiny", size=32)
+    with pytest.warns(UserWarning, match="random weights"):
+        colorizer = Colorizer.untrained("tiny", size=32)
     grey = grey_of(photo)  # (H, W, 3) uint8, R = G = B
     for images, columns in (([("a", grey), ("b", grey)], 2), ([("a", grey), ("b", photo)], 3)):
         fig = comparison_grid(images, [("tiny", colorizer)])
