@@ -293,17 +293,20 @@ def test_size_specific_and_unet_models_get_a_side_they_accept() -> None:
     assert unet.colorize(image, size=100).size == (45, 30)
 
 
-def test_bundled_default_model_colours_a_grey_photo() -> None:
+def test_bundled_models_colour_a_grey_photo() -> None:
     import skimage.data
 
-    from chromalab.colorize.options import bundled_weights
+    from chromalab.colorize.options import bundled_names
 
-    if not bundled_weights().is_file():
+    if not bundled_names():
         pytest.skip("no bundled weights in this build")
-    colorizer = Colorizer.load("default")
-    assert (colorizer.size, colorizer.temperature) == (128, 0.6)  # the model file's recommendation
+    assert bundled_names()[0] == "default"
     photo = Image.fromarray(skimage.data.coffee()).resize((200, 150))
-    out = np.asarray(colorizer.colorize(photo.convert("L")), dtype=np.float64)
-    rg, yb = out[..., 0] - out[..., 1], 0.5 * (out[..., 0] + out[..., 1]) - out[..., 2]
-    assert out.shape == (150, 200, 3)
-    assert np.hypot(rg.std(), yb.std()) > 5  # a grey input comes back in colour
+    for name in bundled_names():
+        colorizer = Colorizer.load(name)
+        recommended = colorizer.spec.info["defaults"]  # each bundled file names its view size and temperature
+        assert (colorizer.size, colorizer.temperature) == (recommended["size"], recommended["temperature"])
+        out = np.asarray(colorizer.colorize(photo.convert("L")), dtype=np.float64)
+        rg, yb = out[..., 0] - out[..., 1], 0.5 * (out[..., 0] + out[..., 1]) - out[..., 2]
+        assert out.shape == (150, 200, 3)
+        assert np.hypot(rg.std(), yb.std()) > 5, name  # a grey input comes back in colour

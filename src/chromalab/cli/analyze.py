@@ -23,7 +23,7 @@ analyze_app = typer.Typer(
 app.add_typer(analyze_app, name="analyze")
 
 OUT = typer.Option(..., "-o", "--out", help="Figure to write: PNG, or JPEG when it ends in .jpg.")
-MODEL = typer.Option("default", "--model", "-m", help="'default' (bundled), a .safetensors file, or a registered name.")
+MODEL = typer.Option("default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors file, or a registered name.")
 SIZE = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default 256).")
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
 ROWS = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced.")
@@ -239,8 +239,8 @@ _one_photo_figure("temperature", "temperature_sweep", "A photo (colour or grey).
 def compare_figure(
     images: list[Path] = typer.Argument(..., help="Colour photos or folders of them (the ground truth)."),
     out: Path = OUT,
-    model: list[str] = typer.Option(["default"], "--model", "-m", help="A model per column, repeatable: "
-                                    "'default', a .safetensors file or a registered name."),
+    model: list[str] = typer.Option(["default"], "--model", "-m", help="A model per column, repeatable: a bundled one "
+                                    "('default', 'fast-v1'), a .safetensors file or a registered name."),
     temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean T "
                                       f"(default: each model's own, {DEFAULT_TEMPERATURE})."),
     size: int = SIZE,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def colorize(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns."),
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
-    model: str = typer.Option("default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."),
+    model: str = typer.Option("default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."),
     engine: str = typer.Option("auto", "--engine", help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and for the default model when its graph and onnxruntime are installed, torch otherwise."),
     temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
                                       f"({DEFAULT_TEMPERATURE} if it names none)."),

@@ -28,7 +28,7 @@ def evaluate(
         "folder of them (frame metrics, plus CDC and warping error)."
     ),
     model: str = typer.Option(
-        "default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."
+        "default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."
     ),
     size: int = typer.Option(
         None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees, at most the photo's shorter side "

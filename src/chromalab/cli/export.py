@@ -11,16 +11,16 @@ from chromalab.cli.app import app, usage_error
 
 @app.command()
 def export(
-    model: str = typer.Argument(..., help="'default' (bundled) or a .safetensors model file."),
+    model: str = typer.Argument(..., help="A bundled model ('default', 'fast-v1') or a .safetensors model file."),
     out: Path = typer.Option(..., "-o", "--out", help="The .onnx file to write."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Write a model as ONNX for 'chromalab colorize --engine onnx' (onnxruntime, no torch: faster start)."""
     import importlib.util
 
-    from chromalab.colorize.options import DEFAULT_MODEL, bundled_weights
+    from chromalab.colorize.options import DEFAULT_MODEL, bundled_names, bundled_weights
 
-    source = bundled_weights() if model == DEFAULT_MODEL else Path(model)
+    source = bundled_weights(model) if model == DEFAULT_MODEL or model in bundled_names() else Path(model)
     if not source.is_file():
         usage_error(f"model file not found: {source}")
     if out.suffix != ".onnx":

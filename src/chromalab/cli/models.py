@@ -11,7 +11,7 @@ from chromalab.cli.app import app
 @app.command()
 def models() -> None:
     """List registered architectures and available weights."""
-    from chromalab.colorize.options import bundled_weights
+    from chromalab.colorize.options import bundled_names, bundled_weights
     from chromalab.models import list_models
     from chromalab.models.checkpoint import read_metadata
 
@@ -22,12 +22,13 @@ def models() -> None:
     for info in list_models():
         table.add_row(info.name, " / ".join(info.kinds), info.summary)
     out.print(table)
-    weights = bundled_weights()
-    if weights.is_file():
+    names = bundled_names()
+    for name in names:
+        weights = bundled_weights(name)
         meta = read_metadata(weights)
-        out.print(f"weights: default -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})")
-        graph = bundled_weights(suffix=".onnx")
+        out.print(f"weights: {name} -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})")
+        graph = bundled_weights(name, suffix=".onnx")
         if graph.is_file():
             out.print(f"         and its ONNX graph for --engine onnx ({graph})")
-    else:
-        out.print("weights: none bundled yet (the 'default' model arrives with the bundled-model issue)")
+    if not names:
+        out.print("weights: none bundled in this build")

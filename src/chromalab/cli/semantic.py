@@ -31,7 +31,7 @@ LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "c
 def semantic(
     cache: Path = typer.Argument(..., help="Cache made by 'chromalab prepare' (classes = top-level folders)."),
     model: str = typer.Option(
-        "default", "--model", "-m", help="'default' (bundled), a .safetensors or .onnx file, or a registered name."
+        "default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."
     ),
     classifier: Path | None = typer.Option(
         None, "--classifier", help="Classifier file: loaded when it exists, else trained and written there."

@@ -25,6 +25,12 @@ def bundled_weights(name: str = DEFAULT_MODEL, suffix: str = ".safetensors") -> 
     return Path(str(resources.files("chromalab") / "weights" / f"{name}{suffix}"))
 
 
+def bundled_names() -> list[str]:
+    """The models shipped inside the package, by name (``default`` first): ``--model NAME`` loads them."""
+    names = sorted(path.stem for path in bundled_weights().parent.glob("*.safetensors"))
+    return sorted(names, key=lambda name: name != DEFAULT_MODEL)
+
+
 def chosen_options(recommended: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The options a colorizer is built with: what the caller gave, else what the model file recommends.
 

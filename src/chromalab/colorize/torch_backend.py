@@ -14,7 +14,13 @@ from chromalab.color.bins import Bins, make_bins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.options import DEFAULT_MODEL, DEFAULT_SIZE, bundled_weights, chosen_options
+from chromalab.colorize.options import (
+    DEFAULT_MODEL,
+    DEFAULT_SIZE,
+    bundled_names,
+    bundled_weights,
+    chosen_options,
+)
 from chromalab.models.checkpoint import ModelSpec, load_model
 from chromalab.models.registry import input_side
 
@@ -39,12 +45,12 @@ class Colorizer(BaseColorizer):
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> Colorizer:
-        """Load the bundled ``default`` model, a model file (.safetensors), or an untrained registered
-        architecture by name (useful for speed measurements only). ``options``: size, temperature, decode;
+        """Load a bundled model by name (``default``, ``fast-v1``), a model file (.safetensors), or an untrained
+        registered architecture by name (useful for speed measurements only). ``options``: size, temperature, decode;
         an option left out or None takes the model file's recommendation (``info["defaults"]``), if any."""
         path = Path(name_or_path)
-        if str(name_or_path) == DEFAULT_MODEL:
-            path = bundled_weights()
+        if str(name_or_path) == DEFAULT_MODEL or str(name_or_path) in bundled_names():
+            path = bundled_weights(str(name_or_path))
             if not path.is_file():
                 raise FileNotFoundError(
                     "the bundled default model is not in this build yet (issue 'Bundled default model'); "

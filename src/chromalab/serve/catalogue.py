@@ -1,4 +1,4 @@
-"""The models the web app offers: the bundled ``default`` and every model file in ``--models-dir``, each
+"""The models the web app offers: the bundled ones (``default`` first) and every model file in ``--models-dir``, each
 loaded once (on first use) and described in a few lines from its model card or its own metadata."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 import threading
 from pathlib import Path
 
-from chromalab.colorize.options import DEFAULT_MODEL, bundled_weights
+from chromalab.colorize.options import DEFAULT_MODEL, bundled_names, bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
 
 CARD_SUFFIX = ".md"  # a model card beside a model file: NAME.md next to NAME.safetensors
@@ -18,7 +18,7 @@ class Catalogue:
     """Model names -> files, colorizers (cached) and descriptions. Thread-safe."""
 
     def __init__(self, first: str = DEFAULT_MODEL, models_dir: Path | None = None) -> None:
-        self.files = {DEFAULT_MODEL: bundled_weights()}
+        self.files = {DEFAULT_MODEL: bundled_weights(), **{name: bundled_weights(name) for name in bundled_names()}}
         if models_dir is not None:
             self.files.update({path.stem: path for path in sorted(Path(models_dir).glob("*.safetensors"))})
         if first != DEFAULT_MODEL:  # a file given by path: offered under its stem, first
