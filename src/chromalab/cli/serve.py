@@ -15,7 +15,8 @@ from chromalab.cli.app import app, usage_error
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; loopback by default (this computer only)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
-    model: str = typer.Option("default", "--model", "-m", help="The model offered first: 'default' or a .safetensors file."),
+    model: str = typer.Option("default", "--model", "-m", help="The model offered first: a bundled one ('default', "
+                              "'fast-v1') or a .safetensors file."),
     models_dir: Path = typer.Option(None, "--models-dir", help="A folder of .safetensors model files to offer as well "
                                     "(NAME.md beside one is its 'about')."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest request; larger ones are "
@@ -40,7 +41,9 @@ def serve(
 
     if models_dir is not None and not models_dir.is_dir():
         usage_error(f"--models-dir {models_dir}: no such folder")
-    if model != "default" and not Path(model).is_file():
+    from chromalab.colorize.options import bundled_names
+
+    if model not in bundled_names() and not Path(model).is_file():
         usage_error(f"--model {model}: no such model file")
     if not _loopback(host):
         print(f"warning: --host {host} lets other computers reach this server"

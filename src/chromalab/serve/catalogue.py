@@ -21,7 +21,7 @@ class Catalogue:
         self.files = {DEFAULT_MODEL: bundled_weights(), **{name: bundled_weights(name) for name in bundled_names()}}
         if models_dir is not None:
             self.files.update({path.stem: path for path in sorted(Path(models_dir).glob("*.safetensors"))})
-        if first != DEFAULT_MODEL:  # a file given by path: offered under its stem, first
+        if first not in self.files:  # a file given by path: offered under its stem, first
             path = Path(first)
             self.files = {path.stem: path, **{k: v for k, v in self.files.items() if k != path.stem}}
             first = path.stem
