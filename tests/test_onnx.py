@@ -19,6 +19,7 @@ from chromalab.colorize.onnx_backend import OnnxColorizer
 from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.models.checkpoint import ModelSpec, save_model
+from chromalab.models.registry import side_rule
 
 pytest.importorskip("onnx")
 
@@ -63,6 +64,7 @@ def test_exported_default_colorizes_real_photos_as_torch_does(tmp_path: Path, ph
         ("cifar-baseline", {"size": 32}, None, 32),  # one fixed side
         ("pix2pix-unet", {"depth": 5, "width": 0.125}, None, 64),  # multiples of 32
         ("tiny", {"channels": 4}, "channels:16", 48),  # per-channel bins
+        ("effnet", {"width": 0.25}, "channels:16", 64),  # multiples of 32 (its traced TF padding)
     ],
 )
 def test_regression_size_specific_and_channel_models_export(
@@ -80,6 +82,10 @@ def test_regression_size_specific_and_channel_models_export(
     lightness = _gradient(side)
     expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
     np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)
+    if side_rule(torch_engine.model)["step"]:  # another side of the rule: the graph is not tied to its example
+        lightness = _gradient(3 * side)
+        expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
+        np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)
 
 
 def test_export_cli_and_colorize_on_onnx_without_torch(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:

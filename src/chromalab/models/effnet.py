@@ -26,6 +26,8 @@ DECODER = (128, 96, 64)  # channels after the 1/16, 1/8 and 1/4 steps (times ``w
 class EffNetColorizer(nn.Module):
     """Normalised L (B, 1, H, W) -> logits (B, Q, H/4, W/4) or normalised ab (B, 2, H/4, W/4)."""
 
+    side_step = 32  # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
+
     def __init__(self, *, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
                  freeze_bn: bool = False, width: float = 1.0) -> None:
         super().__init__()

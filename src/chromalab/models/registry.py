@@ -76,9 +76,11 @@ def input_side(model: nn.Module, requested: int) -> int:
 
 def side_rule(model: nn.Module) -> dict[str, int | None]:
     """What limits a network's input side: ``fixed`` for size-specific networks (a fully connected layer
-    says ``model.size``), ``step`` for U-Nets (multiples of ``2 ** model.depth``); None for any side."""
+    says ``model.size``), ``step`` for U-Nets (multiples of ``2 ** model.depth``) and for networks that say
+    ``model.side_step``; None for any side."""
     fixed, depth = getattr(model, "size", None), getattr(model, "depth", None)
-    return {"fixed": fixed if isinstance(fixed, int) else None, "step": 2**depth if isinstance(depth, int) else None}
+    step = getattr(model, "side_step", None) or (2**depth if isinstance(depth, int) else None)
+    return {"fixed": fixed if isinstance(fixed, int) else None, "step": step}
 
 
 def create_model(name: str, *, num_classes: int | None, **options: object) -> nn.Module:
