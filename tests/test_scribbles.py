@@ -1,0 +1,128 @@
+"""Scribbles (Levin et al. 2004): the solver against hand-solved cases, the strokes file and its errors, the
+CLI end to end."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.colorize.scribbles import (
+    EDGE_SCALE,
+    PRIOR_LEAK,
+    Strokes,
+    colorize_scribbled,
+    propagate,
+    read_strokes,
+)
+from chromalab.evaluation.metrics import rgb8_to_ab
+
+CHROMALAB = Path(sys.executable).parent / "chromalab"
+
+
+def _strokes(shape: tuple[int, int], marks: dict[tuple[int, int], tuple[float, float]]) -> Strokes:
+    mask, ab = np.zeros(shape, bool), np.zeros((*shape, 2), np.float32)
+    for (y, x), colour in marks.items():
+        mask[y, x], ab[y, x] = True, colour
+    return Strokes(mask, ab)
+
+
+def test_even_lightness_interpolates_between_strokes_linearly() -> None:
+    """1 x 5, flat L: every free pixel is the mean of its two neighbours, so the colour runs linearly."""
+    ab = propagate(np.full((1, 5), 50.0), _strokes((1, 5), {(0, 0): (0.0, 0.0), (0, 4): (100.0, -20.0)}))
+    np.testing.assert_allclose(ab[0], [[0, 0], [25, -5], [50, -10], [75, -15], [100, -20]], atol=1e-4)
+
+
+def test_one_free_pixel_takes_the_weighted_mean_of_its_neighbours() -> None:
+    """1 x 3, L = 20, 30, 60: the middle's window variance and weights, worked out by hand."""
+    # the 3x3 window of the middle pixel of a 1-row image (edge-padded): three rows of (20, 30, 60)
+    variance = np.var([0.2, 0.3, 0.6] * 3)
+    left, right = (math.exp(-(0.3 - level) ** 2 / (EDGE_SCALE * variance)) for level in (0.2, 0.6))
+    expected = (left * 10.0 + right * 40.0) / (left + right)
+    ab = propagate(np.array([[20.0, 30.0, 60.0]]), _strokes((1, 3), {(0, 0): (10.0, 0.0), (0, 2): (40.0, 0.0)}))
+    assert ab[0, 1, 0] == pytest.approx(expected, abs=1e-4) and ab[0, 1, 0] < 25  # nearer the similar left
+
+
+def test_an_edge_stops_the_colour() -> None:
+    lightness = np.full((24, 24), 30.0)
+    lightness[:, 12:] = 70.0  # two flat regions
+    marks = {**{(y, 3): (60.0, 40.0) for y in range(4, 20)}, **{(y, 20): (-10.0, -50.0) for y in range(4, 20)}}
+    ab = propagate(lightness, _strokes((24, 24), marks))  # a stroke down the middle of each region
+    np.testing.assert_allclose(ab[:, :12].mean(axis=(0, 1)), [60, 40], atol=3)
+    np.testing.assert_allclose(ab[:, 12:].mean(axis=(0, 1)), [-10, -50], atol=3)
+    flat = propagate(np.full((24, 24), 30.0), _strokes((24, 24), marks))  # no edge: the colours meet halfway
+    assert abs(flat[:, 11:13, 0].mean() - 25.0) < 5
+
+
+def test_with_a_prior_the_colour_fades_to_the_models() -> None:
+    """1 x 1000, flat L, a stroke at the left end: (1 + mu) U(r) = (U(r-1) + U(r+1)) / 2 (+ mu P) is solved by
+    U(r) - P = (80 - P) q^r with q + 1/q = 2 (1 + mu)."""
+    prior = np.zeros((1, 1000, 2), np.float32)
+    prior[..., 1] = 30.0
+    ab = propagate(np.full((1, 1000), 50.0), _strokes((1, 1000), {(0, 0): (80.0, 30.0)}), prior)
+    q = (1 + PRIOR_LEAK) - math.sqrt((1 + PRIOR_LEAK) ** 2 - 1)
+    for r in (0, 10, 50, 200):
+        assert ab[0, r, 0] == pytest.approx(80.0 * q**r, rel=1e-3), r
+    assert abs(ab[0, -1, 0]) < 0.1 and ab[0, -1, 1] == pytest.approx(30.0, abs=0.01)  # far away: the model's colour
+
+
+def _strokes_png(path: Path, size: tuple[int, int], lines: list[tuple[tuple, tuple]]) -> Path:
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for (start, end), colour in lines:
+        draw.line([start, end], fill=(*colour, 255), width=5)
+    layer.save(path)
+    return path
+
+
+def test_strokes_file_and_its_errors(tmp_path: Path) -> None:
+    good = _strokes_png(tmp_path / "s.png", (40, 30), [(((5, 5), (30, 5)), (200, 30, 30))])
+    strokes = read_strokes(good, (40, 30))
+    assert strokes.mask.sum() > 50 and strokes.ab[strokes.mask][:, 0].min() > 40  # red: a >> 0
+    with pytest.raises(ValueError, match="the photo 41x30"):
+        read_strokes(good, (41, 30))
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "opaque.png")
+    with pytest.raises(ValueError, match="no transparency"):
+        read_strokes(tmp_path / "opaque.png", (40, 30))
+    Image.new("RGBA", (40, 30), (255, 0, 0, 0)).save(tmp_path / "empty.png")
+    with pytest.raises(ValueError, match="empty"):
+        read_strokes(tmp_path / "empty.png", (40, 30))
+
+
+def test_scribbles_colour_a_real_photo_and_keep_its_lightness(photo: np.ndarray, tmp_path: Path) -> None:
+    grey = Image.fromarray(photo).convert("L")
+    strokes = _strokes_png(tmp_path / "s.png", grey.size, [(((10, 50), (50, 55)), (40, 80, 220))])
+    out = np.asarray(colorize_scribbled(grey, strokes))  # no model: the strokes fill the photo
+    assert out.shape == (*grey.size[::-1], 3)
+    near = rgb8_to_ab(out)[:, 48:58, 10:50].mean(dim=(1, 2))  # under the blue stroke
+    assert near[1] < -20  # b << 0: blue
+    kept = rgb_lightness_u8(out) - rgb_lightness_u8(np.asarray(grey.convert("RGB")))  # CIE L, both
+    assert np.abs(kept).mean() < 1.0  # L kept (up to 8-bit rounding and a little gamut clipping)
+
+
+def test_cli_scribbles_with_and_without_a_model(photo: np.ndarray, tmp_path: Path) -> None:
+    grey = tmp_path / "photo.png"
+    Image.fromarray(photo).convert("L").save(grey)
+    strokes = _strokes_png(tmp_path / "s.png", (photo.shape[1], photo.shape[0]), [(((5, 5), (40, 8)), (220, 200, 30))])
+    for model, out in (("tiny", tmp_path / "a"), ("none", tmp_path / "b")):
+        done = subprocess.run([CHROMALAB, "colorize", str(grey), "--scribbles", str(strokes), "--model", model,
+                               "--size", "32", "-o", str(out)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert Image.open(out / "photo.png").size == (photo.shape[1], photo.shape[0])
+    wrong = _strokes_png(tmp_path / "w.png", (10, 10), [(((1, 1), (5, 5)), (0, 0, 255))])
+    for args, message in (
+        (["--scribbles", str(wrong)], "the scribbles are 10x10"),
+        (["--scribbles", str(tmp_path / "missing.png")], "no such file"),
+        (["--model", "none"], "--scribbles only"),
+        (["--scribbles", str(strokes), str(grey)], "one photo per call"),
+    ):
+        done = subprocess.run([CHROMALAB, "colorize", str(grey), *args, "-o", str(tmp_path / "c")],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert not (tmp_path / "c" / "photo.png").exists()
