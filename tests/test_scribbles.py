@@ -13,11 +13,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.colorize.core import as_lightness
 from chromalab.colorize.scribbles import (
     EDGE_SCALE,
     PRIOR_LEAK,
     Strokes,
-    colorize_scribbled,
+    colorize_with_strokes,
+    given_strokes,
     propagate,
     read_strokes,
 )
@@ -98,7 +100,8 @@ def test_strokes_file_and_its_errors(tmp_path: Path) -> None:
 def test_scribbles_colour_a_real_photo_and_keep_its_lightness(photo: np.ndarray, tmp_path: Path) -> None:
     grey = Image.fromarray(photo).convert("L")
     strokes = _strokes_png(tmp_path / "s.png", grey.size, [(((10, 50), (50, 55)), (40, 80, 220))])
-    out = np.asarray(colorize_scribbled(grey, strokes))  # no model: the strokes fill the photo
+    lightness = as_lightness(grey)
+    out = np.asarray(colorize_with_strokes(lightness, given_strokes(lightness, scribbles=strokes)))  # no model
     assert out.shape == (*grey.size[::-1], 3)
     near = rgb8_to_ab(out)[:, 48:58, 10:50].mean(dim=(1, 2))  # under the blue stroke
     assert near[1] < -20  # b << 0: blue
@@ -119,7 +122,7 @@ def test_cli_scribbles_with_and_without_a_model(photo: np.ndarray, tmp_path: Pat
     for args, message in (
         (["--scribbles", str(wrong)], "the scribbles are 10x10"),
         (["--scribbles", str(tmp_path / "missing.png")], "no such file"),
-        (["--model", "none"], "--scribbles only"),
+        (["--model", "none"], "--hints or --scribbles only"),
         (["--scribbles", str(strokes), str(grey)], "one photo per call"),
     ):
         done = subprocess.run([CHROMALAB, "colorize", str(grey), *args, "-o", str(tmp_path / "c")],

@@ -17,7 +17,7 @@ from chromalab.cli.app import (
     report_error,
     usage_error,
 )
-from chromalab.cli.scribbled import NO_MODEL, colorize_scribbled_photo
+from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
@@ -42,9 +42,12 @@ def colorize(
     temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (carry the colour along the optical flow: "
                                  "no flicker) or none (each frame on its own)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."),
+    hints: Path = typer.Option(None, "--hints", help='One photo: colours you know, as JSON {"hints": [{"x": 120, '
+                               '"y": 48, "color": "#3a7bd5"}, {"x": 10, "y": 20, "ab": [20, -35]}]} (pixels of the '
+                               "photo; a colour's lightness is ignored)."),
     scribbles: Path = typer.Option(None, "--scribbles", help="One photo: a PNG of colour strokes on transparency, "
-                                   "the photo's size; the strokes spread over the model's colours (Levin et al. "
-                                   "2004), or alone with --model none."),
+                                   "the photo's size; hints and strokes spread over the model's colours (Levin "
+                                   "et al. 2004), or alone with --model none."),
 ) -> None:
     """Colorize grayscale (or colour) photos and videos; each output has its input's name and full resolution
     (videos: the same frames, size and rate, audio kept, as OUT/NAME.mp4)."""
@@ -73,11 +76,12 @@ def colorize(
         report_error(out_dir, f"cannot write to the output folder ({error.strerror or error})")
         raise typer.Exit(EXIT_SOME_FAILED) from None
     options = {"size": size, "temperature": temperature, "decode": decode}
-    if scribbles is not None or model == NO_MODEL:
-        if scribbles is None:
-            usage_error(f"--model {NO_MODEL} colours with --scribbles only")
-        target = colorize_scribbled_photo(jobs, scribbles, out_dir, model=model, options=options, overwrite=overwrite)
-        print(f"colorized 1 of 1 image with scribbles into {target}")
+    if hints is not None or scribbles is not None or model == NO_MODEL:
+        if hints is None and scribbles is None:
+            usage_error(f"--model {NO_MODEL} colours with --hints or --scribbles only")
+        target = colorize_guided_photo(jobs, out_dir, hints_file=hints, scribbles=scribbles, model=model,
+                                       options=options, overwrite=overwrite)
+        print(f"colorized 1 of 1 image with your colours into {target}")
         raise typer.Exit(EXIT_OK)
     videos = [job for job in jobs if is_video(job[0])]
     photos = [job for job in jobs if not is_video(job[0])]

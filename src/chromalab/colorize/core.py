@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,9 @@ from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.srgb8 import upsample_lab_to_srgb8
 from chromalab.colorize.options import DEFAULT_SIZE, check_decode, check_size, check_temperature
 from chromalab.images import Lightness, open_image, to_lightness
+
+if TYPE_CHECKING:
+    from chromalab.color.hints import Hint
 
 
 @dataclass
@@ -60,11 +63,25 @@ class BaseColorizer:
         temperature: float | None = None,
         decode: str | None = None,
         size: int | None = None,
+        hints: list[Hint | dict] | None = None,
+        scribbles: str | Path | Image.Image | None = None,
     ) -> Image.Image:
-        """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size."""
+        """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
+
+        ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a, b]}``
+        (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size. Both
+        spread over the network's colours (``scribbles``: Levin et al. 2004)."""
         prepared = self.prepare(image, size=size)
         ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode)
-        return self.render(prepared.source, ab_small)
+        if not hints and scribbles is None:
+            return self.render(prepared.source, ab_small)
+        from chromalab.colorize.scribbles import (  # scipy: only when asked
+            colorize_with_strokes,
+            given_strokes,
+        )
+
+        strokes = given_strokes(prepared.source, hints=hints, scribbles=scribbles)
+        return colorize_with_strokes(prepared.source, strokes, np.asarray(ab_small)[0])
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
         """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""

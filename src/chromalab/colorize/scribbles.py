@@ -25,14 +25,15 @@ from PIL import Image
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
+from chromalab.color.hints import Hint, as_hints
 from chromalab.color.lab import rgb_to_lab
 from chromalab.color.srgb8 import upsample_lab_to_srgb8
-from chromalab.colorize.core import BaseColorizer, as_lightness
 from chromalab.images import Lightness, open_image
 
 WORKING_SIDE = 256  # pixels: ~65k unknowns, one sparse LU in well under a second
 STROKE_ALPHA = 0.5  # a pixel is part of a stroke where the PNG is at least this opaque (soft edges are not)
 PRIOR_LEAK = 1e-4  # mu: with a model, a stroke's colour fades by e over ~60 working pixels of even lightness
+HINT_RADIUS = 2.0  # working pixels: a point hint is a disc this large
 EDGE_SCALE = 0.6  # the paper prints 2; with 2, 14% of a stroke's colour crossed a step of 40 L (0.6: 0.2%)
 MIN_VARIANCE = 1e-4  # (L / 100)^2: a flat window still separates lightness steps of a few units
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
@@ -63,6 +64,39 @@ def read_strokes(source: str | Path | Image.Image, size: tuple[int, int]) -> Str
     drawn = torch.from_numpy(rgba[mask, :3].T.copy())[:, :, None]  # (3, N, 1)
     ab[mask] = rgb_to_lab(drawn)[1:, :, 0].T.numpy()
     return Strokes(mask, ab)
+
+
+def given_strokes(source: Lightness, *, hints: list[Hint | dict] | None = None,
+                  scribbles: str | Path | Image.Image | None = None) -> Strokes:
+    """What the user gave for a photo, as strokes: the scribbles file, the point hints, or both (hints on top)."""
+    height, width = source.lightness.shape
+    given = [] if scribbles is None else [read_strokes(scribbles, (width, height))]
+    if hints:
+        given.append(strokes_from_hints(as_hints(hints, (width, height)), (width, height)))
+    if not given:
+        raise ValueError("no hints and no scribbles given")
+    return given[0] if len(given) == 1 else merge_strokes(*given)
+
+
+def strokes_from_hints(hints: list[Hint], size: tuple[int, int]) -> Strokes:
+    """Point hints on a photo of ``size`` (W, H) -> strokes: a disc of its colour around each point, of radius
+    ``HINT_RADIUS`` working pixels (a one-pixel constraint barely reaches its neighbours in two dimensions)."""
+    width, height = size
+    radius = HINT_RADIUS * max(width, height) / WORKING_SIDE if max(width, height) > WORKING_SIDE else HINT_RADIUS
+    mask, ab = np.zeros((height, width), bool), np.zeros((height, width, 2), np.float32)
+    reach = int(np.ceil(radius))
+    for hint in hints:
+        top, left = max(0, hint.y - reach), max(0, hint.x - reach)
+        rows, cols = np.ogrid[top:min(height, hint.y + reach + 1), left:min(width, hint.x + reach + 1)]
+        disc = (rows - hint.y) ** 2 + (cols - hint.x) ** 2 <= radius**2  # (h', w') around the point
+        mask[top:top + disc.shape[0], left:left + disc.shape[1]] |= disc
+        ab[top:top + disc.shape[0], left:left + disc.shape[1]][disc] = hint.ab
+    return Strokes(mask, ab)
+
+
+def merge_strokes(first: Strokes, second: Strokes) -> Strokes:
+    """Both sets of strokes; where they overlap, ``second`` wins."""
+    return Strokes(first.mask | second.mask, np.where(second.mask[..., None], second.ab, first.ab))
 
 
 def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:
@@ -110,20 +144,6 @@ def propagate(lightness: np.ndarray, strokes: Strokes, prior: np.ndarray | None 
             given += np.where(free, leak * prior[..., c].ravel(), 0.0)
         ab[:, c] = solver.solve(given)
     return ab.reshape(h, w, 2).astype(np.float32)
-
-
-def colorize_scribbled(image: Image.Image | np.ndarray | str | Path, scribbles: str | Path | Image.Image, *,
-                       colorizer: BaseColorizer | None = None, temperature: float | None = None) -> Image.Image:
-    """A photo and its scribbles PNG -> the colorized photo at full size: the strokes spread over the model's
-    colorization (``colorizer``), or over nothing (None: the strokes' colours fill the photo)."""
-    source = as_lightness(image)
-    height, width = source.lightness.shape
-    strokes = read_strokes(scribbles, (width, height))
-    prior = None
-    if colorizer is not None:
-        prepared = colorizer.view(source)
-        prior = np.asarray(colorizer.predict_ab(prepared.network_input, temperature=temperature))[0]  # (2, h, w)
-    return colorize_with_strokes(source, strokes, prior)
 
 
 def colorize_with_strokes(source: Lightness, strokes: Strokes, prior_ab: np.ndarray | None = None) -> Image.Image:

@@ -1,0 +1,70 @@
+"""The guided part of ``chromalab colorize``: one photo with the colours the user knows, as point hints
+(``--hints FILE.json``) and/or strokes (``--scribbles FILE.png``), spread over the model's colorization, or
+over nothing with ``--model none``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from chromalab.cli.app import open_colorizer, usage_error
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+T = TypeVar("T")
+
+NO_MODEL = "none"  # --model none: the user's colours alone (Levin et al. 2004)
+
+
+def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints_file: Path | None,
+                          scribbles: Path | None, model: str, options: dict, overwrite: bool) -> Path:
+    """The one photo in ``jobs`` with its hints and scribbles to ``out_dir``; exits 2 with one line on any
+    problem, before anything is written."""
+    from chromalab.color.hints import parse_hints
+    from chromalab.colorize.batch import claim_target, identity
+    from chromalab.colorize.core import as_lightness
+    from chromalab.colorize.scribbles import colorize_with_strokes, given_strokes
+    from chromalab.images import open_image, output_path, save_image
+    from chromalab.video.kinds import is_video
+
+    flag = "--hints" if hints_file is not None else "--scribbles"
+    if len(jobs) != 1:
+        usage_error(f"{flag} colours one photo per call; got {len(jobs)} inputs")
+    (source, relative), = jobs
+    if is_video(source):
+        usage_error(f"{flag} colours photos, not videos: {source}")
+    for given, name in ((hints_file, "--hints"), (scribbles, "--scribbles")):
+        if given is not None and not given.is_file():
+            usage_error(f"{name} {given}: no such file")
+    colorizer = None if model == NO_MODEL else open_colorizer(model, engine="torch", **options)
+    image = _attempt(source, lambda: open_image(source))
+    hints = None if hints_file is None else _attempt(
+        hints_file, lambda: parse_hints(hints_file.read_text(encoding="utf-8"), image.size))
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    given = {identity(path) for path in (source, hints_file, scribbles) if path is not None}
+    target = _attempt(source, lambda: claim_target(output_path(relative, out_dir / relative.parent, alpha=has_alpha),
+                                                   taken=set(), inputs=given, overwrite=overwrite))
+
+    def colour() -> Image.Image:
+        if colorizer is not None:
+            return colorizer.colorize(image, hints=hints, scribbles=scribbles)
+        lightness = as_lightness(image)
+        return colorize_with_strokes(lightness, given_strokes(lightness, hints=hints, scribbles=scribbles))
+
+    result = _attempt(scribbles or source, colour)
+    _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))
+    return target
+
+
+def _attempt(subject: Path, action: Callable[[], T]) -> T:
+    """``action()``, or exit 2 with ``error: SUBJECT: reason`` when the input is bad or a file fails."""
+    from chromalab.images import ImageError
+
+    try:
+        return action()
+    except (ImageError, ValueError) as error:
+        usage_error(f"{subject}: {error}")
+    except (OSError, UnicodeDecodeError) as error:
+        usage_error(f"{subject}: {getattr(error, 'strerror', None) or error}")

@@ -1,0 +1,107 @@
+"""Colour hints: "this point of the photo is this colour". What a hint is, the JSON file users write, and the
+sampler that draws hints from a ground-truth photo (for training and for ``evaluate --hints``).
+
+A hint is a pixel (x, y) of the input photo and an ab colour (Lab units); given as sRGB hex its lightness is
+ignored, only its chroma is used. The file: ``{"hints": [{"x": 120, "y": 48, "color": "#3a7bd5"},
+{"x": 10, "y": 20, "ab": [20, -35]}]}``.
+
+The sampler follows Zhang et al. 2017 ("Real-Time User-Guided Image Colorization with Learned Deep
+Priors"): the number of hints from a geometric distribution (p = 1/8), positions from a Gaussian around
+the centre (sigma a quarter of each side), each hint's value the mean ab of a square patch of side 1-9
+pixels around it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+HINT_COUNT_P = 1 / 8  # Zhang et al. 2017: P(N hints) = (1 - p)^N p, N = 0, 1, 2...
+PATCH_SIDES = (1, 9)  # patch side drawn uniformly from this range (pixels)
+CENTRE_SIGMA = 0.25  # positions ~ N(centre, (side / 4)^2), clipped to the photo
+HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+AB_LIMIT = 128.0
+
+
+@dataclass(frozen=True)
+class Hint:
+    x: int  # column in the input photo, 0 = left
+    y: int  # row, 0 = top
+    ab: tuple[float, float]  # Lab units
+
+
+def hex_to_ab(colour: str) -> tuple[float, float]:
+    """'#3a7bd5' -> its (a, b) in Lab; ValueError for anything but six hex digits."""
+    match = HEX.match(colour.strip()) if isinstance(colour, str) else None
+    if match is None:
+        raise ValueError(f"colour {colour!r} is not an sRGB hex colour like '#3a7bd5'")
+    import torch  # here: reading a hints file needs no torch until a colour is given as hex
+
+    from chromalab.color.lab import rgb_to_lab
+
+    value = int(match.group(1), 16)
+    rgb = torch.tensor([(value >> 16) & 255, (value >> 8) & 255, value & 255], dtype=torch.float64) / 255.0
+    lab = rgb_to_lab(rgb.view(3, 1, 1))[:, 0, 0]
+    return float(lab[1]), float(lab[2])
+
+
+def parse_hints(text: str, size: tuple[int, int]) -> list[Hint]:
+    """The hints file's text, for a photo of ``size`` (W, H) -> hints; ValueError naming the first problem."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
+        raise ValueError('expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}')  # noqa: TRY004 (bad input)
+    return as_hints(document["hints"], size)
+
+
+def as_hints(entries: list[Hint | dict], size: tuple[int, int]) -> list[Hint]:
+    """Hints given as ``Hint`` or as the file's dicts, checked against a photo of ``size`` (W, H)."""
+    return [_hint(entry, index, size) for index, entry in enumerate(entries)]
+
+
+def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
+    where = f"hint {index + 1}"
+    if isinstance(entry, Hint):
+        entry = {"x": entry.x, "y": entry.y, "ab": list(entry.ab)}
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected an object with x, y and color or ab")  # noqa: TRY004 (bad input)
+    x, y = entry.get("x"), entry.get("y")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y)):
+        raise ValueError(f"{where}: x and y must be whole pixel numbers")
+    if not (0 <= x < size[0] and 0 <= y < size[1]):
+        raise ValueError(f"{where}: ({x}, {y}) is outside the {size[0]}x{size[1]} photo")
+    if ("color" in entry) == ("ab" in entry):
+        raise ValueError(f"{where}: give either color (sRGB hex) or ab, not {'both' if 'ab' in entry else 'neither'}")
+    if "color" in entry:
+        try:
+            return Hint(x, y, hex_to_ab(entry["color"]))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
+    ab = entry["ab"]
+    if not (isinstance(ab, list) and len(ab) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          and abs(v) <= AB_LIMIT for v in ab)):
+        raise ValueError(f"{where}: ab must be two numbers within +-{AB_LIMIT:g}")
+    return Hint(x, y, (float(ab[0]), float(ab[1])))
+
+
+def sample_hints(ab: np.ndarray, rng: np.random.Generator, *, count: int | None = None,
+                 patch: int | None = None) -> list[Hint]:
+    """Hints drawn from a true ab image (2, H, W): ``count`` of them (None: geometric, p = 1/8), each the mean
+    of a square patch of side ``patch`` (None: uniform in 1..9) around a point near the centre."""
+    _, height, width = ab.shape
+    if count is None:
+        count = int(rng.geometric(HINT_COUNT_P)) - 1  # numpy's geometric counts trials: 1, 2, ...
+    hints = []
+    for _ in range(count):
+        side = int(rng.integers(PATCH_SIDES[0], PATCH_SIDES[1] + 1)) if patch is None else patch
+        y = int(np.clip(round(rng.normal(height / 2, CENTRE_SIGMA * height)), 0, height - 1))
+        x = int(np.clip(round(rng.normal(width / 2, CENTRE_SIGMA * width)), 0, width - 1))
+        top, left = max(0, y - side // 2), max(0, x - side // 2)
+        mean = ab[:, top:top + side, left:left + side].reshape(2, -1).mean(axis=1)
+        hints.append(Hint(x, y, (float(mean[0]), float(mean[1]))))
+    return hints
