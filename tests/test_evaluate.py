@@ -86,6 +86,17 @@ def test_evaluate_library(folder: Path, model_file: Path) -> None:
     }
 
 
+def test_hints_from_the_truth_raise_psnr_and_are_the_same_every_run(folder: Path, model_file: Path) -> None:
+    colorizer = Colorizer.load(model_file, size=64)
+    psnr = {}
+    for hints in (0, 5, 60):
+        runs = [evaluate(list_images(folder), colorizer, root=folder, hints=hints).summary({})["metrics"]
+                for _ in range(2)]
+        assert runs[0]["psnr"] == runs[1]["psnr"]  # seeded hints
+        psnr[hints] = runs[0]["psnr"]
+    assert psnr[0] < psnr[5] < psnr[60] and psnr[60] > psnr[0] + 3  # an untrained model: the hints carry it
+
+
 def test_gray_rendering_is_exactly_grey(photo: np.ndarray) -> None:
     lightness = torch.from_numpy(rgb_lightness_u8(photo))
     grey = gray_rendering(lightness)

@@ -48,6 +48,8 @@ def evaluate(
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Photos per network call."),
     temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."),
     frames: int | None = typer.Option(None, "--frames", min=2, help="Videos: score at most the first N frames of each."),
+    hints: int = typer.Option(0, "--hints", min=0, max=1000, help="Photos: give the colorizer N point hints drawn "
+                              "from the truth (Zhang et al. 2017's sampler, seeded): the PSNR-vs-hints curve."),
 ) -> None:
     """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy; for videos
     also the temporal consistency (CDC, warping error) of the colorization and of the truth."""
@@ -65,15 +67,18 @@ def evaluate(
         if data.is_dir() and list_images(data):
             print(f"note: {data}: scoring its {len(clips)} video(s); its photos are left out (evaluate them apart)",
                   file=sys.stderr)
+        if hints:
+            usage_error("--hints scores photos; videos take no hints")
         _score_clips(clips, data, model, temperature=temperature, size=size, bins=bins, temporal=temporal,
                      frames=frames, json_path=json_path, csv_path=csv_path)
     paths = evenly_spaced(list_images(data), limit)
     _score_photos(paths, data, model, temperature=temperature, size=size, bins=bins, batch_size=batch_size,
-                  json_path=json_path, csv_path=csv_path)
+                  hints=hints, json_path=json_path, csv_path=csv_path)
 
 
 def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: float | None, size: int | None,
-                  bins: str | None, batch_size: int, json_path: Path | None, csv_path: Path | None) -> None:
+                  bins: str | None, batch_size: int, hints: int, json_path: Path | None,
+                  csv_path: Path | None) -> None:
     """``evaluate`` on photos; exits."""
     from chromalab.color.bins import describe_bins
     from chromalab.evaluation import score
@@ -90,13 +95,13 @@ def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: flo
             advance()
 
         result = score.evaluate(paths, colorizer, root=data, size=size, temperature=temperature, bins=bins,
-                                batch_size=batch_size, on_image=on_image)
+                                batch_size=batch_size, hints=hints, on_image=on_image)
     if not result.images:
         why = f"{len(result.grey)} grey" if result.grey else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
         raise typer.Exit(EXIT_SOME_FAILED)
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
-    info = {"model": model, "bins": own_bins, "size": size, "temperature": temperature}
+    info = {"model": model, "bins": own_bins, "size": size, "temperature": temperature, "hints": hints}
     summary = result.summary(info)
     written = _write(json_path, csv_path, summary, result)
     _print_table(summary, own_bins)
@@ -177,7 +182,8 @@ def _print_table(summary: dict, own_bins: str | None) -> None:
     from chromalab.evaluation.metrics import SHOWN_METRICS
 
     ours, grey = summary["metrics"], summary["gray_baseline"]
-    title = f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = {ours['temperature']})"
+    hints = f", {ours['hints']} hints each" if ours.get("hints") else ""
+    title = f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = {ours['temperature']}{hints})"
     table = Table(title=title)
     for column, justify in (("metric", "left"), ("model", "right"), ("grey baseline", "right")):
         table.add_column(column, justify=justify)

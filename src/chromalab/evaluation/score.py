@@ -19,14 +19,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from chromalab.color.bins import Bins, make_bins
+from chromalab.color.hints import sample_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.colorize.core import BaseColorizer
+from chromalab.colorize.core import BaseColorizer, Prepared
+from chromalab.colorize.scribbles import colorize_with_strokes, strokes_from_hints
 from chromalab.evaluation import metrics
 from chromalab.evaluation.threads import one_thread
 from chromalab.images import ImageError, Lightness, open_rgb
@@ -34,6 +37,7 @@ from chromalab.images import ImageError, Lightness, open_rgb
 GREY_CHROMA = 1.0  # mean ab chroma (Lab units) below which a photo is grey: no colour to compare with
 CHANNEL_BINS = (10, 30, 50)  # seed 003, table 2
 BATCH_SIZE = 8  # network inputs all have the same size, whatever the photo's size
+HINT_SEED = 2017  # evaluate --hints: the same hints for every model, photo by photo
 POOLED = ("auc", "auc_rebalanced")  # the other metrics are per-image means; accuracies are pooled too
 
 
@@ -181,16 +185,19 @@ def evaluate(
     temperature: float | None = None,
     bins: str | None = None,
     batch_size: int = BATCH_SIZE,
+    hints: int = 0,
     on_image: Callable[[Path, str | None], None] | None = None,
 ) -> Evaluation:
     """Score ``colorizer`` and the grey baseline on ``paths``; unreadable and grey photos are skipped.
+    ``hints``: that many point hints per photo, drawn from its truth (Zhang et al. 2017's sampler, seeded by
+    the photo's place in the list), are given to the colorizer.
 
     ``on_image(path, problem)`` is called once per path: ``problem`` is None when it was scored, else
     ``"grey: ..."`` or the reason it failed (those also land in ``Evaluation.grey`` / ``.failed``).
     """
     bin_sets = metric_bins(colorizer, bins)
     result = Evaluation(SetScores(bin_sets), SetScores(bin_sets))
-    size = colorizer.size if size is None else size
+    settings = Scoring(colorizer.size if size is None else size, temperature, hints)
     started = time.perf_counter()
     batch: list[tuple[Path, Truth]] = []
     for path in paths:
@@ -198,8 +205,8 @@ def evaluate(
         if problem is not None and on_image is not None:
             on_image(path, problem)
         if len(batch) == batch_size:
-            _score_batch(batch, result, colorizer, size, temperature, root, on_image)
-    _score_batch(batch, result, colorizer, size, temperature, root, on_image)
+            _score_batch(batch, result, colorizer, settings, root, on_image)
+    _score_batch(batch, result, colorizer, settings, root, on_image)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -225,12 +232,29 @@ def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> st
     return None
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How each photo is colorized for scoring."""
+
+    size: int  # the view's side (at most the photo's shorter side)
+    temperature: float | None  # None: the colorizer's
+    hints: int = 0  # point hints per photo from its truth
+
+    def render(self, colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, index: int) -> np.ndarray:
+        """The colorized photo (H, W, 3) uint8, with its hints when there are any."""
+        if not self.hints:
+            return np.asarray(colorizer.render(view.source, ab_small))
+        height, width = truth.lightness.shape
+        hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
+        strokes = strokes_from_hints(hints, (width, height))
+        return np.asarray(colorize_with_strokes(view.source, strokes, np.asarray(ab_small)[0]))
+
+
 def _score_batch(
     batch: list[tuple[Path, Truth]],
     result: Evaluation,
     colorizer: BaseColorizer,
-    size: int,
-    temperature: float | None,
+    settings: Scoring,
     root: Path | None,
     on_image: Callable[[Path, str | None], None] | None,
 ) -> None:
@@ -238,12 +262,12 @@ def _score_batch(
     if not batch:
         return
     started = time.perf_counter()
-    prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None), size=size) for _, truth in batch]
-    ab_small = colorizer.predict_views(prepared, temperature=temperature)  # each (1, 2, h, w)
+    prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None), size=settings.size) for _, truth in batch]
+    ab_small = colorizer.predict_views(prepared, temperature=settings.temperature)  # each (1, 2, h, w)
     result.seconds_model += time.perf_counter() - started
     for (path, truth), one, ab in zip(batch, prepared, ab_small):
         with one_thread():
-            result.model.add(np.asarray(colorizer.render(one.source, ab)), truth)
+            result.model.add(settings.render(colorizer, one, ab, truth, len(result.images)), truth)
             result.gray.add(gray_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]
         name = path.relative_to(root).as_posix() if root is not None else path.name
