@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_default.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_video.py
+	$(BIN)/python bench/bench_hints.py --figure docs/hints-curve.png
 
 # the bundled graph is derived from the bundled weights: re-export after changing them
 weights: $(STAMP)

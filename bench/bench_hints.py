@@ -1,0 +1,130 @@
+"""Colour hints benchmark: the PSNR-vs-hints curve, and how long a change takes.
+
+    python bench/bench_hints.py [--model default] [--figure docs/hints-curve.png]      (part of ``make bench``)
+
+1. For each evaluation set (kodak24, cbsd68 and val128, the last limited to ``--val-limit`` photos evenly
+   spaced), ``chromalab.evaluation.score.evaluate`` with 0, 1, 5, 10, 50 and 100 point hints per photo drawn
+   from the truth (Zhang et al. 2017's sampler, seeded: every model gets the same hints): mean PSNR, its gain
+   over no hint, and rebalanced AuC. Targets (issue "Colour hints"): +2 dB with 10 hints, +4 dB with 100.
+2. Latency on a 1-megapixel photo (astronaut, 1000 x 1000): the network once, then hints re-spread over its
+   kept colours (``colorize_with_strokes``), 10 hints, median of several runs; and scribbles through
+   ``chromalab colorize --scribbles`` end to end (start-up included).
+
+Writes ``bench/results/hints.json`` (and the figure when asked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import skimage.data
+from PIL import Image, ImageDraw
+
+from chromalab.color.hints import sample_hints
+from chromalab.colorize.core import as_lightness
+from chromalab.colorize.scribbles import colorize_with_strokes, strokes_from_hints
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.evaluation.metrics import rgb8_to_ab
+from chromalab.evaluation.score import evaluate
+from chromalab.images import evenly_spaced, list_images
+
+RESULTS = Path(__file__).parent / "results" / "hints.json"
+CHROMALAB = Path(sys.executable).parent / "chromalab"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SETS = {"kodak24": SHARED / "eval" / "kodak24", "cbsd68": SHARED / "eval" / "cbsd68", "val128": SHARED / "val128"}
+COUNTS = (0, 1, 5, 10, 50, 100)
+
+
+def curve(colorizer: Colorizer, folder: Path, limit: int | None) -> dict[int, dict[str, float]]:
+    paths = evenly_spaced(list_images(folder), limit)
+    points = {}
+    for count in COUNTS:
+        metrics = evaluate(paths, colorizer, root=folder, hints=count).summary({})["metrics"]
+        points[count] = {"psnr": metrics["psnr"], "auc_rebalanced": metrics["auc_rebalanced"]}
+        print(f"  {folder.name}: {count:3d} hints  PSNR {metrics['psnr']:.2f} dB", flush=True)
+    for point in points.values():
+        point["psnr_gain"] = point["psnr"] - points[0]["psnr"]
+    return points
+
+
+def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
+    rgb = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((1000, 1000)))
+    grey = Image.fromarray(rgb).convert("L")
+    source = as_lightness(grey)
+    started = time.perf_counter()
+    ab_small = np.asarray(colorizer.predict_ab(colorizer.view(source).network_input))[0]
+    network = time.perf_counter() - started
+    hints = sample_hints(rgb8_to_ab(rgb).numpy(), np.random.default_rng(0), count=10)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        colorize_with_strokes(source, strokes_from_hints(hints, grey.size), ab_small)
+        times.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as folder:
+        photo, strokes = Path(folder) / "photo.png", Path(folder) / "strokes.png"
+        grey.save(photo)
+        layer = Image.new("RGBA", grey.size, (0, 0, 0, 0))
+        ImageDraw.Draw(layer).line([(80, 700), (400, 760)], fill=(40, 80, 220, 255), width=12)
+        layer.save(strokes)
+        started = time.perf_counter()
+        subprocess.run([CHROMALAB, "colorize", str(photo), "--scribbles", str(strokes), "-o", str(Path(folder) / "out")],
+                       check=True, capture_output=True)
+        scribbles_cli = time.perf_counter() - started
+    return {"network_s": network, "hints_respread_s": statistics.median(times), "scribbles_cli_s": scribbles_cli}
+
+
+def figure(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, points in results["curves"].items():
+        counts = sorted(int(c) for c in points)
+        ax.plot([max(c, 0.5) for c in counts], [points[str(c)]["psnr"] for c in counts], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("point hints per photo (0 drawn at 0.5)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(f"{results['model']}: PSNR against hints from the truth")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--val-limit", type=int, default=200)
+    parser.add_argument("--figure", type=Path)
+    args = parser.parse_args()
+    colorizer = Colorizer.load(args.model)
+    results: dict = {"model": args.model, "load_average_start": os.getloadavg()[0], "curves": {}}
+    for name, folder in SETS.items():
+        if folder.is_dir():
+            points = curve(colorizer, folder, args.val_limit if name == "val128" else None)
+            results["curves"][name] = {str(count): point for count, point in points.items()}
+    results["latency_1mp"] = latency(colorizer)
+    results["load_average_end"] = os.getloadavg()[0]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["latency_1mp"], indent=2))
+    if args.figure:
+        figure(results, args.figure)
+        print(args.figure)
+
+
+if __name__ == "__main__":
+    main()
