@@ -50,7 +50,7 @@ def _section(title: str, entries: dict[str, dict], field: str) -> str:
     rows = "".join(f"<tr><th scope=\"row\">{escape(label)}</th><td>{_counts(entry, field)}</td>"
                    f"<td>{rate_plot(label, entry)}</td></tr>" for label, entry in entries.items())
     return (f"<section class=\"results-section\"><h2>{escape(title)}</h2><table class=\"results-table\">"
-            f"<thead><tr><th>compared</th><th>{field}</th><th>rate, Wilson 95 % (bar) and bootstrap 95 % (thin)"
+            f"<thead><tr><th>compared</th><th>{field}</th><th>rate (bar), Wilson 95 % (thick line), bootstrap 95 % (thin)"
             f"</th></tr></thead><tbody>{rows}</tbody></table></section>")
 
 
