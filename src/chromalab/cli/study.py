@@ -35,7 +35,7 @@ def create(
                                       "or cannot be read (listed) instead of stopping."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing study file (its answers too)."),
 ) -> None:
-    """Pair the photos of --truth and each --method by file name and store the study plan and pictures in OUT.
+    """Make a study: pair the photos of --truth and each --method by file name, store the plan and pictures.
 
     Then run it with 'chromalab serve --study OUT'. The admin token of its results page is printed."""
     import secrets
@@ -108,8 +108,11 @@ def results(
     min_attention: float = typer.Option(0.75, "--min-attention", help="Share of their attention checks a participant "
                                         "must get right to be counted."),
 ) -> None:
-    """Fooling rates (Turing), preferences and attention checks: Wilson intervals, exact binomial tests, a
-    bootstrap over participants; participants who fail the attention checks are left out (the rule is stated)."""
+    """A study's results: how often each method fooled, which method was preferred, the attention checks.
+
+    Each rate with its Wilson interval, an exact binomial test against 0.5 and a bootstrap over participants.
+
+    Participants who fail the attention checks are left out; the rule is stated in the output."""
     from contextlib import closing
 
     from chromalab.study.results import answer_rows, csv_text, summarise
