@@ -21,7 +21,7 @@ STAGES = {
     "colorize": 4,
     "training": 5, "video": 5,
     "evaluation": 6,
-    "analysis": 7,
+    "analysis": 7, "study": 7,
     "experiment": 8, "serve": 8,
     "cli": 9, "demo": 9, "__init__": 9,  # the package's own __init__: the facade over colorize
     "__main__": 10,

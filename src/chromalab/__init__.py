@@ -4,8 +4,9 @@
 ``OnnxColorizer`` (onnxruntime, no torch). Heavy imports happen lazily so that the command line starts fast.
 
 The package is laid out by the stages of the data flow, each importing only the ones before it:
-``color`` and ``files`` -> ``images`` -> ``models`` -> ``data`` -> ``colorize`` -> ``training`` ->
-``evaluation`` -> ``analysis`` -> ``experiment`` -> ``cli`` and ``demo``.
+``color`` and ``files`` -> ``images`` -> ``models`` -> ``data`` -> ``colorize`` -> ``training`` and
+``video`` -> ``evaluation`` -> ``analysis`` and ``study`` -> ``experiment`` and ``serve`` -> ``cli`` and
+``demo``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from chromalab.cli import (  # noqa: F401  (registers the commands)
     report,
     semantic,
     serve,
+    study,
     train,
 )
 from chromalab.cli.app import app

@@ -28,6 +28,8 @@ def serve(
                               "address, or Authorization: Bearer ...); use it with --host 0.0.0.0."),
     workers: int = typer.Option(2, "--workers", min=1, max=64, help="Photos in the network at once."),
     queue: int = typer.Option(64, "--queue", min=1, help="Photos in work or waiting at once; more get 503."),
+    studies: list[Path] = typer.Option([], "--study", help="Run this study (made by 'chromalab study create') at "
+                                       "/study/NAME (repeatable)."),
 ) -> None:
     """Colorize in the browser: drop photos, move the temperature, download. Works offline."""
     import uvicorn
@@ -45,17 +47,35 @@ def serve(
 
     if model not in bundled_names() and not Path(model).is_file():
         usage_error(f"--model {model}: no such model file")
+    names = _check_studies(studies)
     if not _loopback(host):
         print(f"warning: --host {host} lets other computers reach this server"
               + ("" if token else "; pass --token to keep them out"), file=sys.stderr)
     try:
         settings = ServeSettings(model=model, models_dir=models_dir, max_upload_mb=max_upload_mb,
-                                 max_megapixels=max_megapixels, token=token, workers=workers, queue=queue)
+                                 max_megapixels=max_megapixels, token=token, workers=workers, queue=queue,
+                                 studies=tuple(studies))
     except ValueError as error:
         usage_error(str(error))
     shown = "localhost" if _loopback(host) else host
-    print(f"chromalab: http://{shown}:{port}/{'?token=' + token if token else ''}  (Ctrl-C stops it)", flush=True)
+    query = "?token=" + token if token else ""
+    print(f"chromalab: http://{shown}:{port}/{query}  (Ctrl-C stops it)", flush=True)
+    for name in names:
+        print(f"study {name}: http://{shown}:{port}/study/{name}{query}", flush=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def _check_studies(paths: list[Path]) -> list[str]:
+    """The names of the studies in ``paths``, or exit 2 for a file that is none (or two of one name)."""
+    from chromalab.study.storage import StudyFileError, open_studies
+
+    try:
+        studies = open_studies(tuple(paths))
+    except StudyFileError as error:
+        usage_error(f"--study: {error}")
+    for store in studies.values():
+        store.close()
+    return list(studies)
 
 
 def _loopback(host: str) -> bool:

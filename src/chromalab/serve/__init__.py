@@ -2,7 +2,8 @@
 uploads read as they stream, bounded), ``work`` (the bounded pool beside the event loop), ``catalogue`` (the
 models on offer), ``uploads`` (what is kept of each upload: its network output, a preview, the original in the
 server's own temporary folder), ``rendering`` (network and pictures, run in the pool), ``app`` (the FastAPI
-routes) and ``static/`` (one page of plain HTML, CSS and JS; nothing fetched from another host).
+routes), ``study_routes`` and ``study_page`` (the human studies: the participant's page, its API, the results
+page) and ``static/`` (plain HTML, CSS and JS; nothing fetched from another host).
 
-Imports ``color``, ``images``, ``files``, ``models`` and ``colorize``; imported by the command line only.
+Imports ``color``, ``images``, ``files``, ``models``, ``colorize`` and ``study``; imported by the command line only.
 """

@@ -5,7 +5,8 @@
 runs once; the upload is kept) then ``GET /api/uploads/ID/preview?temperature=T`` (re-decoded and rendered
 without the network), ``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
 Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image), 401 (token), 404, 413 (too many
-bytes or pixels), 415 (not an image at all) or 503 (the pool is full).
+bytes or pixels), 415 (not an image at all) or 503 (the pool is full). With ``--study``, the human studies'
+routes too (``study_routes``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from chromalab.serve.catalogue import Catalogue
 from chromalab.serve.forms import FormError
 from chromalab.serve.routes import STATIC, ApiError, router
 from chromalab.serve.settings import ServeSettings
+from chromalab.serve.study_routes import router as study_router
 from chromalab.serve.uploads import UploadStore
 from chromalab.serve.work import Busy, WorkPool
+from chromalab.study.storage import StudyStore, open_studies
 
 TOKEN_COOKIE = "chromalab_token"
 EXPIRY_INTERVAL_S = 30.0
@@ -45,7 +48,8 @@ class Server:
     catalogue: Catalogue
     pool: WorkPool
     store: UploadStore
-    folder: Path  # the server's own temporary folder: the only place it writes
+    folder: Path  # the server's own temporary folder: the only place it writes (besides the study files)
+    studies: dict[str, StudyStore]  # study name -> its open file
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -53,6 +57,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     _errors(app)
     _token(app, settings.token)
     app.include_router(router)
+    app.include_router(study_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -65,8 +70,10 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
         folder = Path(tempfile.mkdtemp(prefix="chromalab-serve-"))
         server = Server(settings, Catalogue(settings.model, settings.models_dir),
                         WorkPool(workers=settings.workers, capacity=settings.queue),
-                        UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s), folder)
+                        UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s), folder,
+                        {})
         server.catalogue.colorizer(None)  # load the first model now: a bad one stops the start, not a request
+        server.studies.update(open_studies(settings.studies))
         app.state.server = server
         expiry = asyncio.create_task(_expire(server.store))
         try:
@@ -74,6 +81,8 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
         finally:
             expiry.cancel()
             server.pool.close()
+            for store in server.studies.values():
+                store.close()
             shutil.rmtree(folder, ignore_errors=True)
             torch.set_num_threads(threads)
 

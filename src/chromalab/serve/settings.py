@@ -1,4 +1,4 @@
-"""What a ``chromalab serve`` process allows: its model, its limits and its token."""
+"""What a ``chromalab serve`` process allows: its model, its limits, its token and the studies it runs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class ServeSettings:
     preview_side: int = 1600  # longest side of the previews the page shows and re-renders
     store_mb: float = 512.0  # network outputs and previews kept, least recently used dropped first
     upload_ttl_s: float = 3600.0  # an upload unused this long is dropped
+    studies: tuple[Path, ...] = ()  # study files ('chromalab study create'), each run at /study/NAME
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_megapixels", "workers", "queue", "preview_side", "store_mb", "upload_ttl_s"):
