@@ -70,5 +70,5 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], *, columns: Sequence[str], 
                 ax.set_ylabel(row_names[r], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if title else None)  # the title's own band
     return fig

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14, 0.0)  # seed 001 fig. 2: from the mean (1) to the mode (0)
 Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
-GREY_TOLERANCE = 8  # code values: a scanned black-and-white photo is this close to its own grey rendering
+ROW_NAME_CHARS = 28  # longer photo names are cut: they run into the row above
+GREY_TOLERANCE = 4.0  # mean code values from its own grey: scanned black-and-white JPEGs, sepia ones (2.6) too
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -60,14 +61,15 @@ def comparison_grid(images: Sequence[Named], models: Sequence[tuple[str, Coloriz
     if not images or not models:
         raise ValueError("a comparison needs at least one image and one model")
     greys = [grey_of(rgb) for _, rgb in images]
-    with_truth = any(np.abs(rgb.astype(np.int16) - grey).max() > GREY_TOLERANCE for (_, rgb), grey in zip(images, greys))
+    with_truth = any(np.abs(rgb.astype(np.int16) - grey).mean() > GREY_TOLERANCE for (_, rgb), grey in zip(images, greys))
     rows = []
     for (_, rgb), grey in zip(images, greys):
         predictions = [np.asarray(c.colorize(rgb, temperature=temperature).convert("RGB")) for _, c in models]
         rows.append([*([rgb] if with_truth else []), grey, *predictions])
     columns = [*(["ground truth"] if with_truth else []), "grey input", *[name for name, _ in models]]
     t = "" if temperature is None else f" at T = {temperature:g}"
-    return image_grid(rows, columns=columns, row_names=[n for n, _ in images], title=f"predictions{t}")
+    names = [n if len(n) <= ROW_NAME_CHARS else n[:ROW_NAME_CHARS - 3] + "..." for n, _ in images]
+    return image_grid(rows, columns=columns, row_names=names, title=f"predictions{t}")
 
 
 def flatten_lightness(rgb: np.ndarray, level: float | None = None) -> np.ndarray:
