@@ -103,11 +103,13 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(data: Path, tmp_path: Pa
 
 def test_overrides_and_the_command_line_of_a_run(data: Path) -> None:
     config = data / "zoo.toml"
-    config.write_text(CONFIG.replace('loss = "l2"', 'loss = "l2"\noption = { channels = 4 }\nflip = false'))
+    config.write_text(CONFIG.replace('loss = "l2"', 'loss = "l2"\noption = { channels = 4, wide = true, name = "x" }\n'
+                                                    'flip = false'))
     experiment = load_experiment(config, cache=data / "elsewhere", minutes=2.5, only=["tiny-l2"])
     assert experiment.cache == data / "elsewhere" and [r.name for r in experiment.runs] == ["tiny-l2"]
     command = train_command(experiment, experiment.runs[0], data / "out")
-    assert command[command.index("--option") + 1] == "channels=4"
+    options = [command[i + 1] for i, part in enumerate(command) if part == "--option"]
+    assert options == ["channels=4", "wide=true", "name=x"]  # JSON for TOML's booleans: train reads them back
     assert "--no-flip" in command and command[command.index("--minutes") + 1] == "2.5"
     assert experiment.eval_sets == {"crops": data / "photos"}  # relative to the config file
 

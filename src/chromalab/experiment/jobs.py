@@ -4,6 +4,7 @@ so an interrupted experiment goes on where it stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,9 +39,14 @@ def train_command(experiment: Experiment, run: RunSpec, out: Path) -> list[str]:
     if (folder / CHECKPOINT).is_file():
         budget = {k: v for k, v in run.train.items() if k in ("epochs", "minutes", "max_steps")}
         return chromalab_command("train", str(experiment.cache), "-o", str(folder), "--resume", *_flags(budget))
-    options = [part for key, value in run.train.get("option", {}).items() for part in ("--option", f"{key}={value}")]
+    options = [part for key, value in run.train.get("option", {}).items() for part in ("--option", _option(key, value))]
     return chromalab_command("train", str(experiment.cache), "--model", run.model, "-o", str(folder),
                              *options, *_flags(run.train), *map(str, run.train.get("args", [])))
+
+
+def _option(key: str, value: object) -> str:
+    """KEY=VALUE as ``train --option`` reads it: JSON for TOML's booleans and numbers (``true``, not ``True``)."""
+    return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
 def _flags(values: dict[str, Any]) -> list[str]:
