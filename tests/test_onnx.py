@@ -111,6 +111,28 @@ def test_export_cli_and_colorize_on_onnx_without_torch(cli, tmp_path: Path, phot
     assert Image.open(tmp_path / "out" / "cat.png").size == Image.open(tmp_path / "cat.png").size
 
 
+def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None:
+    source = tmp_path / "m.safetensors"
+    spec = ModelSpec("tiny", {}, "channels:16")
+    bins = make_bins("channels:16")
+    save_model(source, spec.build(bins.num_classes), spec, bins=bins)
+    rc, _, stderr = cli("export", source, "-o", tmp_path / "r.safetensors", "--recommend", "size=96",
+                        "--recommend", "temperature=0.7")
+    assert rc == 0, stderr
+    recommended = Colorizer.load(tmp_path / "r.safetensors")
+    assert (recommended.size, recommended.temperature) == (96, 0.7)
+    rc, _, stderr = cli("export", tmp_path / "r.safetensors", "-o", tmp_path / "r.onnx", "--recommend", "decode=mean")
+    assert rc == 0, stderr
+    graph = OnnxColorizer.load(tmp_path / "r.onnx")
+    assert (graph.size, graph.temperature, graph.decode) == (96, 0.7, "mean")  # the copy's, and the new one
+    for args, message in ((["--recommend", "speed=3"], "KEY one of size, temperature, decode"),
+                          (["--recommend", "size=9"], "size must be an integer in [16, 4096]"),
+                          ([], "a .safetensors copy is for --recommend")):
+        rc, _, stderr = cli("export", source, "-o", tmp_path / "x.safetensors", *args)
+        assert rc == 2 and message in stderr and stderr.count("\n") == 1, stderr
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
     Image.fromarray(photos["coffee"]).save(tmp_path / "coffee.png")
     (tmp_path / "garbage.onnx").write_bytes(b"not a graph")

@@ -91,6 +91,16 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
+def recommend(source: Path, target: Path, defaults: dict[str, Any]) -> None:
+    """Copy the model file ``source`` to ``target`` with ``defaults`` merged into its ``info["defaults"]`` (what
+    ``colorize`` uses when not told: size, temperature, decode); the tensors are copied as they are."""
+    meta = read_metadata(source)
+    info = meta.setdefault("info", {})
+    info["defaults"] = {**info.get("defaults", {}), **defaults}
+    tensors = load_file(str(source))
+    atomic_write(Path(target), lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)}))
+
+
 def load_model(path: Path) -> LoadedModel:
     """Rebuild the network stored at ``path`` in eval mode."""
     meta = read_metadata(path)
