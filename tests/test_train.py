@@ -196,6 +196,16 @@ def test_a_finished_run_is_extended_by_resume_with_a_bigger_budget_and_no_model(
     assert read_metadata(run / FINAL_MODEL)["model"] == "tiny"  # the stored run's settings, not defaults
 
 
+def test_resume_keeps_the_budget_it_is_not_told_to_change(cache: Path, tmp_path: Path) -> None:
+    """A step schedule counts in fractions of the budget: resuming without --minutes must not forget it
+    (it once did, and the learning rate jumped back up tenfold)."""
+    run = tmp_path / "run"
+    _train(cache, run, "--max-steps", "2", "--epochs", "7", "--minutes", "30")
+    _train(cache, run, "--resume", "--max-steps", "3")
+    config = read_metadata(run / FINAL_MODEL)["info"]["train_config"]
+    assert (config["epochs"], config["minutes"], config["max_steps"]) == (7, 30.0, 3)
+
+
 def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     budget = ["--model", "pix2pix-unet", "--option", "depth=5", "--option", "width=0.125", "--loss", "gan",
               "--epochs", "2", "--schedule", "constant", "--checkpoint-every", "100"]

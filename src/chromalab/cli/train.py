@@ -43,6 +43,7 @@ def _architecture_of(path: Path, given: dict[str, object]) -> tuple[str, dict[st
 
 @app.command()
 def train(
+    ctx: typer.Context,
     cache: Path = typer.Argument(..., help="A cache made by 'chromalab prepare'."),
     model: str = typer.Option(None, "--model", "-m", help="Registered architecture (see 'chromalab models'); "
                               "not needed with --resume."),
@@ -78,7 +79,7 @@ def train(
 ) -> None:
     """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
     settings = {name: value for name, value in locals().items() if name in SETTINGS}  # options named as the fields
-    from chromalab.training.loop import Trainer, TrainingError
+    from chromalab.training.loop import BUDGET_FIELDS, Trainer, TrainingError
 
     options = parse_options(option)
     if init is not None and model is None:
@@ -87,8 +88,10 @@ def train(
                          **settings)
     if model is None and not resume:
         usage_error("--model is required to start a run (see 'chromalab models')")
+    # the budget options typed on this command line (typer's click has its own ParameterSource: compare names)
+    given = {name for name in BUDGET_FIELDS if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
     try:
-        trainer = Trainer(config, cache, out, resume=resume)
+        trainer = Trainer(config, cache, out, resume=resume, budget_given=given)
     except (ValueError, FileNotFoundError, TrainingError) as error:
         usage_error(str(error))
     try:

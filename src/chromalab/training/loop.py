@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,19 +166,21 @@ def step_lr(config: TrainConfig, fraction_done: float) -> float:
 BUDGET_FIELDS = ("epochs", "minutes", "max_steps", "checkpoint_every", "log_every")
 
 
-def resumed_config(checkpoint: Path, given: TrainConfig) -> TrainConfig:
-    """The stored run's config, with the budget fields of ``given`` (so a run can be extended)."""
+def resumed_config(checkpoint: Path, given: TrainConfig, changed: Collection[str] = BUDGET_FIELDS) -> TrainConfig:
+    """The stored run's config, with the budget fields of ``given`` named in ``changed`` (so a run can be
+    extended; the others stay the run's own: a resumed run keeps its schedule)."""
     stored = read_metadata(checkpoint).get("info", {}).get("train_config")
     if stored is None:
         raise TrainingError(f"{checkpoint}: no training config stored; cannot resume")
-    return TrainConfig.from_dict({**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS}})
+    return TrainConfig.from_dict({**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS if name in changed}})
 
 
 class Trainer:
     """Runs ``config`` on a prepared cache into ``run_dir``."""
 
     def __init__(self, config: TrainConfig, cache_dir: Path, run_dir: Path, *, resume: bool = False,
-                 console: Console | None = None) -> None:
+                 budget_given: Collection[str] | None = None, console: Console | None = None) -> None:
+        """``budget_given``: with ``resume``, the budget fields of ``config`` to apply (None: all of them)."""
         from chromalab.data.cache import Cache
 
         self.run_dir = Path(run_dir)
@@ -190,10 +192,11 @@ class Trainer:
         if not resume and checkpoint.exists():
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
         if resume:
-            config = resumed_config(checkpoint, config)
+            config = resumed_config(checkpoint, config, BUDGET_FIELDS if budget_given is None else budget_given)
         config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_flush_denormal(True)  # measured: Adam's tiny moments went denormal and halved the CPU's speed
         self.run = build_run(config, self.cache, self.world)
         self.progress = Progress()
         if config.init and not resume:
