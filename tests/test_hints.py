@@ -69,7 +69,8 @@ def test_the_sampler_follows_zhang_2017() -> None:
 
 
 def test_hints_move_the_colour_where_they_are_given(photo: np.ndarray) -> None:
-    colorizer = Colorizer.untrained("tiny", size=32)
+    with pytest.warns(UserWarning, match="random weights"):
+        colorizer = Colorizer.untrained("tiny", size=32)
     grey = Image.fromarray(photo).convert("L")
     plain = rgb8_to_ab(np.asarray(colorizer.colorize(grey)))
     hinted = rgb8_to_ab(np.asarray(colorizer.colorize(grey, hints=[{"x": 10, "y": 40, "color": "#2040ff"},

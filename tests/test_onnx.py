@@ -42,7 +42,7 @@ def test_bundled_graph_is_the_bundled_weights() -> None:
 def test_exported_default_colorizes_real_photos_as_torch_does(tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
     graph = tmp_path / "default.onnx"
     metadata = export_onnx(bundled_weights(), graph)
-    assert metadata["model"] == "fast" and metadata["side"] == {"fixed": None, "step": None}
+    assert metadata["model"] == "effnet" and metadata["side"] == {"fixed": None, "step": 32}
     torch_engine, onnx_engine = Colorizer.load("default"), OnnxColorizer.load(graph)
     for name, rgb in photos.items():
         grey = Image.fromarray(rgb).convert("L")
