@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CHROMALAB
+from live_server import CHROMIUM, CHROMIUM_ARGS, served, watch
 from PIL import Image
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # this machine's network is closed: ask for nothing
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def resident_kib(pid: int, field: str = "VmRSS") -> int:
@@ -37,28 +25,8 @@ def resident_kib(pid: int, field: str = "VmRSS") -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
-    if not CHROMALAB.is_file():
-        pytest.skip(f"console script not installed at {CHROMALAB}")
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with open(log, "w") as output:
-        process = subprocess.Popen([str(CHROMALAB), "serve", "--port", str(port), "--max-upload-mb", "5"],
-                                   stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/api/health", timeout=2) as answer:
-                assert json.load(answer)["status"] == "ok"
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the server did not start: {log.read_text()}")
-            time.sleep(0.2)
-    yield url, process
-    process.terminate()
-    process.wait(timeout=20)
+    with served("--max-upload-mb", "5", log=tmp_path_factory.mktemp("serve") / "serve.log") as running:
+        yield running
 
 
 def test_a_200_mb_body_is_refused_while_it_streams(server: tuple[str, subprocess.Popen]) -> None:
@@ -97,9 +65,7 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("requestfailed", lambda request: problems.append(f"{request.url}: {request.failure}"))
+        watch(page, problems)
         page.goto(url + "/")
         page.wait_for_selector("#model option", state="attached")
         page.set_input_files("#files", str(photo))

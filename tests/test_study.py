@@ -11,10 +11,8 @@ import json
 import random
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
-import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CHROMALAB, write_crops
+from conftest import write_crops
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from live_server import served
 from PIL import Image, ImageEnhance
 
 from chromalab.color.srgb8 import rgb_lightness_u8
@@ -92,37 +91,6 @@ def run_participant(get, post, participant: str, choose=lambda trial: 0) -> list
         assert answer.status_code == 200, answer.text
         acknowledged.append(trial["trial"])
     return acknowledged
-
-
-@contextlib.contextmanager
-def served(*args: str, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``chromalab serve --port P ARGS`` in its own process (test_serve_browser's pattern): (url, process)."""
-    if not CHROMALAB.is_file():
-        pytest.skip(f"console script not installed at {CHROMALAB}")
-    from test_serve_browser import free_port
-
-    port = free_port()
-    with open(log, "w") as output:
-        process = subprocess.Popen([str(CHROMALAB), "serve", "--port", str(port), *args], stdout=output,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/api/health", timeout=2) as answer:
-                assert json.load(answer)["status"] == "ok"
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the server did not start: {log.read_text()}")
-            time.sleep(0.2)
-    try:
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=20)
 
 
 # ---------------------------------------------------------------- statistics

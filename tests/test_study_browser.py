@@ -9,8 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_serve_browser import CHROMIUM, CHROMIUM_ARGS
-from test_study import folders, new_study, served  # noqa: F401  (folders: the photos fixture)
+from live_server import CHROMIUM, CHROMIUM_ARGS, served, watch
+from test_study import folders, new_study  # noqa: F401  (folders: the photos fixture)
 
 SHOW_MS = 300
 
@@ -35,9 +35,7 @@ def test_a_participant_practises_reloads_resumes_and_finishes(folders: dict[str,
     with served("--study", str(path), log=tmp_path / "serve.log") as (url, _), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 800, "height": 700})
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("requestfailed", lambda request: problems.append(f"{request.url}: {request.failure}"))
+        watch(page, problems)
         page.goto(url + "/study/demo")
         expect(page.locator("#instructions")).to_be_visible()
         expect(page.locator("#questions")).to_contain_text("Which is the real photo?")
