@@ -7,7 +7,7 @@
    from the truth (Zhang et al. 2017's sampler, seeded: every model gets the same hints): mean PSNR, its gain
    over no hint, and rebalanced AuC. Targets (issue "Colour hints"): +2 dB with 10 hints, +4 dB with 100.
 2. Latency on a 1-megapixel photo (astronaut, 1000 x 1000): the network once, then hints re-spread over its
-   kept colours (``colorize_with_strokes``), 10 hints, median of several runs; and scribbles through
+   kept colours (``scribbles.spread`` and ``core.render``), 10 hints, median of several runs; and scribbles through
    ``chromalab colorize --scribbles`` end to end (start-up included).
 
 Writes ``bench/results/hints.json`` (and the figure when asked).
@@ -32,8 +32,8 @@ import skimage.data
 from PIL import Image, ImageDraw
 
 from chromalab.color.hints import sample_hints
-from chromalab.colorize.core import as_lightness
-from chromalab.colorize.scribbles import colorize_with_strokes, strokes_from_hints
+from chromalab.colorize.core import as_lightness, render
+from chromalab.colorize.scribbles import spread, strokes_from_hints
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.evaluation.metrics import rgb8_to_ab
 from chromalab.evaluation.score import evaluate
@@ -63,13 +63,13 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
     grey = Image.fromarray(rgb).convert("L")
     source = as_lightness(grey)
     started = time.perf_counter()
-    ab_small = np.asarray(colorizer.predict_ab(colorizer.view(source).network_input))[0]
+    ab_small = np.asarray(colorizer.predict_ab(colorizer.view(source).network_input))  # (1, 2, h, w)
     network = time.perf_counter() - started
     hints = sample_hints(rgb8_to_ab(rgb).numpy(), np.random.default_rng(0), count=10)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        colorize_with_strokes(source, strokes_from_hints(hints, grey.size), ab_small)
+        render(source, spread(source, strokes_from_hints(hints, grey.size), ab_small))
         times.append(time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as folder:
         photo, strokes = Path(folder) / "photo.png", Path(folder) / "strokes.png"

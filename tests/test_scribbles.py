@@ -13,15 +13,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.colorize.core import as_lightness
+from chromalab.colorize.core import as_lightness, render
 from chromalab.colorize.scribbles import (
     EDGE_SCALE,
     PRIOR_LEAK,
     Strokes,
-    colorize_with_strokes,
     given_strokes,
     propagate,
     read_strokes,
+    spread,
 )
 from chromalab.evaluation.metrics import rgb8_to_ab
 
@@ -101,7 +101,7 @@ def test_scribbles_colour_a_real_photo_and_keep_its_lightness(photo: np.ndarray,
     grey = Image.fromarray(photo).convert("L")
     strokes = _strokes_png(tmp_path / "s.png", grey.size, [(((10, 50), (50, 55)), (40, 80, 220))])
     lightness = as_lightness(grey)
-    out = np.asarray(colorize_with_strokes(lightness, given_strokes(lightness, scribbles=strokes)))  # no model
+    out = np.asarray(render(lightness, spread(lightness, given_strokes(lightness, scribbles=strokes))))  # no model
     assert out.shape == (*grey.size[::-1], 3)
     near = rgb8_to_ab(out)[:, 48:58, 10:50].mean(dim=(1, 2))  # under the blue stroke
     assert near[1] < -20  # b << 0: blue

@@ -140,6 +140,11 @@ def orient(image: Image.Image) -> Image.Image:
         return image
 
 
+def has_alpha(image: Image.Image) -> bool:
+    """Whether ``image`` carries transparency: an alpha band, or a palette or single-colour transparency."""
+    return "A" in image.getbands() or "transparency" in image.info
+
+
 def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """(image without alpha, alpha as mode "L" or None). Palette transparency counts as alpha."""
     if image.mode == "P" and "transparency" in image.info:

@@ -24,9 +24,9 @@ def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints
     problem, before anything is written."""
     from chromalab.color.hints import parse_hints
     from chromalab.colorize.batch import claim_target, identity
-    from chromalab.colorize.core import as_lightness
-    from chromalab.colorize.scribbles import colorize_with_strokes, given_strokes
-    from chromalab.images import open_image, output_path, save_image
+    from chromalab.colorize.core import as_lightness, render
+    from chromalab.colorize.scribbles import given_strokes, spread
+    from chromalab.images import has_alpha, open_image, output_path, save_image
     from chromalab.video.kinds import is_video
 
     flag = "--hints" if hints_file is not None else "--scribbles"
@@ -42,16 +42,15 @@ def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints
     image = _attempt(source, lambda: open_image(source))
     hints = None if hints_file is None else _attempt(
         hints_file, lambda: parse_hints(hints_file.read_text(encoding="utf-8"), image.size))
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
     given = {identity(path) for path in (source, hints_file, scribbles) if path is not None}
-    target = _attempt(source, lambda: claim_target(output_path(relative, out_dir / relative.parent, alpha=has_alpha),
-                                                   taken=set(), inputs=given, overwrite=overwrite))
+    desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))
+    target = _attempt(source, lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite))
 
     def colour() -> Image.Image:
         if colorizer is not None:
             return colorizer.colorize(image, hints=hints, scribbles=scribbles)
         lightness = as_lightness(image)
-        return colorize_with_strokes(lightness, given_strokes(lightness, hints=hints, scribbles=scribbles))
+        return render(lightness, spread(lightness, given_strokes(lightness, hints=hints, scribbles=scribbles)))
 
     result = _attempt(scribbles or source, colour)
     _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from chromalab.colorize.core import BaseColorizer, Prepared
 from chromalab.colorize.options import backend_for
-from chromalab.images import IMAGE_SUFFIXES, ImageError, list_images, open_image, output_path, save_image
+from chromalab.images import (
+    IMAGE_SUFFIXES,
+    ImageError,
+    has_alpha,
+    list_images,
+    open_image,
+    output_path,
+    save_image,
+)
 
 GLOB_CHARS = set("*?[")
 Job = tuple[Path, Path]  # (input file, its output's path relative to the output folder)
@@ -123,8 +131,7 @@ def colorize_all(colorizer: BaseColorizer, jobs: list[Job], out_dir: Path, *, ov
 def _read(colorizer: BaseColorizer, source: Path) -> tuple[Prepared, bool]:
     """(the photo ready for the network, whether it has alpha)."""
     image = open_image(source)
-    has_alpha = "A" in image.getbands() or "transparency" in image.info
-    return colorizer.prepare(image), has_alpha
+    return colorizer.prepare(image), has_alpha(image)
 
 
 def claim_target(desired: Path, *, taken: set[Path], inputs: set[Path], overwrite: bool) -> Path:

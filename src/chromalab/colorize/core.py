@@ -75,13 +75,10 @@ class BaseColorizer:
         ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode)
         if not hints and scribbles is None:
             return self.render(prepared.source, ab_small)
-        from chromalab.colorize.scribbles import (  # scipy: only when asked
-            colorize_with_strokes,
-            given_strokes,
-        )
+        from chromalab.colorize.scribbles import given_strokes, spread  # scipy: only when asked
 
         strokes = given_strokes(prepared.source, hints=hints, scribbles=scribbles)
-        return colorize_with_strokes(prepared.source, strokes, np.asarray(ab_small)[0])
+        return self.render(prepared.source, spread(prepared.source, strokes, ab_small))
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
         """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""
@@ -109,12 +106,16 @@ class BaseColorizer:
         return answers
 
     def render(self, source: Lightness, ab_small: Any) -> Image.Image:
-        """The part of ``colorize`` after the network: ab (1, 2, h, w) onto the full-resolution L, alpha back;
-        thread-safe like ``prepare``."""
-        result = Image.fromarray(upsample_lab_to_srgb8(source.lightness, np.asarray(ab_small)[0]), mode="RGB")
-        if source.alpha is not None:
-            result.putalpha(source.alpha)
-        return result
+        """The part of ``colorize`` after the network (``render``); thread-safe like ``prepare``."""
+        return render(source, ab_small)
+
+
+def render(source: Lightness, ab_small: Any) -> Image.Image:
+    """ab (1, 2, h, w) at any resolution onto the photo's full-resolution L, its alpha back: the RGB(A) photo."""
+    result = Image.fromarray(upsample_lab_to_srgb8(source.lightness, np.asarray(ab_small)[0]), mode="RGB")
+    if source.alpha is not None:
+        result.putalpha(source.alpha)
+    return result
 
 
 SMALLEST_VIEW = 32  # a view never upsamples the photo, except a photo smaller than this (the networks' 1/32 maps)

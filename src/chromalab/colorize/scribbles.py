@@ -10,14 +10,15 @@ them, (1 + mu) U(r) - sum_s w_rs U(s) = mu P(r): over even lightness a stroke's 
 e every sqrt(3 / (8 mu)) pixels (the eight weights make (3/8) of a Laplacian), and the model's colour
 stays elsewhere. Without a model, the strokes' colours fill the photo.
 
-Solved at a working resolution (longest side ``WORKING_SIDE``); the ab result is upsampled onto the photo's
-full-resolution L, as every colorization here is.
+Solved at a working resolution (longest side ``WORKING_SIDE``); ``spread`` returns ab at that size, which
+``core.render`` upsamples onto the photo's full-resolution L, as every colorization here is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +28,7 @@ from scipy.sparse.linalg import splu
 
 from chromalab.color.hints import Hint, as_hints
 from chromalab.color.lab import rgb_to_lab
-from chromalab.color.srgb8 import upsample_lab_to_srgb8
-from chromalab.images import Lightness, open_image
+from chromalab.images import Lightness, has_alpha, open_image
 
 WORKING_SIDE = 256  # pixels: ~65k unknowns, one sparse LU in well under a second
 STROKE_ALPHA = 0.5  # a pixel is part of a stroke where the PNG is at least this opaque (soft edges are not)
@@ -54,7 +54,7 @@ def read_strokes(source: str | Path | Image.Image, size: tuple[int, int]) -> Str
     if image.size != tuple(size):
         raise ValueError(f"the scribbles are {image.size[0]}x{image.size[1]}, the photo {size[0]}x{size[1]}; "
                          "draw them on a transparent layer the size of the photo")
-    if "A" not in image.getbands() and "transparency" not in image.info:
+    if not has_alpha(image):
         raise ValueError("the scribbles have no transparency: draw colour strokes on a transparent layer (PNG)")
     rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0  # (H, W, 4)
     mask = rgba[..., 3] >= STROKE_ALPHA
@@ -82,7 +82,7 @@ def strokes_from_hints(hints: list[Hint], size: tuple[int, int]) -> Strokes:
     """Point hints on a photo of ``size`` (W, H) -> strokes: a disc of its colour around each point, of radius
     ``HINT_RADIUS`` working pixels (a one-pixel constraint barely reaches its neighbours in two dimensions)."""
     width, height = size
-    radius = HINT_RADIUS * max(width, height) / WORKING_SIDE if max(width, height) > WORKING_SIDE else HINT_RADIUS
+    radius = HINT_RADIUS / working_scale(size)
     mask, ab = np.zeros((height, width), bool), np.zeros((height, width, 2), np.float32)
     reach = int(np.ceil(radius))
     for hint in hints:
@@ -111,7 +111,8 @@ def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:
 def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
     """L (h, w) -> W (n, n), n = h * w: each row the normalised weights of a pixel's eight neighbours."""
     h, w = lightness.shape
-    level = np.pad(lightness.astype(np.float64) / 100.0, 1, mode="edge")  # (h + 2, w + 2)
+    unit = lightness.astype(np.float64) / 100.0  # (h, w): L in [0, 1]
+    level = np.pad(unit, 1, mode="edge")  # (h + 2, w + 2)
     windows = np.stack([level[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in [(0, 0), *NEIGHBOURS]])
     variance = np.maximum(windows.var(axis=0), MIN_VARIANCE)  # (h, w): sigma_r^2
     index = np.arange(h * w).reshape(h, w)
@@ -119,7 +120,7 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
     for dy, dx in NEIGHBOURS:
         ys, xs = slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx))
         moved = (slice(ys.start + dy, ys.stop + dy), slice(xs.start + dx, xs.stop + dx))
-        step = lightness[ys, xs].astype(np.float64) / 100.0 - lightness[moved].astype(np.float64) / 100.0
+        step = unit[ys, xs] - unit[moved]
         rows.append(index[ys, xs].ravel())
         cols.append(index[moved].ravel())
         weights.append(np.exp(-step.ravel() ** 2 / (EDGE_SCALE * variance[ys, xs].ravel())) + 1e-12)  # > 0: connected
@@ -146,19 +147,20 @@ def propagate(lightness: np.ndarray, strokes: Strokes, prior: np.ndarray | None 
     return ab.reshape(h, w, 2).astype(np.float32)
 
 
-def colorize_with_strokes(source: Lightness, strokes: Strokes, prior_ab: np.ndarray | None = None) -> Image.Image:
-    """A photo's L at full resolution and its strokes -> the RGB photo; ``prior_ab`` (2, h', w') is a model's
-    colour at any resolution (None: the strokes alone)."""
+def working_scale(size: tuple[int, int]) -> float:
+    """Working size / photo size for a photo of ``size`` (W, H): its longest side at most ``WORKING_SIDE``."""
+    return min(1.0, WORKING_SIDE / max(size))
+
+
+def spread(source: Lightness, strokes: Strokes, prior_ab: Any = None) -> np.ndarray:
+    """A photo's full-resolution L and its strokes -> ab (1, 2, h, w) at the working size, ready for
+    ``core.render``; ``prior_ab`` (1, 2, h', w') is a model's colour at any resolution (None: the strokes alone)."""
     height, width = source.lightness.shape
-    scale = min(1.0, WORKING_SIDE / max(height, width))
+    scale = working_scale((width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))  # (w, h) working
-    small = _resize(source.lightness, size)
-    prior = None if prior_ab is None else np.stack([_resize(np.asarray(prior_ab[c]), size) for c in range(2)], -1)
-    ab = propagate(small, shrink_strokes(strokes, size), prior)  # (h, w, 2)
-    result = Image.fromarray(upsample_lab_to_srgb8(source.lightness, np.ascontiguousarray(ab.transpose(2, 0, 1))))
-    if source.alpha is not None:
-        result.putalpha(source.alpha)
-    return result
+    prior = None if prior_ab is None else np.stack([_resize(np.asarray(prior_ab)[0, c], size) for c in range(2)], -1)
+    ab = propagate(_resize(source.lightness, size), shrink_strokes(strokes, size), prior)  # (h, w, 2)
+    return np.ascontiguousarray(ab.transpose(2, 0, 1))[None]
 
 
 def _resize(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -29,7 +29,7 @@ from chromalab.color.hints import sample_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
-from chromalab.colorize.scribbles import colorize_with_strokes, strokes_from_hints
+from chromalab.colorize.scribbles import spread, strokes_from_hints
 from chromalab.evaluation import metrics
 from chromalab.evaluation.threads import one_thread
 from chromalab.images import ImageError, Lightness, open_rgb
@@ -242,12 +242,11 @@ class Scoring:
 
     def render(self, colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, index: int) -> np.ndarray:
         """The colorized photo (H, W, 3) uint8, with its hints when there are any."""
-        if not self.hints:
-            return np.asarray(colorizer.render(view.source, ab_small))
-        height, width = truth.lightness.shape
-        hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
-        strokes = strokes_from_hints(hints, (width, height))
-        return np.asarray(colorize_with_strokes(view.source, strokes, np.asarray(ab_small)[0]))
+        if self.hints:
+            height, width = truth.lightness.shape
+            hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
+            ab_small = spread(view.source, strokes_from_hints(hints, (width, height)), ab_small)
+        return np.asarray(colorizer.render(view.source, ab_small))
 
 
 def _score_batch(
