@@ -24,9 +24,9 @@ def export(
     import importlib.util
     import tempfile
 
-    from chromalab.colorize.options import DEFAULT_MODEL, bundled_names, bundled_weights
+    from chromalab.colorize.options import bundled_weights, is_bundled
 
-    source = bundled_weights(model) if model == DEFAULT_MODEL or model in bundled_names() else Path(model)
+    source = bundled_weights(model) if is_bundled(model) else Path(model)
     if not source.is_file():
         usage_error(f"model file not found: {source}")
     if out.suffix not in (".onnx", ".safetensors"):

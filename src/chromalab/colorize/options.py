@@ -31,6 +31,12 @@ def bundled_names() -> list[str]:
     return sorted(names, key=lambda name: name != DEFAULT_MODEL)
 
 
+def is_bundled(name: str) -> bool:
+    """Whether ``--model name`` means a model shipped inside the package (``default`` always does, even in a
+    build without it, so that its absence is reported as such)."""
+    return name == DEFAULT_MODEL or name in bundled_names()
+
+
 def chosen_options(recommended: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The options a colorizer is built with: what the caller gave, else what the model file recommends.
 

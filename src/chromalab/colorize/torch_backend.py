@@ -17,9 +17,9 @@ from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.options import (
     DEFAULT_MODEL,
     DEFAULT_SIZE,
-    bundled_names,
     bundled_weights,
     chosen_options,
+    is_bundled,
 )
 from chromalab.models.checkpoint import ModelSpec, load_model
 from chromalab.models.registry import input_side
@@ -49,7 +49,7 @@ class Colorizer(BaseColorizer):
         registered architecture by name (useful for speed measurements only). ``options``: size, temperature, decode;
         an option left out or None takes the model file's recommendation (``info["defaults"]``), if any."""
         path = Path(name_or_path)
-        if str(name_or_path) == DEFAULT_MODEL or str(name_or_path) in bundled_names():
+        if is_bundled(str(name_or_path)):
             path = bundled_weights(str(name_or_path))
             if not path.is_file():
                 raise FileNotFoundError(

@@ -179,8 +179,8 @@ class Trainer:
     """Runs ``config`` on a prepared cache into ``run_dir``."""
 
     def __init__(self, config: TrainConfig, cache_dir: Path, run_dir: Path, *, resume: bool = False,
-                 budget_given: Collection[str] | None = None, console: Console | None = None) -> None:
-        """``budget_given``: with ``resume``, the budget fields of ``config`` to apply (None: all of them)."""
+                 budget_given: Collection[str] = BUDGET_FIELDS, console: Console | None = None) -> None:
+        """``budget_given``: with ``resume``, the budget fields of ``config`` that replace the run's own."""
         from chromalab.data.cache import Cache
 
         self.run_dir = Path(run_dir)
@@ -192,7 +192,7 @@ class Trainer:
         if not resume and checkpoint.exists():
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
         if resume:
-            config = resumed_config(checkpoint, config, BUDGET_FIELDS if budget_given is None else budget_given)
+            config = resumed_config(checkpoint, config, budget_given)
         config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
