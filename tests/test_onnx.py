@@ -18,7 +18,7 @@ from chromalab.colorize.export import export_onnx
 from chromalab.colorize.onnx_backend import OnnxColorizer
 from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
-from chromalab.models.checkpoint import ModelSpec, save_model
+from chromalab.models.checkpoint import ModelSpec, read_metadata, save_model
 from chromalab.models.registry import side_rule
 
 pytest.importorskip("onnx")
@@ -117,8 +117,9 @@ def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None
     bins = make_bins("channels:16")
     save_model(source, spec.build(bins.num_classes), spec, bins=bins)
     rc, _, stderr = cli("export", source, "-o", tmp_path / "r.safetensors", "--recommend", "size=96",
-                        "--recommend", "temperature=0.7")
+                        "--recommend", "temperature=0.7", "--data", "train128 (22k photos)")
     assert rc == 0, stderr
+    assert read_metadata(tmp_path / "r.safetensors")["info"]["cache"] == "train128 (22k photos)"
     recommended = Colorizer.load(tmp_path / "r.safetensors")
     assert (recommended.size, recommended.temperature) == (96, 0.7)
     rc, _, stderr = cli("export", tmp_path / "r.safetensors", "-o", tmp_path / "r.onnx", "--recommend", "decode=mean")
@@ -131,6 +132,8 @@ def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None
         rc, _, stderr = cli("export", source, "-o", tmp_path / "x.safetensors", *args)
         assert rc == 2 and message in stderr and stderr.count("\n") == 1, stderr
     assert not (tmp_path / "x.safetensors").exists()
+    rc, _, stderr = cli("export", source, "-o", tmp_path / "x.onnx", "--data", "train128")
+    assert rc == 2 and "--data goes with --recommend" in stderr and not (tmp_path / "x.onnx").exists()
 
 
 def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:

@@ -17,6 +17,8 @@ def export(
                              "model file (with --recommend)."),
     recommend: list[str] = typer.Option([], "--recommend", help="KEY=VALUE, repeatable: what colorize uses when "
                                         "not told: size (view side), temperature, decode."),
+    data: str = typer.Option(None, "--data", help="With --recommend: what the model was trained on, stored in "
+                             "place of the training machine's cache path (for a file you ship)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Write a model as ONNX for 'chromalab colorize --engine onnx' (onnxruntime, no torch: faster start), or
@@ -33,18 +35,20 @@ def export(
         usage_error(f"-o must end in .onnx or .safetensors, got {out}")
     if out.suffix == ".safetensors" and not recommend:
         usage_error("a .safetensors copy is for --recommend; to convert, write an .onnx graph")
+    if data is not None and not recommend:
+        usage_error("--data goes with --recommend (it describes the copy's training data)")
     if out.exists() and not overwrite:
         usage_error(f"{out} exists (pass --overwrite to replace it)")
     defaults = _recommendations(recommend)
     if out.suffix == ".safetensors":
-        _recommend(source, out, defaults)
+        _recommend(source, out, defaults, data)
         print(f"wrote {out} recommending {defaults}")
         return
     if importlib.util.find_spec("onnx") is None:
         usage_error("export needs the onnx package: pip install 'chromalab[export]'")
     with tempfile.TemporaryDirectory() as folder:
         if defaults:
-            _recommend(source, Path(folder) / source.name, defaults)
+            _recommend(source, Path(folder) / source.name, defaults, data)
             source = Path(folder) / source.name
         _export(source, out)
 
@@ -60,11 +64,11 @@ def _export(source: Path, out: Path) -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most {difference:.1e}")
 
 
-def _recommend(source: Path, out: Path, defaults: dict) -> None:
+def _recommend(source: Path, out: Path, defaults: dict, data: str | None) -> None:
     from chromalab.models.checkpoint import recommend
 
     try:
-        recommend(source, out, defaults)
+        recommend(source, out, defaults, data=data)
     except (ValueError, OSError) as error:
         usage_error(str(error))
 
