@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness
 from chromalab.serve.settings import ServeSettings
@@ -184,11 +184,15 @@ def test_the_server_writes_only_in_its_own_folder_and_removes_it(photo: np.ndarr
 
 
 def test_the_store_is_bounded_and_uploads_expire(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights: only the sizes of its answers matter here
+        colorizer = Colorizer.untrained("tiny")
+    grey = Lightness(np.full((32, 32), 50.0, np.float32), None)
+
     def upload(number: int) -> Upload:
         original = tmp_path / f"{number}.upload"
         original.write_bytes(b"x")
-        return Upload("default", f"u{number}", 8, 8, torch.zeros(1, 261, 16, 16), Lightness(np.zeros((8, 8), np.float32), None),
-                      original)
+        return Upload("tiny", f"u{number}", 32, 32, HintSession(colorizer, grey), grey, original)
 
     each = upload(0).nbytes
     store = UploadStore(tmp_path, max_bytes=2 * each, ttl=3600)
@@ -208,3 +212,39 @@ def test_download_names_are_safe() -> None:
     assert safe_stem("../../etc/passwd") == "passwd"
     assert safe_stem("a<b>|c.jpg") == "a_b_c"
     assert safe_stem(None) == safe_stem("") == safe_stem("...") == "photo"
+
+
+def test_hints_change_the_upload_and_bad_hints_are_one_error(client: TestClient, photos: dict[str, np.ndarray]) -> None:
+    grey = np.asarray(Image.fromarray(photos["coffee"]).convert("L"))  # 64 x 43
+    kept = post(client, "/api/uploads", encoded(grey)).json()
+    route = f"/api/uploads/{kept['id']}/hints"
+    before = pixels(client.get(f"/api/uploads/{kept['id']}/preview").content)
+    answer = client.put(route, json={"hints": [{"x": 20, "y": 20, "color": "#2050ff"}, {"x": 50, "y": 30, "ab": [60, 40]}]})
+    assert answer.status_code == 200 and [h["x"] for h in answer.json()["hints"]] == [20, 50]
+    after = pixels(client.get(f"/api/uploads/{kept['id']}/preview").content)
+    assert after[20, 20, 2] - after[20, 20, 0] > before[20, 20, 2] - before[20, 20, 0] + 10  # bluer at the hint
+    download = pixels(client.get(f"/api/uploads/{kept['id']}/download").content)
+    assert download[20, 20, 2] > download[20, 20, 0] + 10  # the download has the hints too
+    cleared = client.put(route, json={"hints": []})
+    assert cleared.status_code == 200
+    assert np.array_equal(pixels(client.get(f"/api/uploads/{kept['id']}/preview").content), before)
+    for body, status, words in ((b"{", 400, "not JSON"), (b'{"hint": []}', 400, "expected"),
+                                (b'{"hints": [{"x": 64, "y": 0, "color": "#ffffff"}]}', 400, "outside the 64x43"),
+                                (b'{"hints": [{"x": 1, "y": 1, "color": "blue"}]}', 400, "hex"),
+                                (b"[" * 300_000, 413, "at most")):
+        refused = client.put(route, content=body)
+        assert refused.status_code == status and words in refused.json()["error"], refused.json()
+    assert client.put("/api/uploads/nope/hints", json={"hints": []}).status_code == 404
+
+
+def test_the_palette_offers_the_networks_likeliest_colours(client: TestClient, photos: dict[str, np.ndarray]) -> None:
+    grey = np.asarray(Image.fromarray(photos["chelsea"]).convert("L"))
+    kept = post(client, "/api/uploads", encoded(grey)).json()
+    colours = client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 10, "y": 10}).json()["colors"]
+    shares = [colour["p"] for colour in colours]
+    assert 2 <= len(colours) <= 6 and shares == sorted(shares, reverse=True) and sum(shares) <= 1.0
+    assert all(len(colour["color"]) == 7 and colour["color"].startswith("#") for colour in colours)
+    centres = np.array([colour["ab"] for colour in colours])
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(len(colours), 1)]
+    assert gaps.min() >= 12.0  # no two offered colours alike
+    assert client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 999, "y": 0}).status_code == 400

@@ -90,3 +90,58 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
     assert Image.open(saved).size == Image.open(photo).size
     assert (tmp_path / "serve.png").stat().st_size > 10_000
     assert problems == [], problems
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
+        server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(photos["coffee"]).convert("L").resize((240, 160)).save(photo)
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 800, "height": 800})
+        watch(page, problems)
+        page.goto(url + "/")
+        page.wait_for_selector("#model option", state="attached")
+        page.set_input_files("#files", str(photo))
+        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
+                               "return i && i.complete && i.naturalWidth > 0 && i.src.includes('v=0'); }")
+        page.locator(".card .hints-toggle").click()
+        compare = page.locator(".card .compare")
+        box = compare.bounding_box()
+        with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as dropped:
+            compare.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.5})
+        sent = json.loads(dropped.value.post_data)["hints"]
+        assert len(sent) == 1 and abs(sent[0]["x"] - 60) <= 1 and abs(sent[0]["y"] - 80) <= 1
+        page.wait_for_selector(".card .swatch")  # the network's likeliest colours at that point
+        assert page.locator(".card .hint").count() == 1
+        page.wait_for_function("() => document.querySelector('.card .after').src.includes('v=1')")
+        with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as picked:
+            page.locator(".card .hint-colour").evaluate(
+                "(input) => { input.value = '#1040ff'; input.dispatchEvent(new Event('change')); }")
+        assert json.loads(picked.value.post_data)["hints"][0]["color"] == "#1040ff"
+        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
+                               "return i.complete && i.src.includes('v=2'); }")
+        blue = np.asarray(Image.open(__import__("io").BytesIO(
+            page.request.get(url + page.locator(".card .after").get_attribute("src")).body())).convert("RGB"))
+        near = blue[75:86, 55:66].astype(int).mean(axis=(0, 1))  # preview pixels around the hint
+        assert near[2] > near[0] + 10, f"the hint's blue did not arrive: {near}"
+        marker = page.locator(".card .hint")
+        start = marker.bounding_box()
+        with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as dragged:
+            page.mouse.move(start["x"] + 8, start["y"] + 8)
+            page.mouse.down()
+            page.mouse.move(start["x"] + 8 + box["width"] * 0.5, start["y"] + 8, steps=5)
+            page.mouse.up()
+        moved = json.loads(dragged.value.post_data)["hints"]
+        assert len(moved) == 1 and moved[0]["x"] > 150
+        with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as removed:
+            page.locator(".card .hint-remove").click()
+        assert json.loads(removed.value.post_data)["hints"] == []
+        assert page.locator(".card .hint").count() == 0
+        browser.close()
+    assert problems == [], problems

@@ -292,3 +292,30 @@ def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_
     meta = read_metadata(tmp_path / "run" / FINAL_MODEL)
     assert meta["options"] == {"freeze_encoder": True, "width": 0.25}
     assert meta["info"]["train_config"]["model_options"]["pretrained"] is True  # the run still says how it began
+
+
+def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(cache: Path, tmp_path: Path) -> None:
+    from chromalab.color.lab import normalize_l
+    from chromalab.models.checkpoint import load_model
+
+    automatic = tmp_path / "auto" / FINAL_MODEL
+    _train(cache, automatic.parent, "--model", "effnet", "--option", "width=0.25", "--max-steps", "2")
+    config = TrainConfig(model="effnet", model_options={"width": 0.25, "hints": True}, batch_size=4, val_images=8,
+                         init=str(automatic), max_steps=3, log_every=1)
+    trainer = Trainer(config, cache, tmp_path / "hints")
+    source = load_model(automatic).model.eval()
+    network = trainer.run.model.eval()
+    lightness = torch.rand(2, 1, 32, 32) * 100
+    hint_map = torch.zeros(2, 3, 32, 32)
+    hint_map[:, :, 10:14, 20:24] = torch.tensor([40.0, -30.0, 1.0])[:, None, None]
+    with torch.no_grad():  # the added inputs start at zero: the same answers, with hints or without
+        automatic = network(normalize_l(lightness))
+        # the same weights; the run's copy is channels-last, whose kernels sum in another order (float rounding)
+        torch.testing.assert_close(automatic, source(normalize_l(lightness)), rtol=1e-5, atol=1e-5)
+        assert torch.equal(network(normalize_l(lightness), hint_map), automatic)
+    trainer.fit()
+    learned = load_model(tmp_path / "hints" / FINAL_MODEL).model
+    assert learned.takes_hints
+    assert all(float(layer.out.weight.detach().abs().sum()) > 0 for layer in learned.hint_inputs.offsets.values())
+    with torch.no_grad():
+        assert not torch.equal(learned.eval()(normalize_l(lightness), hint_map), learned(normalize_l(lightness)))

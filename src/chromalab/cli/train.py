@@ -72,6 +72,8 @@ def train(
     channels_last: bool = typer.Option(DEFAULTS.channels_last, "--channels-last/--no-channels-last", help="NHWC memory layout (~1.45x on CPU)."),
     overfit_one: bool = typer.Option(DEFAULTS.overfit_one, "--overfit-one", help="Sanity check: fit a single photo; its loss must fall."),
     class_loss_weight: float = typer.Option(DEFAULTS.class_loss_weight, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
+    no_hint_share: float = typer.Option(DEFAULTS.no_hint_share, help="Hint networks (--option hints=true): the share "
+                                        "of images trained with no hint, so the network also colorizes on its own."),
     init: Path = typer.Option(None, "--init", help="Start from the weights of this model file (fine-tuning); "
                               "--model and its options default to the file's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT where it stopped; only the budget "

@@ -3,7 +3,8 @@ sampler that draws hints from a ground-truth photo (for training and for ``evalu
 
 A hint is a pixel (x, y) of the input photo and an ab colour (Lab units); given as sRGB hex its lightness is
 ignored, only its chroma is used. The file: ``{"hints": [{"x": 120, "y": 48, "color": "#3a7bd5"},
-{"x": 10, "y": 20, "ab": [20, -35]}]}``.
+{"x": 10, "y": 20, "ab": [20, -35]}]}``; a hint may also say ``"side": 5``: the colour is the mean of the
+5x5 patch around its point (1 by default: one pixel).
 
 The sampler follows Zhang et al. 2017 ("Real-Time User-Guided Image Colorization with Learned Deep
 Priors"): the number of hints from a geometric distribution (p = 1/8), positions from a Gaussian around
@@ -24,6 +25,7 @@ PATCH_SIDES = (1, 9)  # patch side drawn uniformly from this range (pixels)
 CENTRE_SIGMA = 0.25  # positions ~ N(centre, (side / 4)^2), clipped to the photo
 HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 AB_LIMIT = 128.0
+MAX_SIDE = 64  # pixels: a hint's patch (optional "side" in the file; 1 by default)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Hint:
     x: int  # column in the input photo, 0 = left
     y: int  # row, 0 = top
     ab: tuple[float, float]  # Lab units
+    side: int = 1  # the square patch of the photo the colour stands for (the sampler's patch; a click: one pixel)
 
 
 def hex_to_ab(colour: str) -> tuple[float, float]:
@@ -67,7 +70,7 @@ def as_hints(entries: list[Hint | dict], size: tuple[int, int]) -> list[Hint]:
 def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
     where = f"hint {index + 1}"
     if isinstance(entry, Hint):
-        entry = {"x": entry.x, "y": entry.y, "ab": list(entry.ab)}
+        entry = {"x": entry.x, "y": entry.y, "ab": list(entry.ab), "side": entry.side}
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: expected an object with x, y and color or ab")  # noqa: TRY004 (bad input)
     x, y = entry.get("x"), entry.get("y")
@@ -77,16 +80,19 @@ def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
         raise ValueError(f"{where}: ({x}, {y}) is outside the {size[0]}x{size[1]} photo")
     if ("color" in entry) == ("ab" in entry):
         raise ValueError(f"{where}: give either color (sRGB hex) or ab, not {'both' if 'ab' in entry else 'neither'}")
+    side = entry.get("side", 1)
+    if not (isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= MAX_SIDE):
+        raise ValueError(f"{where}: side must be a whole number of pixels from 1 to {MAX_SIDE}")
     if "color" in entry:
         try:
-            return Hint(x, y, hex_to_ab(entry["color"]))
+            return Hint(x, y, hex_to_ab(entry["color"]), side)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
     ab = entry["ab"]
     if not (isinstance(ab, list) and len(ab) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                           and abs(v) <= AB_LIMIT for v in ab)):
         raise ValueError(f"{where}: ab must be two numbers within +-{AB_LIMIT:g}")
-    return Hint(x, y, (float(ab[0]), float(ab[1])))
+    return Hint(x, y, (float(ab[0]), float(ab[1])), side)
 
 
 def sample_hints(ab: np.ndarray, rng: np.random.Generator, *, count: int | None = None,
@@ -103,5 +109,20 @@ def sample_hints(ab: np.ndarray, rng: np.random.Generator, *, count: int | None 
         x = int(np.clip(round(rng.normal(width / 2, CENTRE_SIGMA * width)), 0, width - 1))
         top, left = max(0, y - side // 2), max(0, x - side // 2)
         mean = ab[:, top:top + side, left:left + side].reshape(2, -1).mean(axis=1)
-        hints.append(Hint(x, y, (float(mean[0]), float(mean[1]))))
+        hints.append(Hint(x, y, (float(mean[0]), float(mean[1])), side))
     return hints
+
+
+def hint_map(hints: list[Hint], photo_size: tuple[int, int], view_size: tuple[int, int]) -> np.ndarray:
+    """The hints of a photo of ``photo_size`` (W, H) as a hint network's input at its view of ``view_size``
+    (w, h): (3, h, w) float32, a and b (Lab units) over each hint's patch and a mask that is 1 there; zeros
+    elsewhere. A patch keeps its share of the photo (at least one view pixel); a later hint covers an earlier."""
+    (width, height), (view_width, view_height) = photo_size, view_size
+    scale_x, scale_y = view_width / width, view_height / height
+    drawn = np.zeros((3, view_height, view_width), dtype=np.float32)
+    for hint in hints:
+        side = max(1, round(hint.side * min(scale_x, scale_y)))
+        column, row = min(int(hint.x * scale_x), view_width - 1), min(int(hint.y * scale_y), view_height - 1)
+        top, left = max(0, row - side // 2), max(0, column - side // 2)
+        drawn[:, top:top + side, left:left + side] = np.array([*hint.ab, 1.0], dtype=np.float32)[:, None, None]
+    return drawn

@@ -52,9 +52,24 @@ class BaseColorizer:
         method = check_decode(decode or self.decode)
         return method, self.temperature if temperature is None else check_temperature(temperature)
 
-    def predict_ab(self, lightness: Any, *, temperature: float | None = None, decode: str | None = None) -> Any:
-        """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
+    def predict_ab(self, lightness: Any, *, temperature: float | None = None, decode: str | None = None,
+                   hint_map: Any = None) -> Any:
+        """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S), for a network that ``takes_hints``] -> ab
+        (B, 2, h, w) in Lab units at the network's output size."""
         raise NotImplementedError
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the network itself takes colour hints (else hints are spread over its colours afterwards)."""
+        return False
+
+    def hint_view(self, prepared: Prepared, hints: list[Hint | dict]) -> np.ndarray:
+        """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S) (``color.hints.hint_map``)."""
+        from chromalab.color.hints import as_hints, hint_map
+
+        height, width = prepared.source.lightness.shape
+        side_y, side_x = prepared.network_input.shape[-2:]
+        return hint_map(as_hints(hints, (width, height)), (width, height), (side_x, side_y))[None]
 
     def colorize(
         self,
@@ -69,15 +84,19 @@ class BaseColorizer:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
 
         ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a, b]}``
-        (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size. Both
-        spread over the network's colours (``scribbles``: Levin et al. 2004)."""
+        (``color.hints``): a network that ``takes_hints`` is given them, else they are spread over its colours
+        as scribbles are; ``scribbles``: a PNG of colour strokes on transparency, the photo's size, spread over
+        the network's colours (Levin et al. 2004)."""
         prepared = self.prepare(image, size=size)
-        ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode)
-        if not hints and scribbles is None:
+        inside = bool(hints) and self.takes_hints
+        hint_map = self.hint_view(prepared, hints) if inside else None
+        ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map)
+        spread_hints = None if inside else hints
+        if not spread_hints and scribbles is None:
             return self.render(prepared.source, ab_small)
         from chromalab.colorize.scribbles import given_strokes, spread  # scipy: only when asked
 
-        strokes = given_strokes(prepared.source, hints=hints, scribbles=scribbles)
+        strokes = given_strokes(prepared.source, hints=spread_hints, scribbles=scribbles)
         return self.render(prepared.source, spread(prepared.source, strokes, ab_small))
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:

@@ -71,8 +71,12 @@ class OnnxColorizer(BaseColorizer):
     def input_side(self, size: int) -> int:
         return side_for(size, **self.metadata.get("side", {}))
 
-    def predict_ab(self, lightness: np.ndarray, *, temperature: float | None = None, decode: str | None = None) -> np.ndarray:
-        """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
+    def predict_ab(self, lightness: np.ndarray, *, temperature: float | None = None, decode: str | None = None,
+                   hint_map: None = None) -> np.ndarray:
+        """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size (the exported
+        graph is the automatic one: it takes no hints)."""
+        if hint_map is not None:
+            raise ValueError("an exported graph takes no hints; use the torch engine")
         method, t = self.decoding(temperature, decode)
         feeds = {"lightness": np.ascontiguousarray(lightness, dtype=np.float32),
                  "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32)}  # the graph anneals only

@@ -84,16 +84,42 @@ class Colorizer(BaseColorizer):
         return input_side(self.model, size)  # size-specific networks see their own size
 
     def predict_ab(
-        self, lightness: torch.Tensor | np.ndarray, *, temperature: float | None = None, decode: str | None = None
+        self, lightness: torch.Tensor | np.ndarray, *, temperature: float | None = None, decode: str | None = None,
+        hint_map: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
-        """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size."""
-        return self.decode_output(self.network_output(lightness), temperature=temperature, decode=decode)
+        """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S)] -> ab (B, 2, h, w) in Lab units at the network's
+        output size."""
+        return self.decode_output(self.network_output(lightness, hint_map), temperature=temperature, decode=decode)
+
+    @property
+    def takes_hints(self) -> bool:
+        return bool(getattr(self.model, "takes_hints", False))
 
     @torch.inference_mode()
-    def network_output(self, lightness: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def network_output(self, lightness: torch.Tensor | np.ndarray,
+                       hint_map: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
         """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the bins,
-        or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any temperature."""
-        return self.model(normalize_l(torch.as_tensor(lightness)))
+        or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any temperature.
+        ``hint_map``: (B, 3, S, S) for a network that ``takes_hints`` (``ValueError`` for one that does not)."""
+        l_norm = normalize_l(torch.as_tensor(lightness))
+        if hint_map is None:
+            return self.model(l_norm)
+        if not self.takes_hints:
+            raise ValueError("this model takes no hints")
+        return self.model(l_norm, torch.as_tensor(hint_map))
+
+    @torch.inference_mode()
+    def encode(self, lightness: torch.Tensor | np.ndarray) -> object:
+        """A hint network's first half, which sees no hints: L (B, 1, S, S) -> its encoder's features, for
+        ``hinted_output`` (``colorize.hint_session``: the encoder runs once however often the hints change)."""
+        if not hasattr(self.model, "encode"):
+            raise ValueError("this model does not split into encoder and decoder")
+        return self.model.encode(normalize_l(torch.as_tensor(lightness)))
+
+    @torch.inference_mode()
+    def hinted_output(self, encoded: object, hint_map: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+        """The network's answer from ``encode``'s features and hint maps (B, 3, S, S) (None: none)."""
+        return self.model.decode(encoded, None if hint_map is None else torch.as_tensor(hint_map))
 
     @torch.inference_mode()
     def decode_output(self, output: torch.Tensor, *, temperature: float | None = None,

@@ -245,7 +245,11 @@ class Scoring:
         if self.hints:
             height, width = truth.lightness.shape
             hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
-            ab_small = spread(view.source, strokes_from_hints(hints, (width, height)), ab_small)
+            if colorizer.takes_hints:  # the network is run again, with them
+                ab_small = colorizer.predict_ab(view.network_input, temperature=self.temperature,
+                                                hint_map=colorizer.hint_view(view, hints))
+            else:
+                ab_small = spread(view.source, strokes_from_hints(hints, (width, height)), ab_small)
         return np.asarray(colorizer.render(view.source, ab_small))
 
 

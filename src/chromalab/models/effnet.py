@@ -7,7 +7,10 @@ each joined with the encoder's map of that size -> head at 1/4 (logits over Q bi
 ``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model files,
 whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its BatchNorm
 statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm statistics), ``width``
-(the decoder's channels).
+(the decoder's channels), ``hints`` (the decoder also takes a hint map: ``models.hint_inputs``).
+
+``encode`` and ``decode`` are the two halves of ``forward``: the encoder does not see the hints, so a page
+that re-colorizes a photo as its hints change runs the encoder once.
 """
 
 from __future__ import annotations
@@ -18,18 +21,20 @@ from torch import nn
 
 from chromalab.models.blocks import OutputHead, check_width, conv_bn, scaled
 from chromalab.models.efficientnet import HEAD, EfficientNetLite0, grey_input, load_pretrained
+from chromalab.models.hint_inputs import HintInputs
 from chromalab.models.registry import register_model
 
 DECODER = (128, 96, 64)  # channels after the 1/16, 1/8 and 1/4 steps (times ``width``)
 
 
 class EffNetColorizer(nn.Module):
-    """Normalised L (B, 1, H, W) -> logits (B, Q, H/4, W/4) or normalised ab (B, 2, H/4, W/4)."""
+    """Normalised L (B, 1, H, W) [+ hint map (B, 3, H, W)] -> logits (B, Q, H/4, W/4) or normalised ab
+    (B, 2, H/4, W/4)."""
 
     side_step = 32  # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
 
     def __init__(self, *, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-                 freeze_bn: bool = False, width: float = 1.0) -> None:
+                 freeze_bn: bool = False, width: float = 1.0, hints: bool = False) -> None:
         super().__init__()
         self.encoder = load_pretrained(EfficientNetLite0()) if pretrained else EfficientNetLite0()
         self.encoder._fc = nn.Identity()  # the ImageNet classifier is not used
@@ -43,6 +48,9 @@ class EffNetColorizer(nn.Module):
         self.up8 = conv_bn(c16 + taps[8], c8)
         self.up4 = nn.Sequential(conv_bn(c8 + taps[4], c4), conv_bn(c4, c4))
         self.head = OutputHead(c4, num_classes)
+        self.takes_hints = bool(hints)
+        self.hint_inputs = HintInputs({16: c16, 8: c16, 4: c8}) if hints else None
+        self.fresh_parts = (HintInputs.PREFIX,) if hints else ()  # what a fine-tune may start without
 
     def train(self, mode: bool = True) -> EffNetColorizer:
         super().train(mode)
@@ -50,20 +58,30 @@ class EffNetColorizer(nn.Module):
             self.encoder.eval()  # the encoder keeps its ImageNet BatchNorm statistics (eval mode changes nothing else)
         return self
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
-        taps, pooled = self.encoder.features(grey_input(l_norm))  # maps at 1/4 .. 1/32; pooled (B, 1280)
+    def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(l_norm), hint_map)
+
+    def encode(self, l_norm: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+        """The encoder's maps at 1/4 .. 1/32 and its pooled feature (B, 1280)."""
+        return self.encoder.features(grey_input(l_norm))
+
+    def decode(self, encoded: tuple[dict[int, torch.Tensor], torch.Tensor],
+               hint_map: torch.Tensor | None = None) -> torch.Tensor:
+        taps, pooled = encoded
         x = F.relu(self.bottom(taps[32]) + self.global_proj(pooled)[:, :, None, None])  # (B, c16, H/32, W/32)
         for step, stride in ((self.up16, 16), (self.up8, 8), (self.up4, 4)):
             skip = taps[stride]
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            if hint_map is not None and self.hint_inputs is not None:
+                x = x + self.hint_inputs(hint_map, stride)
             x = step(torch.cat([x, skip], dim=1))  # (B, c, H/stride, W/stride)
         return self.head(x)  # (B, Q, H/4, W/4)
 
 
 @register_model("effnet", build_only=("pretrained",),
                 summary="ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder with global fusion; options "
-                        "pretrained (training), freeze_encoder, freeze_bn, width")
+                        "pretrained (training), freeze_encoder, freeze_bn, width, hints (colour hint inputs)")
 def effnet(*, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-           freeze_bn: bool = False, width: float = 1.0) -> EffNetColorizer:
+           freeze_bn: bool = False, width: float = 1.0, hints: bool = False) -> EffNetColorizer:
     return EffNetColorizer(num_classes=num_classes, pretrained=pretrained, freeze_encoder=freeze_encoder,
-                           freeze_bn=freeze_bn, width=width)
+                           freeze_bn=freeze_bn, width=width, hints=hints)

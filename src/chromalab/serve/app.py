@@ -3,7 +3,9 @@
 ``GET /api/health``; ``GET /api/models``; ``POST /api/colorize`` (multipart ``file``, optional ``temperature``,
 ``size``, ``format``, ``model`` -> the colorized image at the input's size); ``POST /api/uploads`` (the network
 runs once; the upload is kept) then ``GET /api/uploads/ID/preview?temperature=T`` (re-decoded and rendered
-without the network), ``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
+without the network), ``PUT /api/uploads/ID/hints`` (JSON ``{"hints": [...]}`` as ``--hints`` files have them:
+the decoder runs again), ``GET /api/uploads/ID/palette?x=&y=`` (the network's likeliest colours there),
+``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
 Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image), 401 (token), 404, 413 (too many
 bytes or pixels), 415 (not an image at all) or 503 (the pool is full). With ``--study``, the human studies'
 routes too (``study_routes``).

@@ -48,7 +48,7 @@ class Catalogue:
         colorizer = self.colorizer(name)
         spec = colorizer.spec
         return {"name": name, "architecture": spec.model, "bins": spec.bins, "classification": spec.bins is not None,
-                "size": colorizer.size, "temperature": colorizer.temperature, "about": self._card(name, spec.info)}
+                "hints": colorizer.takes_hints, "size": colorizer.size, "temperature": colorizer.temperature, "about": self._card(name, spec.info)}
 
     def _card(self, name: str, info: dict) -> str:
         path = self.files[name]

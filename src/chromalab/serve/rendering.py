@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from chromalab.color.lab import gray_rendering
+from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness, encode_image, open_image, to_lightness
 from chromalab.serve.uploads import Upload
@@ -31,10 +32,10 @@ def analyse(colorizer: Colorizer, data: bytes, *, model: str, filename: str, ori
             size: int | None, preview_side: int) -> Upload:
     """Run the network once on an uploaded file and keep what later renderings need."""
     source = to_lightness(open_image(data, max_pixels=max_pixels))
-    output = colorizer.network_output(colorizer.view(source, size=size).network_input)  # (1, Q | 2, h, w)
+    session = HintSession(colorizer, source, size=size)
     original.write_bytes(data)
     height, width = source.lightness.shape
-    return Upload(model, filename, width, height, output, shrink(source, preview_side), original)
+    return Upload(model, filename, width, height, session, shrink(source, preview_side), original)
 
 
 def shrink(source: Lightness, side: int) -> Lightness:
@@ -49,18 +50,21 @@ def shrink(source: Lightness, side: int) -> Lightness:
     return Lightness(np.array(small, dtype=np.float32), alpha)
 
 
-def preview(colorizer: Colorizer, upload: Upload, *, temperature: float | None, grey: bool = False) -> bytes:
+def preview(upload: Upload, *, temperature: float | None, grey: bool = False) -> bytes:
     """The preview of an upload as JPEG: its colorization at ``temperature`` (decoded again from the kept network
     output, no network), or the grey photo the network sees."""
     if grey:
         return encode_image(Image.fromarray(gray_rendering(upload.preview.lightness)), PREVIEW_FORMAT)
-    ab_small = colorizer.decode_output(upload.output, temperature=temperature)
-    return encode_image(colorizer.render(upload.preview, ab_small), PREVIEW_FORMAT)
+    return encode_image(upload.session.colorize(temperature=temperature, source=upload.preview), PREVIEW_FORMAT)
 
 
-def full_resolution(colorizer: Colorizer, upload: Upload, *, temperature: float | None, fmt: str,
-                    max_pixels: int) -> bytes:
+def full_resolution(upload: Upload, *, temperature: float | None, fmt: str, max_pixels: int) -> bytes:
     """The upload's colorization at its own size and ``temperature``, encoded as ``fmt``."""
     source = to_lightness(open_image(upload.original, max_pixels=max_pixels))
-    ab_small = colorizer.decode_output(upload.output, temperature=temperature)
-    return encode_image(colorizer.render(source, ab_small), fmt)
+    return encode_image(upload.session.colorize(temperature=temperature, source=source), fmt)
+
+
+def set_hints(upload: Upload, hints: list[dict]) -> list[dict]:
+    """Give the upload these hints (photo pixels; ``ValueError`` for a bad one); returns them as stored."""
+    upload.session.set_hints(hints)
+    return [{"x": h.x, "y": h.y, "ab": [round(v, 2) for v in h.ab]} for h in upload.session.hints]

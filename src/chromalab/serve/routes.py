@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from importlib import resources
@@ -20,6 +21,7 @@ from chromalab.serve.uploads import Upload, safe_stem
 
 STATIC = Path(str(resources.files("chromalab.serve") / "static"))
 router = APIRouter()
+MAX_HINTS_BYTES = 200_000  # a few thousand hints
 
 
 class ApiError(Exception):
@@ -128,9 +130,42 @@ async def preview(request: Request, upload_id: str, grey: bool = False) -> Respo
     server = _server(request)
     kept = _upload(server, upload_id)
     temperature = _options(dict(request.query_params))["temperature"]
-    body = await server.pool.run(rendering.preview, _colorizer(server, kept.model), kept, temperature=temperature,
-                                 grey=grey)
+    body = await server.pool.run(rendering.preview, kept, temperature=temperature, grey=grey)
     return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
+
+
+@router.put("/api/uploads/{upload_id}/hints")
+async def hints(request: Request, upload_id: str) -> dict[str, object]:
+    """Replace the upload's colour hints: JSON ``{"hints": [{"x": .., "y": .., "color": "#rrggbb" | "ab": [a, b]}]}``
+    in photo pixels (``color.hints``); the previews and downloads that follow have them."""
+    server = _server(request)
+    kept = _upload(server, upload_id)
+    body = await request.body()
+    if len(body) > MAX_HINTS_BYTES:
+        raise ApiError(413, f"hints: at most {MAX_HINTS_BYTES // 1000} kB")
+    try:
+        document = json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "hints: not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
+        raise ApiError(400, 'hints: expected {"hints": [{"x": .., "y": .., "color": "#rrggbb"}, ...]}')
+    try:
+        stored = await server.pool.run(rendering.set_hints, kept, document["hints"])
+    except ValueError as error:
+        raise ApiError(400, f"hints: {error}") from None
+    return {"hints": stored, "inside": kept.session.encoded is not None}
+
+
+@router.get("/api/uploads/{upload_id}/palette")
+async def palette(request: Request, upload_id: str, x: int, y: int) -> dict[str, object]:
+    """The network's most likely colours at pixel (x, y) of the upload, given its hints so far."""
+    server = _server(request)
+    kept = _upload(server, upload_id)
+    try:
+        colours = await server.pool.run(kept.session.palette, x, y)
+    except ValueError as error:
+        raise ApiError(400, f"palette: {error}") from None
+    return {"colors": colours}
 
 
 @router.get("/api/uploads/{upload_id}/download")
@@ -164,8 +199,7 @@ async def download_all(request: Request, ids: str) -> Response:
 
 async def _full_resolution(server, upload: Upload, options: dict[str, object]) -> tuple[str, bytes]:
     """(download name, encoded image) of an upload at full resolution, in the pool."""
-    body = await server.pool.run(rendering.full_resolution, _colorizer(server, upload.model), upload,
-                                 temperature=options["temperature"], fmt=options["fmt"],
-                                 max_pixels=server.settings.max_pixels)
+    body = await server.pool.run(rendering.full_resolution, upload, temperature=options["temperature"],
+                                 fmt=options["fmt"], max_pixels=server.settings.max_pixels)
     return f"{upload.name}-colour{rendering.SUFFIXES[options['fmt']]}", body
 

@@ -1,5 +1,6 @@
 """What the server keeps of each upload, bounded: the network's output at view resolution (so that a new
-temperature only decodes and renders again, without the network), a preview-sized lightness, and the
+temperature only decodes and renders again, without the network; with the encoder's features, so that new
+hints run only the decoder: ``colorize.hint_session``), a preview-sized lightness, and the
 original bytes in the server's own temporary folder (for the full-resolution download). Least recently used
 uploads go first when the store passes its byte budget; unused ones expire."""
 
@@ -13,8 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
+from chromalab.colorize.hint_session import HintSession
 from chromalab.images import Lightness
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -26,7 +26,7 @@ class Upload:
     name: str  # a safe file stem for downloads, from the client's name (never used as a path)
     width: int
     height: int
-    output: torch.Tensor  # (1, Q, h, w) logits, or (1, 2, h, w) normalised ab: the network's answer
+    session: HintSession  # the network's answer (its hints, and the encoder's features for new ones)
     preview: Lightness  # L (h', w') with the longest side at most the preview side, and its alpha
     original: Path  # the uploaded bytes, in the store's folder
     id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
@@ -34,7 +34,7 @@ class Upload:
 
     @property
     def nbytes(self) -> int:
-        return self.output.numel() * self.output.element_size() + self.preview.lightness.nbytes
+        return self.session.nbytes + self.preview.lightness.nbytes
 
 
 def safe_stem(filename: str | None) -> str:

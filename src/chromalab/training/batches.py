@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from chromalab.color.hints import hint_map, sample_hints
 from chromalab.data.cache import L_CODES_PER_UNIT
 
 
@@ -40,3 +41,15 @@ def random_flip(lightness: torch.Tensor, ab: torch.Tensor, generator: torch.Gene
     lightness[mask] = lightness[mask].flip(-1)
     ab[mask] = ab[mask].flip(-1)
     return lightness, ab
+
+
+def hint_maps(ab: torch.Tensor, rng: np.random.Generator, *, no_hint_share: float) -> torch.Tensor:
+    """Hint maps (B, 3, S, S) drawn from the true ab (B, 2, S, S) as Zhang et al. 2017 train (``sample_hints``),
+    except that a ``no_hint_share`` of the images gets none, so that the network still colorizes on its own."""
+    batch, _, height, width = ab.shape
+    maps = np.zeros((batch, 3, height, width), dtype=np.float32)
+    truth = ab.numpy()
+    for index in range(batch):
+        if rng.random() >= no_hint_share:
+            maps[index] = hint_map(sample_hints(truth[index], rng), (width, height), (width, height))
+    return torch.from_numpy(maps)

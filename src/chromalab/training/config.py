@@ -44,6 +44,7 @@ class TrainConfig:
     overfit_one: bool = False  # seed 004's sanity check: one photo, its loss must fall
     class_loss_weight: float = 0.0  # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
     init: str | None = None  # a model file whose weights the run starts from (fine-tuning); None: random
+    no_hint_share: float = 0.5  # hint networks (model option hints): the share of images trained with no hint
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -59,6 +60,8 @@ class TrainConfig:
             raise ValueError(f"--class-loss-weight must be >= 0, got {self.class_loss_weight}")
         if not 0 < self.rebalance_lambda <= 1:
             raise ValueError(f"--rebalance-lambda must be in (0, 1], got {self.rebalance_lambda}")
+        if not 0 <= self.no_hint_share <= 1:
+            raise ValueError(f"--no-hint-share must be in [0, 1], got {self.no_hint_share}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"--minutes must be positive, got {self.minutes}")
 

@@ -22,7 +22,7 @@ from chromalab.models import create_model, model_info
 from chromalab.models.checkpoint import ModelSpec, read_metadata
 from chromalab.models.pix2pix import PatchDiscriminator
 from chromalab.training import distributed, figures
-from chromalab.training.batches import batch_slices, epoch_order, load_batch, random_flip
+from chromalab.training.batches import batch_slices, epoch_order, hint_maps, load_batch, random_flip
 from chromalab.training.config import TrainConfig
 from chromalab.training.gan import PIX2PIX_BETAS, gan_step
 from chromalab.training.losses import auxiliary_loss, cross_entropy, regression
@@ -60,8 +60,10 @@ def make_loss(config: TrainConfig, bins: Bins | None, class_weights: torch.Tenso
     return lambda out, ab: regression(out, ab, kind="l2" if config.loss == "gan" else config.loss)
 
 
-def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None) -> float:
-    """One optimiser step on a batch: L (B, 1, S, S), ab (B, 2, S, S) in Lab units, class labels (B,)."""
+def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None,
+                  hints: torch.Tensor | None = None) -> float:
+    """One optimiser step on a batch: L (B, 1, S, S), ab (B, 2, S, S) in Lab units, class labels (B,), hint
+    maps (B, 3, S, S) for a network that takes them."""
     if run.adversary is not None:
         return _finite(gan_step(run.wrapped, run.adversary.network, run.optimizer, run.adversary.optimizer,
                                 lightness, ab)["g_loss"])
@@ -69,7 +71,7 @@ def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: t
     x = normalize_l(lightness)
     if run.config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    output = run.wrapped(x)  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
+    output = run.wrapped(x) if hints is None else run.wrapped(x, hints)  # (B, Q, h, w) logits or (B, 2, h, w) ab
     loss = run.loss_fn(output, ab)
     if run.config.class_loss_weight > 0:  # Iizuka et al. 2016: the global features also name the scene
         loss = loss + run.config.class_loss_weight * auxiliary_loss(run.model, labels)
@@ -151,9 +153,14 @@ def start_from(path: Path, run: Run) -> None:
     ):
         raise TrainingError(f"--init: {path} predicts other bins or outputs than this run ({run.config.loss}, {run.config.bins})")
     try:
-        run.model.load_state_dict(source.model.state_dict(), strict=True)
+        missing, unexpected = run.model.load_state_dict(source.model.state_dict(), strict=False)
     except RuntimeError as error:
         raise TrainingError(f"--init: {path}: weights do not fit the run's model ({str(error).splitlines()[0]})") from None
+    fresh = tuple(getattr(run.model, "fresh_parts", ()))  # parts the run adds (zero-initialised hint inputs)
+    absent = [key for key in missing if not key.startswith(fresh)] if fresh else list(missing)
+    if absent or unexpected:
+        raise TrainingError(f"--init: {path}: weights do not fit the run's model "
+                            f"({'missing ' + absent[0] if absent else 'unexpected ' + unexpected[0]})")
 
 
 def step_lr(config: TrainConfig, fraction_done: float) -> float:
@@ -305,8 +312,12 @@ class Trainer:
             for group in self.run.optimizer.param_groups:
                 group["lr"] = step_lr(config, fraction_done)
         labels = torch.from_numpy(self.cache.labels[np.sort(indices)].astype(np.int64))  # load_batch's order
+        hints = None
+        if getattr(self.run.model, "takes_hints", False):
+            rng = np.random.default_rng([config.seed, self.progress.step])
+            hints = hint_maps(ab, rng, no_hint_share=config.no_hint_share).to(self.world.device)
         loss = training_step(self.run, lightness.to(self.world.device), ab.to(self.world.device),
-                             labels.to(self.world.device))
+                             labels.to(self.world.device), hints)
         self.progress.step += 1
         self.progress.batch_in_epoch += 1
         self.progress.images_seen += len(indices) * self.world.size

@@ -55,11 +55,12 @@ function makeCard(file) {
   const node = $("#card").content.firstElementChild.cloneNode(true);
   node.querySelector(".name").textContent = file.name;
   $("#results").append(node);
-  const card = { file, node, id: null, shown: null, pending: null };
+  const card = { file, node, id: null, shown: null, pending: null, width: 0, height: 0, hints: [], version: 0 };
   node.querySelector(".split").addEventListener("input", (event) => {
     node.querySelector(".compare").style.setProperty("--split", event.target.value + "%");
   });
   node.querySelector(".remove").addEventListener("click", () => removeCard(card));
+  attachHints(card, render);
   return card;
 }
 
@@ -110,6 +111,9 @@ function showResult(card, body) {
   if (card.id) fetch("/api/uploads/" + card.id, { method: "DELETE" });
   card.id = body.id;
   card.shown = null;
+  [card.width, card.height] = [body.width, body.height];
+  for (const hint of card.hints) hint.marker.remove();  // a new upload (e.g. another model) starts without hints
+  card.hints = [];
   node.querySelector("progress").hidden = true;
   node.querySelector(".state").textContent = body.width + " x " + body.height + " pixels, " + body.model;
   const before = node.querySelector(".before");
@@ -122,10 +126,10 @@ function showResult(card, body) {
   render(card);
 }
 
-// Re-render one card at the current temperature; while a preview loads, only the latest request waits.
+// Re-render one card at the current temperature (and hints); while a preview loads, only the latest request waits.
 function render(card) {
   if (!card.id) return;
-  const wanted = temperature().toFixed(2);
+  const wanted = temperature().toFixed(2) + "&v=" + card.version;
   const after = card.node.querySelector(".after");
   if (card.pending !== null) { card.pending = wanted; return; }
   if (card.shown === wanted) { updateDownload(card); return; }

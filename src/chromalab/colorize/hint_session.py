@@ -1,0 +1,101 @@
+"""One photo whose colour hints keep changing (the web app's hint editor): the network's encoder, which does
+not see hints, runs once; each change runs only its decoder. Also the network's palette at a point: its most
+likely colours there, given the hints so far (Zhang et al. 2017's page offers them first).
+
+A model that takes no hints is served too, by spreading the hints over its colours (``scribbles``), slower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from chromalab.color.hints import Hint, as_hints
+from chromalab.color.lab import lab_to_rgb
+from chromalab.colorize.torch_backend import Colorizer
+from chromalab.images import Lightness
+
+PALETTE_SIZE = 6
+PALETTE_SPACING = 12.0  # Lab units: two offered colours are at least this far apart in ab
+
+
+class HintSession:
+    """``source``'s colorization by ``colorizer`` as its hints change: ``set_hints``, then ``output`` (the
+    network's answer, decoded at any temperature) or ``colorize``."""
+
+    def __init__(self, colorizer: Colorizer, source: Lightness, *, size: int | None = None) -> None:
+        self.colorizer = colorizer
+        self.prepared = colorizer.view(source, size=size)
+        self.hints: list[Hint] = []
+        inside = colorizer.takes_hints and hasattr(colorizer.model, "encode")
+        self.encoded = colorizer.encode(self.prepared.network_input) if inside else None
+        self.automatic = (colorizer.hinted_output(self.encoded, None) if inside
+                          else colorizer.network_output(self.prepared.network_input))  # (1, Q | 2, h, w)
+        self.output = self.automatic
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: the network's answers and the encoder's features."""
+        tensors = [self.automatic, self.output]
+        if self.encoded is not None:
+            maps, pooled = self.encoded
+            tensors += [*maps.values(), pooled]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The photo's (W, H)."""
+        height, width = self.prepared.source.lightness.shape
+        return width, height
+
+    def set_hints(self, hints: list[Hint | dict]) -> None:
+        """Replace the hints (photo pixels; ``ValueError`` naming a bad one) and run the decoder with them."""
+        self.hints = as_hints(hints, self.size)
+        if not self.hints or self.encoded is None:
+            self.output = self.automatic  # no hints, or spread at ``colorize`` (a model without hint inputs)
+            return
+        self.output = self.colorizer.hinted_output(self.encoded, self.colorizer.hint_view(self.prepared, self.hints))
+
+    def ab(self, *, temperature: float | None = None) -> np.ndarray:
+        """ab (1, 2, h, w) for ``render``: the decoded output, with the hints spread over it for a model that
+        takes none."""
+        ab_small = np.asarray(self.colorizer.decode_output(self.output, temperature=temperature))
+        if self.hints and self.encoded is None:
+            from chromalab.colorize.scribbles import given_strokes, spread
+
+            return spread(self.prepared.source, given_strokes(self.prepared.source, hints=self.hints), ab_small)
+        return ab_small
+
+    def colorize(self, *, temperature: float | None = None, source: Lightness | None = None) -> Image.Image:
+        """The photo (or ``source``: the same photo at another resolution, e.g. a preview) in colour."""
+        return self.colorizer.render(source or self.prepared.source, self.ab(temperature=temperature))
+
+    def palette(self, x: int, y: int, *, count: int = PALETTE_SIZE) -> list[dict[str, object]]:
+        """The network's most likely colours at pixel (x, y) of the photo, most likely first, each at least
+        ``PALETTE_SPACING`` apart: ``{"color": "#rrggbb" (at the pixel's lightness), "ab": [a, b], "p": share}``.
+        Empty for a regression model (it has one colour, no distribution)."""
+        (point,) = as_hints([{"x": x, "y": y, "ab": [0, 0]}], self.size)
+        bins = self.colorizer.bins
+        if bins is None:
+            return []
+        _, _, rows, cols = self.output.shape
+        width, height = self.size
+        cell = self.output[0, :, min(point.y * rows // height, rows - 1), min(point.x * cols // width, cols - 1)]
+        probabilities = torch.softmax(cell.float(), dim=0)
+        lightness = float(self.prepared.source.lightness[point.y, point.x])
+        chosen: list[tuple[torch.Tensor, float]] = []
+        for index in torch.argsort(probabilities, descending=True).tolist():
+            centre = bins.centres[index].float()
+            if all(float(torch.dist(centre, other)) >= PALETTE_SPACING for other, _ in chosen):
+                chosen.append((centre, float(probabilities[index])))
+            if len(chosen) == count:
+                break
+        return [{"color": _hex(lightness, centre), "ab": [round(float(v), 2) for v in centre], "p": round(p, 4)}
+                for centre, p in chosen]
+
+
+def _hex(lightness: float, ab: torch.Tensor) -> str:
+    lab = torch.tensor([lightness, float(ab[0]), float(ab[1])], dtype=torch.float64).view(3, 1, 1)
+    red, green, blue = (round(float(v) * 255) for v in lab_to_rgb(lab)[:, 0, 0])
+    return f"#{red:02x}{green:02x}{blue:02x}"
