@@ -14,6 +14,7 @@ import av
 import numpy as np
 import pytest
 from conftest import CHROMALAB
+from PIL import Image
 from scipy.spatial.distance import jensenshannon
 
 from chromalab.colorize.torch_backend import Colorizer
@@ -138,6 +139,28 @@ def test_flow_steadies_the_colour_without_draining_it() -> None:
     (cdc_none, colour_none), (cdc_flow, colour_flow) = results["none"], results["flow"]
     assert cdc_flow < 0.7 * cdc_none, results
     assert colour_flow > 0.9 * colour_none, results
+
+
+def test_the_network_sees_every_nth_frame_and_every_scene_cut() -> None:
+    colorizer = Colorizer.load("fast-v1")
+    street = [frame for _, frame in zip(range(7), frames(shared_clip("street")))]
+    size = street[0].shape[1::-1]
+    tree = [np.asarray(Image.fromarray(frame).resize(size)) for _, frame in zip(range(3), frames(shared_clip("tree")))]
+    seen: list[int] = []
+    network = colorizer.network_output
+    colorizer.network_output = lambda view: (seen.append(index), network(view))[1]  # a spy on the real network
+    painter = FramePainter(colorizer, temporal="flow", network_every=3)
+    painted = []
+    for index, rgb in enumerate(street + tree):
+        painted.append(painter(rgb))
+    assert seen == [0, 3, 6, 7]  # every third frame, and the first frame of the new scene at once
+    carried = painted[1]  # not seen by the network: the first frame's colour moved along the flow
+    assert colorfulness(carried) > 0.8 * colorfulness(painted[0])
+    plain = FramePainter(colorizer, temporal="none", network_every=3)
+    seen.clear()
+    for index, rgb in enumerate(street[:3]):
+        plain(rgb)
+    assert seen == [0, 1, 2]  # without flow there is nothing to carry: the network sees every frame
 
 
 def test_evaluate_scores_a_clip_with_its_temporal_numbers(tmp_path: Path) -> None:

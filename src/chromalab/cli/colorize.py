@@ -22,6 +22,7 @@ from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
 from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
+from chromalab.video.settings import NETWORK_EVERY
 
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
@@ -41,6 +42,7 @@ def colorize(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
     temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (carry the colour along the optical flow: "
                                  "no flicker) or none (each frame on its own)."),
+    network_every: int = typer.Option(NETWORK_EVERY, "--network-every", min=1, max=100, help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."),
     hints: Path = typer.Option(None, "--hints", help='One photo: colours you know, as JSON {"hints": [{"x": 120, '
                                '"y": 48, "color": "#3a7bd5"}, {"x": 10, "y": 20, "ab": [20, -35]}]} (pixels of the '
@@ -93,7 +95,8 @@ def colorize(
             usage_error(f"--model {model}: videos run with --engine torch (a .safetensors file or 'default')")
         colorizer = open_colorizer(model, engine="torch", **options)
         failures += colorize_videos(colorizer, videos, out_dir, inputs={batch.identity(src) for src, _ in jobs},
-                                    overwrite=overwrite, temporal=temporal, crf=crf)
+                                    overwrite=overwrite, temporal=temporal,
+                                    network_every=network_every, crf=crf)
     done = len(jobs) - (failures - len(problems))
     print(f"colorized {done} of {len(jobs)} {'files' if videos and photos else 'videos' if videos else 'images'} "
           f"into {out_dir}")

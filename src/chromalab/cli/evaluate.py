@@ -19,6 +19,7 @@ from chromalab.cli.app import (
     write_outputs,
 )
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
+from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
 
 
 @app.command()
@@ -47,6 +48,7 @@ def evaluate(
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Photos per network call."),
     temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."),
+    network_every: int = typer.Option(NETWORK_EVERY, "--network-every", min=1, max=100, help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame)."),
     frames: int | None = typer.Option(None, "--frames", min=2, help="Videos: score at most the first N frames of each."),
     hints: int = typer.Option(0, "--hints", min=0, max=1000, help="Photos: give the colorizer N point hints drawn "
                               "from the truth (Zhang et al. 2017's sampler, seeded): the PSNR-vs-hints curve."),
@@ -70,7 +72,7 @@ def evaluate(
         if hints:
             usage_error("--hints scores photos; videos take no hints")
         _score_clips(clips, data, model, temperature=temperature, size=size, bins=bins, temporal=temporal,
-                     frames=frames, json_path=json_path, csv_path=csv_path)
+                     network_every=network_every, frames=frames, json_path=json_path, csv_path=csv_path)
     paths = evenly_spaced(list_images(data), limit)
     _score_photos(paths, data, model, temperature=temperature, size=size, bins=bins, batch_size=batch_size,
                   hints=hints, json_path=json_path, csv_path=csv_path)
@@ -111,26 +113,26 @@ def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: flo
 
 
 def _score_clips(clips: list[Path], data: Path, model: str, *, temperature: float | None, size: int | None,
-                 bins: str | None, temporal: str, frames: int | None, json_path: Path | None,
+                 bins: str | None, temporal: str, network_every: int, frames: int | None, json_path: Path | None,
                  csv_path: Path | None) -> None:
     """``evaluate`` on videos; exits."""
     from chromalab.color.bins import describe_bins
     from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
     from chromalab.video.clips import VideoError
 
-    if temporal not in ("flow", "none"):
-        usage_error(f"--temporal must be flow or none, got {temporal!r}")
+    if temporal not in TEMPORAL:
+        usage_error(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
     colorizer = open_colorizer(model, engine="torch", show_warnings=True, size=size, temperature=temperature)
     with progress("frames", None, rate_of="frames") as advance:
         try:
             result, scored = evaluate_clips(clips, colorizer, root=data if data.is_dir() else None, temporal=temporal,
-                                            max_frames=frames, bins=bins, on_frame=advance)
+                                            network_every=network_every, max_frames=frames, bins=bins, on_frame=advance)
         except VideoError as error:
             report_error(data, error)
             raise typer.Exit(EXIT_SOME_FAILED) from None
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
     info = {"model": model, "bins": own_bins, "size": colorizer.size, "temperature": colorizer.temperature,
-            "temporal": temporal}
+            "temporal": temporal, "network_every": network_every if temporal == "flow" else 1}
     summary = clip_summary(result, scored, info)
     written = _write(json_path, csv_path, summary, result)
     _print_table(summary, own_bins)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def colorize_videos(colorizer: Colorizer, jobs: list[tuple[Path, Path]], out_dir: Path, *, inputs: set[Path],
-                    overwrite: bool, temporal: str, crf: int) -> int:
+                    overwrite: bool, temporal: str, network_every: int, crf: int) -> int:
     """Each clip to ``out_dir / relative.mp4`` (``video.colorize_clip``); returns how many failed."""
     from chromalab.colorize.batch import claim_target
     from chromalab.images import ImageError
@@ -30,7 +30,8 @@ def colorize_videos(colorizer: Colorizer, jobs: list[tuple[Path, Path]], out_dir
                 total = info(container).frames or None
             target.parent.mkdir(parents=True, exist_ok=True)
             with progress(source.name, total, rate_of="frames") as advance:
-                colorize_clip(colorizer, source, target, temporal=temporal, crf=crf, on_frame=advance)
+                colorize_clip(colorizer, source, target, temporal=temporal, network_every=network_every, crf=crf,
+                              on_frame=advance)
         except (ImageError, VideoError, OSError) as error:
             report_error(source, error.strerror if isinstance(error, OSError) and error.strerror else error)
             failures += 1

@@ -17,10 +17,11 @@ from chromalab.evaluation.temporal import TemporalScores, truth_motion
 from chromalab.evaluation.threads import one_thread
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
+from chromalab.video.settings import NETWORK_EVERY
 
 
 def evaluate_clips(paths: Iterable[Path], colorizer: Colorizer, *, root: Path | None = None, temporal: str = "flow",
-                   max_frames: int | None = None, bins: str | None = None,
+                   network_every: int = NETWORK_EVERY, max_frames: int | None = None, bins: str | None = None,
                    on_frame: Callable[[], None] = lambda: None) -> tuple[Evaluation, list[dict[str, object]]]:
     """Score ``colorizer`` on each clip (its first ``max_frames`` frames); returns the frame-level evaluation
     (as for photos) and one temporal summary per clip: ``{"name", "frames", "model", "ground_truth"}``.
@@ -31,15 +32,14 @@ def evaluate_clips(paths: Iterable[Path], colorizer: Colorizer, *, root: Path | 
     clips = []
     for path in paths:
         name = path.relative_to(root).as_posix() if root is not None else path.name
-        clips.append(_score_clip(path, name, colorizer, result, temporal=temporal, max_frames=max_frames,
-                                 on_frame=on_frame))
+        painter = FramePainter(colorizer, temporal=temporal, network_every=network_every)
+        clips.append(_score_clip(path, name, painter, result, max_frames=max_frames, on_frame=on_frame))
     result.seconds = time.perf_counter() - started
     return result, clips
 
 
-def _score_clip(path: Path, name: str, colorizer: Colorizer, result: Evaluation, *, temporal: str,
-                max_frames: int | None, on_frame: Callable[[], None]) -> dict[str, object]:
-    painter = FramePainter(colorizer, temporal=temporal)
+def _score_clip(path: Path, name: str, painter: FramePainter, result: Evaluation, *, max_frames: int | None,
+                on_frame: Callable[[], None]) -> dict[str, object]:
     model, truth_scores = TemporalScores(), TemporalScores()
     previous: np.ndarray | None = None
     count = 0

@@ -14,27 +14,40 @@ from chromalab.colorize.torch_backend import Colorizer
 from chromalab.files import atomic_write
 from chromalab.images import Lightness
 from chromalab.video.clips import DEFAULT_CRF, transcode
+from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
 from chromalab.video.temporal import Stabiliser
-
-TEMPORAL = ("flow", "none")  # flow: carry the bin probabilities along the optical flow; none: each frame alone
 
 
 class FramePainter:
-    """``painter(rgb) -> rgb``: one frame (uint8 (H, W, 3), colour or grey) colorized; call it in frame order."""
+    """``painter(rgb) -> rgb``: one frame (uint8 (H, W, 3), colour or grey) colorized; call it in frame order.
+    ``network_every``: with ``temporal="flow"``, the network runs on every n-th frame (and after a scene cut);
+    the frames between take the last answer moved along the flow."""
 
-    def __init__(self, colorizer: Colorizer, *, temporal: str = "flow", temperature: float | None = None,
-                 on_frame: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, colorizer: Colorizer, *, temporal: str = "flow", network_every: int = NETWORK_EVERY,
+                 temperature: float | None = None, on_frame: Callable[[], None] = lambda: None) -> None:
         if temporal not in TEMPORAL:
             raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
+        if network_every < 1:
+            raise ValueError(f"--network-every must be at least 1, got {network_every}")
         self.colorizer, self.temperature, self.on_frame = colorizer, temperature, on_frame
         self.stabiliser = Stabiliser(colorizer.bins) if temporal == "flow" else None
+        self.network_every = network_every if temporal == "flow" else 1
+        self.since_network = 0  # frames since the network last ran
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         source = Lightness(rgb_lightness_u8(rgb), None)
         prepared = self.colorizer.view(source)
-        output = self.colorizer.network_output(prepared.network_input)  # (1, Q | 2, h, w)
-        if self.stabiliser is not None:
-            output = self.stabiliser.step(prepared.network_input[0, 0], output)
+        view = prepared.network_input[0, 0]
+        output = None
+        if self.stabiliser is not None and self.since_network + 1 < self.network_every:
+            output = self.stabiliser.carry(view)  # None at a scene cut: then the network looks
+        if output is None:
+            output = self.colorizer.network_output(prepared.network_input)  # (1, Q | 2, h, w)
+            if self.stabiliser is not None:
+                output = self.stabiliser.step(view, output)
+            self.since_network = 0
+        else:
+            self.since_network += 1
         ab_small = self.colorizer.decode_output(output, temperature=self.temperature)
         painted = np.asarray(self.colorizer.render(source, ab_small))
         self.on_frame()
@@ -42,11 +55,12 @@ class FramePainter:
 
 
 def colorize_clip(colorizer: Colorizer, source: Path, target: Path, *, temporal: str = "flow",
-                  temperature: float | None = None, crf: int = DEFAULT_CRF,
+                  network_every: int = NETWORK_EVERY, temperature: float | None = None, crf: int = DEFAULT_CRF,
                   on_frame: Callable[[], None] = lambda: None) -> int:
     """Write ``target`` (MP4): ``source`` colorized, same frames, size and rate, audio kept; returns the frame
     count. Written atomically: an interrupted run leaves nothing under ``target``."""
-    painter = FramePainter(colorizer, temporal=temporal, temperature=temperature, on_frame=on_frame)
+    painter = FramePainter(colorizer, temporal=temporal, network_every=network_every, temperature=temperature,
+                           on_frame=on_frame)
     written: list[int] = []
     atomic_write(Path(target), lambda tmp: written.append(transcode(source, tmp, painter, crf=crf)))
     return written[0]

@@ -32,7 +32,8 @@ class Carried:
 
 
 class Stabiliser:
-    """``step(view, output)`` for each frame in order; returns the output to decode, same shape as given."""
+    """``step(view, output)`` for each frame in order; returns the output to decode, same shape as given. Or,
+    for a frame the network did not see, ``carry(view)``: the history alone, moved along the flow."""
 
     def __init__(self, bins: Bins | None, *, keep: float = KEEP) -> None:
         self.bins, self.keep = bins, keep
@@ -49,6 +50,19 @@ class Stabiliser:
         self.carried = Carried(grey, state)
         blended = torch.from_numpy(state)[None]
         return self.bins.log_softmax(blended) if self.bins is not None else blended
+
+    def carry(self, view: np.ndarray) -> torch.Tensor | None:
+        """The previous frame's answer moved to ``view`` along the flow, as ``step`` returns it; None when there
+        is nothing to carry (first frame, a scene cut, flow lost): the network must see this frame."""
+        grey = encode_l(view)
+        grid = self.carried.state.shape[1:] if self.carried is not None else (0, 0)
+        history = self._history(grey, grid)
+        if history is None:
+            return None
+        state = _warp_channels(self.carried.state, history[1])
+        self.carried = Carried(grey, state)
+        carried = torch.from_numpy(state)[None]
+        return self.bins.log_softmax(carried) if self.bins is not None else carried
 
     def _history(self, grey: np.ndarray, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
         """(weight of the history (1, h, w), the flow at the grid (h, w, 2)) for this frame; None at the first
