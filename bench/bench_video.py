@@ -8,8 +8,10 @@
    colourfulness at most 10 % lower, PSNR at most 0.3 dB lower.
 2. Speed of ``chromalab colorize`` (stabiliser on) in a child process on 60-frame clips at 640x360 and
    1920x1080 made from the street clip: frames per second, start-up included (targets 15 and 4), and the
-   child's peak resident memory (target under 1.5 GB at 1080p); and a 600-frame 640x360 clip, whose peak
-   memory, the same as the 60-frame one's, shows that the clip streams.
+   child's peak resident memory (target under 1.5 GB at 1080p); and a 600-frame 640x360 clip: its peak memory,
+   the same as the 60-frame one's, shows that the clip streams, and (600 - 60) frames over the difference of
+   the two wall times is the steady rate, start-up excluded. ``--long``: also a 10-minute clip (the street
+   clip looped, 320x180 at 10 frames/s, 6,000 frames) against a 1-minute one: the same peak memory.
 3. ``--strip FILE``: a picture of the difference: ground truth, per-frame and stabilised colour of the same
    frames of the street clip, one row each.
 
@@ -24,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from chromalab.colorize.torch_backend import Colorizer
 from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
+from chromalab.video.settings import NETWORK_EVERY
 
 RESULTS = Path(__file__).parent / "results" / "video.json"
 CHROMALAB = Path(sys.executable).parent / "chromalab"
@@ -43,29 +47,38 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 SIZES = {"640x360": (640, 360), "1920x1080": (1920, 1080)}
 
 
-def quality(clip: Path, colorizer: Colorizer, max_frames: int | None) -> dict[str, dict[str, float]]:
-    rows = {}
-    for temporal in ("none", "flow"):
-        result, clips = evaluate_clips([clip], colorizer, temporal=temporal, max_frames=max_frames)
+def quality(clip: Path, colorizer: Colorizer, max_frames: int | None, network_every: list[int]) -> dict[str, dict]:
+    """Rows "none" and "flow, network every N" for each N: the clip's numbers and (for flow) the change."""
+    rows: dict[str, dict] = {}
+    for temporal, every in (("none", 1), *(("flow", n) for n in network_every)):
+        result, clips = evaluate_clips([clip], colorizer, temporal=temporal, network_every=every, max_frames=max_frames)
         summary = clip_summary(result, clips, {})
         metrics = summary["metrics"]
-        rows[temporal] = {key: metrics[key] for key in ("cdc", "warping_error", "colorfulness", "psnr")}
-        rows["ground_truth"] = summary["ground_truth"]
-        rows["frames"] = summary["images"]
-    none, flow = rows["none"], rows["flow"]
-    rows["change"] = {"cdc_pct": 100 * (flow["cdc"] / none["cdc"] - 1),
-                      "warping_error_pct": 100 * (flow["warping_error"] / none["warping_error"] - 1),
-                      "colorfulness_pct": 100 * (flow["colorfulness"] / none["colorfulness"] - 1),
-                      "psnr_db": flow["psnr"] - none["psnr"]}
+        row = {key: metrics[key] for key in ("cdc", "warping_error", "colorfulness", "psnr")}
+        rows["ground_truth"], rows["frames"] = summary["ground_truth"], summary["images"]
+        if temporal == "none":
+            rows["none"] = row
+            continue
+        none = rows["none"]
+        row["change"] = {"cdc_pct": 100 * (row["cdc"] / none["cdc"] - 1),
+                         "warping_error_pct": 100 * (row["warping_error"] / none["warping_error"] - 1),
+                         "colorfulness_pct": 100 * (row["colorfulness"] / none["colorfulness"] - 1),
+                         "psnr_db": row["psnr"] - none["psnr"]}
+        rows[f"flow, network every {every}"] = row
     return rows
 
 
-def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 60) -> None:
+def looped(source: Path) -> Iterator[np.ndarray]:
+    while True:
+        yield from frames(source)
+
+
+def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 60, rate: int = 25) -> None:
     with av.open(str(target), mode="w") as output:
-        stream = output.add_stream("libx264", rate=Fraction(25))
+        stream = output.add_stream("libx264", rate=Fraction(rate))
         stream.width, stream.height = size
         stream.pix_fmt, stream.options = "yuv420p", {"crf": "18", "preset": "veryfast"}
-        for _, rgb in zip(range(count), frames(source)):
+        for _, rgb in zip(range(count), looped(source)):
             picture = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
             for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
                 output.mux(packet)
@@ -81,6 +94,20 @@ def speed(source: Path, folder: Path) -> dict[str, dict[str, float]]:
         scaled_clip(source, clip, size, count)
         run = measure([str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite"])
         rows[f"{name}, {count} frames"] = {**run, "frames_per_s": count / run["wall_s"]}
+    short, long = rows["640x360, 60 frames"], rows["640x360, 600 frames"]
+    rows["640x360, steady"] = {"frames_per_s": 540 / (long["wall_s"] - short["wall_s"])}
+    return rows
+
+
+def long_clip(source: Path, folder: Path) -> dict[str, dict[str, float]]:
+    """Peak memory of a 1-minute and a 10-minute clip (320x180, 10 frames/s): flat if the clip streams."""
+    rows = {}
+    for minutes in (1, 10):
+        clip = folder / f"street-{minutes}min.mp4"
+        scaled_clip(source, clip, (320, 180), minutes * 600, rate=10)
+        run = measure([str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite"])
+        rows[f"{minutes} min"] = {**run, "frames": minutes * 600}
+        print(f"{minutes}-minute clip: {run['wall_s']:.0f} s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
     return rows
 
 
@@ -105,29 +132,43 @@ def main() -> None:
     parser.add_argument("--videos", type=Path, default=SHARED)
     parser.add_argument("--frames", type=int, default=None, help="score at most the first N frames of each clip")
     parser.add_argument("--strip", type=Path, default=None, help="write the street clip's comparison strip here")
+    parser.add_argument("--long", action="store_true", help="also a 10-minute clip's peak memory (several minutes)")
+    parser.add_argument("--network-every", type=int, nargs="+", default=[NETWORK_EVERY],
+                        help="quality: score the stabiliser with each of these (one row each)")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
     colorizer = Colorizer.load("default")
     clips = sorted(args.videos.glob("*.avi")) + sorted(args.videos.glob("*.mp4"))
     results: dict[str, object] = {"quality": {}}
-    for clip in clips:
+    for clip in clips if not args.skip_quality else []:
         started = time.perf_counter()
-        rows = quality(clip, colorizer, args.frames)
+        rows = quality(clip, colorizer, args.frames, args.network_every)
         results["quality"][clip.name] = rows
-        change = rows["change"]
-        print(f"{clip.name} ({rows['frames']} frames, {time.perf_counter() - started:.0f} s): CDC {rows['none']['cdc']:.5f}"
-              f" -> {rows['flow']['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30; truth "
-              f"{rows['ground_truth']['cdc']:.5f}), warping error {rows['none']['warping_error']:.5f} -> "
-              f"{rows['flow']['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %; truth "
-              f"{rows['ground_truth']['warping_error']:.5f}), colourfulness {change['colorfulness_pct']:+.1f} % "
-              f"(>= -10), PSNR {change['psnr_db']:+.2f} dB (>= -0.3)", flush=True)
+        none, truth = rows["none"], rows["ground_truth"]
+        print(f"{clip.name} ({rows['frames']} frames, {time.perf_counter() - started:.0f} s; truth: CDC "
+              f"{truth['cdc']:.5f}, warping error {truth['warping_error']:.5f}); per frame: CDC {none['cdc']:.5f}, "
+              f"warping error {none['warping_error']:.5f}", flush=True)
+        for name, row in rows.items():
+            if "change" in row:
+                change = row["change"]
+                print(f"  {name}: CDC {row['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30), warping error "
+                      f"{row['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %), colourfulness "
+                      f"{change['colorfulness_pct']:+.1f} % (>= -10), PSNR {change['psnr_db']:+.2f} dB (>= -0.3)",
+                      flush=True)
     street = args.videos / "street.avi"
     if street.is_file():
         with tempfile.TemporaryDirectory(prefix="chromalab-bench-video-") as tmp:
-            results["speed"] = speed(street, Path(tmp))
-        for name, row in results["speed"].items():
-            print(f"chromalab colorize, {name}: {row['frames_per_s']:.1f} frames/s start-up included "
-                  f"(target {15 if name.startswith('640x360') else 4}), peak RSS {row['peak_rss_mb']:.0f} MB (< 1500)")
+            if not args.skip_speed:
+                results["speed"] = speed(street, Path(tmp))
+                for name, row in results["speed"].items():
+                    extra = f", peak RSS {row['peak_rss_mb']:.0f} MB (< 1500)" if "peak_rss_mb" in row else ""
+                    print(f"chromalab colorize, {name}: {row['frames_per_s']:.1f} frames/s "
+                          f"{'start-up excluded' if 'steady' in name else 'start-up included'} "
+                          f"(target {15 if name.startswith('640x360') else 4}){extra}", flush=True)
+            if args.long:
+                results["long"] = long_clip(street, Path(tmp))
         if args.strip is not None:
             strip(street, colorizer, args.strip)
             print(f"wrote {args.strip}")

@@ -23,6 +23,17 @@ def resident_kib(pid: int, field: str = "VmRSS") -> int:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
+def upload_in_browser(playwright, url: str, photo: Path, problems: list[str], *, width: int):  # -> (Browser, Page)
+    """Chromium on the app's page (problems watched), ``photo`` chosen in its file input."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    watch(page, problems)
+    page.goto(url + "/")
+    page.wait_for_selector("#model option", state="attached")
+    page.set_input_files("#files", str(photo))
+    return browser, page
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
     with served("--max-upload-mb", "5", log=tmp_path_factory.mktemp("serve") / "serve.log") as running:
@@ -63,12 +74,7 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
     Image.fromarray(photos["chelsea"]).convert("L").resize((256, 170)).save(photo, quality=92)
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1000, "height": 800})
-        watch(page, problems)
-        page.goto(url + "/")
-        page.wait_for_selector("#model option", state="attached")
-        page.set_input_files("#files", str(photo))
+        browser, page = upload_in_browser(playwright, url, photo, problems, width=1000)
         after = page.locator(".card .after")
         page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
                                "return i && i.complete && i.naturalWidth > 0 && i.src.includes('temperature'); }")
@@ -102,12 +108,7 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
     Image.fromarray(photos["coffee"]).convert("L").resize((240, 160)).save(photo)
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 800, "height": 800})
-        watch(page, problems)
-        page.goto(url + "/")
-        page.wait_for_selector("#model option", state="attached")
-        page.set_input_files("#files", str(photo))
+        browser, page = upload_in_browser(playwright, url, photo, problems, width=800)
         page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
                                "return i && i.complete && i.naturalWidth > 0 && i.src.includes('v=0'); }")
         page.locator(".card .hints-toggle").click()
