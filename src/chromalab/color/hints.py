@@ -67,6 +67,14 @@ def as_hints(entries: list[Hint | dict], size: tuple[int, int]) -> list[Hint]:
     return [_hint(entry, index, size) for index, entry in enumerate(entries)]
 
 
+def check_point(x: object, y: object, size: tuple[int, int]) -> None:
+    """ValueError unless (x, y) is a pixel of a photo of ``size`` (W, H)."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y)):
+        raise ValueError("x and y must be whole pixel numbers")
+    if not (0 <= x < size[0] and 0 <= y < size[1]):
+        raise ValueError(f"({x}, {y}) is outside the {size[0]}x{size[1]} photo")
+
+
 def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
     where = f"hint {index + 1}"
     if isinstance(entry, Hint):
@@ -74,10 +82,10 @@ def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: expected an object with x, y and color or ab")  # noqa: TRY004 (bad input)
     x, y = entry.get("x"), entry.get("y")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y)):
-        raise ValueError(f"{where}: x and y must be whole pixel numbers")
-    if not (0 <= x < size[0] and 0 <= y < size[1]):
-        raise ValueError(f"{where}: ({x}, {y}) is outside the {size[0]}x{size[1]} photo")
+    try:
+        check_point(x, y, size)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
     if ("color" in entry) == ("ab" in entry):
         raise ValueError(f"{where}: give either color (sRGB hex) or ab, not {'both' if 'ab' in entry else 'neither'}")
     side = entry.get("side", 1)

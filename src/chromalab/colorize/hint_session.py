@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from chromalab.color.hints import Hint, as_hints
+from chromalab.color.hints import Hint, as_hints, check_point
 from chromalab.color.lab import lab_to_rgb
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness
@@ -75,15 +75,15 @@ class HintSession:
         """The network's most likely colours at pixel (x, y) of the photo, most likely first, each at least
         ``PALETTE_SPACING`` apart: ``{"color": "#rrggbb" (at the pixel's lightness), "ab": [a, b], "p": share}``.
         Empty for a regression model (it has one colour, no distribution)."""
-        (point,) = as_hints([{"x": x, "y": y, "ab": [0, 0]}], self.size)
+        check_point(x, y, self.size)
         bins = self.colorizer.bins
         if bins is None:
             return []
         _, _, rows, cols = self.output.shape
         width, height = self.size
-        cell = self.output[0, :, min(point.y * rows // height, rows - 1), min(point.x * cols // width, cols - 1)]
+        cell = self.output[0, :, min(y * rows // height, rows - 1), min(x * cols // width, cols - 1)]
         probabilities = torch.softmax(cell.float(), dim=0)
-        lightness = float(self.prepared.source.lightness[point.y, point.x])
+        lightness = float(self.prepared.source.lightness[y, x])
         chosen: list[tuple[torch.Tensor, float]] = []
         for index in torch.argsort(probabilities, descending=True).tolist():
             centre = bins.centres[index].float()
