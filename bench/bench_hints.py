@@ -121,19 +121,26 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--val-limit", type=int, default=200)
     parser.add_argument("--figure", type=Path)
+    parser.add_argument("--only", choices=("curves", "latency"), help="measure one part; the other is kept from "
+                        "the last results file (the curves need no quiet machine, the latency does)")
     args = parser.parse_args()
     colorizer = Colorizer.load(args.model)
-    results: dict = {"model": args.model, "load_average_start": os.getloadavg()[0], "curves": {}}
-    for name, folder in SETS.items():
-        if folder.is_dir():
-            points = curve(colorizer, folder, args.val_limit if name == "val128" else None)
-            results["curves"][name] = {str(count): point for count, point in points.items()}
-    results["latency_1mp"] = latency(colorizer)
-    results["load_average_end"] = os.getloadavg()[0]
+    kept = json.loads(RESULTS.read_text()) if args.only and RESULTS.is_file() else {}
+    results: dict = {**kept, "model": args.model}
+    if args.only != "latency":
+        results["curves"] = {}
+        for name, folder in SETS.items():
+            if folder.is_dir():
+                points = curve(colorizer, folder, args.val_limit if name == "val128" else None)
+                results["curves"][name] = {str(count): point for count, point in points.items()}
+    if args.only != "curves":
+        results["load_average_start"] = os.getloadavg()[0]
+        results["latency_1mp"] = latency(colorizer)
+        results["load_average_end"] = os.getloadavg()[0]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results["latency_1mp"], indent=2))
-    if args.figure:
+    print(json.dumps(results.get("latency_1mp"), indent=2))
+    if args.figure and results.get("curves"):
         figure(results, args.figure)
         print(args.figure)
 

@@ -303,6 +303,9 @@ def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(cache:
     config = TrainConfig(model="effnet", model_options={"width": 0.25, "hints": True}, batch_size=4, val_images=8,
                          init=str(automatic), max_steps=3, log_every=1)
     trainer = Trainer(config, cache, tmp_path / "hints")
+    decays = {id(p): group["weight_decay"] for group in trainer.run.optimizer.param_groups for p in group["params"]}
+    for name, parameter in trainer.run.model.named_parameters():  # the hint inputs are not pulled to zero
+        assert decays[id(parameter)] == (0.0 if name.startswith("hint_inputs.") else config.weight_decay), name
     source = load_model(automatic).model.eval()
     network = trainer.run.model.eval()
     lightness = torch.rand(2, 1, 32, 32) * 100

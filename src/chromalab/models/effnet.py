@@ -50,7 +50,8 @@ class EffNetColorizer(nn.Module):
         self.head = OutputHead(c4, num_classes)
         self.takes_hints = bool(hints)
         self.hint_inputs = HintInputs({16: c16, 8: c16, 4: c8}) if hints else None
-        self.fresh_parts = (HintInputs.PREFIX,) if hints else ()  # what a fine-tune may start without
+        # added to a trained network: a fine-tune may start without them, and they are not weight-decayed
+        self.fresh_parts = (HintInputs.PREFIX,) if hints else ()
 
     def train(self, mode: bool = True) -> EffNetColorizer:
         super().train(mode)
