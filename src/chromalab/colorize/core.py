@@ -84,19 +84,16 @@ class BaseColorizer:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
 
         ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a, b]}``
-        (``color.hints``): a network that ``takes_hints`` is given them, else they are spread over its colours
-        as scribbles are; ``scribbles``: a PNG of colour strokes on transparency, the photo's size, spread over
-        the network's colours (Levin et al. 2004)."""
+        (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size. A network
+        that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et al. 2004)."""
         prepared = self.prepare(image, size=size)
-        inside = bool(hints) and self.takes_hints
-        hint_map = self.hint_view(prepared, hints) if inside else None
+        hint_map = self.hint_view(prepared, hints) if hints and self.takes_hints else None
         ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map)
-        spread_hints = None if inside else hints
-        if not spread_hints and scribbles is None:
+        if not hints and scribbles is None:
             return self.render(prepared.source, ab_small)
         from chromalab.colorize.scribbles import given_strokes, spread  # scipy: only when asked
 
-        strokes = given_strokes(prepared.source, hints=spread_hints, scribbles=scribbles)
+        strokes = given_strokes(prepared.source, hints=hints, scribbles=scribbles)
         return self.render(prepared.source, spread(prepared.source, strokes, ab_small))
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:

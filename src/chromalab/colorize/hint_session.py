@@ -1,8 +1,8 @@
 """One photo whose colour hints keep changing (the web app's hint editor): the network's encoder, which does
-not see hints, runs once; each change runs only its decoder. Also the network's palette at a point: its most
-likely colours there, given the hints so far (Zhang et al. 2017's page offers them first).
-
-A model that takes no hints is served too, by spreading the hints over its colours (``scribbles``), slower.
+not see hints, runs once; each change runs only its decoder, then spreads the hints over its answer as
+``colorize`` does (``scribbles``; a model without hint inputs gets the spreading alone). Also the network's
+palette at a point: its most likely colours there, given the hints so far (Zhang et al. 2017's page offers
+them first).
 """
 
 from __future__ import annotations
@@ -53,19 +53,18 @@ class HintSession:
         """Replace the hints (photo pixels; ``ValueError`` naming a bad one) and run the decoder with them."""
         self.hints = as_hints(hints, self.size)
         if not self.hints or self.encoded is None:
-            self.output = self.automatic  # no hints, or spread at ``colorize`` (a model without hint inputs)
+            self.output = self.automatic  # no hints, or a model without hint inputs
             return
         self.output = self.colorizer.hinted_output(self.encoded, self.colorizer.hint_view(self.prepared, self.hints))
 
     def ab(self, *, temperature: float | None = None) -> np.ndarray:
-        """ab (1, 2, h, w) for ``render``: the decoded output, with the hints spread over it for a model that
-        takes none."""
+        """ab (1, 2, h, w) for ``render``: the decoded output with the hints spread over it."""
         ab_small = np.asarray(self.colorizer.decode_output(self.output, temperature=temperature))
-        if self.hints and self.encoded is None:
-            from chromalab.colorize.scribbles import given_strokes, spread
+        if not self.hints:
+            return ab_small
+        from chromalab.colorize.scribbles import given_strokes, spread
 
-            return spread(self.prepared.source, given_strokes(self.prepared.source, hints=self.hints), ab_small)
-        return ab_small
+        return spread(self.prepared.source, given_strokes(self.prepared.source, hints=self.hints), ab_small)
 
     def colorize(self, *, temperature: float | None = None, source: Lightness | None = None) -> Image.Image:
         """The photo (or ``source``: the same photo at another resolution, e.g. a preview) in colour."""

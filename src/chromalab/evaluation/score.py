@@ -245,11 +245,10 @@ class Scoring:
         if self.hints:
             height, width = truth.lightness.shape
             hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
-            if colorizer.takes_hints:  # the network is run again, with them
+            if colorizer.takes_hints:  # the network is run again, with them; then they are spread, as colorize does
                 ab_small = colorizer.predict_ab(view.network_input, temperature=self.temperature,
                                                 hint_map=colorizer.hint_view(view, hints))
-            else:
-                ab_small = spread(view.source, strokes_from_hints(hints, (width, height)), ab_small)
+            ab_small = spread(view.source, strokes_from_hints(hints, (width, height)), ab_small)
         return np.asarray(colorizer.render(view.source, ab_small))
 
 
