@@ -103,13 +103,14 @@ def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 
             output.mux(packet)
 
 
-def speed(source: Path, folder: Path) -> dict[str, dict[str, float]]:
+def speed(source: Path, folder: Path, network_every: int) -> dict[str, dict[str, float]]:
     """Each size with 60 frames, and 640x360 with 600: the same peak memory says the clip streams."""
     rows = {}
     for (name, size), count in [*((item, 60) for item in SIZES.items()), (("640x360", SIZES["640x360"]), 600)]:
         clip = folder / f"street-{name}-{count}.mp4"
         scaled_clip(source, clip, size, count)
-        run = measure([str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite"])
+        run = measure([str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite",
+                       "--network-every", str(network_every)])
         rows[f"{name}, {count} frames"] = {**run, "frames_per_s": count / run["wall_s"]}
     short, long = rows["640x360, 60 frames"], rows["640x360, 600 frames"]
     rows["640x360, steady"] = {"frames_per_s": 540 / (long["wall_s"] - short["wall_s"])}
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="also a 10-minute clip's peak memory (several minutes)")
     parser.add_argument("--network-every", type=int, nargs="+", default=[NETWORK_EVERY],
                         help="quality: score the stabiliser with each of these (one row each)")
+    parser.add_argument("--speed-every", type=int, default=NETWORK_EVERY, help="speed: --network-every of the runs")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
@@ -179,7 +181,7 @@ def main() -> None:
     if street.is_file():
         with tempfile.TemporaryDirectory(prefix="chromalab-bench-video-") as tmp:
             if not args.skip_speed:
-                results["speed"] = speed(street, Path(tmp))
+                results["speed"] = speed(street, Path(tmp), args.speed_every)
                 for name, row in results["speed"].items():
                     extra = f", peak RSS {row['peak_rss_mb']:.0f} MB (< 1500)" if "peak_rss_mb" in row else ""
                     print(f"chromalab colorize, {name}: {row['frames_per_s']:.1f} frames/s "

@@ -36,7 +36,9 @@ def test_bundled_graph_is_the_bundled_weights() -> None:
     lightness = _gradient(torch_engine.size)
     for t in (0.2, 0.6, 1.0):
         expected = torch_engine.predict_ab(lightness, temperature=t).numpy()
-        np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=t), expected, atol=1e-3)
+        # two runtimes' float rounding, sharpened by 1 / t (seen: 1.05e-3 at t = 0.2): a hundredth of a Lab
+        # unit is still 40 times below what one 8-bit sRGB code step moves; a stale graph is off by whole units
+        np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=t), expected, atol=1e-2)
 
 
 def test_exported_default_colorizes_real_photos_as_torch_does(tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
