@@ -140,9 +140,11 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
     in photo pixels (``color.hints``); the previews and downloads that follow have them."""
     server = _server(request)
     kept = _upload(server, upload_id)
-    body = await request.body()
-    if len(body) > MAX_HINTS_BYTES:
-        raise ApiError(413, f"hints: at most {MAX_HINTS_BYTES // 1000} kB")
+    body = b""
+    async for chunk in request.stream():  # refused as soon as it passes the limit, never read whole
+        body += chunk
+        if len(body) > MAX_HINTS_BYTES:
+            raise ApiError(413, f"hints: at most {MAX_HINTS_BYTES // 1000} kB")
     try:
         document = json.loads(body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
