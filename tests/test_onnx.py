@@ -115,13 +115,15 @@ def test_export_cli_and_colorize_on_onnx_without_torch(cli, tmp_path: Path, phot
 
 def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None:
     source = tmp_path / "m.safetensors"
-    spec = ModelSpec("tiny", {}, "channels:16")
+    spec = ModelSpec("tiny", {}, "channels:16", {"train_config": {"init": str(tmp_path / "runs" / "start.safetensors")}})
     bins = make_bins("channels:16")
     save_model(source, spec.build(bins.num_classes), spec, bins=bins)
     rc, _, stderr = cli("export", source, "-o", tmp_path / "r.safetensors", "--recommend", "size=96",
                         "--recommend", "temperature=0.7", "--data", "train128 (22k photos)")
     assert rc == 0, stderr
-    assert read_metadata(tmp_path / "r.safetensors")["info"]["cache"] == "train128 (22k photos)"
+    info = read_metadata(tmp_path / "r.safetensors")["info"]
+    assert info["cache"] == "train128 (22k photos)" and info["train_config"]["init"] == "start.safetensors"
+    assert str(tmp_path) not in json.dumps(info)  # nothing of the machine's folders in a file to ship
     recommended = Colorizer.load(tmp_path / "r.safetensors")
     assert (recommended.size, recommended.temperature) == (96, 0.7)
     rc, _, stderr = cli("export", tmp_path / "r.safetensors", "-o", tmp_path / "r.onnx", "--recommend", "decode=mean")
