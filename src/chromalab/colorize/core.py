@@ -89,12 +89,17 @@ class BaseColorizer:
         prepared = self.prepare(image, size=size)
         hint_map = self.hint_view(prepared, hints) if hints and self.takes_hints else None
         ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map)
+        return self.render(prepared.source, self.spread_guidance(prepared, ab_small, hints=hints, scribbles=scribbles))
+
+    def spread_guidance(self, prepared: Prepared, ab_small: Any, *, hints: list[Hint | dict] | None = None,
+                        scribbles: str | Path | Image.Image | None = None) -> Any:
+        """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``scribbles``), ready
+        for ``render``; as it is when there are none."""
         if not hints and scribbles is None:
-            return self.render(prepared.source, ab_small)
+            return ab_small
         from chromalab.colorize.scribbles import given_strokes, spread  # scipy: only when asked
 
-        strokes = given_strokes(prepared.source, hints=hints, scribbles=scribbles)
-        return self.render(prepared.source, spread(prepared.source, strokes, ab_small))
+        return spread(prepared.source, given_strokes(prepared.source, hints=hints, scribbles=scribbles), ab_small)
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
         """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""

@@ -60,11 +60,7 @@ class HintSession:
     def ab(self, *, temperature: float | None = None) -> np.ndarray:
         """ab (1, 2, h, w) for ``render``: the decoded output with the hints spread over it."""
         ab_small = np.asarray(self.colorizer.decode_output(self.output, temperature=temperature))
-        if not self.hints:
-            return ab_small
-        from chromalab.colorize.scribbles import given_strokes, spread
-
-        return spread(self.prepared.source, given_strokes(self.prepared.source, hints=self.hints), ab_small)
+        return self.colorizer.spread_guidance(self.prepared, ab_small, hints=self.hints)
 
     def colorize(self, *, temperature: float | None = None, source: Lightness | None = None) -> Image.Image:
         """The photo (or ``source``: the same photo at another resolution, e.g. a preview) in colour."""

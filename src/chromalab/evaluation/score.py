@@ -29,7 +29,6 @@ from chromalab.color.hints import sample_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
-from chromalab.colorize.scribbles import spread, strokes_from_hints
 from chromalab.evaluation import metrics
 from chromalab.evaluation.threads import one_thread
 from chromalab.images import ImageError, Lightness, open_rgb
@@ -243,12 +242,11 @@ class Scoring:
     def render(self, colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, index: int) -> np.ndarray:
         """The colorized photo (H, W, 3) uint8, with its hints when there are any."""
         if self.hints:
-            height, width = truth.lightness.shape
             hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
             if colorizer.takes_hints:  # the network is run again, with them; then they are spread, as colorize does
                 ab_small = colorizer.predict_ab(view.network_input, temperature=self.temperature,
                                                 hint_map=colorizer.hint_view(view, hints))
-            ab_small = spread(view.source, strokes_from_hints(hints, (width, height)), ab_small)
+            ab_small = colorizer.spread_guidance(view, ab_small, hints=hints)
         return np.asarray(colorizer.render(view.source, ab_small))
 
 

@@ -48,10 +48,13 @@ class EffNetColorizer(nn.Module):
         self.up8 = conv_bn(c16 + taps[8], c8)
         self.up4 = nn.Sequential(conv_bn(c8 + taps[4], c4), conv_bn(c4, c4))
         self.head = OutputHead(c4, num_classes)
-        self.takes_hints = bool(hints)
         self.hint_inputs = HintInputs({16: c16, 8: c16, 4: c8}) if hints else None
         # added to a trained network: a fine-tune may start without them, and they are not weight-decayed
         self.fresh_parts = (HintInputs.PREFIX,) if hints else ()
+
+    @property
+    def takes_hints(self) -> bool:
+        return self.hint_inputs is not None
 
     def train(self, mode: bool = True) -> EffNetColorizer:
         super().train(mode)
@@ -73,7 +76,7 @@ class EffNetColorizer(nn.Module):
         for step, stride in ((self.up16, 16), (self.up8, 8), (self.up4, 4)):
             skip = taps[stride]
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            if hint_map is not None and self.hint_inputs is not None:
+            if hint_map is not None and self.takes_hints:
                 x = x + self.hint_inputs(hint_map, stride)
             x = step(torch.cat([x, skip], dim=1))  # (B, c, H/stride, W/stride)
         return self.head(x)  # (B, Q, H/4, W/4)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from chromalab.color.hints import parse_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
@@ -64,7 +65,8 @@ def full_resolution(upload: Upload, *, temperature: float | None, fmt: str, max_
     return encode_image(upload.session.colorize(temperature=temperature, source=source), fmt)
 
 
-def set_hints(upload: Upload, hints: list[dict]) -> list[dict]:
-    """Give the upload these hints (photo pixels; ``ValueError`` for a bad one); returns them as stored."""
-    upload.session.set_hints(hints)
+def set_hints(upload: Upload, text: str) -> list[dict]:
+    """Give the upload the hints of ``text``, written as ``--hints`` files are (``ValueError`` naming the first
+    problem); returns them as stored."""
+    upload.session.set_hints(parse_hints(text, upload.session.size))
     return [{"x": h.x, "y": h.y, "ab": [round(v, 2) for v in h.ab]} for h in upload.session.hints]

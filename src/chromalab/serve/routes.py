@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from importlib import resources
@@ -146,13 +145,7 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
         if len(body) > MAX_HINTS_BYTES:
             raise ApiError(413, f"hints: at most {MAX_HINTS_BYTES // 1000} kB")
     try:
-        document = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "hints: not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
-        raise ApiError(400, 'hints: expected {"hints": [{"x": .., "y": .., "color": "#rrggbb"}, ...]}')
-    try:
-        stored = await server.pool.run(rendering.set_hints, kept, document["hints"])
+        stored = await server.pool.run(rendering.set_hints, kept, body.decode("utf-8", errors="replace"))
     except ValueError as error:
         raise ApiError(400, f"hints: {error}") from None
     return {"hints": stored, "inside": kept.session.encoded is not None}
