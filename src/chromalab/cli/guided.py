@@ -25,7 +25,7 @@ def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints
     from chromalab.color.hints import parse_hints
     from chromalab.colorize.batch import claim_target, identity
     from chromalab.colorize.core import as_lightness, render
-    from chromalab.colorize.scribbles import given_strokes, spread
+    from chromalab.colorize.spreading import spread
     from chromalab.images import has_alpha, open_image, output_path, save_image
     from chromalab.video.kinds import is_video
 
@@ -50,7 +50,7 @@ def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints
         if colorizer is not None:
             return colorizer.colorize(image, hints=hints, scribbles=scribbles)
         lightness = as_lightness(image)
-        return render(lightness, spread(lightness, given_strokes(lightness, hints=hints, scribbles=scribbles)))
+        return render(lightness, spread(lightness, hints=hints, scribbles=scribbles))
 
     result = _attempt(scribbles or source, colour)
     _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))

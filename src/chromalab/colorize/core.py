@@ -93,13 +93,16 @@ class BaseColorizer:
 
     def spread_guidance(self, prepared: Prepared, ab_small: Any, *, hints: list[Hint | dict] | None = None,
                         scribbles: str | Path | Image.Image | None = None) -> Any:
-        """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``scribbles``), ready
+        """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``spreading``), ready
         for ``render``; as it is when there are none."""
         if not hints and scribbles is None:
             return ab_small
-        from chromalab.colorize.scribbles import given_strokes, spread  # scipy: only when asked
+        from chromalab.color.hints import as_hints
+        from chromalab.colorize.spreading import spread  # scipy: only when asked
 
-        return spread(prepared.source, given_strokes(prepared.source, hints=hints, scribbles=scribbles), ab_small)
+        height, width = prepared.source.lightness.shape
+        return spread(prepared.source, hints=as_hints(hints or [], (width, height)), scribbles=scribbles,
+                      prior_ab=ab_small)
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
         """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""

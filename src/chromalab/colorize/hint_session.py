@@ -1,7 +1,7 @@
 """One photo whose colour hints keep changing (the web app's hint editor): the network's encoder, which does
 not see hints, runs once; each change runs only its decoder, then spreads the hints over its answer as
-``colorize`` does (``scribbles``; a model without hint inputs gets the spreading alone). Also the network's
-palette at a point: its most likely colours there, given the hints so far (Zhang et al. 2017's page offers
+``colorize`` does (``spreading``, its system factorised once per photo: a moved hint costs one solve; a model
+without hint inputs gets the spreading alone). Also the network's palette at a point: its most likely colours there, given the hints so far (Zhang et al. 2017's page offers
 them first).
 """
 
@@ -13,6 +13,7 @@ from PIL import Image
 
 from chromalab.color.hints import Hint, as_hints, check_point
 from chromalab.color.lab import lab_to_rgb
+from chromalab.colorize.spreading import Spreading
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness
 
@@ -33,15 +34,17 @@ class HintSession:
         self.automatic = (colorizer.hinted_output(self.encoded, None) if inside
                           else colorizer.network_output(self.prepared.network_input))  # (1, Q | 2, h, w)
         self.output = self.automatic
+        self.spreading: Spreading | None = None  # built by the first ``set_hints``
 
     @property
     def nbytes(self) -> int:
-        """Memory held: the network's answers and the encoder's features."""
+        """Memory held: the network's answers, the encoder's features and the spreading's factors."""
         tensors = [self.automatic, self.output]
         if self.encoded is not None:
             maps, pooled = self.encoded
             tensors += [*maps.values(), pooled]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        spreading = self.spreading.nbytes if self.spreading is not None else 0
+        return spreading + sum(t.numel() * t.element_size() for t in tensors)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,8 +53,12 @@ class HintSession:
         return width, height
 
     def set_hints(self, hints: list[Hint | dict]) -> None:
-        """Replace the hints (photo pixels; ``ValueError`` naming a bad one) and run the decoder with them."""
+        """Replace the hints (photo pixels; ``ValueError`` naming a bad one) and run the decoder with them. The
+        first call (the web page makes it when its editor opens) also factorises the photo's spreading system,
+        ~0.7 s for a large photo, so that each later change is quick."""
         self.hints = as_hints(hints, self.size)
+        if self.spreading is None:
+            self.spreading = Spreading.for_photo(self.prepared.source)
         if not self.hints or self.encoded is None:
             self.output = self.automatic  # no hints, or a model without hint inputs
             return
@@ -60,7 +67,7 @@ class HintSession:
     def ab(self, *, temperature: float | None = None) -> np.ndarray:
         """ab (1, 2, h, w) for ``render``: the decoded output with the hints spread over it."""
         ab_small = np.asarray(self.colorizer.decode_output(self.output, temperature=temperature))
-        return self.colorizer.spread_guidance(self.prepared, ab_small, hints=self.hints)
+        return self.spreading.spread(self.hints, ab_small) if self.hints else ab_small
 
     def colorize(self, *, temperature: float | None = None, source: Lightness | None = None) -> Image.Image:
         """The photo (or ``source``: the same photo at another resolution, e.g. a preview) in colour."""

@@ -18,7 +18,8 @@ function attachHints(card, rerender) {
     compare.classList.toggle("hinting", on);
     toggle.setAttribute("aria-pressed", String(on));
     editor.hidden = !on;
-    if (!on) select(null);
+    if (on) send(); // the server prepares the photo's spreading while the user chooses where to click
+    else select(null);
   });
 
   compare.addEventListener("click", async (event) => {
