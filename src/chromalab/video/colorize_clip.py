@@ -30,7 +30,7 @@ class FramePainter:
         if network_every < 1:
             raise ValueError(f"--network-every must be at least 1, got {network_every}")
         self.colorizer, self.temperature, self.on_frame = colorizer, temperature, on_frame
-        self.stabiliser = Stabiliser(colorizer.bins) if temporal == "flow" else None
+        self.stabiliser = Stabiliser() if temporal == "flow" else None
         self.network_every = network_every if temporal == "flow" else 1
         self.since_network = 0  # frames since the network last ran
 

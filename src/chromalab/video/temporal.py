@@ -1,9 +1,12 @@
 """Colour that stays put from frame to frame: the network's bin probabilities are carried along the optical
 flow and blended with each new frame's own, where the flow can be trusted; a scene cut starts afresh.
 
-Blending is geometric (log-probabilities, then renormalised), so agreeing frames keep a sharp distribution:
-the stability is not bought by averaging colours away. Works at the network's output grid (h, w), with the
-flow measured on the network's own view of L (S x S) and brought down to that grid.
+Blending is geometric (a weighted mean of the network's logits), so agreeing frames keep a sharp
+distribution: the stability is not bought by averaging colours away. Logits are log-probabilities up to a
+constant per pixel (per channel group for per-channel bins), which the weighted mean keeps so and decoding
+ignores (a softmax), so nothing is renormalised; for a regression model the same mean blends ab. Works at the
+network's output grid (h, w), with the flow measured on the network's own view of L (S x S) and brought down
+to that grid.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import cv2
 import numpy as np
 import torch
 
-from chromalab.color.bins import Bins
 from chromalab.data.cache import decode_l, encode_l
 from chromalab.video.flow import flow, reliable, warp
 
@@ -28,46 +30,43 @@ LOST = 0.6  # share of unreliable flow above which a new scene starts too
 @dataclass
 class Carried:
     view: np.ndarray  # the previous network view, L as uint8 grey (S, S)
-    state: np.ndarray  # (C, h, w) float32: log-probabilities over the bins, or ab for a regression model
+    state: np.ndarray  # (h, w, C) float32: the blended logits over the bins, or ab for a regression model
 
 
 class Stabiliser:
     """``step(view, output)`` for each frame in order; returns the output to decode, same shape as given. Or,
     for a frame the network did not see, ``carry(view)``: the history alone, moved along the flow."""
 
-    def __init__(self, bins: Bins | None, *, keep: float = KEEP) -> None:
-        self.bins, self.keep = bins, keep
+    def __init__(self, *, keep: float = KEEP) -> None:
+        self.keep = keep
         self.carried: Carried | None = None
 
     def step(self, view: np.ndarray, output: torch.Tensor) -> torch.Tensor:
         """``view``: L (S, S) in [0, 100], what the network saw; ``output``: its answer (1, C, h, w)."""
         grey = encode_l(view)  # (S, S) uint8, as the cache stores L
-        state = (self.bins.log_softmax(output) if self.bins is not None else output)[0].float().numpy()  # (C, h, w)
-        history = self._history(grey, state.shape[1:])
+        state = np.ascontiguousarray(output[0].float().numpy().transpose(1, 2, 0))  # (h, w, C)
+        history = self._history(grey, state.shape[:2])
         if history is not None:
             weight, offsets = history
-            state = weight * _warp_channels(self.carried.state, offsets) + (1.0 - weight) * state  # geometric mean
+            state = weight * warp(self.carried.state, offsets) + (1.0 - weight) * state  # geometric mean
         self.carried = Carried(grey, state)
-        blended = torch.from_numpy(state)[None]
-        return self.bins.log_softmax(blended) if self.bins is not None else blended
+        return _as_output(state)
 
     def carry(self, view: np.ndarray) -> torch.Tensor | None:
         """The previous frame's answer moved to ``view`` along the flow, as ``step`` returns it; None when there
         is nothing to carry (first frame, a scene cut, flow lost): the network must see this frame."""
         grey = encode_l(view)
-        grid = self.carried.state.shape[1:] if self.carried is not None else (0, 0)
+        grid = self.carried.state.shape[:2] if self.carried is not None else (0, 0)
         history = self._history(grey, grid)
         if history is None:
             return None
-        state = _warp_channels(self.carried.state, history[1])
-        self.carried = Carried(grey, state)
-        carried = torch.from_numpy(state)[None]
-        return self.bins.log_softmax(carried) if self.bins is not None else carried
+        self.carried = Carried(grey, warp(self.carried.state, history[1]))
+        return _as_output(self.carried.state)
 
     def _history(self, grey: np.ndarray, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-        """(weight of the history (1, h, w), the flow at the grid (h, w, 2)) for this frame; None at the first
+        """(weight of the history (h, w, 1), the flow at the grid (h, w, 2)) for this frame; None at the first
         frame and at a scene cut."""
-        if self.carried is None or self.carried.state.shape[1:] != grid:
+        if self.carried is None or self.carried.state.shape[:2] != grid:
             return None
         previous = self.carried.view
         if np.abs(decode_l(grey) - decode_l(previous)).mean() > CUT:
@@ -80,9 +79,9 @@ class Stabiliser:
         scale = np.array([width / grey.shape[1], height / grey.shape[0]], dtype=np.float32)
         offsets = cv2.resize(backward, (width, height), interpolation=cv2.INTER_AREA) * scale
         trusted = cv2.resize(trusted, (width, height), interpolation=cv2.INTER_AREA)  # share of reliable pixels
-        return self.keep * np.maximum(trusted, DOUBTFUL)[None], offsets
+        return self.keep * np.maximum(trusted, DOUBTFUL)[..., None], offsets
 
 
-def _warp_channels(state: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """(C, h, w) seen from the other frame along ``offsets`` (h, w, 2)."""
-    return warp(state.transpose(1, 2, 0), offsets).transpose(2, 0, 1)
+def _as_output(state: np.ndarray) -> torch.Tensor:
+    """(h, w, C) -> (1, C, h, w), as the network answers (contiguous: decoding's softmax over C is 3x faster)."""
+    return torch.from_numpy(np.ascontiguousarray(state.transpose(2, 0, 1)))[None]
