@@ -22,6 +22,7 @@ from chromalab.evaluation.metrics import colorfulness
 from chromalab.evaluation.temporal import TemporalScores, js_divergence, rgb_histograms, truth_motion
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
+from chromalab.video.flow import warp
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 
@@ -122,6 +123,24 @@ def test_the_temporal_metrics_against_references() -> None:
         flickering.add(np.clip(textured.astype(int) + (30 if k % 2 else -30), 0, 255).astype(np.uint8), None)
     assert moving.summary()["warping_error"] < 0.01
     assert flickering.summary()["cdc"] > 10 * (moving.summary()["cdc"] + 1e-3)
+
+
+def test_warping_many_channels_moves_each_as_alone() -> None:
+    """261 channels (the stabiliser's logits), each a ramp of its own slope, moved 2.3 pixels: every channel
+    lands where its ramp says, as the exact 4-channel path puts it, within the 1/32-pixel placement of
+    cv2.remap's many-channel path (half a step: 1/64 pixel times the slope)."""
+    height, width, count = 12, 40, 261
+    slopes = np.linspace(0.5, 3.0, count, dtype=np.float32)  # units per pixel
+    ramps = np.arange(width, dtype=np.float32)[None, :, None] * slopes + np.zeros((height, 1, 1), np.float32)
+    offsets = np.zeros((height, width, 2), np.float32)
+    offsets[..., 0] = 2.3
+    moved = warp(ramps, offsets)
+    assert moved.shape == ramps.shape
+    inside = slice(0, width - 3)  # away from the repeated edge
+    expected = (np.arange(width, dtype=np.float32)[inside, None] + 2.3) * slopes
+    np.testing.assert_allclose(moved[5, inside], expected, atol=float(slopes.max()) / 64 + 1e-4)
+    alone = np.concatenate([warp(ramps[..., i:i + 3], offsets) for i in range(0, count, 3)], axis=2)
+    np.testing.assert_allclose(moved, alone, atol=float(slopes.max()) / 64 + 1e-4)
 
 
 def test_flow_steadies_the_colour_without_draining_it() -> None:
