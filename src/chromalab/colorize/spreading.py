@@ -89,12 +89,12 @@ class Spreading:
     def solve(self, prior: np.ndarray | None, placed: dict[tuple[int, int], tuple[float, float]]) -> np.ndarray:
         """ab (h, w, 2): the system's solution over ``prior`` (h, w, 2) with a hint of colour ``placed[centre]``
         (a, b) at each working pixel ``centre`` (row, column)."""
-        solution, kept = self._solve_with_responses(self._right_side(prior), list(placed))  # (n, 2): A^-1 b
-        if kept:
-            pixels = [self.responses[centre][0] for centre in kept]
-            responses = np.stack([self.responses[centre][1] for centre in kept], axis=1)  # (n, k): A^-1 g_j
+        solution, discs = self._solve_with_responses(self._right_side(prior), list(placed))  # (n, 2): A^-1 b
+        if discs:
+            pixels = [where for where, _ in discs.values()]
+            responses = np.stack([response for _, response in discs.values()], axis=1)  # (n, k): A^-1 g_j
             coupling = np.stack([responses[where].mean(axis=0) for where in pixels])  # (k, k): disc i's mean of j
-            missing = np.array([placed[centre] for centre in kept]) - np.stack(
+            missing = np.array([placed[centre] for centre in discs]) - np.stack(
                 [solution[where].mean(axis=0) for where in pixels])  # (k, 2)
             strengths = np.linalg.lstsq(coupling, missing, rcond=None)[0]  # (k, 2); lstsq: overlapping discs
             solution += responses @ strengths
@@ -115,23 +115,23 @@ class Spreading:
         height, width = self.shape
         return min(int(hint.y * self.scale), height - 1), min(int(hint.x * self.scale), width - 1)
 
-    def _solve_with_responses(self, given: np.ndarray,
-                              centres: list[tuple[int, int]]) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """(A^-1 ``given`` (n, 2), the discs of ``centres`` that hold a free pixel (a disc inside a scribble
-        changes nothing)), with the responses of new discs solved in the same call (one pass over the
-        factors); responses of discs no longer used are dropped."""
-        wanted = {centre: self._disc(centre) for centre in centres}
-        wanted = {centre: pixels for centre, pixels in wanted.items() if pixels.size}
-        self.responses = {centre: self.responses[centre] for centre in wanted if centre in self.responses}
-        new = [centre for centre in wanted if centre not in self.responses]
+    def _solve_with_responses(self, given: np.ndarray, centres: list[tuple[int, int]]) -> tuple[np.ndarray, dict]:
+        """(A^-1 ``given`` (n, 2), {centre: (its disc's pixels, A^-1 g)} for the discs of ``centres`` that hold a
+        free pixel (a disc inside a scribble changes nothing)), the responses of new discs solved in the same
+        call (one pass over the factors). Only these are kept afterwards; the kept ones are read once, so
+        two threads spreading at once cost at most a repeated solve."""
+        known = self.responses
+        discs = {centre: self._disc(centre) for centre in centres}
+        new = [centre for centre, pixels in discs.items() if pixels.size and centre not in known]
         right = np.zeros((self.fixed.size, 2 + len(new)))  # (n, 2 + m): b, then g of each new disc
         right[:, :2] = given
         for column, centre in enumerate(new, start=2):
-            right[wanted[centre], column] = 1.0
+            right[discs[centre], column] = 1.0
         solved = self.solver.solve(right)
-        for column, centre in enumerate(new, start=2):
-            self.responses[centre] = (wanted[centre], solved[:, column].copy())
-        return solved[:, :2], list(wanted)
+        fresh = {centre: (discs[centre], solved[:, column].copy()) for column, centre in enumerate(new, start=2)}
+        used = {centre: known.get(centre) or fresh[centre] for centre, pixels in discs.items() if pixels.size}
+        self.responses = used
+        return solved[:, :2], used
 
     def _disc(self, centre: tuple[int, int]) -> np.ndarray:
         """Flat indices of the free working pixels within ``HINT_RADIUS`` of ``centre`` (row, column)."""
