@@ -1,8 +1,8 @@
 """One photo whose colour hints keep changing (the web app's hint editor): the network's encoder, which does
 not see hints, runs once; each change runs only its decoder, then spreads the hints over its answer as
 ``colorize`` does (``spreading``, its system factorised once per photo: a moved hint costs one solve; a model
-without hint inputs gets the spreading alone). Also the network's palette at a point: its most likely colours there, given the hints so far (Zhang et al. 2017's page offers
-them first).
+without hint inputs gets the spreading alone). Also the network's palette at a point: its most likely colours
+there, given the hints so far (Zhang et al. 2017's page offers them first).
 """
 
 from __future__ import annotations
