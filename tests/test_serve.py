@@ -204,8 +204,13 @@ def test_the_store_is_bounded_and_uploads_expire(tmp_path: Path) -> None:
     assert len(store) == 2 and not second.original.exists() and first.original.exists()
     with pytest.raises(KeyError):
         store.get(second.id)
+    store.get(first.id)
+    first.session.set_hints([])  # the hint editor opens: the photo's spreading system is kept
+    assert first.nbytes > each
+    store.refit()
+    assert len(store) == 1 and not third.original.exists() and first.original.exists()
     store.ttl = 0.0
-    assert store.expire() == 2 and len(store) == 0 and not first.original.exists()
+    assert store.expire() == 1 and len(store) == 0 and not first.original.exists()
 
 
 def test_download_names_are_safe() -> None:

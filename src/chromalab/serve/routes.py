@@ -148,6 +148,7 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
         stored = await server.pool.run(rendering.set_hints, kept, body.decode("utf-8", errors="replace"))
     except ValueError as error:
         raise ApiError(400, f"hints: {error}") from None
+    server.store.refit()  # the first hints of an upload make it larger
     return {"hints": stored, "inside": kept.session.encoded is not None}
 
 

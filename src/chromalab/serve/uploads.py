@@ -62,6 +62,12 @@ class UploadStore:
             self._uploads[upload.id] = upload
             self._shrink()
 
+    def refit(self) -> None:
+        """Drop the least recently used uploads until the store is within ``max_bytes`` again (after an upload
+        grew: its hint editor keeps the photo's factorised spreading system)."""
+        with self._lock:
+            self._shrink()
+
     def get(self, upload_id: str) -> Upload:
         """The upload, marked as used; KeyError when there is none (or no more)."""
         with self._lock:
