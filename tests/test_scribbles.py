@@ -81,6 +81,13 @@ def test_a_hint_on_a_strip_makes_its_disc_its_colour_and_fades_as_worked_out() -
         assert ab[r + 1, 0] / ab[r, 0] == pytest.approx(q, rel=1e-4), r
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_one_pixel_photo_takes_its_hint() -> None:
+    """No neighbours at all: the pixel is its own disc, and it is the hint's colour (no division by zero)."""
+    ab = spread(as_lightness(np.full((1, 1), 0.5, np.float32)), hints=[Hint(0, 0, (40.0, -20.0))])
+    np.testing.assert_allclose(ab[0, :, 0, 0], [40.0, -20.0], atol=1e-3)
+
+
 def test_hints_are_sources_on_their_discs_and_nothing_else(photo: np.ndarray) -> None:
     """On a real photo's L with a model colour beneath: A U - b is a sum of one constant per hint disc (its
     strength; two of the discs overlap), zero elsewhere, and each disc's mean is its hint's colour."""

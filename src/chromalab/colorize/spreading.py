@@ -181,7 +181,8 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
         weights.append(np.exp(-step.ravel() ** 2 / (EDGE_SCALE * variance[ys, xs].ravel())) + 1e-12)  # > 0: connected
     matrix = sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
                                shape=(h * w, h * w))
-    return sparse.diags(1.0 / np.asarray(matrix.sum(axis=1)).ravel()) @ matrix
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    return sparse.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ matrix  # 1 pixel: none
 
 
 def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:
