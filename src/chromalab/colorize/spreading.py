@@ -32,6 +32,7 @@ from scipy.sparse.linalg import splu
 
 from chromalab.color.hints import Hint
 from chromalab.colorize.scribbles import Strokes, read_strokes
+from chromalab.images import Lightness
 
 WORKING_SIDE = 256  # pixels: ~65k unknowns, factorised in under a second
 PRIOR_LEAK = 1e-4  # mu: with a model, a given colour fades by e over ~60 working pixels of even lightness
@@ -59,9 +60,9 @@ class Spreading:
         self.responses: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # disc centre -> (pixels, A^-1 g)
 
     @classmethod
-    def for_photo(cls, source: Any, *, scribbles: str | Path | Image.Image | None = None,
+    def for_photo(cls, source: Lightness, *, scribbles: str | Path | Image.Image | None = None,
                   prior: bool = True) -> Spreading:
-        """``source`` (a ``Lightness``: the photo's full-resolution L) at the working size, with its scribbles
+        """``source`` (the photo's full-resolution L) at the working size, with its scribbles
         file fixed; ``prior``: whether a model's colours will be given to ``spread``."""
         height, width = source.lightness.shape
         scale = working_scale((width, height))
@@ -73,7 +74,7 @@ class Spreading:
     @property
     def nbytes(self) -> int:
         """Memory held: the factors and the kept hint responses."""
-        factors = (self.solver.L.nnz + self.solver.U.nnz) * 12  # float64 value + int32 index
+        factors = self.solver.nnz * 12  # float64 value + int32 index (``.L`` / ``.U`` would copy the factors)
         return factors + sum(pixels.nbytes + response.nbytes for pixels, response in self.responses.values())
 
     def spread(self, hints: list[Hint], prior_ab: Any = None) -> np.ndarray:
@@ -152,9 +153,9 @@ def propagate(lightness: np.ndarray, strokes: Strokes, prior: np.ndarray | None 
     return spreading.solve(prior, {})
 
 
-def spread(source: Any, *, hints: list[Hint] | None = None, scribbles: str | Path | Image.Image | None = None,
+def spread(source: Lightness, *, hints: list[Hint] | None = None, scribbles: str | Path | Image.Image | None = None,
            prior_ab: Any = None) -> np.ndarray:
-    """A photo's full-resolution L (a ``Lightness``), its hints and scribbles -> ab (1, 2, h, w) at the working
+    """A photo's full-resolution L, its hints and scribbles -> ab (1, 2, h, w) at the working
     size, ready for ``core.render``; ``prior_ab`` (1, 2, h', w') is a model's colour at any resolution (None:
     the user's colours alone)."""
     if not hints and scribbles is None:
