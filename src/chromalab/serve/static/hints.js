@@ -18,7 +18,7 @@ function attachHints(card, rerender) {
     compare.classList.toggle("hinting", on);
     toggle.setAttribute("aria-pressed", String(on));
     editor.hidden = !on;
-    if (on) send(); // the server prepares the photo's spreading while the user chooses where to click
+    if (on && card.id) send(); // the server prepares the photo's spreading while the user chooses where to click
     else select(null);
   });
 
