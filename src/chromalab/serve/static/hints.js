@@ -18,8 +18,8 @@ function attachHints(card, rerender) {
     compare.classList.toggle("hinting", on);
     toggle.setAttribute("aria-pressed", String(on));
     editor.hidden = !on;
-    if (on && card.id) send(); // the server prepares the photo's spreading while the user chooses where to click
-    else select(null);
+    if (!on) select(null);
+    else if (card.id) send(); // the server prepares the photo's spreading while the user chooses where to click
   });
 
   compare.addEventListener("click", async (event) => {
