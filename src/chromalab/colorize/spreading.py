@@ -68,8 +68,7 @@ class Spreading:
         scale = working_scale((width, height))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))  # (w, h) working
         strokes = None if scribbles is None else shrink_strokes(read_strokes(scribbles, (width, height)), size)
-        leak = PRIOR_LEAK if prior else 0.0 if strokes is not None and strokes.mask.any() else FILL_LEAK
-        return cls(_resize(source.lightness, size), strokes, leak=leak, scale=scale)
+        return cls(_resize(source.lightness, size), strokes, leak=leak(prior=prior, strokes=strokes), scale=scale)
 
     @property
     def nbytes(self) -> int:
@@ -149,8 +148,16 @@ class Spreading:
 def propagate(lightness: np.ndarray, strokes: Strokes, prior: np.ndarray | None = None) -> np.ndarray:
     """L (h, w) and strokes at the same size -> ab (h, w, 2): the strokes' colours spread (Levin et al.),
     leaking towards ``prior`` (h, w, 2) where given."""
-    spreading = Spreading(lightness, strokes, leak=PRIOR_LEAK if prior is not None else 0.0)
+    spreading = Spreading(lightness, strokes, leak=leak(prior=prior is not None, strokes=strokes))
     return spreading.solve(prior, {})
+
+
+def leak(*, prior: bool, strokes: Strokes | None) -> float:
+    """mu for a system with or without a model's colours beneath: ``PRIOR_LEAK`` with them; without, none
+    when fixed scribble pixels anchor the system, else ``FILL_LEAK`` (hints alone would leave it singular)."""
+    if prior:
+        return PRIOR_LEAK
+    return 0.0 if strokes is not None and strokes.mask.any() else FILL_LEAK
 
 
 def spread(source: Lightness, *, hints: list[Hint] | None = None, scribbles: str | Path | Image.Image | None = None,
