@@ -22,6 +22,7 @@ from chromalab.colorize.options import (
     is_bundled,
 )
 from chromalab.models.checkpoint import ModelSpec, load_model
+from chromalab.models.inference import for_inference
 from chromalab.models.registry import input_side
 
 
@@ -47,7 +48,8 @@ class Colorizer(BaseColorizer):
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> Colorizer:
         """Load a bundled model by name (``default``, ``fast-v1``), a model file (.safetensors), or an untrained
         registered architecture by name (useful for speed measurements only). ``options``: size, temperature, decode;
-        an option left out or None takes the model file's recommendation (``info["defaults"]``), if any."""
+        an option left out or None takes the model file's recommendation (``info["defaults"]``), if any. The
+        network is held in its inference form (``models.inference``: BatchNorms folded, channels-last)."""
         path = Path(name_or_path)
         if is_bundled(str(name_or_path)):
             path = bundled_weights(str(name_or_path))
@@ -61,7 +63,7 @@ class Colorizer(BaseColorizer):
                 raise FileNotFoundError(f"model file not found: {path}")
             loaded = load_model(path)
             chosen = chosen_options(loaded.spec.info.get("defaults", {}), options)
-            return cls(loaded.model, bins=loaded.bins, spec=loaded.spec, **chosen)
+            return cls(for_inference(loaded.model), bins=loaded.bins, spec=loaded.spec, **chosen)
         return cls.untrained(str(name_or_path), **{k: v for k, v in options.items() if v is not None})
 
     @classmethod
@@ -78,7 +80,7 @@ class Colorizer(BaseColorizer):
             model = create_model(name, num_classes=bin_set.num_classes if bin_set else None, **(model_options or {}))
         warnings.warn(f"model {name!r} has random weights: colours will be meaningless", stacklevel=2)
         spec = ModelSpec(name, model_options or {}, bin_set.spec if bin_set else None)
-        return cls(model, bins=bin_set, spec=spec, **options)
+        return cls(for_inference(model), bins=bin_set, spec=spec, **options)
 
     def input_side(self, size: int) -> int:
         return input_side(self.model, size)  # size-specific networks see their own size

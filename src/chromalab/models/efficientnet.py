@@ -35,6 +35,9 @@ class SamePadConv(nn.Conv2d):
         for size, kernel, stride in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
             total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
+        left, right, top, bottom = pads
+        if left == right and top == bottom:  # stride 1: the convolution pads by itself, without a padded copy
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
         return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -44,6 +47,8 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes agree."""
+
+    conv_bn_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))  # inference.py
 
     def __init__(self, c_in: int, c_out: int, *, expansion: int, kernel: int, stride: int) -> None:
         super().__init__()
@@ -56,14 +61,16 @@ class MBConv(nn.Module):
         self.skip = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = F.relu6(self._bn0(self._expand_conv(x)), inplace=True) if hasattr(self, "_expand_conv") else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         return x + y if self.skip else y
 
 
 class EfficientNetLite0(nn.Module):
     """RGB (B, 3, H, W) scaled (v - 127) / 128 -> ImageNet logits (B, 1000); ``features`` for the encoder use."""
+
+    conv_bn_pairs = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))  # for inference.for_inference
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +92,7 @@ class EfficientNetLite0(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
         """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B, 1280))."""
-        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)  # (B, 32, H/2, W/2)
         taps, stage = {}, 0
         for index, block in enumerate(self._blocks):
             x = block(x)
@@ -93,7 +100,7 @@ class EfficientNetLite0(nn.Module):
                 stage += 1
                 if stage in TAPS:
                     taps[TAPS[stage]] = x
-        pooled = F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))  # (B, 1280)
+        pooled = F.relu6(self._bn1(self._conv_head(x)), inplace=True).mean(dim=(2, 3))  # (B, 1280)
         return taps, pooled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
