@@ -38,27 +38,41 @@ BIN_SPECS = {
 }
 
 
-def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torch.Tensor, dim: int) -> torch.Tensor:
-    """Per-bin weights whose weighted sum of centres is the decoded colour.
+MODE_LIMIT = 1e-6  # the temperature an exported graph decodes the mode at: exp(-gap / T) underflows for gaps >= 1e-4
+
+
+def _bins_last(x: torch.Tensor) -> torch.Tensor:
+    """(..., Q, H, W) -> (..., H, W, Q) (non-negative axes: ONNX's Transpose takes no negative ones)."""
+    return x.movedim(x.dim() - 3, x.dim() - 1)
+
+
+def _channels_back(x: torch.Tensor) -> torch.Tensor:
+    """(..., H, W, C) -> (..., C, H, W)."""
+    return x.movedim(x.dim() - 1, x.dim() - 3)
+
+
+def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torch.Tensor) -> torch.Tensor:
+    """Logits with the bins last (..., Q) -> per-bin weights (..., Q) whose weighted sum of centres is the decoded
+    colour. Bins last: the softmax runs over contiguous memory, and one_hot puts its classes there (measured on
+    the exported default graph, decoding a (1, 261, 64, 64) map with the bins second took 32 of its 50 ms, 16 of
+    them moving the mode's one-hot back).
 
     A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an exported
-    graph (``colorize.export``) keeps it as an input: both the mode and the annealed mean are computed."""
+    graph (``colorize.export``) keeps it as an input: there the mode is the annealed mean's limit, a softmax at
+    ``MODE_LIMIT`` (one-hot to float precision; bins within ~1e-5 of the top logit share its weight), so that
+    one softmax serves every temperature (an argmax and one-hot beside it took 4.6 of the graph's 23 ms)."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
     if method == "mean":
         temperature = 1.0
 
-    def mode() -> torch.Tensor:
-        axis = dim % logits.dim()  # non-negative: ONNX's Transpose takes no negative axes
-        return F.one_hot(logits.argmax(axis), logits.shape[axis]).movedim(logits.dim() - 1, axis).to(logits.dtype)
-
     if isinstance(temperature, torch.Tensor) and method == "annealed":
-        annealed = torch.softmax(logits / temperature.clamp_min(MODE_BELOW), dim=dim)
-        return torch.where(temperature <= MODE_BELOW, mode(), annealed)
+        cold = torch.where(temperature <= MODE_BELOW, torch.full_like(temperature, MODE_LIMIT), temperature)
+        return torch.softmax(logits / cold, dim=-1)
     if method == "mode" or temperature <= MODE_BELOW:
-        return mode()
+        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
     # annealed mean, Zhang et al. 2016 eq. 5: softmax(log z / T) == softmax(logits / T)
-    return torch.softmax(logits / temperature, dim=dim)
+    return torch.softmax(logits / temperature, dim=-1)
 
 
 class JointBins:
@@ -131,8 +145,8 @@ class JointBins:
         self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
     ) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
-        weights = _decode_weights(logits, method, temperature, dim=-3)  # (B, Q, H, W)
-        return torch.einsum("bqhw,qc->bchw", weights, self.centres.to(logits.device, logits.dtype))
+        weights = _decode_weights(_bins_last(logits), method, temperature)  # (B, H, W, Q)
+        return _channels_back(weights @ self.centres.to(logits.device, logits.dtype))  # (B, 2, H, W)
 
     # -- class rebalancing ----------------------------------------------------------------------------
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
@@ -199,10 +213,8 @@ class ChannelBins:
     ) -> torch.Tensor:
         """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
         centres = self.centres_1d.to(logits.device, logits.dtype)
-        channels = [
-            torch.einsum("bnhw,n->bhw", _decode_weights(half, method, temperature, dim=-3), centres)
-            for half in self._split(logits)
-        ]
+        channels = [_decode_weights(_bins_last(half), method, temperature) @ centres  # (B, H, W)
+                    for half in self._split(logits)]
         return torch.stack(channels, dim=-3)
 
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
