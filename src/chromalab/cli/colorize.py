@@ -58,7 +58,7 @@ def colorize(
     from chromalab.colorize.options import backend_for
     from chromalab.images import IMAGE_SUFFIXES
 
-    batch.passive_openmp()
+    batch.polite_openmp()
     if decode is not None and decode not in DECODE_METHODS:
         usage_error(f"--decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
     try:

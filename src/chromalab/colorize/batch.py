@@ -29,14 +29,28 @@ Job = tuple[Path, Path]  # (input file, its output's path relative to the output
 OnDone = Callable[[Path, Exception | None], None]  # (input, None or what went wrong), in input order
 
 
-def passive_openmp() -> None:
-    """Idle OpenMP threads sleep instead of spinning; torch's libgomp reads this when torch is first imported.
+IDLE_LOAD = 1.0  # a 1-minute load average below this: no other process has been busy, on average
+IDLE_SPIN_COUNT = "3000"  # GOMP_SPINCOUNT on an idle machine: 30000 measured no faster, 300 and 1000 slower
 
-    Measured on the 2-core machine busy with two training processes: one forward pass of the default model
-    at 128 x 128 took 470 ms with spinning threads, 23 ms passive (13 ms on one thread), and building the
-    colour tables on import 250 ms against 60 ms. A user's own OMP_WAIT_POLICY wins.
+
+def polite_openmp() -> str:
+    """Choose how idle OpenMP threads wait, before torch is first imported (its libgomp reads the environment
+    then); returns the choice, for reports. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+
+    Between two layers of a forward pass a worker thread either spins, ready at once, or sleeps and is woken by
+    the next layer. Measured on the 2-core machine with the default network at 256 x 256 in its inference form,
+    2 threads: idle, a brief spin 23-26 ms against 37-43 ms asleep; beside one or two busy processes, 72-74 ms
+    spinning briefly against 40-42 ms asleep (a spinning worker keeps a core from the process that needs it;
+    libgomp's default, a long spin, took 1.6 s, and the default network at 128 x 128 470 ms against 23 ms). So
+    the threads spin briefly when the machine is idle and sleep at once otherwise.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        return "as set in the environment"
+    if os.getloadavg()[0] < IDLE_LOAD:
+        os.environ["GOMP_SPINCOUNT"] = IDLE_SPIN_COUNT
+        return f"idle machine: brief spin (GOMP_SPINCOUNT={IDLE_SPIN_COUNT})"
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return "busy machine: sleep at once (OMP_WAIT_POLICY=PASSIVE)"
 
 
 def expand_inputs(inputs: list[str], *,
