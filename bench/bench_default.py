@@ -4,8 +4,10 @@
 
 1. params, FLOPs and median forward time at 256 x 256, batch 1, 2 threads, for the default model (its trained
    weights) and ``zhang-eccv16`` at widths 1.0 and 0.25 (random weights; denormals flushed, as random weights
-   drift into them), all measured in this one run; the ratio to Zhang's width 1.0.
-   The same network exported to ONNX, on onnxruntime with 2 threads.
+   drift into them), each in the inference form ``Colorizer.load`` holds (``models/inference.py``), all measured
+   in this one run, in interleaved rounds; the ratio to Zhang's width 1.0. Then both networks exported with their decoding (as
+   ``chromalab export`` writes them; Zhang over the same 261 bins), on onnxruntime with 2 threads: the ratio
+   within that engine, the one ``chromalab colorize`` runs the bundled model on.
 2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory, with
    ``--engine onnx`` (no torch import) and ``--engine torch``.
 3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included),
@@ -16,7 +18,8 @@
    after another; both engines.
 
 Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and end.
-Idle OpenMP threads sleep here (OMP_WAIT_POLICY=PASSIVE), as in ``chromalab colorize``.
+Idle OpenMP threads wait as in ``chromalab colorize`` (``batch.polite_openmp``: a brief spin on an idle machine,
+sleep on a busy one; the choice is printed and stored).
 """
 
 from __future__ import annotations
@@ -30,15 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: as chromalab colorize does
+from chromalab.colorize.batch import polite_openmp  # torch-free
+
+THREAD_WAIT = polite_openmp()  # before torch: as chromalab colorize does
 
 import skimage.data
 import torch
 from PIL import Image
 from probe import measure  # bench/probe.py, beside this script
 
+from chromalab.color.bins import make_bins
 from chromalab.colorize.batch import colorize_all, expand_inputs
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.export import export_onnx
@@ -47,8 +54,9 @@ from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import open_image, save_image
 from chromalab.models import create_model
-from chromalab.models.checkpoint import load_model, read_metadata
-from chromalab.models.profile import PEAK_GFLOPS, count_flops, count_params, median_time
+from chromalab.models.checkpoint import ModelSpec, load_model, read_metadata, save_model
+from chromalab.models.inference import for_inference
+from chromalab.models.profile import PEAK_GFLOPS, count_flops, count_params, interleaved_medians
 
 THREADS = 2
 SIDE = 256
@@ -56,20 +64,31 @@ RESULTS = Path(__file__).resolve().parent / "results" / "default.json"
 CHROMALAB = Path(sys.executable).parent / "chromalab"
 
 
-def network_row(name: str, options: dict, num_classes: int, runs: int, *, weights: Path | None = None) -> dict[str, float | str]:
-    """Size, FLOPs and median forward time of a network: the trained one in ``weights``, else random weights."""
+def network_row(name: str, options: dict, num_classes: int, *, weights: Path | None = None) -> tuple[dict, Callable]:
+    """Size and FLOPs of a network (the trained one in ``weights``, else random weights) and its forward pass at
+    256 x 256 in the inference form ``Colorizer.load`` holds, to be timed."""
     torch.manual_seed(0)
     model = (load_model(weights).model if weights else create_model(name, num_classes=num_classes, **options)).eval()
     x = torch.rand(1, 1, SIDE, SIDE) - 0.5
-    flops = count_flops(model, x)
-    with torch.inference_mode():
-        seconds, _ = median_time(lambda: model(x), runs=runs, warmup=2)
-    return {"model": f"{name} {options}".strip(), "params_M": count_params(model) / 1e6, "gflops": flops / 1e9,
-            "ms": seconds * 1000, "floor_ms": flops / (PEAK_GFLOPS * 1e9) * 1000}
+    flops = count_flops(model, x)  # before folding: the BatchNorms' arithmetic counts as the network's
+    model = for_inference(model)
+    row = {"model": f"{name} {options}".strip(), "params_M": count_params(model) / 1e6, "gflops": flops / 1e9,
+           "floor_ms": flops / (PEAK_GFLOPS * 1e9) * 1000}
+    return row, lambda: model(x)
 
 
-def onnx_row(graph: Path, runs: int) -> dict[str, float | str]:
-    """Median forward time of an exported graph at 256 x 256, batch 1, on onnxruntime with 2 threads."""
+def zhang_graph(folder: Path) -> Path:
+    """``zhang-eccv16`` (random weights, 261 gamut:10 bins) exported with its decoding, as the default's graph is."""
+    bins = make_bins("gamut:10")
+    torch.manual_seed(0)
+    model = create_model("zhang-eccv16", num_classes=bins.num_classes)
+    save_model(folder / "zhang.safetensors", model, ModelSpec("zhang-eccv16", {}, bins.spec), bins=bins)
+    export_onnx(folder / "zhang.safetensors", folder / "zhang.onnx")
+    return folder / "zhang.onnx"
+
+
+def onnx_row(graph: Path, name: str) -> tuple[dict, Callable]:
+    """An exported graph's forward pass at 256 x 256, batch 1, on onnxruntime with 2 threads, to be timed."""
     import numpy as np
     import onnxruntime
 
@@ -79,8 +98,17 @@ def onnx_row(graph: Path, runs: int) -> dict[str, float | str]:
     session = onnxruntime.InferenceSession(str(graph), settings, providers=["CPUExecutionProvider"])
     feeds = {"lightness": np.full((1, 1, SIDE, SIDE), 50.0, np.float32), "temperature": np.array(0.6, np.float32)}
     feeds = {i.name: feeds[i.name] for i in session.get_inputs()}
-    seconds, _ = median_time(lambda: session.run(None, feeds), runs=runs, warmup=2)
-    return {"model": "the same, ONNX on onnxruntime (with decoding)", "ms": seconds * 1000}
+    return {"model": name}, lambda: session.run(None, feeds)
+
+
+def timed(rows: list[tuple[dict, Callable]], rounds: int) -> list[dict]:
+    """The rows with their median forward milliseconds and their fraction of the last row's (Zhang's), measured
+    in interleaved rounds after 5 warm-up rounds (a fresh process ran its first passes up to 1.6x slower)."""
+    with torch.inference_mode():
+        seconds = interleaved_medians({row["model"]: call for row, call in rows}, rounds=rounds, warmup=5)
+    reference = seconds[rows[-1][0]["model"]]
+    return [{**row, "ms": seconds[row["model"]] * 1000, "fraction_of_zhang": seconds[row["model"]] / reference}
+            for row, _ in rows]
 
 
 def run_cli(args: list[str]) -> dict[str, float]:
@@ -148,22 +176,22 @@ def main() -> None:
     load_start = os.getloadavg()[0]
 
     q = 313
-    rows = [network_row(meta["model"], meta.get("options", {}), q, args.runs, weights=path),
-            network_row("zhang-eccv16", {"width": 0.25}, q, args.runs),
-            network_row("zhang-eccv16", {}, q, max(3, args.runs // 3))]
-    zhang_ms = rows[-1]["ms"]
+    rows = timed([network_row(meta["model"], meta.get("options", {}), q, weights=path),
+                  network_row("zhang-eccv16", {"width": 0.25}, q),
+                  network_row("zhang-eccv16", {}, q)], args.runs)
     with tempfile.TemporaryDirectory(prefix="chromalab-bench-") as tmp:
         folder = Path(tmp)
         graph = bundled_weights(suffix=".onnx") if args.model == "default" else folder / "model.onnx"
         if not graph.is_file():
             export_onnx(path, graph)
-        rows.insert(1, onnx_row(graph, args.runs))
+        rows[1:1] = timed([onnx_row(graph, "the same, ONNX on onnxruntime (with decoding)"),
+                           onnx_row(zhang_graph(folder), "zhang-eccv16, ONNX (with decoding)")], args.runs)
         print(f"{'network at 256x256 (the model file; zhang: Q=313)':44s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} "
               f"{'floor ms':>9s} {'vs zhang':>9s}")
         for row in rows:
-            row["fraction_of_zhang"] = row["ms"] / zhang_ms
             print(f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} {row.get('gflops', float('nan')):7.2f} "
                   f"{row['ms']:8.1f} {row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}")
+        print("(torch rows: ratio to torch's zhang-eccv16; ONNX rows: to zhang's graph on onnxruntime; interleaved)")
 
         photo = Image.fromarray(skimage.data.astronaut()).convert("L")
         photo.resize((4000, 3000), Image.Resampling.BICUBIC).save(folder / "big.jpg", quality=92)
@@ -197,10 +225,11 @@ def main() -> None:
         print(f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} photos/s as the "
               f"CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after another")
     load_end = os.getloadavg()[0]
-    print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")
+    print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared); OpenMP threads: {THREAD_WAIT}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"networks": rows, "big_jpeg": big, "folder_100": folder_run, "startup": startup,
-                                   "big_jpeg_steps": stages, "folder_loop": loop, "load": [load_start, load_end]},
+                                   "big_jpeg_steps": stages, "folder_loop": loop, "load": [load_start, load_end],
+                                   "openmp_wait": THREAD_WAIT},
                                   indent=2))
     print(f"wrote {RESULTS}")
 

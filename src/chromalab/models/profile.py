@@ -60,3 +60,18 @@ def median_time(fn: Callable[[], object], *, runs: int, warmup: int = 1) -> tupl
         fn()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples), samples
+
+
+def interleaved_medians(calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each call, measured in ``rounds`` rounds that run every call once, after ``warmup``
+    such rounds: on a shared machine whose speed drifts, the calls compared see the same drift."""
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
