@@ -48,7 +48,7 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes agree."""
 
-    conv_bn_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))  # inference.py
+    conv_bn_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))  # folded: models.inference
 
     def __init__(self, c_in: int, c_out: int, *, expansion: int, kernel: int, stride: int) -> None:
         super().__init__()
@@ -70,7 +70,7 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """RGB (B, 3, H, W) scaled (v - 127) / 128 -> ImageNet logits (B, 1000); ``features`` for the encoder use."""
 
-    conv_bn_pairs = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))  # for inference.for_inference
+    conv_bn_pairs = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))  # folded: models.inference
 
     def __init__(self) -> None:
         super().__init__()
