@@ -139,7 +139,9 @@ def strongest_channels(activations: list[tuple[str, torch.Tensor]]) -> list[tupl
 def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model") -> Figure:
     """One map per convolution layer for one image: the channel with the highest mean activation (seed 004).
 
-    The network sees the photo at ``colorizer.size`` (what it would colorize it at)."""
+    The network sees the photo at ``colorizer.size`` (what it would colorize it at). A colorizer from
+    ``Colorizer.load`` holds its network in the inference form: a convolution followed by a BatchNorm shows
+    the BatchNorm's output (folded into it), not the bare convolution's."""
     size = colorizer.size
     lightness = torch.from_numpy(colorizer.view(Lightness(rgb_lightness_u8(rgb), None)).network_input)  # (1, 1, S, S)
     picked = strongest_channels(layer_activations(colorizer.model, normalize_l(lightness)))
