@@ -90,3 +90,14 @@ def test_the_hint_network_folds_and_keeps_its_halves() -> None:
     with torch.inference_mode():
         expected, got = model(l_norm, hint_map), fast.decode(fast.encode(l_norm), hint_map)
     assert float((got - expected).abs().max()) <= 1e-4 * float(expected.abs().max()) + 1e-6
+
+
+def test_a_batchnorm_without_running_statistics_stays() -> None:
+    """It normalises each batch by its own statistics: nothing to fold, and the network still runs."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU())
+    x = torch.rand(2, 1, 8, 8)
+    with torch.inference_mode():
+        expected = model.eval()(x)
+        fast = for_inference(model)
+        assert isinstance(fast[1], nn.BatchNorm2d)
+        assert torch.allclose(fast(x), expected, atol=1e-6)

@@ -25,15 +25,17 @@ from torch import nn
 
 
 def conv_bn_pairs(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Conv2d, nn.BatchNorm2d]]:
-    """(module holding the BatchNorm, its attribute name, the convolution, the BatchNorm) for every pair."""
+    """(module holding the BatchNorm, its attribute name, the convolution, the BatchNorm) for every pair whose
+    BatchNorm has running statistics (one without normalises by each batch's own and cannot be folded)."""
     for module in model.modules():
+        candidates = []
         if isinstance(module, nn.Sequential):
-            for (_, conv), (bn_name, bn) in pairwise(module.named_children()):
-                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                    yield module, bn_name, conv, bn
-        for conv_name, bn_name in getattr(module, "conv_bn_pairs", ()):
-            if hasattr(module, conv_name) and isinstance(getattr(module, bn_name), nn.BatchNorm2d):
-                yield module, bn_name, getattr(module, conv_name), getattr(module, bn_name)
+            candidates += [(conv, bn_name, bn) for (_, conv), (bn_name, bn) in pairwise(module.named_children())]
+        candidates += [(getattr(module, conv_name, None), bn_name, getattr(module, bn_name, None))
+                       for conv_name, bn_name in getattr(module, "conv_bn_pairs", ())]
+        for conv, bn_name, bn in candidates:
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.running_var is not None:
+                yield module, bn_name, conv, bn
 
 
 @torch.no_grad()
