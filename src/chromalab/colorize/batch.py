@@ -41,8 +41,8 @@ def polite_openmp() -> str:
     the next layer. Measured on the 2-core machine with the default network at 256 x 256 in its inference form,
     2 threads: idle, a brief spin 23-26 ms against 37-43 ms asleep; beside one or two busy processes, 72-74 ms
     spinning briefly against 40-42 ms asleep (a spinning worker keeps a core from the process that needs it;
-    libgomp's default, a long spin, took 1.6 s, and the default network at 128 x 128 470 ms against 23 ms). So
-    the threads spin briefly when the machine is idle and sleep at once otherwise.
+    libgomp's default, a long spin, took 1.6 s; earlier, the then default network at 128 x 128 470 ms against
+    23 ms asleep). So the threads spin briefly when the machine is idle and sleep at once otherwise.
     """
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return "as set in the environment"
