@@ -8,11 +8,11 @@ scale g, shift beta, epsilon e) and s = g / sqrt(v + e):
 
 after which the BatchNorm is an identity. A convolution and its BatchNorm are a pair when they are neighbours
 in an ``nn.Sequential`` (what follows what is then the data flow) or when a module names them in
-``conv_bn_pairs`` ((conv attribute, BatchNorm attribute), ...), as EfficientNet's blocks do. Measured on the
-default network at 256 x 256 (``bench/bench_default.py``): 54 BatchNorm passes fewer per forward.
+``conv_bn_pairs`` ((conv attribute, BatchNorm attribute), ...), as EfficientNet's blocks do. The default
+network loses 54 BatchNorm passes per forward (its speed: the model card, ``bench/bench_default.py``).
 
-Only for inference: a folded network must not be trained (its BatchNorms are gone). ``Colorizer.load`` applies
-it to the network it has just read from a file, which nobody else holds.
+Only for inference: a folded network must not be trained (its BatchNorms are gone). ``Colorizer.load`` and
+``Colorizer.untrained`` apply it to the network they have just read or built, which nobody else holds.
 """
 
 from __future__ import annotations
