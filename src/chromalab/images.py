@@ -175,6 +175,13 @@ def to_lightness(image: Image.Image) -> Lightness:
     return Lightness(np.ascontiguousarray(lightness, dtype=np.float32), alpha)
 
 
+def resize_channel(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A float channel (H, W) resized to ``size`` (w, h), antialiased bilinear (Pillow resamples float images):
+    (h, w) float32."""
+    image = Image.fromarray(np.asarray(channel, dtype=np.float32), mode="F")
+    return np.array(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+
+
 def output_path(source: Path, out_dir: Path, *, alpha: bool) -> Path:
     """Where the colorization of ``source`` goes: same name, PNG when the format can't hold the result."""
     suffix = source.suffix.lower()

@@ -21,7 +21,7 @@ from PIL import Image
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.srgb8 import upsample_lab_to_srgb8
 from chromalab.colorize.options import DEFAULT_SIZE, check_decode, check_size, check_temperature
-from chromalab.images import Lightness, open_image, to_lightness
+from chromalab.images import Lightness, open_image, resize_channel, to_lightness
 
 if TYPE_CHECKING:
     from chromalab.color.hints import Hint
@@ -147,8 +147,7 @@ SMALLEST_VIEW = 32  # a view never upsamples the photo, except a photo smaller t
 
 def network_view(lightness: np.ndarray, size: int) -> np.ndarray:
     """L (H, W) -> (1, 1, size, size) float32, antialiased (Pillow resamples float images)."""
-    small = Image.fromarray(np.asarray(lightness, dtype=np.float32), mode="F").resize((size, size), Image.Resampling.BILINEAR)
-    return np.array(small, dtype=np.float32)[None, None]
+    return resize_channel(lightness, (size, size))[None, None]
 
 
 def as_lightness(image: Image.Image | np.ndarray | str | Path) -> Lightness:

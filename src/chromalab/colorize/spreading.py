@@ -32,7 +32,7 @@ from scipy.sparse.linalg import splu
 
 from chromalab.color.hints import Hint
 from chromalab.colorize.scribbles import Strokes, read_strokes
-from chromalab.images import Lightness
+from chromalab.images import Lightness, resize_channel
 
 WORKING_SIDE = 256  # pixels: ~65k unknowns, factorised in under a second
 PRIOR_LEAK = 1e-4  # mu: with a model, a given colour fades by e over ~60 working pixels of even lightness
@@ -68,7 +68,7 @@ class Spreading:
         scale = working_scale((width, height))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))  # (w, h) working
         strokes = None if scribbles is None else shrink_strokes(read_strokes(scribbles, (width, height)), size)
-        return cls(_resize(source.lightness, size), strokes, leak=leak(prior=prior, strokes=strokes), scale=scale)
+        return cls(resize_channel(source.lightness, size), strokes, leak=leak(prior=prior, strokes=strokes), scale=scale)
 
     @property
     def nbytes(self) -> int:
@@ -82,7 +82,7 @@ class Spreading:
         nothing)."""
         height, width = self.shape
         prior = None if prior_ab is None else np.stack(
-            [_resize(np.asarray(prior_ab)[0, c], (width, height)) for c in range(2)], -1)  # (h, w, 2)
+            [resize_channel(np.asarray(prior_ab)[0, c], (width, height)) for c in range(2)], -1)  # (h, w, 2)
         placed = {self._centre(hint): hint.ab for hint in hints}  # a later hint in the same pixel wins
         return np.ascontiguousarray(self.solve(prior, placed).transpose(2, 0, 1))[None]
 
@@ -195,8 +195,8 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
 
 def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:
     """``strokes`` at (w, h): a working pixel is a stroke where most of it was, coloured by the mean there."""
-    weight = _resize(strokes.mask.astype(np.float32), size)  # (h, w): share of stroke pixels
-    ab = np.stack([_resize(strokes.ab[..., c] * strokes.mask, size) for c in range(2)], axis=-1)
+    weight = resize_channel(strokes.mask.astype(np.float32), size)  # (h, w): share of stroke pixels
+    ab = np.stack([resize_channel(strokes.ab[..., c] * strokes.mask, size) for c in range(2)], axis=-1)
     mask = weight >= 0.5
     ab[mask] /= weight[mask][:, None]
     return Strokes(mask, ab)
@@ -205,9 +205,3 @@ def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:
 def working_scale(size: tuple[int, int]) -> float:
     """Working size / photo size for a photo of ``size`` (W, H): its longest side at most ``WORKING_SIDE``."""
     return min(1.0, WORKING_SIDE / max(size))
-
-
-def _resize(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A float channel (H, W) resized to (w, h), antialiased."""
-    image = Image.fromarray(np.asarray(channel, dtype=np.float32), mode="F")
-    return np.asarray(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from chromalab.color.hints import parse_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
-from chromalab.images import Lightness, encode_image, open_image, to_lightness
+from chromalab.images import Lightness, encode_image, open_image, resize_channel, to_lightness
 from chromalab.serve.uploads import Upload
 
 PREVIEW_FORMAT = "JPEG"
@@ -46,9 +45,8 @@ def shrink(source: Lightness, side: int) -> Lightness:
     if scale >= 1:
         return source
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = Image.fromarray(source.lightness, mode="F").resize(size, Image.Resampling.BILINEAR)
     alpha = None if source.alpha is None else source.alpha.resize(size, Image.Resampling.BILINEAR)
-    return Lightness(np.array(small, dtype=np.float32), alpha)
+    return Lightness(resize_channel(source.lightness, size), alpha)
 
 
 def preview(upload: Upload, *, temperature: float | None, grey: bool = False) -> bytes:
