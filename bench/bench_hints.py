@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: the busy-machine case of batch.polite_openmp
@@ -44,6 +44,7 @@ from chromalab.colorize.torch_backend import Colorizer
 from chromalab.evaluation.metrics import rgb8_to_ab
 from chromalab.evaluation.score import evaluate
 from chromalab.images import evenly_spaced, list_images
+from chromalab.models.profile import seconds_of
 
 RESULTS = Path(__file__).parent / "results" / "hints.json"
 CHROMALAB = Path(sys.executable).parent / "chromalab"
@@ -72,7 +73,7 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
     ab_small = np.asarray(colorizer.predict_ab(colorizer.view(source).network_input))  # (1, 2, h, w)
     network = time.perf_counter() - started
     hints = sample_hints(rgb8_to_ab(rgb).numpy(), np.random.default_rng(0), count=10)
-    one_shot = [_timed(lambda: render(source, spread(source, hints=hints, prior_ab=ab_small))) for _ in range(runs)]
+    one_shot = [seconds_of(lambda: render(source, spread(source, hints=hints, prior_ab=ab_small))) for _ in range(runs)]
     session = HintSession(colorizer, source)
     first = _change(session, hints)  # factorises the photo's system
     changes, parts = [], []
@@ -80,7 +81,8 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
         dragged = [*hints[:-1], _moved(hints[-1], 12 * run)]  # the page's edit: one hint to a new place
         changes.append(_change(session, dragged))
         ab = session.ab()  # the parts, with the hints in place
-        parts.append((_timed(session.set_hints, dragged), _timed(session.ab), _timed(render, source, ab)))
+        parts.append((seconds_of(partial(session.set_hints, dragged)), seconds_of(session.ab),
+                      seconds_of(partial(render, source, ab))))
     everything = [_change(session, [_moved(h, 7 * run) for h in hints]) for run in range(1, runs + 1)]
     with tempfile.TemporaryDirectory() as folder:
         photo, strokes = Path(folder) / "photo.png", Path(folder) / "strokes.png"
@@ -100,15 +102,9 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
             "scribbles_cli_s": scribbles_cli}
 
 
-def _timed(action: Callable[..., object], *args: object) -> float:
-    started = time.perf_counter()
-    action(*args)
-    return time.perf_counter() - started
-
-
 def _change(session: HintSession, hints: list[Hint]) -> float:
     """Seconds for a hint change as the web app makes it: the new hints, then the photo at full resolution."""
-    return _timed(lambda: (session.set_hints(hints), session.colorize()))
+    return seconds_of(lambda: (session.set_hints(hints), session.colorize()))
 
 
 def _moved(hint: Hint, step: int) -> Hint:

@@ -50,15 +50,18 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
+def seconds_of(fn: Callable[[], object]) -> float:
+    """Wall time of one call of ``fn``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def median_time(fn: Callable[[], object], *, runs: int, warmup: int = 1) -> tuple[float, list[float]]:
     """Median wall time of ``fn`` over ``runs`` calls after ``warmup`` calls, and all the samples."""
     for _ in range(warmup):
         fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
+    samples = [seconds_of(fn) for _ in range(runs)]
     return statistics.median(samples), samples
 
 
@@ -71,7 +74,5 @@ def interleaved_medians(calls: dict[str, Callable[[], object]], *, rounds: int, 
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(seconds_of(fn))
     return {name: statistics.median(values) for name, values in samples.items()}
