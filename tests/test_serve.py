@@ -42,7 +42,7 @@ def pixels(content: bytes) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(LIMITS)) as test_client:
+    with TestClient(create_app(LIMITS), base_url="http://localhost") as test_client:
         yield test_client
 
 
@@ -87,7 +87,9 @@ def test_upload_preview_and_download(client: TestClient, photos: dict[str, np.nd
     assert download.headers["content-disposition"] == 'attachment; filename="my coffee_-colour.png"'
     direct = post(client, "/api/colorize", data, temperature="0.3")  # one network run, two paths: identical
     np.testing.assert_array_equal(pixels(download.content), pixels(direct.content))
-    archive = client.get("/api/download.zip", params={"ids": f"{kept['id']},{kept['id']}", "format": "jpeg"})
+    twin = post(client, "/api/uploads", data, name="my coffee;.jpg").json()  # another upload, the same name
+    ids = f"{kept['id']},{twin['id']},{kept['id']}"  # an id given twice is zipped once
+    archive = client.get("/api/download.zip", params={"ids": ids, "format": "jpeg"})
     import zipfile
 
     assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == ["my coffee_-colour.jpg", "my coffee_-colour-2.jpg"]
@@ -160,7 +162,7 @@ def test_random_prefix_of_a_real_photo_never_makes_a_server_error(client: TestCl
 
 
 def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
-    with TestClient(create_app(ServeSettings(token="s3cret", preview_side=48))) as guarded:
+    with TestClient(create_app(ServeSettings(token="s3cret", preview_side=48)), base_url="http://localhost") as guarded:
         assert guarded.get("/api/health").status_code == 401
         assert guarded.get("/").status_code == 401
         assert guarded.get("/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
@@ -175,7 +177,7 @@ def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
 
 
 def test_the_server_writes_only_in_its_own_folder_and_removes_it(photo: np.ndarray) -> None:
-    with TestClient(create_app(ServeSettings(preview_side=48))) as own:
+    with TestClient(create_app(ServeSettings(preview_side=48)), base_url="http://localhost") as own:
         folder = own.app.state.server.folder
         kept = post(own, "/api/uploads", encoded(photo)).json()
         assert [p.parent for p in folder.iterdir()] == [folder] and len(list(folder.iterdir())) == 1
@@ -236,7 +238,8 @@ def test_hints_change_the_upload_and_bad_hints_are_one_error(client: TestClient,
     for body, status, words in ((b"{", 400, "not JSON"), (b'{"hint": []}', 400, "expected"),
                                 (b'{"hints": [{"x": 64, "y": 0, "color": "#ffffff"}]}', 400, "outside the 64x43"),
                                 (b'{"hints": [{"x": 1, "y": 1, "color": "blue"}]}', 400, "hex"),
-                                (b"[" * 300_000, 413, "at most")):
+                                (b"[" * 300_000, 413, "limit"), (b"[" * 5000, 400, "nested too deeply"),
+                                (b'{"hints": [' + b"[" * 5000 + b"]}", 400, "nested too deeply")):
         refused = client.put(route, content=body)
         assert refused.status_code == status and words in refused.json()["error"], refused.json()
     assert client.put("/api/uploads/nope/hints", json={"hints": []}).status_code == 404

@@ -247,7 +247,7 @@ def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightnes
 def client(folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
     path = tmp_path_factory.mktemp("api") / "demo.sqlite"
     new_study(folders, path, practice=3, trials=8, attention=0.25)
-    with TestClient(create_app(ServeSettings(studies=(path,)))) as test_client:
+    with TestClient(create_app(ServeSettings(studies=(path,))), base_url="http://localhost") as test_client:
         yield test_client, path
 
 

@@ -30,13 +30,20 @@ def serve(
     queue: int = typer.Option(64, "--queue", min=1, help="Photos in work or waiting at once; more get 503."),
     studies: list[Path] = typer.Option([], "--study", help="Run this study (made by 'chromalab study create') at "
                                        "/study/NAME (repeatable)."),
+    allow_hosts: list[str] = typer.Option([], "--allow-host", help="Also answer to this host name (repeatable): the "
+                                          "name other computers use for this one. Loopback names, IP addresses and "
+                                          "--host are always accepted; other names are refused (DNS rebinding)."),
 ) -> None:
     """Colorize in the browser: drop photos, move the temperature, download. Works offline."""
     import uvicorn
 
     from chromalab.images import MAX_PIXELS
     from chromalab.serve.app import create_app
+    from chromalab.serve.connections import protocol_with_header_timeout
     from chromalab.serve.settings import ServeSettings
+
+    if token is not None and not token.strip():
+        usage_error("--token must not be empty (an empty token would let every request in)")
 
     if max_megapixels is None or max_megapixels > MAX_PIXELS / 1e6:
         max_megapixels = MAX_PIXELS / 1e6
@@ -54,7 +61,7 @@ def serve(
     try:
         settings = ServeSettings(model=model, models_dir=models_dir, max_upload_mb=max_upload_mb,
                                  max_megapixels=max_megapixels, token=token, workers=workers, queue=queue,
-                                 studies=tuple(studies))
+                                 studies=tuple(studies), host=host, allow_hosts=tuple(allow_hosts))
     except ValueError as error:
         usage_error(str(error))
     shown = "localhost" if _loopback(host) else host
@@ -62,7 +69,8 @@ def serve(
     print(f"chromalab: http://{shown}:{port}/{query}  (Ctrl-C stops it)", flush=True)
     for name in names:
         print(f"study {name}: http://{shown}:{port}/study/{name}{query}", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                http=protocol_with_header_timeout(settings.header_timeout_s), limit_concurrency=settings.connections)
 
 
 def _check_studies(paths: list[Path]) -> list[str]:

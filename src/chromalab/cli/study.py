@@ -4,6 +4,7 @@ The study itself runs in the web app: ``chromalab serve --study FILE``."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def create(
             usage_error(f"{folder}: no such folder")
     if out.exists() and not overwrite:
         usage_error(f"{out} exists; pass --overwrite to replace it (and its answers)")
+    _check_folder(out, "-o")
     try:
         labels = tuple(folders)
         plan = StudyPlan(name, labels, parse_kinds(kinds) if kinds else default_kinds(labels), practice=practice,
@@ -66,9 +68,17 @@ def create(
         usage_error(str(error))
     except OSError as error:
         usage_error(f"{out}: cannot write ({error.strerror or error})")
+    except sqlite3.Error as error:  # the file could not be made (a folder that went away, a full disk...)
+        usage_error(f"{out}: cannot write ({error})")
     for line in created.skipped:
         print(f"warning: left out: {line}", file=sys.stderr)
     _print_created(plan, created, out)
+
+
+def _check_folder(path: Path, option: str) -> None:
+    """Exit 2 unless ``path``'s folder exists: an output goes into a folder that is there, none is made."""
+    if not path.parent.is_dir():
+        usage_error(f"{option} {path}: no such folder {path.parent}")
 
 
 def _method_folders(methods: list[str]) -> dict[str, Path]:
@@ -120,6 +130,9 @@ def results(
 
     if not 0.0 <= min_attention <= 1.0:
         usage_error(f"--min-attention must be in [0, 1], got {min_attention}")
+    for option, path in (("--json", json_path), ("--csv", csv_path)):
+        if path is not None:
+            _check_folder(path, option)
     try:
         with closing(StudyStore(study)) as store:
             plan, trials = store.plan, store.trials()

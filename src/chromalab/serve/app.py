@@ -6,15 +6,17 @@ runs once; the upload is kept) then ``GET /api/uploads/ID/preview?temperature=T`
 without the network), ``PUT /api/uploads/ID/hints`` (JSON ``{"hints": [...]}`` as ``--hints`` files have them:
 the decoder runs again), ``GET /api/uploads/ID/palette?x=&y=`` (the network's likeliest colours there),
 ``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
-Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image), 401 (token), 404, 413 (too many
-bytes or pixels), 415 (not an image at all) or 503 (the pool is full). With ``--study``, the human studies'
-routes too (``study_routes``).
+Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image), 401 (token), 403 (a state-changing
+request from another site), 404, 408 (a body that came too slowly), 413 (too many bytes or pixels), 415 (not an
+image at all), 421 (a Host name the server was not started for: ``guard``) or 503 (the pool, or the slots for
+bodies being received, are full). With ``--study``, the human studies' routes too (``study_routes``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -29,10 +31,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from chromalab.images import ImageError, ImageTooLarge, NotAnImage
+from chromalab.serve.bodies import BodyError, Receiving
 from chromalab.serve.catalogue import Catalogue
 from chromalab.serve.forms import FormError
+from chromalab.serve.guard import Guard
 from chromalab.serve.routes import STATIC, ApiError, router
 from chromalab.serve.settings import ServeSettings
+from chromalab.serve.study_routes import Newcomers
 from chromalab.serve.study_routes import router as study_router
 from chromalab.serve.uploads import UploadStore
 from chromalab.serve.work import Busy, WorkPool
@@ -40,6 +45,7 @@ from chromalab.study.storage import StudyStore, open_studies
 
 TOKEN_COOKIE = "chromalab_token"
 EXPIRY_INTERVAL_S = 30.0
+FOLDER_PREFIX = "chromalab-serve-"  # then the server's process id: a folder whose process is gone is left over
 
 
 @dataclass
@@ -52,6 +58,8 @@ class Server:
     store: UploadStore
     folder: Path  # the server's own temporary folder: the only place it writes (besides the study files)
     studies: dict[str, StudyStore]  # study name -> its open file
+    receiving: Receiving  # request bodies being received at once, bounded
+    newcomers: Newcomers  # new study participants per client, bounded
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -61,6 +69,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.include_router(router)
     app.include_router(study_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Guard, hosts=(settings.host, *settings.allow_hosts))  # outermost: before the token
     return app
 
 
@@ -69,11 +78,12 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one thread per photo: the pool's workers share the cores
-        folder = Path(tempfile.mkdtemp(prefix="chromalab-serve-"))
+        remove_left_over_folders()
+        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         server = Server(settings, Catalogue(settings.model, settings.models_dir),
                         WorkPool(workers=settings.workers, capacity=settings.queue),
                         UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s), folder,
-                        {})
+                        {}, Receiving(settings.receiving), Newcomers())
         server.catalogue.colorizer(None)  # load the first model now: a bad one stops the start, not a request
         server.studies.update(open_studies(settings.studies))
         app.state.server = server
@@ -91,6 +101,28 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
     return lifespan
 
 
+def remove_left_over_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the temporary folders of servers that were killed (kill -9: no time to remove their own): ours by
+    name, whose process id is no running process. Returns them."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 async def _expire(store: UploadStore) -> None:
     while True:
         await asyncio.sleep(EXPIRY_INTERVAL_S)
@@ -99,14 +131,21 @@ async def _expire(store: UploadStore) -> None:
 
 def _errors(app: FastAPI) -> None:
     """Every failure is ``{"error": "..."}`` with its status; a server error never shows a traceback."""
-    statuses = {ApiError: None, FormError: None, ImageTooLarge: 413, NotAnImage: 415, ImageError: 400, Busy: 503,
-                RequestValidationError: 400, HTTPException: None}
+    statuses = {ApiError: None, FormError: None, BodyError: None, ImageTooLarge: 413, NotAnImage: 415,
+                ImageError: 400, Busy: 503, RequestValidationError: 400, HTTPException: None}
 
     def handler(status: int | None):
         async def handle(request: Request, error: Exception) -> JSONResponse:
             code = status or getattr(error, "status", None) or getattr(error, "status_code", 500)
-            message = getattr(error, "detail", None) if isinstance(error, HTTPException) else str(error)
-            return JSONResponse({"error": message or "error"}, status_code=code)
+            if isinstance(error, HTTPException):
+                message = error.detail
+            elif isinstance(error, RequestValidationError):
+                message = validation_message(error)
+            else:
+                message = str(error)
+            # a body refused before it was read whole: the connection cannot carry another request
+            close = {"Connection": "close"} if code in (408, 413) else None
+            return JSONResponse({"error": message or "error"}, status_code=code, headers=close)
 
         return handle
 
@@ -117,6 +156,16 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
 
     app.add_exception_handler(Exception, unexpected)
+
+
+def validation_message(error: RequestValidationError) -> str:
+    """Which fields are missing or wrong, and why, in one line: never the route's source (FastAPI's own text
+    names the file and line of the handler)."""
+    parts = []
+    for problem in error.errors():
+        where = [str(part) for part in problem.get("loc", ()) if part not in ("query", "path", "body", "header")]
+        parts.append(f"{'.'.join(where) or 'request'}: {problem.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
 
 
 def _token(app: FastAPI, token: str | None) -> None:

@@ -8,16 +8,21 @@ from pathlib import Path
 
 from PIL import Image
 
-from chromalab.color.hints import parse_hints
+from chromalab.color.hints import as_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness, encode_image, open_image, resize_channel, to_lightness
+from chromalab.serve.bodies import parse_json
 from chromalab.serve.uploads import Upload
 
 PREVIEW_FORMAT = "JPEG"
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG"}  # what a client may ask for -> Pillow's name
 SUFFIXES = {"PNG": ".png", "JPEG": ".jpg"}
+# hints on one photo, at most: a person clicks a few to a few tens (bench_hints measures up to 100, where the
+# PSNR curve flattens); each hint keeps a response of the working size (0.5 MB) and enters every solve, so
+# 600 made one preview take 39 s and 0.6 GB, and evicted the other uploads
+MAX_HINTS = 100
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 
@@ -63,8 +68,19 @@ def full_resolution(upload: Upload, *, temperature: float | None, fmt: str, max_
     return encode_image(upload.session.colorize(temperature=temperature, source=source), fmt)
 
 
-def set_hints(upload: Upload, text: str) -> list[dict]:
-    """Give the upload the hints of ``text``, written as ``--hints`` files are (``ValueError`` naming the first
-    problem); returns them as stored."""
-    upload.session.set_hints(parse_hints(text, upload.session.size))
+def hint_entries(text: str) -> list:
+    """The hints of a request's JSON ``text``, written as ``--hints`` files are (``ValueError`` saying what is
+    wrong: not JSON, nested too deeply, not ``{"hints": [...]}``, more than ``MAX_HINTS``)."""
+    document = parse_json(text)
+    if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
+        raise ValueError('expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}')  # noqa: TRY004 (bad input)
+    if len(document["hints"]) > MAX_HINTS:
+        raise ValueError(f"at most {MAX_HINTS} hints on one photo, got {len(document['hints'])}")
+    return document["hints"]
+
+
+def set_hints(upload: Upload, entries: list) -> list[dict]:
+    """Give the upload the hints ``entries`` (``hint_entries``; ``ValueError`` naming the first bad one);
+    returns them as stored."""
+    upload.session.set_hints(as_hints(entries, upload.session.size))
     return [{"x": h.x, "y": h.y, "ab": [round(v, 2) for v in h.ab]} for h in upload.session.hints]

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from chromalab.colorize.batch import unique
 from chromalab.colorize.options import check_size, check_temperature
 from chromalab.serve import rendering
+from chromalab.serve.bodies import Pace, chunks, read_body
 from chromalab.serve.forms import Form, read_form
 from chromalab.serve.uploads import Upload, safe_stem
 
 STATIC = Path(str(resources.files("chromalab.serve") / "static"))
 router = APIRouter()
-MAX_HINTS_BYTES = 200_000  # a few thousand hints
+MAX_HINTS_BYTES = 64 * rendering.MAX_HINTS * 2  # a hint is about 50 bytes of JSON: twice that, with room to spare
+MAX_ZIP_IDS = 100  # photos in one zip: a page's worth; each is rendered in turn, at full resolution
 
 
 class ApiError(Exception):
@@ -33,10 +34,17 @@ def _server(request: Request):  # -> app.Server
     return request.app.state.server
 
 
+def pace(settings) -> Pace:  # settings: ServeSettings
+    return Pace(settings.body_grace_s, settings.body_min_kbps * 1000)
+
+
 async def _form(request: Request) -> tuple[Form, bytes]:
-    """The request's form and its ``file`` (400 without one)."""
-    form = await read_form(request.headers.get("content-type"), request.headers.get("content-length"),
-                           request.stream(), max_bytes=_server(request).settings.max_bytes)
+    """The request's form and its ``file`` (400 without one), received in one of the server's few slots."""
+    server = _server(request)
+    with server.receiving.slot():
+        form = await read_form(request.headers.get("content-type"), request.headers.get("content-length"),
+                               chunks(request, max_bytes=server.settings.max_bytes, pace=pace(server.settings)),
+                               max_bytes=server.settings.max_bytes)
     if "file" not in form.files:
         raise ApiError(400, "no file: send the photo as the multipart field 'file'")
     return form, form.files["file"]
@@ -53,12 +61,22 @@ def _number(fields: dict[str, str], name: str, kind: type, check: Callable[[Any]
         raise ApiError(400, f"{name}: {error}") from None
 
 
-def _options(fields: dict[str, str]) -> dict[str, object]:
+def _options(fields: dict[str, str], max_size: int) -> dict[str, object]:
     fmt = fields.get("format", "png").lower()
     if fmt not in rendering.FORMATS:
         raise ApiError(400, f"format must be png or jpeg, got {fmt!r}")
+
+    def size(value: int) -> int:
+        if check_size(value) > max_size:
+            raise ValueError(f"at most {max_size} on this server (the bundled models look at 256), got {value}")
+        return value
+
     return {"temperature": _number(fields, "temperature", float, check_temperature),
-            "size": _number(fields, "size", int, check_size), "fmt": rendering.FORMATS[fmt]}
+            "size": _number(fields, "size", int, size), "fmt": rendering.FORMATS[fmt]}
+
+
+def _query(request: Request) -> dict[str, object]:
+    return _options(dict(request.query_params), _server(request).settings.max_size)
 
 
 def _colorizer(server, name: str | None):  # -> Colorizer
@@ -102,7 +120,7 @@ async def models(request: Request) -> list[dict[str, object]]:
 async def colorize(request: Request) -> Response:
     server = _server(request)
     form, data = await _form(request)
-    options = _options(form.fields)
+    options = _options(form.fields, server.settings.max_size)
     colorizer = _colorizer(server, form.fields.get("model"))
     body = await server.pool.run(rendering.colorize_bytes, colorizer, data, max_pixels=server.settings.max_pixels,
                                  temperature=options["temperature"], size=options["size"], fmt=options["fmt"])
@@ -117,7 +135,7 @@ async def upload(request: Request) -> dict[str, object]:
     colorizer = _colorizer(server, name)
     kept = await server.pool.run(rendering.analyse, colorizer, data, model=name,
                                  filename=safe_stem(form.filenames.get("file")), original=server.store.original_path(),
-                                 max_pixels=server.settings.max_pixels, size=_options(form.fields)["size"],
+                                 max_pixels=server.settings.max_pixels, size=_options(form.fields, server.settings.max_size)["size"],
                                  preview_side=server.settings.preview_side)
     server.store.add(kept)
     return {"id": kept.id, "name": kept.name, "width": kept.width, "height": kept.height, "model": name,
@@ -128,7 +146,7 @@ async def upload(request: Request) -> dict[str, object]:
 async def preview(request: Request, upload_id: str, grey: bool = False) -> Response:
     server = _server(request)
     kept = _upload(server, upload_id)
-    temperature = _options(dict(request.query_params))["temperature"]
+    temperature = _query(request)["temperature"]
     body = await server.pool.run(rendering.preview, kept, temperature=temperature, grey=grey)
     return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
 
@@ -139,13 +157,10 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
     in photo pixels (``color.hints``); the previews and downloads that follow have them."""
     server = _server(request)
     kept = _upload(server, upload_id)
-    body = b""
-    async for chunk in request.stream():  # refused as soon as it passes the limit, never read whole
-        body += chunk
-        if len(body) > MAX_HINTS_BYTES:
-            raise ApiError(413, f"hints: at most {MAX_HINTS_BYTES // 1000} kB")
+    body = await read_body(request, max_bytes=MAX_HINTS_BYTES, pace=pace(server.settings))  # refused past the limit
     try:
-        stored = await server.pool.run(rendering.set_hints, kept, body.decode("utf-8", errors="replace"))
+        entries = rendering.hint_entries(body.decode("utf-8", errors="replace"))
+        stored = await server.pool.run(rendering.set_hints, kept, entries)
     except ValueError as error:
         raise ApiError(400, f"hints: {error}") from None
     server.store.refit()  # the first hints of an upload make it larger
@@ -167,7 +182,7 @@ async def palette(request: Request, upload_id: str, x: int, y: int) -> dict[str,
 @router.get("/api/uploads/{upload_id}/download")
 async def download(request: Request, upload_id: str) -> Response:
     server = _server(request)
-    options = _options(dict(request.query_params))
+    options = _query(request)
     filename, body = await _full_resolution(server, _upload(server, upload_id), options)
     return Response(body, media_type=rendering.MEDIA_TYPES[options["fmt"]],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -179,18 +194,46 @@ async def forget(request: Request, upload_id: str) -> dict[str, bool]:
 
 
 @router.get("/api/download.zip")
-async def download_all(request: Request, ids: str) -> Response:
-    """Every upload of ``ids`` (comma-separated) at full resolution, in one zip."""
+async def download_all(request: Request, ids: str) -> StreamingResponse:
+    """Every upload of ``ids`` (comma-separated, each once, at most ``MAX_ZIP_IDS``) at full resolution, in one
+    zip streamed as its photos are rendered: one photo in memory at a time, however many are asked for."""
     server = _server(request)
-    options = _options(dict(request.query_params))
-    kept = [_upload(server, upload_id) for upload_id in ids.split(",") if upload_id]
-    buffer, names = io.BytesIO(), set()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    options = _query(request)
+    wanted = list(dict.fromkeys(upload_id for upload_id in ids.split(",") if upload_id))  # each id once, in order
+    if len(wanted) > MAX_ZIP_IDS:
+        raise ApiError(400, f"ids: at most {MAX_ZIP_IDS} uploads in one zip, got {len(wanted)}")
+    kept = [_upload(server, upload_id) for upload_id in wanted]
+    return StreamingResponse(_zipped(server, kept, options), media_type="application/zip",
+                             headers={"Content-Disposition": 'attachment; filename="colorized.zip"'})
+
+
+class _Sink:
+    """A write-only file for ``zipfile`` (which then writes sizes after each member's data, needing no seek):
+    what was written since the last ``take``."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+async def _zipped(server, kept: list[Upload], options: dict[str, object]) -> AsyncIterator[bytes]:
+    sink, names = _Sink(), set()
+    with zipfile.ZipFile(sink, "w") as archive:
         for one in kept:
             filename, body = await _full_resolution(server, one, options)
             archive.writestr(unique(Path(filename), names).name, body)  # photo-2.png beside photo.png
-    return Response(buffer.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": 'attachment; filename="colorized.zip"'})
+            yield sink.take()
+    yield sink.take()  # the central directory
 
 
 async def _full_resolution(server, upload: Upload, options: dict[str, object]) -> tuple[str, bytes]:

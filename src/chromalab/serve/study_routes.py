@@ -3,25 +3,32 @@
 Participant (no personal data: a random id the page keeps in the browser):
 ``GET /study/NAME`` (the page), ``GET /api/study/NAME`` (what the instructions need),
 ``GET /api/study/NAME/next?participant=P`` -> ``{"trial", "images": [url, url], "question", ...}`` or
-``{"done": true}``, ``POST /api/study/NAME/answer`` ``{"participant", "trial", "choice": 0|1}`` (acknowledged
-after its commit; refused with 400 malformed, 403 another participant's trial, 404 unknown trial, 409 repeated
-or out of turn), ``GET /api/study/NAME/pictures/TRIAL/SIDE`` (a picture; the address says nothing of its source).
+``{"done": true}`` (a new participant id is enrolled: at most ``Newcomers`` per client, else 429),
+``POST /api/study/NAME/answer`` ``{"participant", "trial", "choice": 0|1}`` (at most ``bodies.JSON_BYTES``;
+acknowledged after its commit; refused with 400 malformed, 403 another participant's trial, 404 unknown trial,
+409 repeated or out of turn), ``GET /api/study/NAME/pictures/TRIAL/SIDE`` (a picture; the address says nothing
+of its source).
 Admin, with the study's token (``?token=``): ``GET /study/NAME/results`` (the page), ``GET /api/study/NAME/results``
 (the summary of ``chromalab study results``) and ``GET /api/study/NAME/results.csv`` (one row per answer).
 
-The handlers are plain functions: FastAPI runs them in its thread pool, so a commit never blocks the event loop.
+The handlers are plain functions: FastAPI runs them in its thread pool, so a commit never blocks the event loop
+(the answer's handler reads its body on the loop, then commits in the same thread pool).
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from chromalab.serve.routes import STATIC, ApiError
+from chromalab.serve.bodies import JSON_BYTES, parse_json, read_body
+from chromalab.serve.routes import STATIC, ApiError, pace
 from chromalab.serve.study_page import results_page
 from chromalab.study.plan import PRACTICE
 from chromalab.study.results import answer_rows, csv_text, summarise
@@ -31,6 +38,31 @@ from chromalab.study.storage import BadAnswer, NotNow, NotYourTrial, StudyStore,
 router = APIRouter()
 REFUSALS = {BadAnswer: 400, NotYourTrial: 403, UnknownTrial: 404, NotNow: 409}
 T = TypeVar("T")
+
+
+class Newcomers:
+    """New participants per client (its address), as a token bucket: ``burst`` at once, then ``per_minute``.
+    Each enrolment writes a participant's trials: a script forging ids must not fill the file or hold the
+    study's lock while real participants answer. Thread-safe."""
+
+    def __init__(self, *, burst: int = 60, per_minute: float = 60.0) -> None:
+        self.burst, self.rate = burst, per_minute / 60.0
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def admit(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._buckets) > 10_000:  # forget the clients whose bucket is full again
+                self._buckets = {key: (tokens, when) for key, (tokens, when) in self._buckets.items()
+                                 if tokens + (now - when) * self.rate < self.burst}
+            tokens, when = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - when) * self.rate)
+            if tokens < 1:
+                self._buckets[client] = (tokens, now)
+                return False
+            self._buckets[client] = (tokens - 1, now)
+            return True
 
 
 def _study(request: Request, name: str) -> StudyStore:
@@ -72,6 +104,8 @@ def about(request: Request, name: str) -> dict[str, object]:
 @router.get("/api/study/{name}/next")
 def next_trial(request: Request, name: str, participant: str = "") -> dict[str, object]:
     store = _study(request, name)
+    if not store.is_enrolled(participant):
+        _admit(request)
     trial = _refusing(store.next_trial, participant)
     if trial is None:
         return {"done": True}
@@ -81,11 +115,26 @@ def next_trial(request: Request, name: str, participant: str = "") -> dict[str, 
             "practice_total": store.plan.practice, "show_ms": store.plan.show_ms}
 
 
+def _admit(request: Request) -> None:
+    """429 when this client has enrolled too many new participants lately."""
+    client = request.client.host if request.client else "unknown"
+    if not request.app.state.server.newcomers.admit(client):
+        raise ApiError(429, "too many new participants from this address; try again in a minute")
+
+
 @router.post("/api/study/{name}/answer")
-def answer(request: Request, name: str, body: dict[str, Any] = Body(...)) -> dict[str, object]:
+async def answer(request: Request, name: str) -> dict[str, object]:
     store = _study(request, name)
-    choice = body.get("choice")
-    real = _refusing(store.record_answer, body.get("participant"), body.get("trial"), choice)
+    body = await read_body(request, max_bytes=JSON_BYTES, pace=pace(request.app.state.server.settings))
+    try:
+        document = parse_json(body.decode("utf-8", errors="replace"))
+    except ValueError as error:
+        raise ApiError(400, f"answer: {error}") from None
+    if not isinstance(document, dict):
+        raise ApiError(400, 'answer: expected {"participant": ..., "trial": ..., "choice": 0 or 1}')
+    choice = document.get("choice")
+    real = await run_in_threadpool(_refusing, store.record_answer, document.get("participant"), document.get("trial"),
+                                   choice)
     return {"recorded": True} | ({} if real is None else {"correct": choice == real, "real": real})
 
 

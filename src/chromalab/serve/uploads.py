@@ -34,7 +34,16 @@ class Upload:
 
     @property
     def nbytes(self) -> int:
-        return self.session.nbytes + self.preview.lightness.nbytes
+        """Memory held: the session's answers and factors, the photo's full-resolution lightness and view (kept
+        for the spreading and the palette), and the preview."""
+        prepared = self.session.prepared
+        preview = 0 if self.preview is prepared.source else lightness_bytes(self.preview)
+        return self.session.nbytes + lightness_bytes(prepared.source) + prepared.network_input.nbytes + preview
+
+
+def lightness_bytes(source: Lightness) -> int:
+    alpha = 0 if source.alpha is None else source.alpha.width * source.alpha.height
+    return source.lightness.nbytes + alpha
 
 
 def safe_stem(filename: str | None) -> str:

@@ -51,13 +51,14 @@ class _Balance:
 
 
 def participant_trials(plan: StudyPlan, practice_photos: list[str], test_photos: list[str],
-                       earlier: Iterable[tuple[Condition, str]], rng: random.Random) -> list[Trial]:
+                       earlier: Iterable[tuple[Condition, str]] | Counter, rng: random.Random) -> list[Trial]:
     """Practice trials then counted trials of a new participant. ``earlier``: the (condition, photo) of every
-    counted trial given to earlier participants."""
+    counted trial given to earlier participants, or a Counter of them (what the study file keeps: its size does
+    not grow with the participants)."""
     balance = _Balance()
-    for condition, photo in earlier:
-        balance.pairs[(condition, photo)] += 1
-        balance.photos[photo] += 1
+    for (condition, photo), count in (earlier if isinstance(earlier, Counter) else Counter(earlier)).items():
+        balance.pairs[(condition, photo)] += count
+        balance.photos[photo] += count
     # the attention checks take their photos first: the tests then fill the cells they need most
     quota = Counter({plan.attention_condition: plan.attention_trials})
     counted = [balance.pick(quota, test_photos, rng) for _ in range(plan.attention_trials)]

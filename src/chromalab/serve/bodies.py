@@ -1,0 +1,105 @@
+"""Request bodies read under limits: at most so many bytes, at least a minimum average rate (a client that
+trickles its body is cut off, 408), at most so many bodies being received at once (503), and JSON that is parsed
+without letting its nesting reach the interpreter's recursion limit (400, never 500).
+
+Each limit bounds what a slow or hostile client can hold: eight unfinished 45 MB uploads held 360 MB, and a
+body sent a byte at a time kept its connection for as long as the client liked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from fastapi import Request
+
+JSON_BYTES = 16_000  # a JSON body of the API (a study answer) is a few hundred bytes
+
+
+class BodyError(Exception):
+    """A body refused while it was read; ``status``: 408 (too slow), 413 (too large) or 503 (too many at once)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Receiving:
+    """How many request bodies are being received at once, at most ``limit``; used from the event loop only."""
+
+    limit: int
+    taken: int = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """One body received meanwhile; ``BodyError`` 503 when ``limit`` are already."""
+        if self.taken >= self.limit:
+            raise BodyError(503, f"the server is receiving {self.taken} uploads already; try again in a moment")
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
+
+
+@dataclass(frozen=True)
+class Pace:
+    """A body must arrive at ``min_rate`` bytes per second on average, after ``grace`` seconds for free."""
+
+    grace: float
+    min_rate: float
+
+    def allowed(self, received: int) -> float:
+        """Seconds since the start by which ``received`` bytes (and the next chunk) must have come."""
+        return self.grace + received / self.min_rate
+
+
+def check_length(request: Request, max_bytes: int) -> None:
+    """``BodyError`` 413 when the declared length is above ``max_bytes``, before any byte is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyError(413, f"request of {int(declared):,} bytes is above the {max_bytes:,}-byte limit")
+
+
+async def chunks(request: Request, *, max_bytes: int, pace: Pace) -> AsyncIterator[bytes]:
+    """The request's body chunk by chunk; ``BodyError`` 413 past ``max_bytes`` (the declared length is checked
+    before any byte is read), 408 when it comes slower than ``pace``."""
+    check_length(request, max_bytes)
+    start, received = time.monotonic(), 0
+    while True:
+        left = start + pace.allowed(received) - time.monotonic()
+        try:
+            message = await asyncio.wait_for(request.receive(), timeout=max(left, 0.001))
+        except TimeoutError:
+            raise BodyError(408, f"the request's body came too slowly (under {pace.min_rate / 1000:g} kB/s "
+                                 f"after {pace.grace:g} s)") from None
+        if message["type"] == "http.disconnect":
+            raise BodyError(400, "the client went away before its request was complete")
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > max_bytes:
+            raise BodyError(413, f"request is above the {max_bytes:,}-byte limit")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def read_body(request: Request, *, max_bytes: int, pace: Pace) -> bytes:
+    """The whole body, read under the same limits as ``chunks``."""
+    return b"".join([chunk async for chunk in chunks(request, max_bytes=max_bytes, pace=pace)])
+
+
+def parse_json(text: str) -> object:
+    """JSON text -> its value; ``ValueError`` saying why for text that is not JSON or nests too deeply (the
+    decoder recurses: ``[[[[...`` a hundred thousand deep would otherwise be a RecursionError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
