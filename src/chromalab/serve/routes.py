@@ -107,7 +107,7 @@ async def favicon() -> FileResponse:
 async def health(request: Request) -> dict[str, object]:
     server = _server(request)
     return {"status": "ok", "models": server.catalogue.names, "uploads": len(server.store),
-            "in_work": server.pool.taken, "capacity": server.pool.capacity}
+            "in_work": server.pool.taken, "capacity": server.pool.capacity, "receiving": server.receiving.taken}
 
 
 @router.get("/api/models")
