@@ -9,7 +9,6 @@ import json
 import socket
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from live_server import served
