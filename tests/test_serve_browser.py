@@ -99,6 +99,45 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
 
 
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_pages_download_is_what_the_command_line_makes(
+        server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """The page starts at the model's own temperature (the bundled default's 1.4, past the old 0-1 slider) and
+    its download is ``chromalab colorize``'s output for the same photo, to float rounding."""
+    from conftest import CHROMALAB
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(photos["astronaut"]).convert("L").resize((200, 200)).save(photo)
+    models = json.load(urllib.request.urlopen(url + "/api/models", timeout=30))
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser, page = upload_in_browser(playwright, url, photo, problems, width=1000)
+        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
+                               "return i && i.complete && i.naturalWidth > 0; }")
+        slider = page.locator("#temperature")
+        assert float(slider.input_value()) == models[0]["temperature"] == 1.4
+        assert float(slider.get_attribute("max")) >= max(model["temperature"] for model in models)
+        assert page.locator("#about").inner_text() == models[0]["about"] and "below" not in models[0]["about"]
+        assert page.locator(".card .hint-editor").is_hidden()  # until the Hints button is pressed
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        with page.expect_download() as download:
+            page.locator(".card .download").click()
+        saved = tmp_path / "page.png.download.png"
+        download.value.save_as(saved)
+        browser.close()
+    assert problems == [], problems
+    done = subprocess.run([str(CHROMALAB), "colorize", str(photo), "-o", str(tmp_path / "cli")], check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    page_pixels = np.asarray(Image.open(saved).convert("RGB"), dtype=int)
+    cli_pixels = np.asarray(Image.open(tmp_path / "cli" / "astronaut.png").convert("RGB"), dtype=int)
+    assert page_pixels.shape == cli_pixels.shape
+    close = (np.abs(page_pixels - cli_pixels).max(axis=2) <= 2).mean()
+    assert close >= 0.999, f"only {close:.4%} of the pixels within 2 code values"
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
         server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
@@ -112,6 +151,8 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
         page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
                                "return i && i.complete && i.naturalWidth > 0 && i.src.includes('v=0'); }")
         page.locator(".card .hints-toggle").click()
+        controls = page.locator(".card .hint-controls")
+        assert controls.is_hidden()  # no hint yet: nothing for its colour and remove controls to act on
         compare = page.locator(".card .compare")
         box = compare.bounding_box()
         with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as dropped:
@@ -119,7 +160,7 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
         sent = json.loads(dropped.value.post_data)["hints"]
         assert len(sent) == 1 and abs(sent[0]["x"] - 60) <= 1 and abs(sent[0]["y"] - 80) <= 1
         page.wait_for_selector(".card .swatch")  # the network's likeliest colours at that point
-        assert page.locator(".card .hint").count() == 1
+        assert page.locator(".card .hint").count() == 1 and controls.is_visible()
         page.wait_for_function("() => document.querySelector('.card .after').src.includes('v=1')")
         with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as picked:
             page.locator(".card .hint-colour").evaluate(
@@ -143,6 +184,6 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
         with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as removed:
             page.locator(".card .hint-remove").click()
         assert json.loads(removed.value.post_data)["hints"] == []
-        assert page.locator(".card .hint").count() == 0
+        assert page.locator(".card .hint").count() == 0 and controls.is_hidden()
         browser.close()
     assert problems == [], problems

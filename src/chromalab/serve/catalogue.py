@@ -12,6 +12,14 @@ from chromalab.colorize.torch_backend import Colorizer
 
 CARD_SUFFIX = ".md"  # a model card beside a model file: NAME.md next to NAME.safetensors
 ABOUT_CHARS = 320  # what the page shows of a card
+# what the page says of each bundled model, for the person choosing one (the model cards are for developers;
+# the figures are theirs: src/chromalab/weights/MODEL_CARD.md)
+BUNDLED_ABOUT = {
+    "default": "The best colours chromalab has: it knows what things are (trees green, skies blue) and takes your "
+               "hints directly. Trained on 22,000 photos.",
+    "fast-v1": "An older, smaller model: 6-8 times faster than default, for slow computers, but duller colours "
+               "(it often guesses browns). Your hints are spread over its colours.",
+}
 
 
 class Catalogue:
@@ -19,6 +27,7 @@ class Catalogue:
 
     def __init__(self, first: str = DEFAULT_MODEL, models_dir: Path | None = None) -> None:
         self.files = {DEFAULT_MODEL: bundled_weights(), **{name: bundled_weights(name) for name in bundled_names()}}
+        self._bundled = dict(self.files)
         if models_dir is not None:
             self.files.update({path.stem: path for path in sorted(Path(models_dir).glob("*.safetensors"))})
         if first not in self.files:  # a file given by path: offered under its stem, first
@@ -52,6 +61,8 @@ class Catalogue:
 
     def _card(self, name: str, info: dict) -> str:
         path = self.files[name]
+        if name in BUNDLED_ABOUT and path == self._bundled.get(name):
+            return BUNDLED_ABOUT[name]
         card = path.with_name("MODEL_CARD.md") if name == DEFAULT_MODEL else path.with_suffix(CARD_SUFFIX)
         if card.is_file():
             return card_summary(card.read_text(encoding="utf-8"))

@@ -77,7 +77,7 @@ function attachHints(card, rerender) {
     if (selected && selected.marker) selected.marker.classList.remove("selected");
     selected = hint;
     if (hint) { hint.marker.classList.add("selected"); node.querySelector(".hint-colour").value = hint.color; }
-    node.querySelector(".hint-remove").disabled = !hint;
+    node.querySelector(".hint-controls").hidden = !hint;  // they act on the selected hint: none, nothing to show
   }
 
   function startDrag(event, hint) {
