@@ -18,6 +18,7 @@ from chromalab.color.lab import gray_rendering, gray_to_lightness
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
+from chromalab.evaluation import hues
 from chromalab.evaluation.metrics import INTERFACE_METRICS, SHOWN_METRICS
 from chromalab.evaluation.score import evaluate
 from chromalab.images import evenly_spaced, list_images
@@ -86,6 +87,19 @@ def test_evaluate_library(folder: Path, model_file: Path) -> None:
     }
 
 
+def test_evaluate_reports_pooled_hues_and_none_for_the_grey_baseline(folder: Path, model_file: Path) -> None:
+    colorizer = Colorizer.load(model_file, size=64)
+    result = evaluate(list_images(folder), colorizer, root=folder)
+    ours, grey = result.summary({})["metrics"], result.summary({})["gray_baseline"]
+    keys = [f"hue_{band.key}" for band in hues.NAMED_BANDS]
+    assert sum(ours[f"{key}_gt"] for key in keys) == pytest.approx(1.0)
+    assert all(ours[f"{key}_gt"] == grey[f"{key}_gt"] for key in keys)  # one truth for both
+    assert grey["chromatic"] == 0.0 and grey["hue_tv"] is None and all(grey[key] is None for key in keys)
+    # the set's distance is that of the pooled counts, not the mean of the photos' distances
+    assert ours["hue_tv"] == hues.tv_distance(result.model.hues, result.model.true_hues)
+    assert result.model.true_hues.sum() == round(ours["chromatic_gt"] * result.model.pixels)
+
+
 def test_hints_from_the_truth_raise_psnr_and_are_the_same_every_run(folder: Path, model_file: Path) -> None:
     colorizer = Colorizer.load(model_file, size=64)
     psnr = {}
@@ -139,6 +153,23 @@ def test_cli_writes_json_csv_and_table(folder: Path, model_file: Path, tmp_path:
     assert {"psnr", "gray_psnr", "auc_rebalanced", "gray_colorfulness"} <= set(rows[0])
     assert all(float(row["gray_colorfulness"]) == 0.0 for row in rows)
     assert "AuC rebalanced" in out and "grey baseline" in out
+
+
+def test_cli_hue_shares_and_their_figure(folder: Path, tmp_path: Path) -> None:
+    code, out, err = run(folder, "--model", "default", "--size", 64, "--json", tmp_path / "default.json")
+    assert code == 0, err
+    assert "hues of the chromatic pixels (chroma > 10): violet+magenta" in out and "(truth" in out
+    # analyze draws the hue shares of that JSON; a JSON without them, or grey ones, is a one-line error
+    drawn = CliRunner().invoke(app, ["analyze", "hues", str(tmp_path / "default.json"), "-o", str(tmp_path / "h.png")])
+    assert drawn.exit_code == 0, drawn.stderr
+    assert Image.open(tmp_path / "h.png").size[0] > 300
+    (tmp_path / "old.json").write_text(json.dumps({"metrics": {"psnr": 20.0}}))
+    summary = json.loads((tmp_path / "default.json").read_text())
+    (tmp_path / "grey.json").write_text(json.dumps({"metrics": summary["gray_baseline"]}))
+    for bad, why in (("old.json", "no hue shares"), ("grey.json", "no chromatic pixels")):
+        refused = CliRunner().invoke(app, ["analyze", "hues", str(tmp_path / bad), "-o", str(tmp_path / "o.png")])
+        assert refused.exit_code == 2 and why in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_cli_limit(folder: Path, model_file: Path, tmp_path: Path) -> None:

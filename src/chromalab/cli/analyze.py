@@ -16,7 +16,7 @@ from chromalab.color.decoding import DEFAULT_TEMPERATURE
 analyze_app = typer.Typer(
     name="analyze",
     help="Draw one analysis figure as a PNG: bins, prior, histograms, clusters, temperature, compare, flat, "
-         "activations, loss.",
+         "activations, hues, loss.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -279,6 +279,24 @@ def flat_figure(
 
 _one_photo_figure("activations", "activation_maps", "A photo.",
                   "One map per convolution layer: the channel with the highest mean activation (seed 004).")
+
+
+@analyze_app.command("hues")
+def hues_figure(
+    evaluations: list[Path] = typer.Argument(..., help="JSON summaries written by 'chromalab evaluate --json' on "
+                                             "photos, one panel each."),
+    out: Path = OUT,
+) -> None:
+    """Hue fidelity: the shares of the chromatic pixels per hue band (violet+magenta, red/orange, yellow, green,
+    cyan/blue), the model's beside the truth's, and the hue distance (TV) of each evaluation."""
+    from chromalab.analysis.hue_bars import hue_bars, read_hue_shares
+
+    for path in evaluations:
+        if not path.is_file():
+            usage_error(f"{path}: no such file (analyze hues takes the JSON of 'chromalab evaluate --json')")
+    with _errors(out):
+        fig = hue_bars([(path.stem, read_hue_shares(path)) for path in evaluations])
+    _save(fig, out)
 
 
 @analyze_app.command("loss")

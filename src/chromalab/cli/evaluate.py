@@ -195,4 +195,15 @@ def _print_table(summary: dict, own_bins: str | None) -> None:
         cells = ["-" if d.get(key) is None else fmt.format(d[key]) for d in (ours, grey)]
         table.add_row(label.format(bins=own_bins), *cells)
     Console().print(table)
+    if ours.get("hue_tv") is not None:
+        print(_hue_line(ours))
     print(f"{ours['seconds']:.1f} s ({ours['seconds_model']:.1f} s in the network)")
+
+
+def _hue_line(ours: dict) -> str:
+    """The hues of the chromatic pixels, model against truth, e.g. ``violet+magenta 30% (truth 3%), ...``."""
+    from chromalab.evaluation.hues import NAMED_BANDS
+
+    shares = ", ".join(f"{band.label} {ours[f'hue_{band.key}']:.0%} (truth {ours[f'hue_{band.key}_gt']:.0%})"
+                       for band in NAMED_BANDS)
+    return f"hues of the chromatic pixels (chroma > 10): {shares}"

@@ -51,6 +51,7 @@ SHOWN_METRICS = (
     ("accuracy_channels30", "accuracy, 30 bins per channel", "{:.2%}"),
     ("accuracy_channels50", "accuracy, 50 bins per channel", "{:.2%}"),
     ("accuracy_bins", "accuracy, {bins}", "{:.2%}"),
+    ("hue_tv", "hue distance to truth (TV, 12 bands)", "{:.3f}"),
 )
 INTERFACE_METRICS = tuple(key for key, _, _ in SHOWN_METRICS[:7])
 METRIC_FORMATS = {key: fmt for key, _, fmt in SHOWN_METRICS}

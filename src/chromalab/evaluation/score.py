@@ -8,9 +8,10 @@ the Lab of the rendering, so gamut clipping counts, as the user sees it). The gr
 same L with ab = 0 as exact greys (R = G = B).
 
 Set-level numbers: PSNR, SSIM, colorfulness and closeness are means of per-image values; AuC, rebalanced
-AuC and bin accuracies pool all pixels of the set (exact, so larger images weigh more). The rebalanced AuC
-weights each pixel by the inverse frequency of its ground-truth grid-10 colour class over the whole set:
-per-class error histograms are accumulated and combined at the end (``metrics.accuracy_curve``).
+AuC, bin accuracies and hue fidelity (``hues``) pool all pixels of the set (exact, so larger images weigh
+more). The rebalanced AuC weights each pixel by the inverse frequency of its ground-truth grid-10 colour class
+over the whole set: per-class error histograms are accumulated and combined at the end
+(``metrics.accuracy_curve``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from chromalab.color.hints import sample_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
-from chromalab.evaluation import metrics
+from chromalab.evaluation import hues, metrics
 from chromalab.evaluation.threads import one_thread
 from chromalab.images import ImageError, Lightness, open_rgb
 
@@ -38,6 +39,7 @@ CHANNEL_BINS = (10, 30, 50)  # seed 003, table 2
 BATCH_SIZE = 8  # network inputs all have the same size, whatever the photo's size
 HINT_SEED = 2017  # evaluate --hints: the same hints for every model, photo by photo
 POOLED = ("auc", "auc_rebalanced")  # the other metrics are per-image means; accuracies are pooled too
+HUE_POOLED = ("hue_tv",)  # a photo's own in its row; the set's from the pooled hue counts (``hues.hue_summary``)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Truth:
     classes: np.ndarray  # (H, W) grid-10 colour class of each pixel
     num_classes: int
     colorfulness: float
+    hues: np.ndarray  # (360,) chromatic pixels per degree of hue, ``hues.hue_counts``
     indices: dict[str, torch.Tensor] = field(default_factory=dict)  # accuracy key -> bin of each pixel
 
     def bin_index(self, key: str, bins: Bins) -> torch.Tensor:
@@ -62,7 +65,8 @@ class Truth:
     def from_rgb(cls, rgb: np.ndarray) -> Truth:
         ab = metrics.rgb8_to_ab(rgb)
         classes, num_classes = metrics.ab_classes(ab)
-        return cls(rgb, torch.from_numpy(rgb_lightness_u8(rgb)), ab, classes, num_classes, metrics.colorfulness(rgb))
+        return cls(rgb, torch.from_numpy(rgb_lightness_u8(rgb)), ab, classes, num_classes, metrics.colorfulness(rgb),
+                   hues.hue_counts(ab))
 
     @property
     def chroma(self) -> float:
@@ -78,6 +82,8 @@ class SetScores:
     histogram: np.ndarray | None = None  # (classes, 152) pooled error counts
     matches: dict[str, float] = field(default_factory=dict)  # pooled matching pixels per accuracy key
     pixels: int = 0
+    hues: np.ndarray = field(default_factory=lambda: np.zeros(hues.DEGREES, np.int64))  # pooled hue counts
+    true_hues: np.ndarray = field(default_factory=lambda: np.zeros(hues.DEGREES, np.int64))  # the truth's
 
     def add(self, rgb: np.ndarray, truth: Truth) -> dict[str, float | None]:
         """Score a rendering (H, W, 3) against ``truth``; returns this image's metrics."""
@@ -86,6 +92,7 @@ class SetScores:
         histogram = metrics.error_histogram(error, truth.classes, num_classes=truth.num_classes)
         colorfulness = metrics.colorfulness(rgb)
         frobenius, rms = metrics.closeness(ab, truth.ab)
+        hue_counts = hues.hue_counts(ab)
         row: dict[str, float | None] = {
             "psnr": metrics.psnr(rgb, truth.rgb),
             "ssim": metrics.ssim(rgb, truth.rgb),
@@ -98,6 +105,7 @@ class SetScores:
             "closeness": rms,
             "closeness_frobenius": frobenius,
             "ab_error": float(error.mean()),
+            "hue_tv": hues.tv_distance(hue_counts, truth.hues),
         }
         for key, bins in self.bin_sets.items():
             agreement = metrics.bin_agreement(ab, truth.ab, bins, true_index=truth.bin_index(key, bins))
@@ -107,6 +115,8 @@ class SetScores:
                 self.matches[name] = self.matches.get(name, 0.0) + value * error.size
         self.histogram = histogram if self.histogram is None else self.histogram + histogram
         self.pixels += error.size
+        self.hues += hue_counts
+        self.true_hues += truth.hues
         self.rows.append(row)
         return row
 
@@ -116,12 +126,15 @@ class SetScores:
             raise ValueError("no images were scored")
         out: dict[str, float | None] = {}
         for key in self.rows[0]:
+            if key in HUE_POOLED:
+                continue
             if key in self.matches:
                 out[key] = self.matches[key] / self.pixels
             elif key in POOLED:
                 out[key] = metrics.auc_from_histogram(self.histogram, rebalanced=key == "auc_rebalanced")
             else:
                 out[key] = float(np.mean([row[key] for row in self.rows]))
+        out.update(hues.hue_summary(self.hues, self.true_hues, self.pixels))
         return {key: _finite(value) for key, value in out.items()}
 
 
