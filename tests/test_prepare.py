@@ -64,7 +64,7 @@ def manifest(cache: Path) -> dict:
 
 def test_folder_counts_classes_and_drop_reasons(folder: Path, tmp_path: Path) -> None:
     report = run([folder], tmp_path / "cache", val_fraction=0.0)
-    assert (report.candidates, report.kept, report.drops) == (10, {"train": 7, "val": 0}, {"corrupt": 1, "too-small": 1, "grey": 1})
+    assert (report.candidates, report.kept, report.drops) == (10, {"train": 7, "val": 0}, {"corrupt": 1, "too-small": 1, "grey": 1, "near-duplicate": 0})
     m = manifest(tmp_path / "cache")
     dropped = {Path(d["path"]).name: d["reason"] for d in m["dropped"]}
     assert dropped == {"grey.png": "grey", "broken.jpg": "corrupt", "small.png": "too-small"}
@@ -194,7 +194,7 @@ def test_tar_shard_members_and_cls_labels(tmp_path: Path, folder: Path) -> None:
         info.size = len(label)
         tar.addfile(info, io.BytesIO(label))
     report = run([shard], tmp_path / "cache", val_fraction=0)
-    assert report.kept["train"] == 7 and report.drops == {"corrupt": 1, "too-small": 1, "grey": 1}
+    assert report.kept["train"] == 7 and report.drops == {"corrupt": 1, "too-small": 1, "grey": 1, "near-duplicate": 0}
     assert set(Cache(tmp_path / "cache").class_names) == {"shard-000", "labelled"}
     assert all("shard-000.tar/" in k["path"] for k in manifest(tmp_path / "cache")["kept"])
 
@@ -352,3 +352,31 @@ def test_cli_help_explains_every_option_and_defaults_match_the_library(cli) -> N
     assert params["size"].default.default == prep.DEFAULT_SIZE
     assert params["min_chroma"].default.default == prep.DEFAULT_MIN_CHROMA
     assert params["resize"].default.default == prep.RESIZE_MODES[0]
+
+
+def test_exclude_drops_near_duplicates_of_evaluation_photos(folder: Path, tmp_path: Path,
+                                                              photos: dict[str, np.ndarray]) -> None:
+    """A grey, smaller JPEG copy of one training photo in an --exclude folder drops that photo and no other."""
+    held_out = tmp_path / "eval"
+    held_out.mkdir()
+    copy = Image.fromarray(pieces(photos["astronaut"])[0]).convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+    copy.save(held_out / "copy.jpg", quality=75)
+    Image.fromarray(photos["china"]).save(held_out / "unrelated.png")  # the whole photo; only a piece is in training
+    report = run([folder], tmp_path / "cache", val_fraction=0.0, exclude=[held_out])
+    assert report.drops["near-duplicate"] == 1 and report.kept["train"] == 6
+    duplicate = [d for d in manifest(tmp_path / "cache")["dropped"] if d["reason"] == "near-duplicate"]
+    assert [Path(d["path"]).relative_to(folder).as_posix() for d in duplicate] == ["astronaut/0.png"]
+    assert str(held_out / "copy.jpg") in duplicate[0]["detail"]
+    assert not list((tmp_path / "cache").glob(".excluded*"))  # the hashes were scratch
+    with pytest.raises(FileNotFoundError, match="no such"):
+        run([folder], tmp_path / "cache2", exclude=[tmp_path / "missing"])
+
+
+def test_min_side_enlarges_smaller_photos_instead_of_dropping_them(folder: Path, tmp_path: Path) -> None:
+    """small.png is 20x20: dropped at --size 32, kept (enlarged to 32x32) with --min-side 16."""
+    assert run([folder], tmp_path / "a", val_fraction=0.0).drops["too-small"] == 1
+    report = run([folder], tmp_path / "b", val_fraction=0.0, min_side=16)
+    assert report.drops["too-small"] == 0 and report.kept["train"] == 8
+    assert Cache(tmp_path / "b").l.shape == (8, SIZE, SIZE)
+    with pytest.raises(ValueError, match="minimum side"):
+        run([folder], tmp_path / "c", min_side=SIZE + 1)

@@ -33,8 +33,10 @@ def prepare(
     seed: int = typer.Option(0, "--seed", help="Seed of the random train/validation split."),
     workers: int = typer.Option(None, "--workers", "-w", help="Decoding processes; 0 decodes in this process (default: all cores, or 0 for under 256 photos).", show_default=False),
     min_chroma: float = typer.Option(2.0, "--min-chroma", help="Drop photos whose mean chroma sqrt(a^2+b^2) is below this (grey photos)."),
+    min_side: int = typer.Option(None, "--min-side", help="Enlarge photos whose side (the shorter one; the longer with --resize pad) is at least this but below --size; drop smaller ones (default: --size).", show_default=False),
+    exclude: list[Path] = typer.Option([], "--exclude", metavar="DIR", help="Folder of photos never to train on (repeatable): evaluation sets. Near-duplicates of them (perceptual hash of the grey thumbnail) are dropped.", show_default=False),
 ) -> None:
-    """Prepare photos for training: drop grey, corrupt and too-small ones, resize, convert to Lab, cache.
+    """Prepare photos for training: drop grey, corrupt, too-small and excluded ones, resize, convert to Lab, cache.
 
     Writes L (uint8), ab (int8), labels, the train/val split, the ab histogram and prior, and manifest.json
     (every kept and dropped file with its reason). Running it again on unchanged sources does nothing.
@@ -45,7 +47,8 @@ def prepare(
     try:
         with _progress() as advance:
             report = run_prepare(sources, out, size=size, resize=resize, val_fraction=val_fraction, val_sources=val,
-                                 seed=seed, workers=workers, min_chroma=min_chroma, progress=advance)
+                                 seed=seed, workers=workers, min_chroma=min_chroma, min_side=min_side,
+                                 exclude=exclude, progress=advance)
     except (FileNotFoundError, FileExistsError) as error:
         usage_error(str(error))
     except PrepareError as error:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from chromalab.data import cache as fmt
+from chromalab.data.near_duplicates import hash_folders
 from chromalab.data.sources import (
     Item,
     PrepareError,
@@ -59,6 +60,7 @@ POOL_MIN_ITEMS = 256  # below this, starting worker processes costs more than it
 # of 128x128): a lookup is ~10x cheaper than rgb_to_lab's two powers per value.
 LUT_MIN_PIXELS = 1 << 26
 LUT_FILE = ".lab-lut.npy"
+EXCLUDED_FILE = ".excluded-hashes.npz"  # the --exclude photos' hashes, read by the workers
 
 
 @dataclass
@@ -84,26 +86,37 @@ def prepare(
     seed: int = 0,
     workers: int | None = None,
     min_chroma: float = DEFAULT_MIN_CHROMA,
+    min_side: int | None = None,
+    exclude: Sequence[str | Path] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> PrepareReport:
     """Prepare ``sources`` into the cache folder ``out``; a no-op when ``out`` is up to date.
 
     ``val_fraction`` (default 0.05, or 0 with ``val_sources``) of each class goes to validation, drawn with
     ``seed``; ``val_sources`` are validation only. ``workers``: decoding processes (None: all cores, 0: this
-    process). ``progress(done, total)`` is called after each chunk. Raises ``FileNotFoundError`` (missing
+    process). ``min_side`` (default ``size``): photos whose fitting side is at least this but below ``size`` are
+    enlarged to it, smaller ones dropped. ``exclude``: folders of photos never to train on (evaluation sets);
+    a candidate that is a near-duplicate of one of them (``near_duplicates``) is dropped, whatever its split.
+    ``progress(done, total)`` is called after each chunk. Raises ``FileNotFoundError`` (missing
     source), ``FileExistsError`` (``out`` is something else), ``ValueError`` (bad option), ``PrepareError``.
     """
     start = time.perf_counter()
     val_fraction = _val_fraction(val_fraction, val_sources)
+    min_side = size if min_side is None else min_side
     _check_options(size, resize, val_fraction, min_chroma, workers)
+    if not 8 <= min_side <= size:
+        raise ValueError(f"the minimum side must be between 8 and the size {size}, got {min_side}")
     if not sources:
         raise ValueError("no sources given")
     parsed = [parse_source(str(s)) for s in sources] + [parse_source(str(s), "val") for s in val_sources]
     out = Path(out)
     _check_output(out)
-    stats = [source_fingerprint(source) for source in parsed]
+    excluded_folders = [parse_source(str(folder)) for folder in exclude]
+    stats = [source_fingerprint(source) for source in parsed + excluded_folders]
     options = {"format": fmt.CACHE_FORMAT, "size": size, "resize": resize, "val_fraction": val_fraction, "seed": seed,
-               "min_chroma": min_chroma, "sources": [[s.kind, str(s.path.resolve()), s.role] for s in parsed]}
+               "min_chroma": min_chroma, "min_side": min_side,
+               "sources": [[s.kind, str(s.path.resolve()), s.role] for s in parsed],
+               "exclude": [str(folder.path.resolve()) for folder in excluded_folders]}
     fingerprint = hashlib.sha256(json.dumps([options, stats]).encode()).hexdigest()
     info = _up_to_date(out, fingerprint)
     if info is not None:
@@ -232,7 +245,8 @@ def _truncate_npy(path: Path, rows: int) -> None:
 
 
 # -- decoding into the build folder ------------------------------------------------------------------------
-def _tasks(sources: list[Source], items: list[Item], options: dict, lut: Path | None, workers: int) -> list[Task]:
+def _tasks(sources: list[Source], items: list[Item], options: dict, lut: Path | None, excluded: Path | None,
+           workers: int) -> list[Task]:
     """Chunks of consecutive items of one source: about 8 per worker, 8 to 128 photos each."""
     chunk = max(8, min(128, math.ceil(len(items) / max(1, workers * 8))))
     chunks: list[list[Item]] = []
@@ -241,7 +255,8 @@ def _tasks(sources: list[Source], items: list[Item], options: dict, lut: Path | 
             chunks.append([])
         chunks[-1].append(item)
     return [Task(sources[c[0].source], [i.key for i in c], [i.split == "train" for i in c], options["size"],
-                 options["resize"], options["min_chroma"], str(lut) if lut else None) for c in chunks]
+                 options["resize"], options["min_chroma"], str(lut) if lut else None, options["min_side"],
+                 str(excluded) if excluded else None) for c in chunks]
 
 
 def _build(build: Path, sources: list[Source], items: list[Item], options: dict, *,
@@ -251,6 +266,9 @@ def _build(build: Path, sources: list[Source], items: list[Item], options: dict,
     if workers is None:
         workers = (os.cpu_count() or 1) if n >= POOL_MIN_ITEMS else 0
     lut = build / LUT_FILE if n * size * size >= LUT_MIN_PIXELS else None
+    excluded = build / EXCLUDED_FILE if options["exclude"] else None
+    if excluded is not None:
+        hash_folders([Path(folder) for folder in options["exclude"]]).save(excluded)
     l_out = np.lib.format.open_memmap(build / fmt.L_FILE, mode="w+", dtype=np.uint8, shape=(n, size, size))
     ab_out = np.lib.format.open_memmap(build / fmt.AB_FILE, mode="w+", dtype=np.int8, shape=(n, 2, size, size))
     counts = np.zeros((256, 256), np.int64)
@@ -260,7 +278,7 @@ def _build(build: Path, sources: list[Source], items: list[Item], options: dict,
         with worker_map(workers) as map_fn:
             if lut is not None:
                 build_lab_table(lut, map_fn)
-            for result in map_fn(process_chunk, _tasks(sources, items, options, lut, workers)):
+            for result in map_fn(process_chunk, _tasks(sources, items, options, lut, excluded, workers)):
                 k = len(result.l)
                 l_out[rows : rows + k], ab_out[rows : rows + k] = result.l, result.ab
                 rows += k
@@ -273,8 +291,9 @@ def _build(build: Path, sources: list[Source], items: list[Item], options: dict,
     l_out.flush()
     ab_out.flush()
     del l_out, ab_out
-    if lut is not None:
-        lut.unlink()
+    for scratch in (lut, excluded):
+        if scratch is not None:
+            scratch.unlink()
     kept = [item for item, outcome in zip(items, outcomes) if outcome[0] is None]
     drops = {reason: sum(1 for o in outcomes if o[0] == reason) for reason in DROP_REASONS}
     if not any(item.split == "train" for item in kept):

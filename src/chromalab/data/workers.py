@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from chromalab.data import cache as fmt
+from chromalab.data.near_duplicates import ExcludedPhotos
 from chromalab.data.sources import Source, npy_arrays
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 RESIZE_MODES = ("crop", "stretch", "pad")
 PAD_LIGHTNESS = 50.0  # --resize pad letterboxes with neutral mid grey (L = 50, a = b = 0)
-DROP_REASONS = ("corrupt", "too-small", "grey")
+DROP_REASONS = ("corrupt", "too-small", "grey", "near-duplicate")
 
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) of the (S, S) image that the photo covers
 
@@ -52,6 +53,8 @@ class Task:
     resize: str
     min_chroma: float
     lut: str | None  # path of the Lab table, or None to call rgb_to_lab
+    min_side: int = 0  # smallest side kept (photos between it and ``size`` are enlarged); 0: ``size``
+    excluded: str | None = None  # path of the saved ``near_duplicates.ExcludedPhotos``, or None
 
 
 @dataclass
@@ -72,10 +75,12 @@ def _opened(key: str, open_fn: Callable[[], Any]) -> Any:
     return _OPEN[key]
 
 
-def _check_fits(width: int, height: int, size: int, resize: str) -> None:
-    """``_Drop`` unless the photo fills (S, S): crop and stretch need both sides >= S, pad the longer one."""
-    if (max(width, height) if resize == "pad" else min(width, height)) < size:
-        raise _Drop("too-small", f"{width}x{height} is smaller than {size}x{size}")
+def _check_fits(width: int, height: int, size: int, resize: str, min_side: int = 0) -> None:
+    """``_Drop`` unless the photo fills (S, S), enlarged from at least ``min_side`` (0: S): crop and stretch
+    need both sides >= it, pad the longer one."""
+    least = min_side or size
+    if (max(width, height) if resize == "pad" else min(width, height)) < least:
+        raise _Drop("too-small", f"{width}x{height} is smaller than {least}x{least}")
 
 
 def _fit(image: Image.Image, size: int, resize: str) -> tuple[Image.Image, Box]:
@@ -97,17 +102,18 @@ def _fit(image: Image.Image, size: int, resize: str) -> tuple[Image.Image, Box]:
     return canvas, (left, top, left + nw, top + nh)
 
 
-def _decode(source: Source, key: str, size: int, resize: str) -> tuple[np.ndarray, Box]:
-    """One image -> RGB (S, S, 3) uint8 and its box; ``_Drop`` for corrupt and too-small files."""
+def _decode(task: Task, key: str) -> tuple[np.ndarray, Box]:
+    """One image -> RGB (S, S, 3) uint8 and its box; ``_Drop`` for corrupt, too-small and excluded files."""
     from chromalab.images import ImageError, check_size, orient, split_alpha
 
+    source, size, resize = task.source, task.size, task.resize
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(_member_bytes(source, key) if source.kind == "tar" else source.path / key)
             check_size(image.size)
             w, h = image.size
-            _check_fits(w, h, size, resize)
+            _check_fits(w, h, size, resize, task.min_side)
             scale = size / max(w, h) if resize == "pad" else 1.0  # JPEG DCT scaling: 3x faster decoding
             image.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)) if resize == "pad" else (size, size))
             image.load()
@@ -118,6 +124,11 @@ def _decode(source: Source, key: str, size: int, resize: str) -> tuple[np.ndarra
     except Exception as error:  # noqa: BLE001  Pillow raises assorted errors for damaged files
         raise _Drop("corrupt", f"{type(error).__name__}: {error}") from None
     base, _ = split_alpha(orient(image))
+    if task.excluded is not None:
+        excluded = _opened(task.excluded, lambda: ExcludedPhotos.load(task.excluded))
+        twin = excluded.match(base)
+        if twin is not None:
+            raise _Drop("near-duplicate", f"the excluded photo {twin}")
     fitted, box = _fit(base.convert("RGB"), size, resize)
     return np.asarray(fitted), box
 
@@ -159,7 +170,7 @@ def _image_rows(task: Task) -> Rows:
     drops: list[_Drop | None] = []
     for i, key in enumerate(task.keys):
         try:
-            rgb[i], box = _decode(task.source, key, s, task.resize)
+            rgb[i], box = _decode(task, key)
             boxes.append(box)
             drops.append(None)
         except _Drop as drop:
@@ -183,7 +194,7 @@ def _npy_rows(task: Task) -> Rows:
         part = int(np.searchsorted(starts, row, side="right")) - 1
         ab = parts[part][row - starts[part]].astype(np.float32) - 128.0  # (H, W, 2), stored as a + 128
         try:
-            _check_fits(w, h, s, task.resize)
+            _check_fits(w, h, s, task.resize, task.min_side)
         except _Drop as drop:
             boxes.append(None)
             drops.append(drop)
