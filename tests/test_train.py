@@ -322,3 +322,35 @@ def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(cache:
     assert all(float(layer.out.weight.detach().abs().sum()) > 0 for layer in learned.hint_inputs.offsets.values())
     with torch.no_grad():
         assert not torch.equal(learned.eval()(normalize_l(lightness), hint_map), learned(normalize_l(lightness)))
+
+
+def test_half_size_means_two_by_two_pixels() -> None:
+    from chromalab.training.batches import half_size
+
+    lightness = torch.tensor([[[[0.0, 2.0, 10.0, 10.0], [4.0, 6.0, 20.0, 30.0]]]])  # (1, 1, 2, 4)
+    ab = torch.stack([lightness[0, 0], -lightness[0, 0]])[None]  # (1, 2, 2, 4)
+    small_l, small_ab = half_size(lightness, ab)
+    assert small_l.tolist() == [[[[3.0, 17.5]]]] and small_ab.tolist() == [[[[3.0, 17.5]], [[-3.0, -17.5]]]]
+
+
+@pytest.mark.parametrize(("share", "halved"), [(0.0, 0), (0.5, None), (1.0, 6)])
+def test_half_size_share_is_the_share_of_steps_seen_at_half_size(cache: Path, tmp_path: Path, share: float,
+                                                                  halved: int | None, monkeypatch) -> None:
+    """Six steps: none, some (a seeded draw per step, the same on resume) or all see 16x16 batches of the 32x32 cache."""
+    from chromalab.training import loop
+
+    sides: list[int] = []
+    real_step = loop.training_step
+
+    def recording_step(run, lightness, ab, labels=None, hints=None):  # the real step, its input's side noted
+        sides.append(lightness.shape[-1])
+        return real_step(run, lightness, ab, labels, hints)
+
+    monkeypatch.setattr(loop, "training_step", recording_step)
+    config = TrainConfig(model="tiny", batch_size=4, val_images=4, max_steps=6, half_size_share=share)
+    Trainer(config, cache, tmp_path / "run").fit()
+    assert len(sides) == 6 and set(sides) <= {16, 32}
+    if halved is None:
+        assert 0 < sides.count(16) < 6
+    else:
+        assert sides.count(16) == halved

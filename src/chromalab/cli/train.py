@@ -74,6 +74,9 @@ def train(
     class_loss_weight: float = typer.Option(DEFAULTS.class_loss_weight, help="> 0: models with a global branch also learn the photo's class (Iizuka: 1/300)."),
     no_hint_share: float = typer.Option(DEFAULTS.no_hint_share, help="Hint networks (--option hints=true): the share "
                                         "of images trained with no hint, so the network also colorizes on its own."),
+    half_size_share: float = typer.Option(DEFAULTS.half_size_share, help="The share of steps whose batch is "
+                                          "shrunk to half the cache's size (2x2 means), so the network also learns "
+                                          "the small views it is given on small photos."),
     init: Path = typer.Option(None, "--init", help="Start from the weights of this model file (fine-tuning); "
                               "--model and its options default to the file's."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT where it stopped; only the budget "

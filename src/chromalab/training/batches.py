@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from chromalab.color.hints import hint_map, sample_hints
 from chromalab.data.cache import L_CODES_PER_UNIT
@@ -41,6 +42,12 @@ def random_flip(lightness: torch.Tensor, ab: torch.Tensor, generator: torch.Gene
     lightness[mask] = lightness[mask].flip(-1)
     ab[mask] = ab[mask].flip(-1)
     return lightness, ab
+
+
+def half_size(lightness: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """L (B, 1, S, S) and ab (B, 2, S, S) -> (B, 1, S/2, S/2), (B, 2, S/2, S/2): means of 2x2 pixels (an
+    area resize, as a photo shrunk to the network's view)."""
+    return F.avg_pool2d(lightness, 2), F.avg_pool2d(ab, 2)
 
 
 def hint_maps(ab: torch.Tensor, rng: np.random.Generator, *, no_hint_share: float) -> torch.Tensor:

@@ -45,6 +45,7 @@ class TrainConfig:
     class_loss_weight: float = 0.0  # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
     init: str | None = None  # a model file whose weights the run starts from (fine-tuning); None: random
     no_hint_share: float = 0.5  # hint networks (model option hints): the share of images trained with no hint
+    half_size_share: float = 0.0  # the share of steps whose batch is seen at half the cache's size
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -62,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"--rebalance-lambda must be in (0, 1], got {self.rebalance_lambda}")
         if not 0 <= self.no_hint_share <= 1:
             raise ValueError(f"--no-hint-share must be in [0, 1], got {self.no_hint_share}")
+        if not 0 <= self.half_size_share <= 1:
+            raise ValueError(f"--half-size-share must be in [0, 1], got {self.half_size_share}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"--minutes must be positive, got {self.minutes}")
 

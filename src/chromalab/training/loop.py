@@ -22,7 +22,14 @@ from chromalab.models import create_model, model_info
 from chromalab.models.checkpoint import ModelSpec, read_metadata
 from chromalab.models.pix2pix import PatchDiscriminator
 from chromalab.training import distributed, figures
-from chromalab.training.batches import batch_slices, epoch_order, hint_maps, load_batch, random_flip
+from chromalab.training.batches import (
+    batch_slices,
+    epoch_order,
+    half_size,
+    hint_maps,
+    load_batch,
+    random_flip,
+)
 from chromalab.training.config import TrainConfig
 from chromalab.training.gan import PIX2PIX_BETAS, gan_step
 from chromalab.training.losses import auxiliary_loss, cross_entropy, regression
@@ -323,6 +330,8 @@ class Trainer:
         lightness, ab = load_batch(self.cache.l, self.cache.ab, indices)
         if config.flip and not config.overfit_one:
             lightness, ab = random_flip(lightness, ab, torch.Generator().manual_seed(self.progress.step))
+        if np.random.default_rng([config.seed, self.progress.step, 1]).random() < config.half_size_share:
+            lightness, ab = half_size(lightness, ab)
         if self.run.scheduler is None:
             for group in self.run.optimizer.param_groups:
                 group["lr"] = step_lr(config, fraction_done)
