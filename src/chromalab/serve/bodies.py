@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -27,23 +27,31 @@ class BodyError(Exception):
         self.status = status
 
 
-@dataclass
 class Receiving:
-    """How many request bodies are being received at once, at most ``limit``; used from the event loop only."""
+    """At most ``limit`` request bodies received at once; one more waits up to ``wait`` seconds for a slot (a
+    burst of honest clients queues; its bodies wait unread, a few kB each), then gets 503. Event loop only."""
 
-    limit: int
-    taken: int = 0
+    def __init__(self, limit: int, *, wait: float = 10.0) -> None:
+        self.limit, self.wait = limit, wait
+        self.taken = 0
+        self._free = asyncio.Condition()
 
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """One body received meanwhile; ``BodyError`` 503 when ``limit`` are already."""
-        if self.taken >= self.limit:
-            raise BodyError(503, f"the server is receiving {self.taken} uploads already; try again in a moment")
-        self.taken += 1
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One body received meanwhile; ``BodyError`` 503 when no slot frees within ``wait`` seconds."""
+        async with self._free:
+            try:
+                await asyncio.wait_for(self._free.wait_for(lambda: self.taken < self.limit), self.wait)
+            except TimeoutError:
+                raise BodyError(503, f"the server is receiving {self.taken} uploads already; try again in a "
+                                     "moment") from None
+            self.taken += 1
         try:
             yield
         finally:
-            self.taken -= 1
+            async with self._free:
+                self.taken -= 1
+                self._free.notify()
 
 
 @dataclass(frozen=True)

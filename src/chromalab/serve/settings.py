@@ -26,7 +26,8 @@ class ServeSettings:
     max_size: int = 512
     # a slow client: its request's headers must be complete within this many seconds, its body must come at
     # body_min_kbps kB/s on average after body_grace_s seconds (else 408), and at most `receiving` bodies
-    # are received at once (one more gets 503): a trickling client holds at most one slot, for a bounded time
+    # are received at once (one more waits up to 10 s, then gets 503): a trickling client holds at most one slot,
+    # for a bounded time
     header_timeout_s: float = 10.0
     body_grace_s: float = 20.0
     body_min_kbps: float = 50.0
