@@ -146,3 +146,30 @@ def test_atomic_write_gives_files_the_usual_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_only_our_stale_temp_files_are_swept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from chromalab.files import atomic_write, sweep_stale_temps
+
+    def failing(tmp: Path) -> None:
+        tmp.write_text("half")
+        leftover.append(tmp)
+        raise KeyboardInterrupt  # caught below: atomic_write removes its temp file and re-raises
+
+    leftover: list[Path] = []
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "photo.png", failing)
+    assert leftover and not leftover[0].exists()  # an interrupted writer leaves nothing
+    ours_old, ours_fresh = tmp_path / ".photo.png.ab12cd34.tmp", tmp_path / ".clip.mp4.zz_99xyz.tmp"
+    kept = [ours_fresh, tmp_path / ".notes.tmp", tmp_path / "photo.png.ab12cd34.tmp", tmp_path / ".x.ab12cd34.txt"]
+    for path in (ours_old, *kept):
+        path.write_text("x")
+    (tmp_path / ".dir.ab12cd34.tmp").mkdir()
+    now = time.time()
+    os.utime(ours_old, (now - 3600, now - 3600))  # last written before the sweeping process started
+    assert sweep_stale_temps(tmp_path, before=now - 60) == [ours_old]
+    assert all(path.exists() for path in kept) and (tmp_path / ".dir.ab12cd34.tmp").is_dir()
+    assert sweep_stale_temps(tmp_path / "missing") == []

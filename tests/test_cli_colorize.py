@@ -167,6 +167,24 @@ def test_a_failed_write_is_reported_and_the_rest_done(cli, tmp_path: Path, photo
     assert "colorized 2 of 4" in stdout
 
 
+def test_a_pipe_deep_hints_and_left_over_temp_files(cli, tmp_path: Path, photo_folder: Path, model_file: Path) -> None:
+    os.mkfifo(tmp_path / "clip.mp4")  # opened, it would block the reader for good
+    (tmp_path / "out").mkdir()
+    stale = tmp_path / "out" / ".astronaut.jpg.k3x9_q2z.tmp"  # what a killed run of ours leaves
+    stale.write_bytes(b"half a photo")
+    os.utime(stale, (1e9, 1e9))
+    (tmp_path / "out" / ".notes.tmp").write_text("not ours: kept")
+    rc, _, stderr = cli("colorize", "clip.mp4", "in/astronaut.jpg", "-o", "out", "--model", model_file,
+                        cwd=tmp_path, timeout=60)
+    assert rc == 1 and error_lines(stderr) == ["error: clip.mp4: not a regular file (a pipe, device or socket is not read)"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".notes.tmp", "astronaut.jpg"]
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    rc, _, stderr = cli("colorize", "in/astronaut.jpg", "--hints", "deep.json", "-o", "out2", "--model", model_file,
+                        cwd=tmp_path)
+    assert rc == 2 and error_lines(stderr) == ["error: deep.json: JSON nested too deeply"]
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
 def test_folder_without_images_and_glob_without_matches(cli, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no photos here")

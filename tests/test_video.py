@@ -89,13 +89,14 @@ def test_a_clip_keeps_its_frames_size_rate_and_audio(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["street.mp4"]  # nothing of the broken one
 
 
-def test_an_interrupted_run_leaves_no_partial_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_leaves_no_partial_output(tmp_path: Path, stop: signal.Signals) -> None:
     process = subprocess.Popen([str(CHROMALAB), "colorize", str(shared_clip("street")), "-o", str(tmp_path / "out")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not any((tmp_path / "out").glob(".street.mp4.*")) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the temporary file exists: the clip is being written
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     process.wait(timeout=60)
     assert process.returncode != 0
     assert list((tmp_path / "out").iterdir()) == []  # no street.mp4, no temporary file

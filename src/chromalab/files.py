@@ -1,12 +1,21 @@
-"""Writing files so that a reader never sees half of one. The lowest stage, beside ``color``: every other
-stage may import it."""
+"""Writing files so that a reader never sees half of one, sweeping the temporary files a killed writer left,
+and reading JSON that users or clients send. The lowest stage, beside ``color``: every other stage may import
+it."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+TEMP_SUFFIX = ".tmp"
+# what atomic_write's mkstemp names look like: "." + the target's name + "." + 8 random characters + ".tmp"
+OUR_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+STARTED = time.time()  # this process's start (near enough: when chromalab.files was first imported)
 
 
 def _umask() -> int:
@@ -19,7 +28,7 @@ def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -33,3 +42,35 @@ def atomic_write(path: Path, write: Any) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """``atomic_write`` of a UTF-8 text."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def sweep_stale_temps(folder: Path, *, before: float = STARTED) -> list[Path]:
+    """Remove from ``folder`` (not its sub-folders) the temporary files of ``atomic_write`` that a killed
+    process left: named as ours and last written before ``before`` (by default this process's start, so a
+    file another running writer is filling, which it touches as it writes, is kept). Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            stale = OUR_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False) \
+                and entry.stat(follow_symlinks=False).st_mtime < before
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    return removed
+
+
+def parse_json(text: str) -> object:
+    """JSON text -> its value; ``ValueError`` saying why for text that is not JSON or nests too deeply (the
+    decoder recurses: ``[[[[...`` a hundred thousand deep would otherwise be a RecursionError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

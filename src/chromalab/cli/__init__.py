@@ -22,4 +22,15 @@ from chromalab.cli.app import app
 
 
 def main() -> None:
+    """The console script: SIGTERM stops a command as Ctrl-C does, so its half-written files are removed."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     app()
+
+
+def _terminated(signum: int, frame: object) -> None:
+    import sys
+
+    print("error: terminated (SIGTERM); files being written were removed", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)

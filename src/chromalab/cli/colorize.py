@@ -21,6 +21,7 @@ from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
+from chromalab.files import sweep_stale_temps
 from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
 from chromalab.video.settings import NETWORK_EVERY
 
@@ -77,6 +78,8 @@ def colorize(
     except OSError as error:
         report_error(out_dir, f"cannot write to the output folder ({error.strerror or error})")
         raise typer.Exit(EXIT_SOME_FAILED) from None
+    for folder in {(out_dir / relative).parent for _, relative in jobs}:
+        sweep_stale_temps(folder)  # what a killed run left, by name and age
     options = {"size": size, "temperature": temperature, "decode": decode}
     if hints is not None or scribbles is not None or model == NO_MODEL:
         if hints is None and scribbles is None:

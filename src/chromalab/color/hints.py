@@ -14,11 +14,12 @@ pixels around it.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from chromalab.files import parse_json
 
 HINT_COUNT_P = 1 / 8  # Zhang et al. 2017: P(N hints) = (1 - p)^N p, N = 0, 1, 2...
 PATCH_SIDES = (1, 9)  # patch side drawn uniformly from this range (pixels)
@@ -53,10 +54,7 @@ def hex_to_ab(colour: str) -> tuple[float, float]:
 
 def parse_hints(text: str, size: tuple[int, int]) -> list[Hint]:
     """The hints file's text, for a photo of ``size`` (W, H) -> hints; ValueError naming the first problem."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON ({error.msg} at line {error.lineno})") from None
+    document = parse_json(text)
     if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
         raise ValueError('expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}')  # noqa: TRY004 (bad input)
     return as_hints(document["hints"], size)

@@ -69,6 +69,8 @@ def expand_inputs(inputs: list[str], *,
             if not images:
                 problems.append((argument, "no images found in this folder"))
             found += [(p, p.relative_to(path)) for p in images]
+        elif path.exists() and not path.is_file():  # a FIFO would block its reader for good
+            problems.append((argument, "not a regular file (a pipe, device or socket is not read)"))
         elif path.exists() or not GLOB_CHARS & set(argument):
             found.append((path, Path(path.name)))  # a missing file is reported when it is read
         else:

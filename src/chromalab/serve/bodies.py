@@ -1,6 +1,6 @@
 """Request bodies read under limits: at most so many bytes, at least a minimum average rate (a client that
-trickles its body is cut off, 408), at most so many bodies being received at once (503), and JSON that is parsed
-without letting its nesting reach the interpreter's recursion limit (400, never 500).
+trickles its body is cut off, 408), at most so many bodies being received at once (503); their JSON is parsed by
+``files.parse_json``, whose nesting never reaches the interpreter's recursion limit (400, never 500).
 
 Each limit bounds what a slow or hostile client can hold: eight unfinished 45 MB uploads held 360 MB, and a
 body sent a byte at a time kept its connection for as long as the client liked."""
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -100,14 +99,3 @@ async def chunks(request: Request, *, max_bytes: int, pace: Pace) -> AsyncIterat
 async def read_body(request: Request, *, max_bytes: int, pace: Pace) -> bytes:
     """The whole body, read under the same limits as ``chunks``."""
     return b"".join([chunk async for chunk in chunks(request, max_bytes=max_bytes, pace=pace)])
-
-
-def parse_json(text: str) -> object:
-    """JSON text -> its value; ``ValueError`` saying why for text that is not JSON or nests too deeply (the
-    decoder recurses: ``[[[[...`` a hundred thousand deep would otherwise be a RecursionError)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON ({error.msg} at line {error.lineno})") from None
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None

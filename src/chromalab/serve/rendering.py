@@ -12,8 +12,8 @@ from chromalab.color.hints import as_hints
 from chromalab.color.lab import gray_rendering
 from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
+from chromalab.files import parse_json
 from chromalab.images import Lightness, encode_image, open_image, resize_channel, to_lightness
-from chromalab.serve.bodies import parse_json
 from chromalab.serve.uploads import Upload
 
 PREVIEW_FORMAT = "JPEG"

@@ -27,7 +27,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from chromalab.serve.bodies import JSON_BYTES, parse_json, read_body
+from chromalab.files import parse_json
+from chromalab.serve.bodies import JSON_BYTES, read_body
 from chromalab.serve.routes import STATIC, ApiError, pace
 from chromalab.serve.study_page import results_page
 from chromalab.study.plan import PRACTICE
