@@ -164,19 +164,56 @@ def test_lower_temperature_is_more_saturated(gamut10: JointBins) -> None:
     assert chroma[0] < chroma[1] < chroma[2]
 
 
+def logits_of(bins: JointBins, probabilities: dict[tuple[int, int], float]) -> torch.Tensor:
+    """(1, Q, 1, 1) logits whose softmax puts these probabilities on the bins at these centres (the rest ~0)."""
+    logits = torch.full((1, bins.num_classes, 1, 1), -30.0)
+    for (a, b), p in probabilities.items():
+        [index] = ((bins.centres - torch.tensor([a, b], dtype=torch.float32)).norm(dim=1) < 1e-3).nonzero()[0]
+        logits[0, index] = float(np.log(p))
+    return logits
+
+
+def test_mode_hue_never_blends_two_guesses_into_a_third_colour(gamut10: JointBins) -> None:
+    # a blue guess (a -20, b -40) at 0.55 and a red one (60, 40) at 0.45: the mean is a pale violet
+    logits = logits_of(gamut10, {(-20, -40): 0.55, (60, 40): 0.45})
+    mean = gamut10.decode(logits, method="annealed", temperature=1.0)[0, :, 0, 0]
+    torch.testing.assert_close(mean, torch.tensor([0.55 * -20 + 0.45 * 60, 0.55 * -40 + 0.45 * 40]), atol=1e-4,
+                               rtol=0)  # (16, -4): chroma 16.5, hue -14 degrees, magenta
+    kept = gamut10.decode(logits, method="mode-hue", temperature=1.0)[0, :, 0, 0]
+    blue = torch.tensor([-20.0, -40.0])
+    torch.testing.assert_close(kept.norm(), mean.norm())  # the mean's chroma ...
+    torch.testing.assert_close(kept / kept.norm(), blue / blue.norm())  # ... in the likelier guess's hue
+    # bins near the mode join its hue by their weights: a second blue beside it turns the hue towards it
+    near = gamut10.decode(logits_of(gamut10, {(-20, -40): 0.4, (-10, -40): 0.25, (60, 40): 0.35}), method="mode-hue",
+                          temperature=1.0)[0, :, 0, 0]
+    between = (0.4 * torch.tensor([-20.0, -40.0]) + 0.25 * torch.tensor([-10.0, -40.0])) / 0.65
+    torch.testing.assert_close(near / near.norm(), between / between.norm())
+    # a grey mode has no hue: the annealed mean's own is kept
+    grey = logits_of(gamut10, {(0, 0): 0.6, (40, 0): 0.4})
+    torch.testing.assert_close(gamut10.decode(grey, method="mode-hue", temperature=1.0),
+                               gamut10.decode(grey, method="annealed", temperature=1.0))
+    # one sure guess per pixel: mode-hue is the annealed mean
+    picks = torch.randint(0, 261, (2, 3, 4), generator=torch.Generator().manual_seed(5))
+    sure = torch.nn.functional.one_hot(picks, 261).movedim(-1, 1).float() * 40  # (2, 261, 3, 4)
+    torch.testing.assert_close(gamut10.decode(sure, method="mode-hue", temperature=1.0),
+                               gamut10.decode(sure, method="annealed", temperature=1.0), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="mode-hue decodes joint ab bins"):
+        make_bins("channels:16").decode(torch.zeros(1, 32, 1, 1), method="mode-hue")
+
+
 @pytest.mark.parametrize("spec", ["gamut:10", "channels:16"])
 def test_a_tensor_temperature_decodes_as_the_same_number(spec: str) -> None:
     """The exported graph's path (temperature an input, no branch on its value) agrees with the eager one."""
     bins = make_bins(spec)
     logits = torch.randn(2, bins.num_classes, 3, 4, generator=torch.Generator().manual_seed(4)) * 3
     for t in (0.0, 5e-4, 1e-3, 0.38, 1.0, 2.5):
-        for method in ("annealed", "mean", "mode"):
+        for method in ("annealed", "mean", "mode") + (("mode-hue",) if spec.startswith("gamut") else ()):
             expected = bins.decode(logits, method=method, temperature=t)
             torch.testing.assert_close(bins.decode(logits, method=method, temperature=torch.tensor(t)), expected)
 
 
 def test_unknown_decode_method(gamut10: JointBins) -> None:
-    with pytest.raises(ValueError, match="unknown decode method 'median'; choose one of annealed, mean, mode"):
+    with pytest.raises(ValueError, match="unknown decode method 'median'; choose one of annealed, mean, mode, mode-hue"):
         gamut10.decode(torch.zeros(1, 261, 1, 1), method="median")
 
 

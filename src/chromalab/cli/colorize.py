@@ -39,7 +39,7 @@ def colorize(
                                       f"({DEFAULT_TEMPERATURE} if it names none)."),
     size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees, at most the photo's shorter side; output keeps the "
                               f"input size. Default: the model's ({DEFAULT_SIZE} if it names none)."),
-    decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed, mean or mode (default annealed)."),
+    decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed (mean at the temperature), mean, mode, or mode-hue (the annealed mean's chroma in the likeliest colour's hue: never a blend of two guesses). Default: the model's (annealed if it names none)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
     temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (carry the colour along the optical flow: "
                                  "no flicker) or none (each frame on its own)."),

@@ -8,7 +8,8 @@ A bin set is a table of centres plus a fast nearest-bin lookup. Two shapes exist
   2N logits per pixel, N for a then N for b, with a softmax over each half (seed 003).
 
 Both share one interface: ``num_classes`` (logit channels), ``soft_encode`` / ``one_hot`` (targets of the
-same shape as the logits), ``decode`` (mode, mean, annealed mean), ``log_softmax`` and ``nearest``.
+same shape as the logits), ``decode`` (mode, mean, annealed mean; joint bins also mode-hue), ``log_softmax``
+and ``nearest``.
 ``make_bins(spec)`` builds one from a spec string, see ``BIN_SPECS``.
 """
 
@@ -22,7 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from chromalab.color.decoding import DECODE_METHODS, DEFAULT_TEMPERATURE, MODE_BELOW
+from chromalab.color.decoding import (
+    DECODE_METHODS,
+    DEFAULT_TEMPERATURE,
+    MODE_BELOW,
+    MODE_HUE_MIN_CHROMA,
+    MODE_HUE_RADIUS,
+)
 from chromalab.color.lab import rgb_to_lab
 
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
@@ -63,6 +70,8 @@ def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torc
     one softmax serves every temperature (an argmax and one-hot beside it took 4.6 of the graph's 23 ms)."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
+    if method == "mode-hue":
+        method = "annealed"  # its weights; JointBins.decode turns their colour to the mode's hue
     if method == "mean":
         temperature = 1.0
 
@@ -145,8 +154,27 @@ class JointBins:
         self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
     ) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
-        weights = _decode_weights(_bins_last(logits), method, temperature)  # (B, H, W, Q)
-        return _channels_back(weights @ self.centres.to(logits.device, logits.dtype))  # (B, 2, H, W)
+        logits = _bins_last(logits)  # (B, H, W, Q)
+        weights = _decode_weights(logits, method, temperature)  # (B, H, W, Q)
+        centres = self.centres.to(logits.device, logits.dtype)
+        ab = weights @ centres  # (B, H, W, 2)
+        if method == "mode-hue":
+            ab = self._in_mode_hue(ab, weights, logits.argmax(-1), centres)
+        return _channels_back(ab)  # (B, 2, H, W)
+
+    def _in_mode_hue(self, ab: torch.Tensor, weights: torch.Tensor, mode: torch.Tensor,
+                     centres: torch.Tensor) -> torch.Tensor:
+        """ab (..., 2) turned to the hue of the weighted mean of the bins near each pixel's ``mode`` (...),
+        keeping its chroma (``decoding.MODE_HUE_RADIUS``); weights (..., Q) of the annealed mean."""
+        near = self._mode_neighbourhoods(centres)[mode]  # (..., Q): 1 within the radius of the mode, else 0
+        around = (weights * near) @ centres  # (..., 2), not normalised: only its direction is used
+        around_chroma = around.norm(dim=-1, keepdim=True) / (weights * near).sum(-1, keepdim=True)
+        hue = torch.where(around_chroma >= MODE_HUE_MIN_CHROMA, around, ab)  # a grey neighbourhood: ab's own hue
+        return hue / hue.norm(dim=-1, keepdim=True).clamp_min(1e-6) * ab.norm(dim=-1, keepdim=True)
+
+    def _mode_neighbourhoods(self, centres: torch.Tensor) -> torch.Tensor:
+        """(Q, Q): row q is 1 at the bins within ``MODE_HUE_RADIUS`` of bin q (q itself included), else 0."""
+        return (torch.cdist(centres, centres) <= MODE_HUE_RADIUS).to(centres.dtype)
 
     # -- class rebalancing ----------------------------------------------------------------------------
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
@@ -212,6 +240,8 @@ class ChannelBins:
         self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
     ) -> torch.Tensor:
         """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
+        if method == "mode-hue":
+            raise ValueError("mode-hue decodes joint ab bins; per-channel bins have no hue of their own mode")
         centres = self.centres_1d.to(logits.device, logits.dtype)
         channels = [_decode_weights(_bins_last(half), method, temperature) @ centres  # (B, H, W)
                     for half in self._split(logits)]

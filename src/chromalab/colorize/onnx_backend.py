@@ -15,7 +15,7 @@ import numpy as np
 from chromalab.color.decoding import DEFAULT_TEMPERATURE, METHOD_TEMPERATURE
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.options import DEFAULT_MODEL, DEFAULT_SIZE, bundled_weights, chosen_options
-from chromalab.models.spec import METADATA_KEY, side_for
+from chromalab.models.spec import GRAPH_MODE_HUE_OUTPUT, GRAPH_OUTPUT, METADATA_KEY, side_for
 
 
 class OnnxColorizer(BaseColorizer):
@@ -33,6 +33,7 @@ class OnnxColorizer(BaseColorizer):
         self.session = session
         self.metadata = metadata
         self.inputs = {i.name for i in session.get_inputs()}  # a regression graph has no temperature
+        self.outputs = {o.name for o in session.get_outputs()}  # ab, and ab_mode_hue for joint bins
         super().__init__(size=size, temperature=temperature, decode=decode)
 
     @classmethod
@@ -79,5 +80,9 @@ class OnnxColorizer(BaseColorizer):
             raise ValueError("an exported graph takes no hints; use the torch engine")
         method, t = self.decoding(temperature, decode)
         feeds = {"lightness": np.ascontiguousarray(lightness, dtype=np.float32),
-                 "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32)}  # the graph anneals only
-        return self.session.run(None, {k: v for k, v in feeds.items() if k in self.inputs})[0]
+                 "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32)}  # mode, mean: annealed
+        output = GRAPH_MODE_HUE_OUTPUT if method == "mode-hue" else GRAPH_OUTPUT
+        if output not in self.outputs:
+            raise ValueError(f"this graph has no {method} decoding (its bins have no joint hue, or it was exported "
+                             "before mode-hue existed: export it again)")
+        return self.session.run([output], {k: v for k, v in feeds.items() if k in self.inputs})[0]

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 FORMAT = "chromalab-model/1"
 METADATA_KEY = "chromalab"  # where a model file (.safetensors or .onnx) keeps its JSON description
+# the tensors of an exported graph (``colorize.export``): L and T in; the annealed mean's ab out, and for models
+# over joint bins (graphs exported since mode-hue decoding exists) the mode-hue ab too
+GRAPH_INPUTS = ("lightness", "temperature")
+GRAPH_OUTPUT = "ab"
+GRAPH_MODE_HUE_OUTPUT = "ab_mode_hue"
 
 
 def side_for(requested: int, *, fixed: int | None = None, step: int | None = None) -> int:
