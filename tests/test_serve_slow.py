@@ -1,6 +1,7 @@
 """Slow clients against a real ``chromalab serve`` (its own process, on 127.0.0.1): headers that trickle are cut
 off after the header timeout, bodies that trickle after the body's grace (408), and no more than the server's
-receiving slots are held at once (503 beyond). Measured in what the server answers and holds, with generous
+receiving slots are held at once, and no more than its share by one address (503 beyond); a body that stalls is
+cut off after the grace however much it sent. Measured in what the server answers and holds, with generous
 bounds: the clients would trickle for minutes."""
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ def health(url: str) -> dict:
         return json.load(answer)
 
 
-def connect(url: str) -> socket.socket:
+def connect(url: str, source: str | None = None) -> socket.socket:
+    """A non-blocking connection to the server, from the loopback address ``source`` (None: the default)."""
     host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock = socket.create_connection((host, int(port)), timeout=30,
+                                    source_address=None if source is None else (source, 0))
     sock.setblocking(False)
     return sock
 
@@ -91,8 +94,8 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
             f"Content-Length: {declared}\r\n\r\n").encode()
     first = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * 500_000
     socks = {}
-    for _ in range(DEFAULTS.receiving):
-        sock = connect(url)
+    for index in range(DEFAULTS.receiving):  # from a few addresses: one address holds at most its share
+        sock = connect(url, source=f"127.0.0.{2 + index // DEFAULTS.receiving_per_client}")
         sock.setblocking(True)
         sock.sendall(head + first)
         sock.setblocking(False)
@@ -115,3 +118,28 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
     assert health(url)["receiving"] == 0
     for sock in socks:
         sock.close()
+
+
+def test_one_address_holds_only_its_share_and_a_stalled_body_is_cut_off(server) -> None:
+    url, _ = server
+    declared = 45_000_000
+    head = (f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
+            f"Content-Length: {declared}\r\n\r\n").encode()
+    first = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * 2_000_000
+    socks = []
+    for _ in range(DEFAULTS.receiving_per_client + 1):
+        sock = connect(url, source="127.0.0.9")
+        sock.setblocking(True)
+        sock.sendall(head + first)  # 2 MB at once, then nothing: by the average alone, 60 s more to stall on
+        socks.append(sock)
+    start = time.monotonic()
+    answers = []
+    for sock in socks:
+        sock.settimeout(CUT_BOUND_S)
+        answers.append(sock.recv(65536).split(b"\r\n", 1)[0])
+        sock.close()
+    # the one beyond the address's share at once, the others once they stalled for the grace (not 60 s more)
+    assert sorted(answers) == sorted([b"HTTP/1.1 408 Request Timeout"] * DEFAULTS.receiving_per_client
+                                     + [b"HTTP/1.1 503 Service Unavailable"]), answers
+    assert time.monotonic() - start < DEFAULTS.body_grace_s + 15
+    assert health(url)["receiving"] == 0

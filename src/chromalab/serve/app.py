@@ -83,7 +83,7 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
         server = Server(settings, Catalogue(settings.model, settings.models_dir),
                         WorkPool(workers=settings.workers, capacity=settings.queue),
                         UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s), folder,
-                        {}, Receiving(settings.receiving), Newcomers())
+                        {}, Receiving(settings.receiving, per_client=settings.receiving_per_client), Newcomers())
         server.catalogue.colorizer(None)  # load the first model now: a bad one stops the start, not a request
         server.studies.update(open_studies(settings.studies))
         app.state.server = server

@@ -41,7 +41,7 @@ def pace(settings) -> Pace:  # settings: ServeSettings
 async def _form(request: Request) -> tuple[Form, bytes]:
     """The request's form and its ``file`` (400 without one), received in one of the server's few slots."""
     server = _server(request)
-    async with server.receiving.slot():
+    async with server.receiving.slot(request.client.host if request.client else ""):
         form = await read_form(request.headers.get("content-type"), request.headers.get("content-length"),
                                chunks(request, max_bytes=server.settings.max_bytes, pace=pace(server.settings)),
                                max_bytes=server.settings.max_bytes)

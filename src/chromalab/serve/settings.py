@@ -25,20 +25,23 @@ class ServeSettings:
     # view took 3.9 GB for 38 s, 512 takes a few hundred MB at most
     max_size: int = 512
     # a slow client: its request's headers must be complete within this many seconds, its body must come at
-    # body_min_kbps kB/s on average after body_grace_s seconds (else 408), and at most `receiving` bodies
-    # are received at once (one more waits up to 10 s, then gets 503): a trickling client holds at most one slot,
-    # for a bounded time
+    # body_min_kbps kB/s on average after body_grace_s seconds and never stall for body_grace_s (else 408), and
+    # at most `receiving` bodies are received at once, `receiving_per_client` from one address (one more waits
+    # up to 10 s, then gets 503; one more from an address at its share gets 503 at once): a trickling client
+    # holds at most its share of the slots, for a bounded time
     header_timeout_s: float = 10.0
     body_grace_s: float = 20.0
     body_min_kbps: float = 50.0
     receiving: int = 8
+    receiving_per_client: int = 2
     connections: int = 128  # open connections (or requests in work); a request beyond gets 503 (uvicorn's limit)
     allow_hosts: tuple[str, ...] = ()  # Host names accepted besides loopback, IP literals and the bound host
     host: str = "127.0.0.1"  # the address the server listens on (its name is an accepted Host)
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_megapixels", "workers", "queue", "preview_side", "store_mb", "upload_ttl_s",
-                     "max_size", "header_timeout_s", "body_grace_s", "body_min_kbps", "receiving", "connections"):
+                     "max_size", "header_timeout_s", "body_grace_s", "body_min_kbps", "receiving", "receiving_per_client",
+                     "connections"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.token is not None and not self.token.strip():
