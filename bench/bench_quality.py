@@ -1,6 +1,7 @@
 """Quality of a model on the evaluation sets, against the targets of the broad default (docs/data.md).
 
-    python bench/bench_quality.py MODEL [--data ../shared/data] [--people DIR] [--temperature T] [--out DIR]
+    python bench/bench_quality.py MODEL [--data ../shared/data] [--people DIR] [--temperature T] [--decode D]
+                                        [--out DIR] [--sets kodak24,...]
 
 Scores MODEL ('default', a .safetensors or .onnx file) with ``chromalab.evaluation.score.evaluate`` (what
 ``chromalab evaluate`` runs) on kodak24, cbsd68, McMaster, 400 photos of val128 (evenly spaced) and, with
@@ -71,6 +72,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--people", type=Path, default=None, help="The held-out people split (LAYOUT/people).")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--decode", default=None, help="annealed, mean, mode or mode-hue (default: the model's).")
     parser.add_argument("--out", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
     args = parser.parse_args()
@@ -82,13 +84,14 @@ def main() -> int:
         print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     colorizer = load_colorizer(args.model, engine="torch" if args.model.endswith(".safetensors") else "auto",
-                               temperature=args.temperature)
+                               temperature=args.temperature, decode=args.decode)
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{args.model}: size {colorizer.size}, T = {colorizer.temperature}")
+    print(f"{args.model}: size {colorizer.size}, T = {colorizer.temperature}, decode {colorizer.decode}")
     for target in chosen:
         paths = evenly_spaced(list_images(target.folder), target.limit)
         result = evaluate(paths, colorizer, root=target.folder)
-        summary = result.summary({"model": args.model, "size": colorizer.size, "temperature": colorizer.temperature})
+        summary = result.summary({"model": args.model, "size": colorizer.size, "temperature": colorizer.temperature,
+                                  "decode": colorizer.decode})
         (args.out / f"{target.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
         row = target_row(summary["metrics"], summary["gray_baseline"], target)
         cells = "  ".join(f"{key} {value:+.2f}{'' if met else '*'}" if key in ("AuC-R gain", "PSNR - grey")
