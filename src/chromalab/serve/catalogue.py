@@ -15,8 +15,8 @@ ABOUT_CHARS = 320  # what the page shows of a card
 # what the page says of each bundled model, for the person choosing one (the model cards are for developers;
 # the figures are theirs: src/chromalab/weights/MODEL_CARD.md)
 BUNDLED_ABOUT = {
-    "default": "The best colours chromalab has: it knows what things are (trees green, skies blue) and takes your "
-               "hints directly. Trained on 22,000 photos.",
+    "default": "The best colours chromalab has: it knows what things are (skin, trees, skies) and takes your "
+               "hints directly. Trained on 50,000 photos, many of people.",
     "fast-v1": "An older, smaller model: 6-8 times faster than default, for slow computers, but duller colours "
                "(it often guesses browns). Your hints are spread over its colours.",
 }
