@@ -14,7 +14,7 @@ from typing import Any
 
 TEMP_SUFFIX = ".tmp"
 # what atomic_write's mkstemp names look like: "." + the target's name + "." + 8 random characters + ".tmp"
-OUR_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+OUR_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 STARTED = time.time()  # this process's start (near enough: when chromalab.files was first imported)
 
 

@@ -96,6 +96,7 @@ class JointBins:
         self.centres = centres
         self.spec = spec
         self._table: torch.Tensor | None = None
+        self._near_mode: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -166,15 +167,19 @@ class JointBins:
                      centres: torch.Tensor) -> torch.Tensor:
         """ab (..., 2) turned to the hue of the weighted mean of the bins near each pixel's ``mode`` (...),
         keeping its chroma (``decoding.MODE_HUE_RADIUS``); weights (..., Q) of the annealed mean."""
-        near = self._mode_neighbourhoods(centres)[mode]  # (..., Q): 1 within the radius of the mode, else 0
-        around = (weights * near) @ centres  # (..., 2), not normalised: only its direction is used
-        around_chroma = around.norm(dim=-1, keepdim=True) / (weights * near).sum(-1, keepdim=True)
+        near = self._mode_neighbourhoods().to(weights)[mode]  # (..., Q): 1 within the radius of the mode, else 0
+        weights_near = weights * near  # (..., Q)
+        around = weights_near @ centres  # (..., 2), not normalised: only its direction is used
+        around_chroma = around.norm(dim=-1, keepdim=True) / weights_near.sum(-1, keepdim=True)
         hue = torch.where(around_chroma >= MODE_HUE_MIN_CHROMA, around, ab)  # a grey neighbourhood: ab's own hue
         return hue / hue.norm(dim=-1, keepdim=True).clamp_min(1e-6) * ab.norm(dim=-1, keepdim=True)
 
-    def _mode_neighbourhoods(self, centres: torch.Tensor) -> torch.Tensor:
-        """(Q, Q): row q is 1 at the bins within ``MODE_HUE_RADIUS`` of bin q (q itself included), else 0."""
-        return (torch.cdist(centres, centres) <= MODE_HUE_RADIUS).to(centres.dtype)
+    def _mode_neighbourhoods(self) -> torch.Tensor:
+        """(Q, Q) float32, computed once: row q is 1 at the bins within ``MODE_HUE_RADIUS`` of bin q (q itself
+        included), else 0."""
+        if self._near_mode is None:
+            self._near_mode = (torch.cdist(self.centres, self.centres) <= MODE_HUE_RADIUS).float()
+        return self._near_mode
 
     # -- class rebalancing ----------------------------------------------------------------------------
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:

@@ -45,6 +45,14 @@ def _dct_hash(thumbnail: np.ndarray) -> int:
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
 
+def photo_thumbnails(image: Image.Image) -> np.ndarray:
+    """(2, 32, 32) uint8: grey thumbnails of the whole frame and of its centre square."""
+    grey = image.convert("L")
+    w, h = grey.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return np.stack([_thumbnail(grey), _thumbnail(grey.crop((left, top, left + side, top + side)))])
+
 
 def _readable_thumbnails(path: Path) -> np.ndarray | None:
     """``photo_thumbnails`` of the photo at ``path``, None when it does not decode."""
@@ -54,14 +62,6 @@ def _readable_thumbnails(path: Path) -> np.ndarray | None:
             return photo_thumbnails(image)
     except Exception:  # noqa: BLE001  Pillow raises assorted errors for damaged files
         return None
-
-def photo_thumbnails(image: Image.Image) -> np.ndarray:
-    """(2, 32, 32) uint8: grey thumbnails of the whole frame and of its centre square."""
-    grey = image.convert("L")
-    w, h = grey.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    return np.stack([_thumbnail(grey), _thumbnail(grey.crop((left, top, left + side, top + side)))])
 
 
 def photo_hashes(image: Image.Image) -> tuple[int, int]:
