@@ -64,16 +64,24 @@ RESULTS = Path(__file__).resolve().parent / "results" / "default.json"
 CHROMALAB = Path(sys.executable).parent / "chromalab"
 
 
-def network_row(name: str, options: dict, num_classes: int, *, weights: Path | None = None) -> tuple[dict, Callable]:
+def network_row(
+    name: str, options: dict, num_classes: int, *, weights: Path | None = None
+) -> tuple[dict, Callable]:
     """Size and FLOPs of a network (the trained one in ``weights``, else random weights) and its forward pass at
     256 x 256 in the inference form ``Colorizer.load`` holds, to be timed."""
     torch.manual_seed(0)
-    model = (load_model(weights).model if weights else create_model(name, num_classes=num_classes, **options)).eval()
+    model = (
+        load_model(weights).model if weights else create_model(name, num_classes=num_classes, **options)
+    ).eval()
     x = torch.rand(1, 1, SIDE, SIDE) - 0.5
     flops = count_flops(model, x)  # before folding: the BatchNorms' arithmetic counts as the network's
     model = for_inference(model)
-    row = {"model": f"{name} {options}".strip(), "params_M": count_params(model) / 1e6, "gflops": flops / 1e9,
-           "floor_ms": flops / (PEAK_GFLOPS * 1e9) * 1000}
+    row = {
+        "model": f"{name} {options}".strip(),
+        "params_M": count_params(model) / 1e6,
+        "gflops": flops / 1e9,
+        "floor_ms": flops / (PEAK_GFLOPS * 1e9) * 1000,
+    }
     return row, lambda: model(x)
 
 
@@ -96,7 +104,10 @@ def onnx_row(graph: Path, name: str) -> tuple[dict, Callable]:
     settings.intra_op_num_threads = THREADS
     settings.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as chromalab's runtime
     session = onnxruntime.InferenceSession(str(graph), settings, providers=["CPUExecutionProvider"])
-    feeds = {"lightness": np.full((1, 1, SIDE, SIDE), 50.0, np.float32), "temperature": np.array(0.6, np.float32)}
+    feeds = {
+        "lightness": np.full((1, 1, SIDE, SIDE), 50.0, np.float32),
+        "temperature": np.array(0.6, np.float32),
+    }
     feeds = {i.name: feeds[i.name] for i in session.get_inputs()}
     return {"model": name}, lambda: session.run(None, feeds)
 
@@ -107,8 +118,10 @@ def timed(rows: list[tuple[dict, Callable]], rounds: int) -> list[dict]:
     with torch.inference_mode():
         seconds = interleaved_medians({row["model"]: call for row, call in rows}, rounds=rounds, warmup=5)
     reference = seconds[rows[-1][0]["model"]]
-    return [{**row, "ms": seconds[row["model"]] * 1000, "fraction_of_zhang": seconds[row["model"]] / reference}
-            for row, _ in rows]
+    return [
+        {**row, "ms": seconds[row["model"]] * 1000, "fraction_of_zhang": seconds[row["model"]] / reference}
+        for row, _ in rows
+    ]
 
 
 def run_cli(args: list[str]) -> dict[str, float]:
@@ -118,6 +131,7 @@ def run_cli(args: list[str]) -> dict[str, float]:
 
 def startup_row(runs: int = 3) -> dict[str, float]:
     """Median seconds to start Python and import the CLI modules, and to import torch, in fresh processes."""
+
     def seconds(code: str) -> float:
         samples = []
         for _ in range(runs):
@@ -126,8 +140,11 @@ def startup_row(runs: int = 3) -> dict[str, float]:
             samples.append(time.perf_counter() - start)
         return statistics.median(samples)
 
-    return {"python_and_cli_s": seconds("import chromalab.cli"), "import_torch_s": seconds("import torch"),
-            "import_onnxruntime_s": seconds("import onnxruntime")}
+    return {
+        "python_and_cli_s": seconds("import chromalab.cli"),
+        "import_torch_s": seconds("import torch"),
+        "import_onnxruntime_s": seconds("import onnxruntime"),
+    }
 
 
 def stage_row(colorizer: BaseColorizer, photo: Path, out: Path, runs: int = 3) -> dict[str, float]:
@@ -161,7 +178,10 @@ def loop_row(colorizer: BaseColorizer, folder: Path, out: Path) -> dict[str, flo
     start = time.perf_counter()
     for src, relative in jobs:
         save_image(colorizer.colorize(open_image(src)), out / f"plain-{relative.name}")
-    return {"overlapped_photos_per_s": overlapped, "one_by_one_photos_per_s": len(jobs) / (time.perf_counter() - start)}
+    return {
+        "overlapped_photos_per_s": overlapped,
+        "one_by_one_photos_per_s": len(jobs) / (time.perf_counter() - start),
+    }
 
 
 def main() -> None:
@@ -170,28 +190,46 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    torch.set_flush_denormal(True)  # random weights drift into denormal activations, which time the CPU, not the net
+    torch.set_flush_denormal(
+        True
+    )  # random weights drift into denormal activations, which time the CPU, not the net
     path = bundled_weights() if args.model == "default" else Path(args.model)
     meta = read_metadata(path)
     load_start = os.getloadavg()[0]
 
     q = 313
-    rows = timed([network_row(meta["model"], meta.get("options", {}), q, weights=path),
-                  network_row("zhang-eccv16", {"width": 0.25}, q),
-                  network_row("zhang-eccv16", {}, q)], args.runs)
+    rows = timed(
+        [
+            network_row(meta["model"], meta.get("options", {}), q, weights=path),
+            network_row("zhang-eccv16", {"width": 0.25}, q),
+            network_row("zhang-eccv16", {}, q),
+        ],
+        args.runs,
+    )
     with tempfile.TemporaryDirectory(prefix="chromalab-bench-") as tmp:
         folder = Path(tmp)
         graph = bundled_weights(suffix=".onnx") if args.model == "default" else folder / "model.onnx"
         if not graph.is_file():
             export_onnx(path, graph)
-        rows[1:1] = timed([onnx_row(graph, "the same, ONNX on onnxruntime (with decoding)"),
-                           onnx_row(zhang_graph(folder), "zhang-eccv16, ONNX (with decoding)")], args.runs)
-        print(f"{'network at 256x256 (the model file; zhang: Q=313)':44s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} "
-              f"{'floor ms':>9s} {'vs zhang':>9s}")
+        rows[1:1] = timed(
+            [
+                onnx_row(graph, "the same, ONNX on onnxruntime (with decoding)"),
+                onnx_row(zhang_graph(folder), "zhang-eccv16, ONNX (with decoding)"),
+            ],
+            args.runs,
+        )
+        print(
+            f"{'network at 256x256 (the model file; zhang: Q=313)':44s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} "
+            f"{'floor ms':>9s} {'vs zhang':>9s}"
+        )
         for row in rows:
-            print(f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} {row.get('gflops', float('nan')):7.2f} "
-                  f"{row['ms']:8.1f} {row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}")
-        print("(torch rows: ratio to torch's zhang-eccv16; ONNX rows: to zhang's graph on onnxruntime; interleaved)")
+            print(
+                f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} {row.get('gflops', float('nan')):7.2f} "
+                f"{row['ms']:8.1f} {row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}"
+            )
+        print(
+            "(torch rows: ratio to torch's zhang-eccv16; ONNX rows: to zhang's graph on onnxruntime; interleaved)"
+        )
 
         photo = Image.fromarray(skimage.data.astronaut()).convert("L")
         photo.resize((4000, 3000), Image.Resampling.BICUBIC).save(folder / "big.jpg", quality=92)
@@ -205,32 +243,57 @@ def main() -> None:
         big, folder_run, stages, loop = {}, {}, {}, {}
         for engine, model in models.items():
             engine_args = ["--model", str(model), "--engine", engine]
-            big[engine] = run_cli(["colorize", str(folder / "big.jpg"), "-o", str(folder / f"out-big-{engine}"), *engine_args])
-            folder_run[engine] = run_cli(["colorize", str(many), "-o", str(folder / f"out-many-{engine}"), *engine_args])
+            big[engine] = run_cli(
+                ["colorize", str(folder / "big.jpg"), "-o", str(folder / f"out-big-{engine}"), *engine_args]
+            )
+            folder_run[engine] = run_cli(
+                ["colorize", str(many), "-o", str(folder / f"out-many-{engine}"), *engine_args]
+            )
             folder_run[engine]["photos_per_s"] = 100 / folder_run[engine]["wall_s"]
         startup = startup_row()
         for engine, colorizer in (("onnx", OnnxColorizer.load(graph)), ("torch", Colorizer.load(path))):
             stages[engine] = stage_row(colorizer, folder / "big.jpg", folder / "stage.jpg")
             loop[engine] = loop_row(colorizer, many, folder / f"out-loop-{engine}")
     for engine in models:
-        print(f"[{engine:5s}] 12 MP JPEG end to end: {big[engine]['wall_s']:.2f} s (target < 1.5), peak RSS "
-              f"{big[engine]['peak_rss_mb']:.0f} MB (< 1500); 100 photos of 0.5 MP: {folder_run[engine]['wall_s']:.2f} s"
-              f" = {folder_run[engine]['photos_per_s']:.1f} photos/s (>= 10)")
-    print(f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, import torch "
-          f"{startup['import_torch_s'] * 1000:.0f} ms, import onnxruntime {startup['import_onnxruntime_s'] * 1000:.0f} ms "
-          "(fresh processes, medians)")
+        print(
+            f"[{engine:5s}] 12 MP JPEG end to end: {big[engine]['wall_s']:.2f} s (target < 1.5), peak RSS "
+            f"{big[engine]['peak_rss_mb']:.0f} MB (< 1500); 100 photos of 0.5 MP: {folder_run[engine]['wall_s']:.2f} s"
+            f" = {folder_run[engine]['photos_per_s']:.1f} photos/s (>= 10)"
+        )
+    print(
+        f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, import torch "
+        f"{startup['import_torch_s'] * 1000:.0f} ms, import onnxruntime {startup['import_onnxruntime_s'] * 1000:.0f} ms "
+        "(fresh processes, medians)"
+    )
     for engine in models:
-        print(f"[{engine:5s}] 12 MP steps in one process (ms): "
-              + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in stages[engine].items()))
-        print(f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} photos/s as the "
-              f"CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after another")
+        print(
+            f"[{engine:5s}] 12 MP steps in one process (ms): "
+            + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in stages[engine].items())
+        )
+        print(
+            f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} photos/s as the "
+            f"CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after another"
+        )
     load_end = os.getloadavg()[0]
-    print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared); OpenMP threads: {THREAD_WAIT}")
+    print(
+        f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared); OpenMP threads: {THREAD_WAIT}"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"networks": rows, "big_jpeg": big, "folder_100": folder_run, "startup": startup,
-                                   "big_jpeg_steps": stages, "folder_loop": loop, "load": [load_start, load_end],
-                                   "openmp_wait": THREAD_WAIT},
-                                  indent=2))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "networks": rows,
+                "big_jpeg": big,
+                "folder_100": folder_run,
+                "startup": startup,
+                "big_jpeg_steps": stages,
+                "folder_loop": loop,
+                "load": [load_start, load_end],
+                "openmp_wait": THREAD_WAIT,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {RESULTS}")
 
 

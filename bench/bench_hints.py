@@ -30,7 +30,9 @@ import time
 from functools import partial
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: the busy-machine case of batch.polite_openmp
+os.environ.setdefault(
+    "OMP_WAIT_POLICY", "PASSIVE"
+)  # idle threads sleep: the busy-machine case of batch.polite_openmp
 
 import numpy as np
 import skimage.data
@@ -49,7 +51,11 @@ from chromalab.models.profile import seconds_of
 RESULTS = Path(__file__).parent / "results" / "hints.json"
 CHROMALAB = Path(sys.executable).parent / "chromalab"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SETS = {"kodak24": SHARED / "eval" / "kodak24", "cbsd68": SHARED / "eval" / "cbsd68", "val128": SHARED / "val128"}
+SETS = {
+    "kodak24": SHARED / "eval" / "kodak24",
+    "cbsd68": SHARED / "eval" / "cbsd68",
+    "val128": SHARED / "val128",
+}
 COUNTS = (0, 1, 5, 10, 50, 100)
 
 
@@ -73,7 +79,10 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
     ab_small = np.asarray(colorizer.predict_ab(colorizer.view(source).network_input))  # (1, 2, h, w)
     network = time.perf_counter() - started
     hints = sample_hints(rgb8_to_ab(rgb).numpy(), np.random.default_rng(0), count=10)
-    one_shot = [seconds_of(lambda: render(source, spread(source, hints=hints, prior_ab=ab_small))) for _ in range(runs)]
+    one_shot = [
+        seconds_of(lambda: render(source, spread(source, hints=hints, prior_ab=ab_small)))
+        for _ in range(runs)
+    ]
     session = HintSession(colorizer, source)
     first = _change(session, hints)  # factorises the photo's system
     changes, parts = [], []
@@ -81,8 +90,13 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
         dragged = [*hints[:-1], _moved(hints[-1], 12 * run)]  # the page's edit: one hint to a new place
         changes.append(_change(session, dragged))
         ab = session.ab()  # the parts, with the hints in place
-        parts.append((seconds_of(partial(session.set_hints, dragged)), seconds_of(session.ab),
-                      seconds_of(partial(render, source, ab))))
+        parts.append(
+            (
+                seconds_of(partial(session.set_hints, dragged)),
+                seconds_of(session.ab),
+                seconds_of(partial(render, source, ab)),
+            )
+        )
     everything = [_change(session, [_moved(h, 7 * run) for h in hints]) for run in range(1, runs + 1)]
     with tempfile.TemporaryDirectory() as folder:
         photo, strokes = Path(folder) / "photo.png", Path(folder) / "strokes.png"
@@ -91,15 +105,23 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
         ImageDraw.Draw(layer).line([(80, 700), (400, 760)], fill=(40, 80, 220, 255), width=12)
         layer.save(strokes)
         started = time.perf_counter()
-        subprocess.run([CHROMALAB, "colorize", str(photo), "--scribbles", str(strokes), "-o", str(Path(folder) / "out")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [CHROMALAB, "colorize", str(photo), "--scribbles", str(strokes), "-o", str(Path(folder) / "out")],
+            check=True,
+            capture_output=True,
+        )
         scribbles_cli = time.perf_counter() - started
     decoder, spreading, rendering = (statistics.median(part) for part in zip(*parts))
-    return {"network_s": network, "hint_network": colorizer.takes_hints,
-            "hint_change_s": statistics.median(changes), "first_hint_s": first,
-            "all_hints_moved_s": statistics.median(everything), "levin_one_shot_s": statistics.median(one_shot),
-            "parts_of_a_change_s": {"decoder": decoder, "spreading": spreading, "render": rendering},
-            "scribbles_cli_s": scribbles_cli}
+    return {
+        "network_s": network,
+        "hint_network": colorizer.takes_hints,
+        "hint_change_s": statistics.median(changes),
+        "first_hint_s": first,
+        "all_hints_moved_s": statistics.median(everything),
+        "levin_one_shot_s": statistics.median(one_shot),
+        "parts_of_a_change_s": {"decoder": decoder, "spreading": spreading, "render": rendering},
+        "scribbles_cli_s": scribbles_cli,
+    }
 
 
 def _change(session: HintSession, hints: list[Hint]) -> float:
@@ -121,7 +143,9 @@ def figure(results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, points in results["curves"].items():
         counts = sorted(int(c) for c in points)
-        ax.plot([max(c, 0.5) for c in counts], [points[str(c)]["psnr"] for c in counts], marker="o", label=name)
+        ax.plot(
+            [max(c, 0.5) for c in counts], [points[str(c)]["psnr"] for c in counts], marker="o", label=name
+        )
     ax.set_xscale("log")
     ax.set_xlabel("point hints per photo (0 drawn at 0.5)")
     ax.set_ylabel("PSNR (dB)")
@@ -137,8 +161,12 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--val-limit", type=int, default=200)
     parser.add_argument("--figure", type=Path)
-    parser.add_argument("--only", choices=("curves", "latency"), help="measure one part; the other is kept from "
-                        "the last results file (the curves need no quiet machine, the latency does)")
+    parser.add_argument(
+        "--only",
+        choices=("curves", "latency"),
+        help="measure one part; the other is kept from "
+        "the last results file (the curves need no quiet machine, the latency does)",
+    )
     args = parser.parse_args()
     colorizer = Colorizer.load(args.model)
     kept = json.loads(RESULTS.read_text()) if args.only and RESULTS.is_file() else {}

@@ -43,9 +43,12 @@ class EvalSet:
 
 
 def sets(data: Path, people: Path | None) -> list[EvalSet]:
-    found = [EvalSet("kodak24", data / "eval" / "kodak24", 8.0), EvalSet("cbsd68", data / "eval" / "cbsd68", 10.0),
-             EvalSet("mcmaster", data / "eval" / "mcmaster", 7.0, (0.75, 1.2)),
-             EvalSet("val128", data / "val128", 9.0, limit=VAL_LIMIT)]
+    found = [
+        EvalSet("kodak24", data / "eval" / "kodak24", 8.0),
+        EvalSet("cbsd68", data / "eval" / "cbsd68", 10.0),
+        EvalSet("mcmaster", data / "eval" / "mcmaster", 7.0, (0.75, 1.2)),
+        EvalSet("val128", data / "val128", 9.0, limit=VAL_LIMIT),
+    ]
     return found + ([EvalSet("people", people, 8.0)] if people is not None else [])
 
 
@@ -58,10 +61,19 @@ def target_row(ours: dict, grey: dict, target: EvalSet) -> dict[str, tuple[float
         "AuC-R gain": (gain, gain >= target.auc_gain),
         "colour": (share, low <= share <= high),
         "PSNR - grey": (ours["psnr"] - grey["psnr"], ours["psnr"] - grey["psnr"] >= -1.0),
-        "violet": (ours["hue_violet_magenta"], abs(ours["hue_violet_magenta"] - ours["hue_violet_magenta_gt"]) <= 0.05),
+        "violet": (
+            ours["hue_violet_magenta"],
+            abs(ours["hue_violet_magenta"] - ours["hue_violet_magenta_gt"]) <= 0.05,
+        ),
         "violet truth": (ours["hue_violet_magenta_gt"], True),
-        "yellow/truth": (ours["hue_yellow"] / ours["hue_yellow_gt"], ours["hue_yellow"] >= 0.6 * ours["hue_yellow_gt"]),
-        "green/truth": (ours["hue_green"] / ours["hue_green_gt"], ours["hue_green"] >= 0.6 * ours["hue_green_gt"]),
+        "yellow/truth": (
+            ours["hue_yellow"] / ours["hue_yellow_gt"],
+            ours["hue_yellow"] >= 0.6 * ours["hue_yellow_gt"],
+        ),
+        "green/truth": (
+            ours["hue_green"] / ours["hue_green_gt"],
+            ours["hue_green"] >= 0.6 * ours["hue_green_gt"],
+        ),
         "hue TV": (ours["hue_tv"], ours["hue_tv"] <= 0.15),
     }
 
@@ -70,9 +82,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--people", type=Path, default=None, help="The held-out people split (LAYOUT/people).")
+    parser.add_argument(
+        "--people", type=Path, default=None, help="The held-out people split (LAYOUT/people)."
+    )
     parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--decode", default=None, help="annealed, mean, mode or mode-hue (default: the model's).")
+    parser.add_argument(
+        "--decode", default=None, help="annealed, mean, mode or mode-hue (default: the model's)."
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
     args = parser.parse_args()
@@ -83,19 +99,33 @@ def main() -> int:
     if missing:
         print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    colorizer = load_colorizer(args.model, engine="torch" if args.model.endswith(".safetensors") else "auto",
-                               temperature=args.temperature, decode=args.decode)
+    colorizer = load_colorizer(
+        args.model,
+        engine="torch" if args.model.endswith(".safetensors") else "auto",
+        temperature=args.temperature,
+        decode=args.decode,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{args.model}: size {colorizer.size}, T = {colorizer.temperature}, decode {colorizer.decode}")
     for target in chosen:
         paths = evenly_spaced(list_images(target.folder), target.limit)
         result = evaluate(paths, colorizer, root=target.folder)
-        summary = result.summary({"model": args.model, "size": colorizer.size, "temperature": colorizer.temperature,
-                                  "decode": colorizer.decode})
+        summary = result.summary(
+            {
+                "model": args.model,
+                "size": colorizer.size,
+                "temperature": colorizer.temperature,
+                "decode": colorizer.decode,
+            }
+        )
         (args.out / f"{target.name}.json").write_text(json.dumps(summary, indent=1) + "\n")
         row = target_row(summary["metrics"], summary["gray_baseline"], target)
-        cells = "  ".join(f"{key} {value:+.2f}{'' if met else '*'}" if key in ("AuC-R gain", "PSNR - grey")
-                          else f"{key} {value:.2f}{'' if met else '*'}" for key, (value, met) in row.items())
+        cells = "  ".join(
+            f"{key} {value:+.2f}{'' if met else '*'}"
+            if key in ("AuC-R gain", "PSNR - grey")
+            else f"{key} {value:.2f}{'' if met else '*'}"
+            for key, (value, met) in row.items()
+        )
         print(f"{target.name:9s} ({len(result.images)} photos)  {cells}", flush=True)
     return 0
 

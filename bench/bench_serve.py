@@ -41,21 +41,34 @@ TWO_MEGAPIXELS = (1732, 1155)
 
 def photos() -> list[bytes]:
     """Five real photos as grey 2-megapixel JPEGs."""
-    sources = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), load_sample_image("china.jpg"),
-               load_sample_image("flower.jpg")]
+    sources = [
+        skimage.data.astronaut(),
+        skimage.data.coffee(),
+        skimage.data.chelsea(),
+        load_sample_image("china.jpg"),
+        load_sample_image("flower.jpg"),
+    ]
     out = []
     for rgb in sources:
         buffer = io.BytesIO()
-        Image.fromarray(rgb).convert("L").resize(TWO_MEGAPIXELS, Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+        Image.fromarray(rgb).convert("L").resize(TWO_MEGAPIXELS, Image.Resampling.BICUBIC).save(
+            buffer, "JPEG", quality=90
+        )
         out.append(buffer.getvalue())
     return out
 
 
 def multipart(data: bytes, **fields: str) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n\r\n'.encode() + data
-                 + f"\r\n--{boundary}--\r\n".encode())
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
@@ -108,8 +121,10 @@ def load_test(url: str, pictures: list[bytes], clients: int, per_client: int) ->
             time.sleep(0.05)
 
     def client(number: int) -> list[tuple[int, float]]:
-        return [post(url + "/api/colorize", pictures[(number + k) % len(pictures)], format="jpeg")[::2]
-                for k in range(per_client)]
+        return [
+            post(url + "/api/colorize", pictures[(number + k) % len(pictures)], format="jpeg")[::2]
+            for k in range(per_client)
+        ]
 
     watcher = threading.Thread(target=watch_health)
     watcher.start()
@@ -120,10 +135,16 @@ def load_test(url: str, pictures: list[bytes], clients: int, per_client: int) ->
     running.clear()
     watcher.join()
     latencies = sorted(seconds for _, seconds in answers)
-    return {"photos": len(answers), "errors": sum(status != 200 for status, _ in answers), "wall_s": wall,
-            "photos_per_s": len(answers) / wall, "p50_s": latencies[len(latencies) // 2],
-            "p95_s": latencies[int(0.95 * (len(latencies) - 1))], "health_worst_ms": max(health_times) * 1000,
-            "health_median_ms": statistics.median(health_times) * 1000}
+    return {
+        "photos": len(answers),
+        "errors": sum(status != 200 for status, _ in answers),
+        "wall_s": wall,
+        "photos_per_s": len(answers) / wall,
+        "p50_s": latencies[len(latencies) // 2],
+        "p95_s": latencies[int(0.95 * (len(latencies) - 1))],
+        "health_worst_ms": max(health_times) * 1000,
+        "health_median_ms": statistics.median(health_times) * 1000,
+    }
 
 
 def rerender_test(url: str, picture: bytes, count: int = 20) -> dict[str, float]:
@@ -153,17 +174,25 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"{args.clients} clients x {args.photos} photos of 2 MP: {load['errors']} errors (target 0), "
-          f"{load['photos_per_s']:.2f} photos/s, latency p50 {load['p50_s']:.2f} s, p95 {load['p95_s']:.2f} s, "
-          f"server peak RSS {load['server_peak_rss_mb']:.0f} MB (target < 2048)")
-    print(f"/api/health during the load: median {load['health_median_ms']:.1f} ms, worst {load['health_worst_ms']:.1f} ms"
-          " (target < 100)")
-    print(f"temperature change, {rerender['preview_side']}-pixel preview: median {rerender['median_ms']:.0f} ms, "
-          f"worst {rerender['worst_ms']:.0f} ms (target 150)")
+    print(
+        f"{args.clients} clients x {args.photos} photos of 2 MP: {load['errors']} errors (target 0), "
+        f"{load['photos_per_s']:.2f} photos/s, latency p50 {load['p50_s']:.2f} s, p95 {load['p95_s']:.2f} s, "
+        f"server peak RSS {load['server_peak_rss_mb']:.0f} MB (target < 2048)"
+    )
+    print(
+        f"/api/health during the load: median {load['health_median_ms']:.1f} ms, worst {load['health_worst_ms']:.1f} ms"
+        " (target < 100)"
+    )
+    print(
+        f"temperature change, {rerender['preview_side']}-pixel preview: median {rerender['median_ms']:.0f} ms, "
+        f"worst {rerender['worst_ms']:.0f} ms (target 150)"
+    )
     load_end = os.getloadavg()[0]
     print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"load": load, "rerender": rerender, "load_average": [load_start, load_end]}, indent=2))
+    RESULTS.write_text(
+        json.dumps({"load": load, "rerender": rerender, "load_average": [load_start, load_end]}, indent=2)
+    )
     print(f"wrote {RESULTS}")
 
 

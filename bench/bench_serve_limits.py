@@ -76,10 +76,16 @@ def grey_photo(width: int, height: int, seed: int, *, fmt: str = "JPEG") -> byte
     rng = np.random.default_rng(seed)
     x = np.arange(width, dtype=np.float32)[None, :]
     y = np.arange(height, dtype=np.float32)[:, None]
-    picture = 128 + 50 * np.sin(x / rng.uniform(30, 90)) * np.cos(y / rng.uniform(40, 120)) + 30 * (y / height - 0.5)
+    picture = (
+        128
+        + 50 * np.sin(x / rng.uniform(30, 90)) * np.cos(y / rng.uniform(40, 120))
+        + 30 * (y / height - 0.5)
+    )
     picture = picture + rng.normal(0, 10, (height, width)).astype(np.float32)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8), "L").save(buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8), "L").save(
+        buffer, fmt, **({"quality": 90} if fmt == "JPEG" else {})
+    )
     return buffer.getvalue()
 
 
@@ -94,9 +100,16 @@ def colour_photo(side: int, seed: int) -> Image.Image:
 
 def multipart(data: bytes, **fields: str) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
-                 f"Content-Type: image/jpeg\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode())
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
@@ -115,8 +128,11 @@ class Served:
     def __init__(self, *args: str, log: Path) -> None:
         self.port = free_port()
         with open(log, "w") as output:
-            self.process = subprocess.Popen([str(CHROMALAB), "serve", "--port", str(self.port), *args], stdout=output,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [str(CHROMALAB), "serve", "--port", str(self.port), *args],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -135,8 +151,13 @@ class Served:
 
     def memory(self) -> dict[str, float]:
         """Resident memory now and its peak since the last ``reset_peak``, MB."""
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
-        return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "hwm_mb": int(fields["VmHWM"].split()[0]) / 1024}
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+        )
+        return {
+            "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+            "hwm_mb": int(fields["VmHWM"].split()[0]) / 1024,
+        }
 
     def reset_peak(self) -> None:
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")
@@ -177,8 +198,17 @@ class Answer:
             return self.body[:120].decode("utf-8", "replace")
 
 
-def call(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, *,
-         source: str = "127.0.0.1", timeout: float = 600, keep: bool = True) -> Answer:
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    source: str = "127.0.0.1",
+    timeout: float = 600,
+    keep: bool = True,
+) -> Answer:
     """One request on a new connection (from the loopback address ``source``), its answer read whole."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     start = time.perf_counter()
@@ -200,7 +230,9 @@ def upload(server: Served, photo: bytes, **fields: str) -> Answer:
     return call(server.port, "POST", "/api/uploads", body, {"Content-Type": content_type})
 
 
-def measured(server: Served, action: Callable[[], object], *, settle_s: float = 0.0) -> tuple[object, dict[str, float]]:
+def measured(
+    server: Served, action: Callable[[], object], *, settle_s: float = 0.0
+) -> tuple[object, dict[str, float]]:
     """``action()`` and what it cost the server: seconds, peak growth of its resident memory (MB), growth kept
     ``settle_s`` seconds after."""
     before = server.memory()["rss_mb"]
@@ -211,8 +243,12 @@ def measured(server: Served, action: Callable[[], object], *, settle_s: float = 
     peak = server.memory()["hwm_mb"]
     time.sleep(settle_s)
     after = server.memory()["rss_mb"]
-    return result, {"seconds": round(seconds, 3), "rss_before_mb": round(before, 1),
-                    "peak_growth_mb": round(peak - before, 1), "kept_growth_mb": round(after - before, 1)}
+    return result, {
+        "seconds": round(seconds, 3),
+        "rss_before_mb": round(before, 1),
+        "peak_growth_mb": round(peak - before, 1),
+        "kept_growth_mb": round(after - before, 1),
+    }
 
 
 def refused(answer: Answer) -> dict[str, object]:
@@ -227,9 +263,18 @@ def bench_hints(folder: Path) -> dict[str, object]:
     width = height = 1000
 
     def hints(count: int) -> bytes:
-        return json.dumps({"hints": [{"x": int(rng.integers(width)), "y": int(rng.integers(height)),
-                                      "color": "#" + bytes(int(v) for v in rng.integers(0, 256, 3)).hex()}
-                                     for _ in range(count)]}).encode()
+        return json.dumps(
+            {
+                "hints": [
+                    {
+                        "x": int(rng.integers(width)),
+                        "y": int(rng.integers(height)),
+                        "color": "#" + bytes(int(v) for v in rng.integers(0, 256, 3)).hex(),
+                    }
+                    for _ in range(count)
+                ]
+            }
+        ).encode()
 
     with served(log=folder / "hints.log") as server:
         answer = upload(server, grey_photo(width, height, 1))
@@ -245,12 +290,24 @@ def bench_hints(folder: Path) -> dict[str, object]:
 
         (put, preview), cost = measured(server, put_and_preview, settle_s=1.0)
         assert put.status == 200 and preview.status == 200, (put.body, preview.body)
-        again = call(server.port, "GET", f"/api/uploads/{upload_id}/preview?temperature=0.4")  # a temperature change
-        beyond = call(server.port, "PUT", f"/api/uploads/{upload_id}/hints", hints(MAX_HINTS + 1), json_header)
-    return {"photo": f"{width}x{height}", "hints": MAX_HINTS, "hints_body_bytes": len(body),
-            "preview_without_hints_s": round(plain.seconds, 3), "put_hints_s": round(put.seconds, 3),
-            "preview_s": round(preview.seconds, 3), "preview_again_s": round(again.seconds, 3), **cost,
-            "refused_101": refused(beyond), "load": load()}
+        again = call(
+            server.port, "GET", f"/api/uploads/{upload_id}/preview?temperature=0.4"
+        )  # a temperature change
+        beyond = call(
+            server.port, "PUT", f"/api/uploads/{upload_id}/hints", hints(MAX_HINTS + 1), json_header
+        )
+    return {
+        "photo": f"{width}x{height}",
+        "hints": MAX_HINTS,
+        "hints_body_bytes": len(body),
+        "preview_without_hints_s": round(plain.seconds, 3),
+        "put_hints_s": round(put.seconds, 3),
+        "preview_s": round(preview.seconds, 3),
+        "preview_again_s": round(again.seconds, 3),
+        **cost,
+        "refused_101": refused(beyond),
+        "load": load(),
+    }
 
 
 # ---------------------------------------------------------------- 2. zip
@@ -263,33 +320,59 @@ def bench_zip(folder: Path) -> dict[str, object]:
         with ThreadPoolExecutor(max_workers=3) as pool:
             answers = list(pool.map(lambda photo: upload(server, photo), photos))
         uploads_s = time.perf_counter() - start
-        assert all(answer.status == 200 for answer in answers), [a.body for a in answers if a.status != 200][:1]
+        assert all(answer.status == 200 for answer in answers), [a.body for a in answers if a.status != 200][
+            :1
+        ]
         ids = [answer.json()["id"] for answer in answers]
         kept_uploads = call(server.port, "GET", "/api/health").json()["uploads"]
-        hundred = call(server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join(ids[1:]))  # the last 100
+        hundred = call(
+            server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join(ids[1:])
+        )  # the last 100
         # the largest zip of distinct 1-MP uploads the server still holds (its store drops the least recently used)
-        wanted = ids[-min(kept_uploads, MAX_ZIP_IDS):]
+        wanted = ids[-min(kept_uploads, MAX_ZIP_IDS) :]
         path = "/api/download.zip?format=png&ids=" + ",".join(wanted)
         zipped, cost = measured(server, lambda: call(server.port, "GET", path), settle_s=1.0)
         members = len(zipfile.ZipFile(io.BytesIO(zipped.body)).namelist()) if zipped.status == 200 else 0
-        result = {"uploads": len(ids), "uploads_s": round(uploads_s, 1), "uploads_kept_by_store": kept_uploads,
-                  "zip_of_last_100": refused(hundred) if hundred.status != 200 else {"status": 200},
-                  "zip_ids": len(wanted), "status": zipped.status, "body_mb": round(zipped.nbytes / MB, 1),
-                  "members": members, **cost}
+        result = {
+            "uploads": len(ids),
+            "uploads_s": round(uploads_s, 1),
+            "uploads_kept_by_store": kept_uploads,
+            "zip_of_last_100": refused(hundred) if hundred.status != 200 else {"status": 200},
+            "zip_ids": len(wanted),
+            "status": zipped.status,
+            "body_mb": round(zipped.nbytes / MB, 1),
+            "members": members,
+            **cost,
+        }
         beyond = call(server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join(ids))
-        copies, copies_cost = measured(server, lambda: call(server.port, "GET",
-                                                            "/api/download.zip?format=png&ids=" + ",".join([ids[-1]] * 40)))
+        copies, copies_cost = measured(
+            server,
+            lambda: call(server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join([ids[-1]] * 40)),
+        )
         long_url = call(server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join([ids[-1]] * 6000))
-        distinct_6000 = call(server.port, "GET", "/api/download.zip?format=png&ids=" +
-                             ",".join(f"x{k:07d}" for k in range(6000)))
+        distinct_6000 = call(
+            server.port,
+            "GET",
+            "/api/download.zip?format=png&ids=" + ",".join(f"x{k:07d}" for k in range(6000)),
+        )
     copies_members = len(zipfile.ZipFile(io.BytesIO(copies.body)).namelist()) if copies.status == 200 else 0
     return result | {
         "refused_101": refused(beyond),
-        "copies_40": {"status": copies.status, "members": copies_members, "body_mb": round(copies.nbytes / MB, 2),
-                      **copies_cost},
-        "url_6000_repeated_ids": {"status": long_url.status, "seconds": round(long_url.seconds, 3),
-                                  "body_mb": round(long_url.nbytes / MB, 2), "url_kb": 17 * 6000 / 1000},
-        "url_6000_distinct_ids": refused(distinct_6000), "load": load()}
+        "copies_40": {
+            "status": copies.status,
+            "members": copies_members,
+            "body_mb": round(copies.nbytes / MB, 2),
+            **copies_cost,
+        },
+        "url_6000_repeated_ids": {
+            "status": long_url.status,
+            "seconds": round(long_url.seconds, 3),
+            "body_mb": round(long_url.nbytes / MB, 2),
+            "url_kb": 17 * 6000 / 1000,
+        },
+        "url_6000_distinct_ids": refused(distinct_6000),
+        "load": load(),
+    }
 
 
 # ---------------------------------------------------------------- 3. size
@@ -301,12 +384,27 @@ def bench_size(folder: Path) -> dict[str, object]:
         answer, cost = measured(server, lambda: upload(server, photo, size=str(MAX_SIZE)), settle_s=2.0)
         assert answer.status == 200, answer.body
         beyond = upload(server, photo, size="4096")
-        download, download_cost = measured(server, lambda: call(
-            server.port, "GET", f"/api/uploads/{answer.json()['id']}/download?format=png", keep=False), settle_s=1.0)
-    return {"photo": "4096x4096", "photo_mb": round(len(photo) / MB, 2), "size": MAX_SIZE, "status": answer.status,
-            **cost, "refused_4096": refused(beyond),
-            "download_png": {"status": download.status, "body_mb": round(download.nbytes / MB, 1), **download_cost},
-            "load": load()}
+        download, download_cost = measured(
+            server,
+            lambda: call(
+                server.port, "GET", f"/api/uploads/{answer.json()['id']}/download?format=png", keep=False
+            ),
+            settle_s=1.0,
+        )
+    return {
+        "photo": "4096x4096",
+        "photo_mb": round(len(photo) / MB, 2),
+        "size": MAX_SIZE,
+        "status": answer.status,
+        **cost,
+        "refused_4096": refused(beyond),
+        "download_png": {
+            "status": download.status,
+            "body_mb": round(download.nbytes / MB, 1),
+            **download_cost,
+        },
+        "load": load(),
+    }
 
 
 # ---------------------------------------------------------------- 4. and 6. the study
@@ -322,8 +420,24 @@ def make_study(folder: Path) -> Path:
         picture.save(truth / f"photo{k:02d}.png")
         picture.convert("L").convert("RGB").save(grey / f"photo{k:02d}.png")
     path = folder / "bench.sqlite"
-    subprocess.run([str(CHROMALAB), "study", "create", "bench", "--truth", str(truth), "--method", f"grey={grey}",
-                    "-o", str(path), "--show-ms", "0"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(CHROMALAB),
+            "study",
+            "create",
+            "bench",
+            "--truth",
+            str(truth),
+            "--method",
+            f"grey={grey}",
+            "-o",
+            str(path),
+            "--show-ms",
+            "0",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return path
 
 
@@ -380,9 +494,14 @@ def big_body(server: Served, path: str, total: int, *, declared: bool) -> dict[s
     sent += len(frame) - len(pending)
     sock.close()
     status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
-    return {"declared_length": declared, "body_mb": total / MB, "answer": status_line,
-            "client_sent_kb": round((len(head) + sent) / 1000, 1), "server_read_kb": round(read / 1000, 1),
-            "seconds": round(seconds, 3)}
+    return {
+        "declared_length": declared,
+        "body_mb": total / MB,
+        "answer": status_line,
+        "client_sent_kb": round((len(head) + sent) / 1000, 1),
+        "server_read_kb": round(read / 1000, 1),
+        "seconds": round(seconds, 3),
+    }
 
 
 def bench_study(folder: Path) -> dict[str, object]:
@@ -391,8 +510,12 @@ def bench_study(folder: Path) -> dict[str, object]:
         path = "/api/study/bench/answer"
         results = {}
         for declared in (True, False):
-            outcome, cost = measured(server, lambda declared=declared: big_body(server, path, 200_000_000, declared=declared))
-            results["with_length" if declared else "chunked"] = outcome | {"peak_growth_mb": cost["peak_growth_mb"]}
+            outcome, cost = measured(
+                server, lambda declared=declared: big_body(server, path, 200_000_000, declared=declared)
+            )
+            results["with_length" if declared else "chunked"] = outcome | {
+                "peak_growth_mb": cost["peak_growth_mb"]
+            }
     return results | {"load": load()}
 
 
@@ -412,7 +535,9 @@ def bench_enrol(folder: Path) -> dict[str, object]:
         start = time.perf_counter()
         flood = [enrol(server, participant("forged", k)) for k in range(400 - len(early))]
         flood_s = time.perf_counter() - start
-        statuses = {str(code): sum(a.status == code for a in flood) for code in sorted({a.status for a in flood})}
+        statuses = {
+            str(code): sum(a.status == code for a in flood) for code in sorted({a.status for a in flood})
+        }
         enrolled = len(early) + sum(a.status == 200 for a in flood)
         real_now = enrol(server, participant("real", 0))  # the same address, right after its flood
         waited_start = time.perf_counter()
@@ -455,9 +580,15 @@ def bench_enrol(folder: Path) -> dict[str, object]:
             trial = enrol(server, who, source="127.0.3.1")
             for _ in range(10):
                 given = trial.json()
-                posted = call(server.port, "POST", "/api/study/bench/answer",
-                              json.dumps({"participant": who, "trial": given["trial"], "choice": 0}).encode(),
-                              {"Content-Type": "application/json"}, source="127.0.3.1", timeout=60)
+                posted = call(
+                    server.port,
+                    "POST",
+                    "/api/study/bench/answer",
+                    json.dumps({"participant": who, "trial": given["trial"], "choice": 0}).encode(),
+                    {"Content-Type": "application/json"},
+                    source="127.0.3.1",
+                    timeout=60,
+                )
                 assert posted.status == 200, posted.body
                 answer_times.append(posted.seconds)
                 trial = enrol(server, who, source="127.0.3.1")
@@ -468,21 +599,38 @@ def bench_enrol(folder: Path) -> dict[str, object]:
 
     def ms(answers: list[Answer] | list[float]) -> dict[str, float]:
         seconds = [a.seconds if isinstance(a, Answer) else a for a in answers]
-        return {"median_ms": round(statistics.median(seconds) * 1000, 1), "max_ms": round(max(seconds) * 1000, 1)}
+        return {
+            "median_ms": round(statistics.median(seconds) * 1000, 1),
+            "max_ms": round(max(seconds) * 1000, 1),
+        }
 
-    return {"trials_per_participant": 50,
-            "early_enrolment": ms(early),
-            "one_address_400": {"statuses": statuses, "seconds": round(flood_s, 2),
-                                "admitted": sum(a.status == 200 for a in flood) + len(early),
-                                "refused_429": ms([a for a in flood if a.status == 429]) if statuses.get("429") else None},
-            "real_same_address_right_after": {"status": real_now.status, "ms": round(real_now.seconds * 1000, 1),
-                                              "admitted_after_s": round(waited, 2), "then_status": real_later.status,
-                                              "then_ms": round(real_later.seconds * 1000, 1)},
-            "filled_to": enrolled, "fill_addresses": address - 1, "fill_s": round(fill_s, 1),
-            "late_enrolment_after_400": ms(late),
-            "answer_during_flood": ms(answer_times), "next_during_flood": ms(next_times),
-            "flood_requests": len(flood_answers), "flood_admitted": flood_answers.count(200),
-            "flood_429": flood_answers.count(429), "load": load()}
+    return {
+        "trials_per_participant": 50,
+        "early_enrolment": ms(early),
+        "one_address_400": {
+            "statuses": statuses,
+            "seconds": round(flood_s, 2),
+            "admitted": sum(a.status == 200 for a in flood) + len(early),
+            "refused_429": ms([a for a in flood if a.status == 429]) if statuses.get("429") else None,
+        },
+        "real_same_address_right_after": {
+            "status": real_now.status,
+            "ms": round(real_now.seconds * 1000, 1),
+            "admitted_after_s": round(waited, 2),
+            "then_status": real_later.status,
+            "then_ms": round(real_later.seconds * 1000, 1),
+        },
+        "filled_to": enrolled,
+        "fill_addresses": address - 1,
+        "fill_s": round(fill_s, 1),
+        "late_enrolment_after_400": ms(late),
+        "answer_during_flood": ms(answer_times),
+        "next_during_flood": ms(next_times),
+        "flood_requests": len(flood_answers),
+        "flood_admitted": flood_answers.count(200),
+        "flood_429": flood_answers.count(429),
+        "load": load(),
+    }
 
 
 # ---------------------------------------------------------------- 5. slow bodies
@@ -492,8 +640,10 @@ def open_upload(server: Served, size: int) -> tuple[socket.socket, bytes]:
     """A connection with an upload's headers sent, declaring a body of about ``size`` bytes; (socket, body)."""
     body, content_type = multipart(b"\0" * size)
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
-    sock.sendall(f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: {content_type}\r\n"
-                 f"Content-Length: {len(body)}\r\n\r\n".encode())
+    sock.sendall(
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
     return sock, body
 
 
@@ -520,12 +670,19 @@ def bench_slow(folder: Path) -> dict[str, object]:
             if call(server.port, "GET", "/api/health", timeout=30).json().get("receiving") == 0:
                 break
             time.sleep(0.5)
-        held_45 = {"bodies": RECEIVING, "each_mb": 45, "sent_s": round(sent_s, 1),
-                   "held_growth_mb": round(held["rss_mb"] - before, 1), "peak_growth_mb": round(held["hwm_mb"] - before, 1),
-                   "receiving": health.json().get("receiving"), "health_ms": round(health.seconds * 1000, 1),
-                   "ninth_upload": refused(ninth), "answered_while_held": answers,
-                   "kept_after_close_mb": round(after_close - before, 1),
-                   "bound_if_stalled_s": round(BODY_GRACE_S + 45_000_000 / BODY_MIN_RATE)}
+        held_45 = {
+            "bodies": RECEIVING,
+            "each_mb": 45,
+            "sent_s": round(sent_s, 1),
+            "held_growth_mb": round(held["rss_mb"] - before, 1),
+            "peak_growth_mb": round(held["hwm_mb"] - before, 1),
+            "receiving": health.json().get("receiving"),
+            "health_ms": round(health.seconds * 1000, 1),
+            "ninth_upload": refused(ninth),
+            "answered_while_held": answers,
+            "kept_after_close_mb": round(after_close - before, 1),
+            "bound_if_stalled_s": round(BODY_GRACE_S + 45_000_000 / BODY_MIN_RATE),
+        }
         # B: bodies that stall after 2 MB or trickle 1 kB every 0.1 s, and headers that trickle: when cut off
         clients: list[dict[str, object]] = []
         start = time.monotonic()
@@ -534,13 +691,27 @@ def bench_slow(folder: Path) -> dict[str, object]:
             stall = k < RECEIVING // 2
             if stall:
                 sock.sendall(body[:2_000_000])
-            clients.append({"sock": sock, "body": body, "kind": "stalls after 2 MB" if stall else "trickles 10 kB/s",
-                            "sent": 2_000_000 if stall else 0, "start": time.monotonic()})
+            clients.append(
+                {
+                    "sock": sock,
+                    "body": body,
+                    "kind": "stalls after 2 MB" if stall else "trickles 10 kB/s",
+                    "sent": 2_000_000 if stall else 0,
+                    "start": time.monotonic(),
+                }
+            )
         for _ in range(2):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
             sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            clients.append({"sock": sock, "body": b"a" * 10_000, "kind": "header trickles 10 B/s", "sent": 0,
-                            "start": time.monotonic()})
+            clients.append(
+                {
+                    "sock": sock,
+                    "body": b"a" * 10_000,
+                    "kind": "header trickles 10 B/s",
+                    "sent": 0,
+                    "start": time.monotonic(),
+                }
+            )
         while time.monotonic() - start < 150 and any("answer" not in c for c in clients):
             for client in clients:
                 if "answer" in client:
@@ -551,10 +722,13 @@ def bench_slow(folder: Path) -> dict[str, object]:
                 elif not client["kind"].startswith("stalls"):
                     step = 1000 if client["kind"].startswith("trickles") else 1
                     try:
-                        client["sock"].sendall(client["body"][client["sent"]:client["sent"] + step])
+                        client["sock"].sendall(client["body"][client["sent"] : client["sent"] + step])
                         client["sent"] += step
                     except OSError:
-                        client["answer"], client["cut_s"] = "(reset)", round(time.monotonic() - client["start"], 1)
+                        client["answer"], client["cut_s"] = (
+                            "(reset)",
+                            round(time.monotonic() - client["start"], 1),
+                        )
             time.sleep(0.1)
         cut = []
         for client in clients:
@@ -566,8 +740,15 @@ def bench_slow(folder: Path) -> dict[str, object]:
                 bound = BODY_GRACE_S + sent / BODY_MIN_RATE
             else:  # at r bytes/s under the pace: cut when t > grace + r t / min_rate
                 bound = BODY_GRACE_S / (1 - 10_000 / BODY_MIN_RATE)
-            cut.append({"kind": kind, "answer": client.get("answer", "still open"), "cut_s": client.get("cut_s"),
-                        "sent_kb": round(sent / 1000, 1), "bound_s": round(bound, 1)})
+            cut.append(
+                {
+                    "kind": kind,
+                    "answer": client.get("answer", "still open"),
+                    "cut_s": client.get("cut_s"),
+                    "sent_kb": round(sent / 1000, 1),
+                    "bound_s": round(bound, 1),
+                }
+            )
     return {"held_45mb": held_45, "cut_off": cut, "load": load()}
 
 
@@ -600,63 +781,92 @@ BEFORE = {  # issue 30's probe
 
 def after_line(kind: str, r: dict) -> str:
     if kind == "hints":
-        return (f"100 hints: put {r['put_hints_s']:.2f} s + preview {r['preview_s']:.2f} s, peak +{r['peak_growth_mb']:.0f} MB;"
-                f" 101: {r['refused_101']['status']} in {r['refused_101']['seconds'] * 1000:.0f} ms")
+        return (
+            f"100 hints: put {r['put_hints_s']:.2f} s + preview {r['preview_s']:.2f} s, peak +{r['peak_growth_mb']:.0f} MB;"
+            f" 101: {r['refused_101']['status']} in {r['refused_101']['seconds'] * 1000:.0f} ms"
+        )
     if kind == "zip":
-        return (f"100 ids: {r['zip_of_last_100']['status']} (the store kept {r['uploads_kept_by_store']}); "
-                f"{r['zip_ids']} distinct 1-MP ids: {r['seconds']:.1f} s, {r['body_mb']:.0f} MB body ({r['members']} members), "
-                f"peak +{r['peak_growth_mb']:.0f} MB; 101 ids: {r['refused_101']['status']}; 40 copies: "
-                f"{r['copies_40']['members']} member, {r['copies_40']['body_mb']:.1f} MB; 6,000 ids: "
-                f"{r['url_6000_repeated_ids']['status']}")
+        return (
+            f"100 ids: {r['zip_of_last_100']['status']} (the store kept {r['uploads_kept_by_store']}); "
+            f"{r['zip_ids']} distinct 1-MP ids: {r['seconds']:.1f} s, {r['body_mb']:.0f} MB body ({r['members']} members), "
+            f"peak +{r['peak_growth_mb']:.0f} MB; 101 ids: {r['refused_101']['status']}; 40 copies: "
+            f"{r['copies_40']['members']} member, {r['copies_40']['body_mb']:.1f} MB; 6,000 ids: "
+            f"{r['url_6000_repeated_ids']['status']}"
+        )
     if kind == "size":
-        return (f"size=512 of 4096x4096: {r['seconds']:.1f} s, peak +{r['peak_growth_mb']:.0f} MB, kept "
-                f"+{r['kept_growth_mb']:.0f} MB; size=4096: {r['refused_4096']['status']}; its full-resolution PNG: "
-                f"{r['download_png']['seconds']:.1f} s, peak +{r['download_png']['peak_growth_mb']:.0f} MB")
+        return (
+            f"size=512 of 4096x4096: {r['seconds']:.1f} s, peak +{r['peak_growth_mb']:.0f} MB, kept "
+            f"+{r['kept_growth_mb']:.0f} MB; size=4096: {r['refused_4096']['status']}; its full-resolution PNG: "
+            f"{r['download_png']['seconds']:.1f} s, peak +{r['download_png']['peak_growth_mb']:.0f} MB"
+        )
     if kind == "study":
         a, b = r["with_length"], r["chunked"]
-        return (f"with length: {a['answer']} after {a['server_read_kb']:.0f} kB read, {a['seconds'] * 1000:.0f} ms; "
-                f"chunked: {b['answer']} after {b['server_read_kb']:.0f} kB read, {b['seconds'] * 1000:.0f} ms")
+        return (
+            f"with length: {a['answer']} after {a['server_read_kb']:.0f} kB read, {a['seconds'] * 1000:.0f} ms; "
+            f"chunked: {b['answer']} after {b['server_read_kb']:.0f} kB read, {b['seconds'] * 1000:.0f} ms"
+        )
     if kind == "slow":
         h = r["held_45mb"]
-        cuts = "; ".join(f"{c['kind']}: {c['answer'].removeprefix('HTTP/1.1 ')} at {c['cut_s']} s (bound {c['bound_s']})"
-                         for c in r["cut_off"][RECEIVING // 2 - 1:RECEIVING // 2 + 1] + r["cut_off"][-1:])
-        return (f"8 x 45 MB held: +{h['held_growth_mb']:.0f} MB; 9th upload {h['ninth_upload']['status']} after "
-                f"{h['ninth_upload']['seconds']:.1f} s; {cuts}; a stalled 45 MB body's bound {h['bound_if_stalled_s']} s")
+        cuts = "; ".join(
+            f"{c['kind']}: {c['answer'].removeprefix('HTTP/1.1 ')} at {c['cut_s']} s (bound {c['bound_s']})"
+            for c in r["cut_off"][RECEIVING // 2 - 1 : RECEIVING // 2 + 1] + r["cut_off"][-1:]
+        )
+        return (
+            f"8 x 45 MB held: +{h['held_growth_mb']:.0f} MB; 9th upload {h['ninth_upload']['status']} after "
+            f"{h['ninth_upload']['seconds']:.1f} s; {cuts}; a stalled 45 MB body's bound {h['bound_if_stalled_s']} s"
+        )
     if kind == "enrol":
         s = r["real_same_address_right_after"]
-        return (f"early {r['early_enrolment']['median_ms']:.0f} ms, after 400 {r['late_enrolment_after_400']['median_ms']:.0f} ms"
-                f" (max {r['late_enrolment_after_400']['max_ms']:.0f}); one address: {r['one_address_400']['statuses']};"
-                f" a real one there: {s['status']}, admitted after {s['admitted_after_s']} s; answer in a flood "
-                f"{r['answer_during_flood']['median_ms']:.0f} ms (max {r['answer_during_flood']['max_ms']:.0f})")
+        return (
+            f"early {r['early_enrolment']['median_ms']:.0f} ms, after 400 {r['late_enrolment_after_400']['median_ms']:.0f} ms"
+            f" (max {r['late_enrolment_after_400']['max_ms']:.0f}); one address: {r['one_address_400']['statuses']};"
+            f" a real one there: {s['status']}, admitted after {s['admitted_after_s']} s; answer in a flood "
+            f"{r['answer_during_flood']['median_ms']:.0f} ms (max {r['answer_during_flood']['max_ms']:.0f})"
+        )
     return ""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default=",".join(KINDS), help=f"comma-separated kinds among {', '.join(KINDS)}")
+    parser.add_argument(
+        "--only", default=",".join(KINDS), help=f"comma-separated kinds among {', '.join(KINDS)}"
+    )
     args = parser.parse_args()
     kinds = [kind for kind in args.only.split(",") if kind]
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
-    benches = {"hints": bench_hints, "zip": bench_zip, "size": bench_size, "study": bench_study, "enrol": bench_enrol,
-               "slow": bench_slow}
+    benches = {
+        "hints": bench_hints,
+        "zip": bench_zip,
+        "size": bench_size,
+        "study": bench_study,
+        "enrol": bench_enrol,
+        "slow": bench_slow,
+    }
     results: dict[str, object] = {"load_average_start": load()}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-serve-limits-") as scratch:
         for kind in kinds:
             kind_start, load_before = time.perf_counter(), load()
             print(f"{kind} ...", flush=True)
-            results[kind] = {"load_before": load_before} | benches[kind](Path(scratch)) | {
-                "bench_s": round(time.perf_counter() - kind_start, 1)}
+            results[kind] = (
+                {"load_before": load_before}
+                | benches[kind](Path(scratch))
+                | {"bench_s": round(time.perf_counter() - kind_start, 1)}
+            )
     results |= {"load_average_end": load(), "total_s": round(time.perf_counter() - started, 1)}
     print(f"\n{'kind':<6} | {'before (issue 30)':<70} | after (load average)")
     print("-" * 200)
     for kind in kinds:
         r = results[kind]
-        print(f"{kind:<6} | {BEFORE[kind]:<70} | {after_line(kind, r)} (load {r['load_before']:.1f}-{r['load']:.1f})")
-    print(f"\nload average {results['load_average_start']} at start, {results['load_average_end']} at end "
-          f"(2 cores, shared); {results['total_s']:.0f} s in all")
+        print(
+            f"{kind:<6} | {BEFORE[kind]:<70} | {after_line(kind, r)} (load {r['load_before']:.1f}-{r['load']:.1f})"
+        )
+    print(
+        f"\nload average {results['load_average_start']} at start, {results['load_average_end']} at end "
+        f"(2 cores, shared); {results['total_s']:.0f} s in all"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -101,7 +101,9 @@ def bench_overhead(path: Path, colorizer: Colorizer, out: Path, runs: int) -> di
 
 def bench_end_to_end(path: Path, out: Path, model: str) -> dict[str, float]:
     """``chromalab colorize`` in a child process: wall time and the child's peak RSS (MB)."""
-    measured = measure([str(CHROMALAB), "colorize", str(path), "-o", str(out), "--model", model, "--overwrite"])
+    measured = measure(
+        [str(CHROMALAB), "colorize", str(path), "-o", str(out), "--model", model, "--overwrite"]
+    )
     return {"wall_s": measured["wall_s"], "peak_rss_MB": measured["peak_rss_mb"]}
 
 
@@ -118,16 +120,37 @@ def main() -> None:
     torch.set_num_threads(THREADS)
     load_start = os.getloadavg()
     started = time.time()
-    print(f"chromalab spine benchmark: torch {torch.__version__}, {THREADS} threads, load average {load_start[0]:.2f} at start")
+    print(
+        f"chromalab spine benchmark: torch {torch.__version__}, {THREADS} threads, load average {load_start[0]:.2f} at start"
+    )
 
     networks = [bench_network(1.0, runs=7), bench_network(0.25, runs=15)]
     print("\n(1) zhang-eccv16 forward, Q = 313, batch 1, 256 x 256, median after warm-up")
-    print(table(
-        [[f"{n['width']:.2f}", f"{n['params_M']:.1f}", f"{n['gflops']:.1f}", f"{n['median_s'] * 1e3:.0f}",
-          f"{n['min_s'] * 1e3:.0f}", f"{n['floor_s'] * 1e3:.0f}", f"{n['ratio']:.2f}"] for n in networks],
-        ["width", "params (M)", "GFLOP", "median (ms)", "min (ms)", f"floor @ {PEAK_GFLOPS:.0f} GFLOP/s (ms)",
-         "median / floor"],
-    ))
+    print(
+        table(
+            [
+                [
+                    f"{n['width']:.2f}",
+                    f"{n['params_M']:.1f}",
+                    f"{n['gflops']:.1f}",
+                    f"{n['median_s'] * 1e3:.0f}",
+                    f"{n['min_s'] * 1e3:.0f}",
+                    f"{n['floor_s'] * 1e3:.0f}",
+                    f"{n['ratio']:.2f}",
+                ]
+                for n in networks
+            ],
+            [
+                "width",
+                "params (M)",
+                "GFLOP",
+                "median (ms)",
+                "min (ms)",
+                f"floor @ {PEAK_GFLOPS:.0f} GFLOP/s (ms)",
+                "median / floor",
+            ],
+        )
+    )
 
     with tempfile.TemporaryDirectory(prefix="chromalab-bench-") as tmp:
         folder = Path(tmp)
@@ -136,33 +159,66 @@ def main() -> None:
             warnings.simplefilter("ignore")
             torch.manual_seed(0)
             colorizer = Colorizer.untrained("tiny")  # the network is not what (2) measures
-        overhead = {kind: bench_overhead(path, colorizer, folder / f"out-{kind}.jpg", runs=3) for kind, path in paths.items()}
-        steps = ["decode", "lightness", "network_input", "upsample_lab_to_srgb", "encode_jpeg", "total_without_network", "network_tiny"]
-        print(f"\n(2) pipeline overhead on a {BIG[0]} x {BIG[1]} JPEG (median of 3, ms); target: total < {OVERHEAD_TARGET_S * 1e3:.0f} ms")
-        print(table(
-            [[step, *(f"{overhead[k][step] * 1e3:.0f}" for k in paths)] for step in steps],
-            ["step", *(f"{k} ({overhead[k]['mode']})" for k in paths)],
-        ))
+        overhead = {
+            kind: bench_overhead(path, colorizer, folder / f"out-{kind}.jpg", runs=3)
+            for kind, path in paths.items()
+        }
+        steps = [
+            "decode",
+            "lightness",
+            "network_input",
+            "upsample_lab_to_srgb",
+            "encode_jpeg",
+            "total_without_network",
+            "network_tiny",
+        ]
+        print(
+            f"\n(2) pipeline overhead on a {BIG[0]} x {BIG[1]} JPEG (median of 3, ms); target: total < {OVERHEAD_TARGET_S * 1e3:.0f} ms"
+        )
+        print(
+            table(
+                [[step, *(f"{overhead[k][step] * 1e3:.0f}" for k in paths)] for step in steps],
+                ["step", *(f"{k} ({overhead[k]['mode']})" for k in paths)],
+            )
+        )
         # the same network saved with its bins: shows what the gamut-bin computation of `--model tiny` costs
         model_file = folder / "tiny.safetensors"
         save_model(model_file, colorizer.model, colorizer.spec, bins=colorizer.bins)
-        cases = {"colour, --model tiny": (paths["colour"], "tiny"), "grey, --model tiny": (paths["grey"], "tiny"),
-                 "grey, --model tiny.safetensors": (paths["grey"], str(model_file))}
-        end_to_end = {case: bench_end_to_end(path, folder / "cli-out", model) for case, (path, model) in cases.items()}
-        print("\n(3) `chromalab colorize big.jpg --model tiny` in a subprocess (includes Python + torch start-up)")
-        print(table(
-            [[case, f"{r['wall_s']:.2f}", f"{r['peak_rss_MB']:.0f}"] for case, r in end_to_end.items()],
-            ["input, model", "wall (s)", "peak RSS (MB)"],
-        ))
+        cases = {
+            "colour, --model tiny": (paths["colour"], "tiny"),
+            "grey, --model tiny": (paths["grey"], "tiny"),
+            "grey, --model tiny.safetensors": (paths["grey"], str(model_file)),
+        }
+        end_to_end = {
+            case: bench_end_to_end(path, folder / "cli-out", model) for case, (path, model) in cases.items()
+        }
+        print(
+            "\n(3) `chromalab colorize big.jpg --model tiny` in a subprocess (includes Python + torch start-up)"
+        )
+        print(
+            table(
+                [[case, f"{r['wall_s']:.2f}", f"{r['peak_rss_MB']:.0f}"] for case, r in end_to_end.items()],
+                ["input, model", "wall (s)", "peak RSS (MB)"],
+            )
+        )
     own_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load_end = os.getloadavg()
-    print(f"\nthis process's peak RSS: {own_peak_mb:.0f} MB; load average {load_end[0]:.2f} at end "
-          f"(start {load_start[0]:.2f}); {time.time() - started:.0f} s in all")
+    print(
+        f"\nthis process's peak RSS: {own_peak_mb:.0f} MB; load average {load_end[0]:.2f} at end "
+        f"(start {load_start[0]:.2f}); {time.time() - started:.0f} s in all"
+    )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     report = {
-        "machine": {"cpus": os.cpu_count(), "threads": THREADS, "python": platform.python_version(), "torch": torch.__version__,
-                    "peak_gflops_assumed": PEAK_GFLOPS, "load_average_start": load_start, "load_average_end": load_end},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads": THREADS,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "peak_gflops_assumed": PEAK_GFLOPS,
+            "load_average_start": load_start,
+            "load_average_end": load_end,
+        },
         "network": networks,
         "overhead_12mp": overhead,
         "overhead_target_s": OVERHEAD_TARGET_S,

@@ -64,17 +64,23 @@ def main() -> None:
     rows = {}
     for name, options in [("zhang-eccv16", {"width": 0.25}), ("fast", {})]:
         for channels_last in (True, False):
-            config = TrainConfig(model=name, model_options=options, batch_size=BATCH, channels_last=channels_last)
+            config = TrainConfig(
+                model=name, model_options=options, batch_size=BATCH, channels_last=channels_last
+            )
             key = f"{name} {options} channels_last={channels_last}"
             rows[key] = train_speed(cache, config, args.steps)
             print(f"train  {key:50s} {rows[key]:8.1f} images/s")
     rows["loader"] = loader_speed(cache, 200)
     slowest_need = max(v for k, v in rows.items() if k != "loader")
-    print(f"loader {'load_batch + flips, 1 process':50s} {rows['loader']:8.1f} images/s "
-          f"({rows['loader'] / slowest_need:.0f}x the fastest training configuration)")
+    print(
+        f"loader {'load_batch + flips, 1 process':50s} {rows['loader']:8.1f} images/s "
+        f"({rows['loader'] / slowest_need:.0f}x the fastest training configuration)"
+    )
     print(f"load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at end (2 cores, shared)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"images_per_s": rows, "cache_size": int(cache.size), "batch": BATCH}, indent=2))
+    RESULTS.write_text(
+        json.dumps({"images_per_s": rows, "cache_size": int(cache.size), "batch": BATCH}, indent=2)
+    )
     print(f"wrote {RESULTS}")
 
 

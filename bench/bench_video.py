@@ -51,11 +51,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 SIZES = {"640x360": (640, 360), "1920x1080": (1920, 1080)}
 
 
-def quality(clip: Path, colorizer: Colorizer, max_frames: int | None, network_every: list[int]) -> dict[str, dict]:
+def quality(
+    clip: Path, colorizer: Colorizer, max_frames: int | None, network_every: list[int]
+) -> dict[str, dict]:
     """Rows "none" and "flow, network every N" for each N: the clip's numbers and (for flow) the change."""
     rows: dict[str, dict] = {}
     for temporal, every in (("none", 1), *(("flow", n) for n in network_every)):
-        result, clips = evaluate_clips([clip], colorizer, temporal=temporal, network_every=every, max_frames=max_frames)
+        result, clips = evaluate_clips(
+            [clip], colorizer, temporal=temporal, network_every=every, max_frames=max_frames
+        )
         summary = clip_summary(result, clips, {})
         metrics = summary["metrics"]
         row = {key: metrics[key] for key in ("cdc", "warping_error", "colorfulness", "psnr")}
@@ -64,10 +68,12 @@ def quality(clip: Path, colorizer: Colorizer, max_frames: int | None, network_ev
             rows["none"] = row
             continue
         none = rows["none"]
-        row["change"] = {"cdc_pct": 100 * (row["cdc"] / none["cdc"] - 1),
-                         "warping_error_pct": 100 * (row["warping_error"] / none["warping_error"] - 1),
-                         "colorfulness_pct": 100 * (row["colorfulness"] / none["colorfulness"] - 1),
-                         "psnr_db": row["psnr"] - none["psnr"]}
+        row["change"] = {
+            "cdc_pct": 100 * (row["cdc"] / none["cdc"] - 1),
+            "warping_error_pct": 100 * (row["warping_error"] / none["warping_error"] - 1),
+            "colorfulness_pct": 100 * (row["colorfulness"] / none["colorfulness"] - 1),
+            "psnr_db": row["psnr"] - none["psnr"],
+        }
         rows[f"flow, network every {every}"] = row
     rows["frozen_colour_cdc"] = frozen_colour_cdc(clip, max_frames)
     return rows
@@ -106,11 +112,24 @@ def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 
 def speed(source: Path, folder: Path, network_every: int) -> dict[str, dict[str, float]]:
     """Each size with 60 frames, and 640x360 with 600: the same peak memory says the clip streams."""
     rows = {}
-    for (name, size), count in [*((item, 60) for item in SIZES.items()), (("640x360", SIZES["640x360"]), 600)]:
+    for (name, size), count in [
+        *((item, 60) for item in SIZES.items()),
+        (("640x360", SIZES["640x360"]), 600),
+    ]:
         clip = folder / f"street-{name}-{count}.mp4"
         scaled_clip(source, clip, size, count)
-        run = measure([str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite",
-                       "--network-every", str(network_every)])
+        run = measure(
+            [
+                str(CHROMALAB),
+                "colorize",
+                str(clip),
+                "-o",
+                str(folder / "out"),
+                "--overwrite",
+                "--network-every",
+                str(network_every),
+            ]
+        )
         rows[f"{name}, {count} frames"] = {**run, "frames_per_s": count / run["wall_s"]}
     short, long = rows["640x360, 60 frames"], rows["640x360, 600 frames"]
     rows["640x360, steady"] = {"frames_per_s": 540 / (long["wall_s"] - short["wall_s"])}
@@ -125,11 +144,15 @@ def long_clip(source: Path, folder: Path) -> dict[str, dict[str, float]]:
         scaled_clip(source, clip, (320, 180), minutes * 600, rate=10)
         run = measure([str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite"])
         rows[f"{minutes} min"] = {**run, "frames": minutes * 600}
-        print(f"{minutes}-minute clip: {run['wall_s']:.0f} s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"{minutes}-minute clip: {run['wall_s']:.0f} s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True
+        )
     return rows
 
 
-def strip(clip: Path, colorizer: Colorizer, target: Path, *, first: int = 40, count: int = 6, step: int = 3) -> None:
+def strip(
+    clip: Path, colorizer: Colorizer, target: Path, *, first: int = 40, count: int = 6, step: int = 3
+) -> None:
     """Rows: truth, per-frame, stabilised; columns: frames first, first + step, ... (each 256 pixels wide)."""
     chosen = set(range(first, first + count * step, step))
     painters = {temporal: FramePainter(colorizer, temporal=temporal) for temporal in ("none", "flow")}
@@ -137,10 +160,14 @@ def strip(clip: Path, colorizer: Colorizer, target: Path, *, first: int = 40, co
     for index, rgb in enumerate(frames(clip)):
         if index >= first + count * step:
             break
-        painted = {temporal: painter(rgb) for temporal, painter in painters.items()}  # every frame: the flow needs them
+        painted = {
+            temporal: painter(rgb) for temporal, painter in painters.items()
+        }  # every frame: the flow needs them
         if index in chosen:
             for name, picture in (("truth", rgb), *painted.items()):
-                rows[name].append(np.asarray(Image.fromarray(picture).resize((256, 192), Image.Resampling.LANCZOS)))
+                rows[name].append(
+                    np.asarray(Image.fromarray(picture).resize((256, 192), Image.Resampling.LANCZOS))
+                )
     sheet = np.concatenate([np.concatenate(row, axis=1) for row in rows.values()], axis=0)
     Image.fromarray(sheet).save(target, quality=85)
 
@@ -148,12 +175,25 @@ def strip(clip: Path, colorizer: Colorizer, target: Path, *, first: int = 40, co
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=Path, default=SHARED)
-    parser.add_argument("--frames", type=int, default=None, help="score at most the first N frames of each clip")
-    parser.add_argument("--strip", type=Path, default=None, help="write the street clip's comparison strip here")
-    parser.add_argument("--long", action="store_true", help="also a 10-minute clip's peak memory (several minutes)")
-    parser.add_argument("--network-every", type=int, nargs="+", default=[NETWORK_EVERY],
-                        help="quality: score the stabiliser with each of these (one row each)")
-    parser.add_argument("--speed-every", type=int, default=NETWORK_EVERY, help="speed: --network-every of the runs")
+    parser.add_argument(
+        "--frames", type=int, default=None, help="score at most the first N frames of each clip"
+    )
+    parser.add_argument(
+        "--strip", type=Path, default=None, help="write the street clip's comparison strip here"
+    )
+    parser.add_argument(
+        "--long", action="store_true", help="also a 10-minute clip's peak memory (several minutes)"
+    )
+    parser.add_argument(
+        "--network-every",
+        type=int,
+        nargs="+",
+        default=[NETWORK_EVERY],
+        help="quality: score the stabiliser with each of these (one row each)",
+    )
+    parser.add_argument(
+        "--speed-every", type=int, default=NETWORK_EVERY, help="speed: --network-every of the runs"
+    )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
@@ -166,17 +206,22 @@ def main() -> None:
         rows = quality(clip, colorizer, args.frames, args.network_every)
         results["quality"][clip.name] = rows
         none, truth = rows["none"], rows["ground_truth"]
-        print(f"{clip.name} ({rows['frames']} frames, {time.perf_counter() - started:.0f} s; truth: CDC "
-              f"{truth['cdc']:.5f}, warping error {truth['warping_error']:.5f}; its lightness under frame 0's true "
-              f"colour held still: CDC {rows['frozen_colour_cdc']:.5f}); per frame: CDC {none['cdc']:.5f}, "
-              f"warping error {none['warping_error']:.5f}", flush=True)
+        print(
+            f"{clip.name} ({rows['frames']} frames, {time.perf_counter() - started:.0f} s; truth: CDC "
+            f"{truth['cdc']:.5f}, warping error {truth['warping_error']:.5f}; its lightness under frame 0's true "
+            f"colour held still: CDC {rows['frozen_colour_cdc']:.5f}); per frame: CDC {none['cdc']:.5f}, "
+            f"warping error {none['warping_error']:.5f}",
+            flush=True,
+        )
         for name, row in rows.items():
             if isinstance(row, dict) and "change" in row:
                 change = row["change"]
-                print(f"  {name}: CDC {row['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30), warping error "
-                      f"{row['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %), colourfulness "
-                      f"{change['colorfulness_pct']:+.1f} % (>= -10), PSNR {change['psnr_db']:+.2f} dB (>= -0.3)",
-                      flush=True)
+                print(
+                    f"  {name}: CDC {row['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30), warping error "
+                    f"{row['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %), colourfulness "
+                    f"{change['colorfulness_pct']:+.1f} % (>= -10), PSNR {change['psnr_db']:+.2f} dB (>= -0.3)",
+                    flush=True,
+                )
     street = args.videos / "street.avi"
     if street.is_file():
         with tempfile.TemporaryDirectory(prefix="chromalab-bench-video-") as tmp:
@@ -184,9 +229,12 @@ def main() -> None:
                 results["speed"] = speed(street, Path(tmp), args.speed_every)
                 for name, row in results["speed"].items():
                     extra = f", peak RSS {row['peak_rss_mb']:.0f} MB (< 1500)" if "peak_rss_mb" in row else ""
-                    print(f"chromalab colorize, {name}: {row['frames_per_s']:.1f} frames/s "
-                          f"{'start-up excluded' if 'steady' in name else 'start-up included'} "
-                          f"(target {15 if name.startswith('640x360') else 4}){extra}", flush=True)
+                    print(
+                        f"chromalab colorize, {name}: {row['frames_per_s']:.1f} frames/s "
+                        f"{'start-up excluded' if 'steady' in name else 'start-up included'} "
+                        f"(target {15 if name.startswith('640x360') else 4}){extra}",
+                        flush=True,
+                    )
             if args.long:
                 results["long"] = long_clip(street, Path(tmp))
         if args.strip is not None:

@@ -58,7 +58,7 @@ def main() -> int:
     rng.shuffle(person)
     held_out = {p: args.out / "people" / "faces" / p.name for p in faces[:PEOPLE_FACES]}
     held_out |= {p: args.out / "people" / "person" / p.name for p in person[:PEOPLE_PERSON]}
-    unused = set(faces[PEOPLE_FACES + args.faces_train:])
+    unused = set(faces[PEOPLE_FACES + args.faces_train :])
     counts: dict[str, int] = {}
     for source in sorted(p for p in args.photos.iterdir() if p.is_dir()):
         for path in files_of(source):
@@ -70,8 +70,10 @@ def main() -> int:
                 counts[source.name] = counts.get(source.name, 0) + 1
     for name, count in counts.items():
         print(f"train/{name}: {count}")
-    print(f"people/faces: {PEOPLE_FACES}, people/person: {PEOPLE_PERSON} (held out); "
-          f"{len(unused)} UTKFace faces unused")
+    print(
+        f"people/faces: {PEOPLE_FACES}, people/person: {PEOPLE_PERSON} (held out); "
+        f"{len(unused)} UTKFace faces unused"
+    )
     return 0
 
 

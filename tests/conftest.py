@@ -74,14 +74,21 @@ def zhang_313_path() -> Path:
     return path
 
 
-def png_bytes(width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, rows: bytes | None = None) -> bytes:
+def png_bytes(
+    width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, rows: bytes | None = None
+) -> bytes:
     """A PNG built by hand: any header size, with ``rows`` (filter byte + pixels per row) or a tiny IDAT.
 
     A 20000 x 20000 header with a 64-byte IDAT is a decompression bomb of a few hundred bytes.
     """
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     idat = zlib.compress(rows if rows is not None else b"\0" * 64)
@@ -106,7 +113,13 @@ def cli() -> Callable[..., CliResult]:
     def run(*args: object, cwd: Path | None = None, timeout: float = 120) -> CliResult:
         env = {**os.environ, "COLUMNS": "120"}  # warnings stay on: the tests see what a user sees
         done = subprocess.run(
-            [str(CHROMALAB), *map(str, args)], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+            [str(CHROMALAB), *map(str, args)],
+            check=False,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         return done.returncode, done.stdout, done.stderr
 

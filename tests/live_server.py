@@ -17,8 +17,15 @@ import pytest
 from conftest import CHROMALAB
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # this machine's network is closed: ask for nothing
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]  # this machine's network is closed: ask for nothing
 START_SECONDS = 60
 
 
@@ -36,8 +43,9 @@ def served(*args: str, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
         pytest.skip(f"console script not installed at {CHROMALAB}")
     port = free_port()
     with open(log, "w") as output:
-        process = subprocess.Popen([str(CHROMALAB), "serve", "--port", str(port), *args], stdout=output,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(CHROMALAB), "serve", "--port", str(port), *args], stdout=output, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_SECONDS
     while True:

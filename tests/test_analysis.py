@@ -70,9 +70,25 @@ def run(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     """(cache, run folder): ``chromalab prepare`` at 32 and ``chromalab train --model tiny --max-steps 3``."""
     work = tmp_path_factory.mktemp("analysis-run")
     cache, out = work / "cache", work / "run"
-    for args in (["prepare", crops, "-o", cache, "--size", "32", "--val-fraction", "0.25"],
-                 ["train", cache, "--model", "tiny", "-o", out, "--max-steps", "3", "--val-images", "4",
-                  "--batch-size", "4", "--epochs", "2"]):
+    for args in (
+        ["prepare", crops, "-o", cache, "--size", "32", "--val-fraction", "0.25"],
+        [
+            "train",
+            cache,
+            "--model",
+            "tiny",
+            "-o",
+            out,
+            "--max-steps",
+            "3",
+            "--val-images",
+            "4",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "2",
+        ],
+    ):
         done = subprocess.run([CHROMALAB, *map(str, args)], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
     return cache, out
@@ -243,12 +259,28 @@ def test_bin_histograms_of_channel_bins_sum_to_one_per_channel(photo: np.ndarray
 
 
 # -- figures 3, 4, 5, 9: models -------------------------------------------------------------------------------------
-def test_temperature_strip_through_the_console_script(crops: Path, run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_temperature_strip_through_the_console_script(
+    crops: Path, run: tuple[Path, Path], tmp_path: Path
+) -> None:
     _, out = run
     target = tmp_path / "t.png"
-    done = subprocess.run([CHROMALAB, "analyze", "temperature", str(crops / "photo0" / "crop0.png"),
-                           "--model", str(out / "model.safetensors"), "--size", "32", "-o", str(target)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            CHROMALAB,
+            "analyze",
+            "temperature",
+            str(crops / "photo0" / "crop0.png"),
+            "--model",
+            str(out / "model.safetensors"),
+            "--size",
+            "32",
+            "-o",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     strip = _png(target, min_side=150)
     assert strip.shape[1] > 5 * strip.shape[0]  # input + 7 temperatures side by side
@@ -257,26 +289,45 @@ def test_temperature_strip_through_the_console_script(crops: Path, run: tuple[Pa
 def test_temperature_of_a_regression_model_is_a_clear_error(crops: Path, tmp_path: Path) -> None:
     path = tmp_path / "regression.safetensors"
     save_model(path, create_model("tiny", num_classes=None), ModelSpec("tiny"))
-    code, _, err = analyze("temperature", crops / "photo0" / "crop0.png", "--model", path, "-o", tmp_path / "t.png")
+    code, _, err = analyze(
+        "temperature", crops / "photo0" / "crop0.png", "--model", path, "-o", tmp_path / "t.png"
+    )
     assert code == 2
     assert "regression model" in err and "no bins" in err and err.count("\n") == 1
     assert not (tmp_path / "t.png").exists()
 
 
-def test_comparison_grid_and_lightness_averaged_view(crops: Path, run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_comparison_grid_and_lightness_averaged_view(
+    crops: Path, run: tuple[Path, Path], tmp_path: Path
+) -> None:
     _, out = run
     model = out / "model.safetensors"
-    code, _, err = analyze("compare", crops / "photo0", crops / "photo1" / "crop1.png", "--model", model,
-                           "--model", "tiny", "--size", "32", "-o", tmp_path / "grid.png")
+    code, _, err = analyze(
+        "compare",
+        crops / "photo0",
+        crops / "photo1" / "crop1.png",
+        "--model",
+        model,
+        "--model",
+        "tiny",
+        "--size",
+        "32",
+        "-o",
+        tmp_path / "grid.png",
+    )
     assert code == 0, err
     grid = _png(tmp_path / "grid.png")
     assert grid.shape[1] > grid.shape[0] * 0.6  # 5 rows x 4 columns of square panels
-    code, _, err = analyze("flat", crops / "photo2", "--model", model, "--lightness", "60", "-o", tmp_path / "f.png")
+    code, _, err = analyze(
+        "flat", crops / "photo2", "--model", model, "--lightness", "60", "-o", tmp_path / "f.png"
+    )
     assert code == 0, err
     _png(tmp_path / "f.png")
 
 
-def test_black_and_white_photos_are_compared_without_a_truth_column(photo: np.ndarray, tmp_path: Path) -> None:
+def test_black_and_white_photos_are_compared_without_a_truth_column(
+    photo: np.ndarray, tmp_path: Path
+) -> None:
     from chromalab.colorize.torch_backend import Colorizer
 
     with pytest.warns(UserWarning, match="random weights"):
@@ -302,8 +353,9 @@ def test_flatten_lightness_keeps_only_the_colour(photo: np.ndarray) -> None:
     assert red.any() and (flat_ab[0][red] > 10).float().mean() > 0.9
 
 
-def test_activations_are_conv_outputs_before_the_inplace_relu(photo: np.ndarray, crops: Path,
-                                                              run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_activations_are_conv_outputs_before_the_inplace_relu(
+    photo: np.ndarray, crops: Path, run: tuple[Path, Path], tmp_path: Path
+) -> None:
     model = create_model("tiny", num_classes=10)
     x = torch.linspace(-0.5, 0.5, 32 * 32).view(1, 1, 32, 32)
     outputs = layer_activations(model, x)
@@ -314,8 +366,16 @@ def test_activations_are_conv_outputs_before_the_inplace_relu(photo: np.ndarray,
     assert (name, channel, mean) == ("body.0", int(means.argmax()), pytest.approx(float(means.max())))
     assert values.shape == (16, 16)
     _, out = run
-    code, _, err = analyze("activations", crops / "photo0" / "crop0.png", "--model", out / "model.safetensors",
-                           "--size", "64", "-o", tmp_path / "a.png")
+    code, _, err = analyze(
+        "activations",
+        crops / "photo0" / "crop0.png",
+        "--model",
+        out / "model.safetensors",
+        "--size",
+        "64",
+        "-o",
+        tmp_path / "a.png",
+    )
     assert code == 0, err
     _png(tmp_path / "a.png")
 

@@ -22,8 +22,9 @@ def colorizer():
         return load_colorizer("tiny", engine="torch", size=32)
 
 
-def test_every_photo_is_reported_once_in_input_order(colorizer, photos: dict[str, np.ndarray], tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_every_photo_is_reported_once_in_input_order(
+    colorizer, photos: dict[str, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     source = tmp_path / "in"
     (source / "sub").mkdir(parents=True)
     Image.fromarray(photos["coffee"]).save(source / "a.png")
@@ -34,11 +35,22 @@ def test_every_photo_is_reported_once_in_input_order(colorizer, photos: dict[str
     (out / "d.png").write_bytes(b"kept")  # an output that exists: not replaced without overwrite
     Image.fromarray(photos["china"]).save(source / "d.png")
     jobs, problems = expand_inputs([str(source)])
-    assert problems == [] and [relative.as_posix() for _, relative in jobs] == ["a.png", "b.jpg", "d.png", "sub/c.jpg"]
+    assert problems == [] and [relative.as_posix() for _, relative in jobs] == [
+        "a.png",
+        "b.jpg",
+        "d.png",
+        "sub/c.jpg",
+    ]
 
     heard: list[tuple[str, str | None]] = []
-    failures = colorize_all(colorizer, jobs, out, on_done=lambda path, problem: heard.append(
-        (path.name, problem if problem is None else isinstance(problem, ImageError))))
+    failures = colorize_all(
+        colorizer,
+        jobs,
+        out,
+        on_done=lambda path, problem: heard.append(
+            (path.name, problem if problem is None else isinstance(problem, ImageError))
+        ),
+    )
     assert heard == [("a.png", None), ("b.jpg", True), ("d.png", True), ("c.jpg", None)]
     assert failures == 2
     assert (out / "d.png").read_bytes() == b"kept"
@@ -49,14 +61,19 @@ def test_every_photo_is_reported_once_in_input_order(colorizer, photos: dict[str
     assert Image.open(out / "d.png").size == Image.open(source / "d.png").size
 
 
-def test_an_output_that_would_replace_its_input_is_refused(colorizer, photos: dict[str, np.ndarray],
-                                                          tmp_path: Path) -> None:
+def test_an_output_that_would_replace_its_input_is_refused(
+    colorizer, photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     Image.fromarray(photos["flower"]).save(tmp_path / "f.png")
     before = (tmp_path / "f.png").read_bytes()
     problems: list[Exception] = []
     jobs, _ = expand_inputs([str(tmp_path / "f.png")])
-    assert colorize_all(colorizer, jobs, tmp_path, overwrite=True,
-                        on_done=lambda path, problem: problems.append(problem)) == 1
+    assert (
+        colorize_all(
+            colorizer, jobs, tmp_path, overwrite=True, on_done=lambda path, problem: problems.append(problem)
+        )
+        == 1
+    )
     assert isinstance(problems[0], ImageError) and "would replace an input" in str(problems[0])
     assert (tmp_path / "f.png").read_bytes() == before
 
@@ -70,10 +87,13 @@ def test_backend_errors_say_why(tmp_path: Path) -> None:
         load_colorizer("default", engine="gpu")
 
 
-@pytest.mark.parametrize(("load", "variable", "value"), [(0.2, "GOMP_SPINCOUNT", batch.IDLE_SPIN_COUNT),
-                                                        (1.7, "OMP_WAIT_POLICY", "PASSIVE")])
-def test_openmp_threads_spin_briefly_only_on_an_idle_machine(monkeypatch: pytest.MonkeyPatch, load: float,
-                                                             variable: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("load", "variable", "value"),
+    [(0.2, "GOMP_SPINCOUNT", batch.IDLE_SPIN_COUNT), (1.7, "OMP_WAIT_POLICY", "PASSIVE")],
+)
+def test_openmp_threads_spin_briefly_only_on_an_idle_machine(
+    monkeypatch: pytest.MonkeyPatch, load: float, variable: str, value: str
+) -> None:
     for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(batch.os, "getloadavg", lambda: (load, load, load))

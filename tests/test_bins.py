@@ -81,7 +81,9 @@ def test_gamut10_overlap_with_zhang_313(gamut10: JointBins, zhang_313_path) -> N
     zhang = as_set(torch.from_numpy(np.load(zhang_313_path)))
     ours = as_set(gamut10.centres)
     overlap = len(ours & zhang) / len(ours)
-    print(f"\ngamut:10 has {len(ours)} bins; {len(ours & zhang)} of them ({overlap:.1%}) are among Zhang's 313")
+    print(
+        f"\ngamut:10 has {len(ours)} bins; {len(ours & zhang)} of them ({overlap:.1%}) are among Zhang's 313"
+    )
     assert overlap >= 0.8
 
 
@@ -177,26 +179,36 @@ def test_mode_hue_never_blends_two_guesses_into_a_third_colour(gamut10: JointBin
     # a blue guess (a -20, b -40) at 0.55 and a red one (60, 40) at 0.45: the mean is a pale violet
     logits = logits_of(gamut10, {(-20, -40): 0.55, (60, 40): 0.45})
     mean = gamut10.decode(logits, method="annealed", temperature=1.0)[0, :, 0, 0]
-    torch.testing.assert_close(mean, torch.tensor([0.55 * -20 + 0.45 * 60, 0.55 * -40 + 0.45 * 40]), atol=1e-4,
-                               rtol=0)  # (16, -4): chroma 16.5, hue -14 degrees, magenta
+    torch.testing.assert_close(
+        mean, torch.tensor([0.55 * -20 + 0.45 * 60, 0.55 * -40 + 0.45 * 40]), atol=1e-4, rtol=0
+    )  # (16, -4): chroma 16.5, hue -14 degrees, magenta
     kept = gamut10.decode(logits, method="mode-hue", temperature=1.0)[0, :, 0, 0]
     blue = torch.tensor([-20.0, -40.0])
     torch.testing.assert_close(kept.norm(), mean.norm())  # the mean's chroma ...
     torch.testing.assert_close(kept / kept.norm(), blue / blue.norm())  # ... in the likelier guess's hue
     # bins near the mode join its hue by their weights: a second blue beside it turns the hue towards it
-    near = gamut10.decode(logits_of(gamut10, {(-20, -40): 0.4, (-10, -40): 0.25, (60, 40): 0.35}), method="mode-hue",
-                          temperature=1.0)[0, :, 0, 0]
+    near = gamut10.decode(
+        logits_of(gamut10, {(-20, -40): 0.4, (-10, -40): 0.25, (60, 40): 0.35}),
+        method="mode-hue",
+        temperature=1.0,
+    )[0, :, 0, 0]
     between = (0.4 * torch.tensor([-20.0, -40.0]) + 0.25 * torch.tensor([-10.0, -40.0])) / 0.65
     torch.testing.assert_close(near / near.norm(), between / between.norm())
     # a grey mode has no hue: the annealed mean's own is kept
     grey = logits_of(gamut10, {(0, 0): 0.6, (40, 0): 0.4})
-    torch.testing.assert_close(gamut10.decode(grey, method="mode-hue", temperature=1.0),
-                               gamut10.decode(grey, method="annealed", temperature=1.0))
+    torch.testing.assert_close(
+        gamut10.decode(grey, method="mode-hue", temperature=1.0),
+        gamut10.decode(grey, method="annealed", temperature=1.0),
+    )
     # one sure guess per pixel: mode-hue is the annealed mean
     picks = torch.randint(0, 261, (2, 3, 4), generator=torch.Generator().manual_seed(5))
     sure = torch.nn.functional.one_hot(picks, 261).movedim(-1, 1).float() * 40  # (2, 261, 3, 4)
-    torch.testing.assert_close(gamut10.decode(sure, method="mode-hue", temperature=1.0),
-                               gamut10.decode(sure, method="annealed", temperature=1.0), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        gamut10.decode(sure, method="mode-hue", temperature=1.0),
+        gamut10.decode(sure, method="annealed", temperature=1.0),
+        atol=1e-3,
+        rtol=0,
+    )
     with pytest.raises(ValueError, match="mode-hue decodes joint ab bins"):
         make_bins("channels:16").decode(torch.zeros(1, 32, 1, 1), method="mode-hue")
 
@@ -209,11 +221,15 @@ def test_a_tensor_temperature_decodes_as_the_same_number(spec: str) -> None:
     for t in (0.0, 5e-4, 1e-3, 0.38, 1.0, 2.5):
         for method in ("annealed", "mean", "mode") + (("mode-hue",) if spec.startswith("gamut") else ()):
             expected = bins.decode(logits, method=method, temperature=t)
-            torch.testing.assert_close(bins.decode(logits, method=method, temperature=torch.tensor(t)), expected)
+            torch.testing.assert_close(
+                bins.decode(logits, method=method, temperature=torch.tensor(t)), expected
+            )
 
 
 def test_unknown_decode_method(gamut10: JointBins) -> None:
-    with pytest.raises(ValueError, match="unknown decode method 'median'; choose one of annealed, mean, mode, mode-hue"):
+    with pytest.raises(
+        ValueError, match="unknown decode method 'median'; choose one of annealed, mean, mode, mode-hue"
+    ):
         gamut10.decode(torch.zeros(1, 261, 1, 1), method="median")
 
 
@@ -251,7 +267,11 @@ def test_smoothing_spreads_mass_to_neighbours(gamut10: JointBins) -> None:
 
 @pytest.mark.parametrize(
     ("prior", "message"),
-    [(torch.ones(10), r"prior must have shape \(261,\)"), (-torch.ones(261), "non-negative"), (torch.zeros(261), "not all zero")],
+    [
+        (torch.ones(10), r"prior must have shape \(261,\)"),
+        (-torch.ones(261), "non-negative"),
+        (torch.zeros(261), "not all zero"),
+    ],
 )
 def test_rebalancing_rejects_bad_priors(gamut10: JointBins, prior: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -300,7 +320,9 @@ def test_data_bins_from_photo_histogram(gamut10: JointBins, photo: np.ndarray) -
     assert histogram.shape == (27, 27) and histogram.sum() == ab[0, 0].numel()
     bins = make_bins("data:10", histogram=histogram)
     # independent: the distinct multiples of 10 nearest to the photo's ab values
-    expected = {tuple(c) for c in (np.round(ab[0].reshape(2, -1).T.numpy() / GRID) * GRID).astype(int).tolist()}
+    expected = {
+        tuple(c) for c in (np.round(ab[0].reshape(2, -1).T.numpy() / GRID) * GRID).astype(int).tolist()
+    }
     assert bins.num_classes == len(expected) == int((histogram > 0).sum())
     assert as_set(bins.centres) == expected
     assert as_set(bins.centres) <= as_set(gamut10.centres)  # a photo's colours are in the sRGB gamut

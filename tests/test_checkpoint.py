@@ -98,7 +98,9 @@ def test_non_safetensors_files_are_refused(tmp_path: Path, contents: bytes) -> N
 
 def test_other_format_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.safetensors"
-    save_file({"x": torch.zeros(1)}, str(path), metadata={"chromalab": json.dumps({"format": "chromalab-model/9"})})
+    save_file(
+        {"x": torch.zeros(1)}, str(path), metadata={"chromalab": json.dumps({"format": "chromalab-model/9"})}
+    )
     with pytest.raises(ValueError, match="unsupported model format 'chromalab-model/9'"):
         load_model(path)
 
@@ -130,7 +132,9 @@ def test_weights_of_other_sizes_are_a_value_error(tmp_path: Path) -> None:
 
 def test_description_without_model_name_is_a_value_error(tmp_path: Path) -> None:
     path = tmp_path / "m.safetensors"
-    save_file({"x": torch.zeros(1)}, str(path), metadata={"chromalab": json.dumps({"format": "chromalab-model/1"})})
+    save_file(
+        {"x": torch.zeros(1)}, str(path), metadata={"chromalab": json.dumps({"format": "chromalab-model/1"})}
+    )
     with pytest.raises(ValueError):
         load_model(path)
 
@@ -164,7 +168,12 @@ def test_only_our_stale_temp_files_are_swept(tmp_path: Path) -> None:
         atomic_write(tmp_path / "photo.png", failing)
     assert leftover and not leftover[0].exists()  # an interrupted writer leaves nothing
     ours_old, ours_fresh = tmp_path / ".photo.png.ab12cd34.tmp", tmp_path / ".clip.mp4.zz_99xyz.tmp"
-    kept = [ours_fresh, tmp_path / ".notes.tmp", tmp_path / "photo.png.ab12cd34.tmp", tmp_path / ".x.ab12cd34.txt"]
+    kept = [
+        ours_fresh,
+        tmp_path / ".notes.tmp",
+        tmp_path / "photo.png.ab12cd34.tmp",
+        tmp_path / ".x.ab12cd34.txt",
+    ]
     for path in (ours_old, *kept):
         path.write_text("x")
     (tmp_path / ".dir.ab12cd34.tmp").mkdir()

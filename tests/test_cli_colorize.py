@@ -24,7 +24,11 @@ from chromalab.models.checkpoint import ModelSpec, save_model
 
 def digest(folder: Path) -> dict[str, str]:
     """relative path -> sha256 of every file under ``folder``."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def size_of(path: Path) -> tuple[int, int]:
@@ -99,7 +103,9 @@ def test_colorize_files_folders_and_globs(cli, tmp_path: Path, photo_folder: Pat
 
 
 # -- bad inputs ---------------------------------------------------------------------------------------------
-def make_mixed_folder(folder: Path, photos: dict[str, np.ndarray], png) -> tuple[dict[str, str], dict[str, str]]:
+def make_mixed_folder(
+    folder: Path, photos: dict[str, np.ndarray], png
+) -> tuple[dict[str, str], dict[str, str]]:
     """Bad files (name -> expected reason) and good but unusual files (name -> expected output name)."""
     folder.mkdir()
     photo = Image.fromarray(photos["flower"])
@@ -132,10 +138,14 @@ def make_mixed_folder(folder: Path, photos: dict[str, np.ndarray], png) -> tuple
     return {name: reason for name, (_, reason) in bad.items()}, good
 
 
-def test_bad_inputs_one_line_each_and_the_rest_done(cli, png, tmp_path: Path, photos, model_file: Path) -> None:
+def test_bad_inputs_one_line_each_and_the_rest_done(
+    cli, png, tmp_path: Path, photos, model_file: Path
+) -> None:
     bad, good = make_mixed_folder(tmp_path / "mixed", photos, png)
     before = digest(tmp_path / "mixed")
-    rc, stdout, stderr = cli("colorize", "mixed", "missing.jpg", "-o", "out", "--model", model_file, cwd=tmp_path)
+    rc, stdout, stderr = cli(
+        "colorize", "mixed", "missing.jpg", "-o", "out", "--model", model_file, cwd=tmp_path
+    )
     assert rc == 1
     lines = error_lines(stderr)
     assert len(lines) == len(bad) + 1, stderr
@@ -154,7 +164,9 @@ def test_bad_inputs_one_line_each_and_the_rest_done(cli, png, tmp_path: Path, ph
         assert image.mode == "RGBA"  # palette transparency kept as alpha
 
 
-def test_a_failed_write_is_reported_and_the_rest_done(cli, tmp_path: Path, photo_folder: Path, model_file: Path) -> None:
+def test_a_failed_write_is_reported_and_the_rest_done(
+    cli, tmp_path: Path, photo_folder: Path, model_file: Path
+) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "sub").write_text("a file where the sub-folder of outputs should go")
     rc, stdout, stderr = cli("colorize", "in", "-o", "out", "--model", model_file, cwd=tmp_path)
@@ -167,20 +179,42 @@ def test_a_failed_write_is_reported_and_the_rest_done(cli, tmp_path: Path, photo
     assert "colorized 2 of 4" in stdout
 
 
-def test_a_pipe_deep_hints_and_left_over_temp_files(cli, tmp_path: Path, photo_folder: Path, model_file: Path) -> None:
+def test_a_pipe_deep_hints_and_left_over_temp_files(
+    cli, tmp_path: Path, photo_folder: Path, model_file: Path
+) -> None:
     os.mkfifo(tmp_path / "clip.mp4")  # opened, it would block the reader for good
     (tmp_path / "out").mkdir()
     stale = tmp_path / "out" / ".astronaut.jpg.k3x9_q2z.tmp"  # what a killed run of ours leaves
     stale.write_bytes(b"half a photo")
     os.utime(stale, (1e9, 1e9))
     (tmp_path / "out" / ".notes.tmp").write_text("not ours: kept")
-    rc, _, stderr = cli("colorize", "clip.mp4", "in/astronaut.jpg", "-o", "out", "--model", model_file,
-                        cwd=tmp_path, timeout=60)
-    assert rc == 1 and error_lines(stderr) == ["error: clip.mp4: not a regular file (a pipe, device or socket is not read)"]
+    rc, _, stderr = cli(
+        "colorize",
+        "clip.mp4",
+        "in/astronaut.jpg",
+        "-o",
+        "out",
+        "--model",
+        model_file,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert rc == 1 and error_lines(stderr) == [
+        "error: clip.mp4: not a regular file (a pipe, device or socket is not read)"
+    ]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".notes.tmp", "astronaut.jpg"]
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
-    rc, _, stderr = cli("colorize", "in/astronaut.jpg", "--hints", "deep.json", "-o", "out2", "--model", model_file,
-                        cwd=tmp_path)
+    rc, _, stderr = cli(
+        "colorize",
+        "in/astronaut.jpg",
+        "--hints",
+        "deep.json",
+        "-o",
+        "out2",
+        "--model",
+        model_file,
+        cwd=tmp_path,
+    )
     assert rc == 2 and error_lines(stderr) == ["error: deep.json: JSON nested too deeply"]
     assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
 
@@ -213,7 +247,9 @@ def test_unwritable_output_folder(cli, tmp_path: Path, photo_folder: Path, model
         out.chmod(0o700)
 
 
-def test_output_folder_equal_to_input_folder_is_refused(cli, tmp_path: Path, photo_folder: Path, model_file: Path) -> None:
+def test_output_folder_equal_to_input_folder_is_refused(
+    cli, tmp_path: Path, photo_folder: Path, model_file: Path
+) -> None:
     before = digest(photo_folder)
     rc, _, stderr = cli("colorize", "in", "-o", "in", "--model", model_file, cwd=tmp_path)
     assert rc == 1
@@ -262,6 +298,8 @@ def test_help_does_not_import_torch() -> None:
         "heavy = sorted(m for m in ('torch', 'numpy', 'PIL', 'safetensors') if m in sys.modules)\n"
         "print('HEAVY', ' '.join(heavy))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=60
+    )
     heavy = done.stdout.split("HEAVY", 1)[1].split()
     assert heavy == [], f"`chromalab --help` imported {heavy}"  # instant: not even numpy

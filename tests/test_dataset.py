@@ -69,7 +69,9 @@ def test_flips_are_seeded_per_epoch_and_mirror_l_and_ab_together(cache: Cache) -
 def test_dataloader_batches_and_pickling_by_path(cache: Cache) -> None:
     data = CacheDataset(cache.path, "train", flip=True)
     l_batch, ab_batch, labels = next(iter(DataLoader(data, batch_size=5, shuffle=False)))
-    assert l_batch.shape == (5, 1, SIZE, SIZE) and ab_batch.shape == (5, 2, SIZE, SIZE) and labels.shape == (5,)
+    assert (
+        l_batch.shape == (5, 1, SIZE, SIZE) and ab_batch.shape == (5, 2, SIZE, SIZE) and labels.shape == (5,)
+    )
     blob = pickle.dumps(data)
     assert len(blob) < 4096  # the memory maps are reopened, not copied
     clone = pickle.loads(blob)

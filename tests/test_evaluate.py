@@ -104,8 +104,10 @@ def test_hints_from_the_truth_raise_psnr_and_are_the_same_every_run(folder: Path
     colorizer = Colorizer.load(model_file, size=64)
     psnr = {}
     for hints in (0, 5, 60):
-        runs = [evaluate(list_images(folder), colorizer, root=folder, hints=hints).summary({})["metrics"]
-                for _ in range(2)]
+        runs = [
+            evaluate(list_images(folder), colorizer, root=folder, hints=hints).summary({})["metrics"]
+            for _ in range(2)
+        ]
         assert runs[0]["psnr"] == runs[1]["psnr"]  # seeded hints
         psnr[hints] = runs[0]["psnr"]
     assert psnr[0] < psnr[5] < psnr[60] and psnr[60] > psnr[0] + 3  # an untrained model: the hints carry it
@@ -160,14 +162,18 @@ def test_cli_hue_shares_and_their_figure(folder: Path, tmp_path: Path) -> None:
     assert code == 0, err
     assert "hues of the chromatic pixels (chroma > 10): violet+magenta" in out and "(truth" in out
     # analyze draws the hue shares of that JSON; a JSON without them, or grey ones, is a one-line error
-    drawn = CliRunner().invoke(app, ["analyze", "hues", str(tmp_path / "default.json"), "-o", str(tmp_path / "h.png")])
+    drawn = CliRunner().invoke(
+        app, ["analyze", "hues", str(tmp_path / "default.json"), "-o", str(tmp_path / "h.png")]
+    )
     assert drawn.exit_code == 0, drawn.stderr
     assert Image.open(tmp_path / "h.png").size[0] > 300
     (tmp_path / "old.json").write_text(json.dumps({"metrics": {"psnr": 20.0}}))
     summary = json.loads((tmp_path / "default.json").read_text())
     (tmp_path / "grey.json").write_text(json.dumps({"metrics": summary["gray_baseline"]}))
     for bad, why in (("old.json", "no hue shares"), ("grey.json", "no chromatic pixels")):
-        refused = CliRunner().invoke(app, ["analyze", "hues", str(tmp_path / bad), "-o", str(tmp_path / "o.png")])
+        refused = CliRunner().invoke(
+            app, ["analyze", "hues", str(tmp_path / bad), "-o", str(tmp_path / "o.png")]
+        )
         assert refused.exit_code == 2 and why in refused.stderr and len(refused.stderr.splitlines()) == 1
     assert not (tmp_path / "o.png").exists()
 

@@ -23,8 +23,22 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """photos/ (12 crops of 40x40 from three real photos) and cache/ (them, prepared at 32x32)."""
     root = tmp_path_factory.mktemp("experiment")
     write_crops(root / "photos")
-    done = subprocess.run([CHROMALAB, "prepare", str(root / "photos"), "-o", str(root / "cache"), "--size", "32",
-                           "--val-fraction", "0.25"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            CHROMALAB,
+            "prepare",
+            str(root / "photos"),
+            "-o",
+            str(root / "cache"),
+            "--size",
+            "32",
+            "--val-fraction",
+            "0.25",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return root
 
@@ -57,8 +71,12 @@ loss = "l2"
 
 
 def _experiment(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMALAB, "experiment", str(config), "-o", str(out), *extra],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [CHROMALAB, "experiment", str(config), "-o", str(out), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_two_runs_are_trained_scored_tabulated_and_not_redone(data: Path, tmp_path: Path) -> None:
@@ -103,8 +121,11 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(data: Path, tmp_path: Pa
 
 def test_overrides_and_the_command_line_of_a_run(data: Path) -> None:
     config = data / "zoo.toml"
-    config.write_text(CONFIG.replace('loss = "l2"', 'loss = "l2"\noption = { channels = 4, wide = true, name = "x" }\n'
-                                                    'flip = false'))
+    config.write_text(
+        CONFIG.replace(
+            'loss = "l2"', 'loss = "l2"\noption = { channels = 4, wide = true, name = "x" }\nflip = false'
+        )
+    )
     experiment = load_experiment(config, cache=data / "elsewhere", minutes=2.5, only=["tiny-l2"])
     assert experiment.cache == data / "elsewhere" and [r.name for r in experiment.runs] == ["tiny-l2"]
     command = train_command(experiment, experiment.runs[0], data / "out")
@@ -114,23 +135,30 @@ def test_overrides_and_the_command_line_of_a_run(data: Path) -> None:
     assert experiment.eval_sets == {"crops": data / "photos"}  # relative to the config file
 
 
-@pytest.mark.parametrize("change, message", [
-    (("[train]", "[train]\nbogus = 1"), "unknown key in [train]: bogus"),
-    (('model = "tiny"\nloss = "ce"', 'model = "nope"\nloss = "ce"'), "model 'nope' is not registered"),
-    (('name = "tiny-l2"', 'name = "tiny-ce"'), "run names must be unique"),
-    (("max_steps = 3", ""), "needs the shared budget"),
-    (('loss = "l2"', 'loss = "l3"'), "--loss must be one of"),
-    (("parallel = 2", "parallel = = 2"), "not a readable TOML file"),
-    (("[evaluate]", "[evaluate]\nlimits = 3"), "unknown key in [evaluate]: limits"),
-    (("parallel = 2", "parallel = 0"), "parallel must be a positive integer, got 0"),
-    (("size = 32", 'size = "big"'), "[evaluate] size must be a positive integer"),
-    (("max_steps = 3", 'minutes = "ten"'), "run tiny-ce:"),
-])
-def test_config_mistakes_are_one_line_and_exit_2(data: Path, tmp_path: Path, change: tuple[str, str],
-                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("[train]", "[train]\nbogus = 1"), "unknown key in [train]: bogus"),
+        (('model = "tiny"\nloss = "ce"', 'model = "nope"\nloss = "ce"'), "model 'nope' is not registered"),
+        (('name = "tiny-l2"', 'name = "tiny-ce"'), "run names must be unique"),
+        (("max_steps = 3", ""), "needs the shared budget"),
+        (('loss = "l2"', 'loss = "l3"'), "--loss must be one of"),
+        (("parallel = 2", "parallel = = 2"), "not a readable TOML file"),
+        (("[evaluate]", "[evaluate]\nlimits = 3"), "unknown key in [evaluate]: limits"),
+        (("parallel = 2", "parallel = 0"), "parallel must be a positive integer, got 0"),
+        (("size = 32", 'size = "big"'), "[evaluate] size must be a positive integer"),
+        (("max_steps = 3", 'minutes = "ten"'), "run tiny-ce:"),
+    ],
+)
+def test_config_mistakes_are_one_line_and_exit_2(
+    data: Path, tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
     config = tmp_path / "zoo.toml"
-    config.write_text(CONFIG.replace(*change).replace('"cache"', f'"{data / "cache"}"')
-                      .replace('"photos"', f'"{data / "photos"}"'))
+    config.write_text(
+        CONFIG.replace(*change)
+        .replace('"cache"', f'"{data / "cache"}"')
+        .replace('"photos"', f'"{data / "photos"}"')
+    )
     with pytest.raises(ExperimentError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_experiment(config)
     done = _experiment(config, tmp_path / "out")

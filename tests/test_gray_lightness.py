@@ -30,4 +30,6 @@ def test_images_read_without_a_conversion_copy_match_converted_ones(photo: np.nd
     rgb = Image.fromarray(photo)
     np.testing.assert_array_equal(to_lightness(rgb).lightness, to_lightness(rgb.convert("RGBX")).lightness)
     bilevel = grey.convert("1")
-    np.testing.assert_array_equal(to_lightness(bilevel).lightness, to_lightness(bilevel.convert("L")).lightness)
+    np.testing.assert_array_equal(
+        to_lightness(bilevel).lightness, to_lightness(bilevel.convert("L")).lightness
+    )

@@ -37,7 +37,9 @@ def test_pooling_keeps_the_mean_colour_of_the_hinted_pixels_only() -> None:
     drawn[0, :, 1, 1] = torch.tensor([30.0, -22.0, 1.0])
     pooled = pool_hints(drawn, 2)  # (1, 3, 2, 2)
     expected = torch.zeros(1, 3, 2, 2)
-    expected[0, :, 0, 0] = torch.tensor([20.0 / AB_SCALE, -11.0 / AB_SCALE, 1.0])  # not diluted by the empty pixels
+    expected[0, :, 0, 0] = torch.tensor(
+        [20.0 / AB_SCALE, -11.0 / AB_SCALE, 1.0]
+    )  # not diluted by the empty pixels
     torch.testing.assert_close(pooled, expected)
 
 
@@ -60,7 +62,9 @@ def test_no_hint_is_exactly_the_automatic_network_and_the_halves_make_the_whole(
     with torch.no_grad():
         automatic = plain(lightness)
         assert torch.equal(network(lightness), automatic)
-        assert torch.equal(network(lightness, torch.zeros(2, 3, 64, 96)), automatic)  # bias-free: zeros stay zeros
+        assert torch.equal(
+            network(lightness, torch.zeros(2, 3, 64, 96)), automatic
+        )  # bias-free: zeros stay zeros
         hints = torch.zeros(2, 3, 64, 96)
         hints[:, :, 30:33, 40:43] = torch.tensor([50.0, 20.0, 1.0])[:, None, None]
         hinted = network(lightness, hints)
@@ -90,7 +94,9 @@ def test_a_session_re_runs_only_the_decoder_and_offers_a_spread_palette(photo: n
     torch.testing.assert_close(session.output, automatic, rtol=0, atol=0)
     hints = [{"x": 10, "y": 40, "color": "#2040ff"}]
     session.set_hints(hints)
-    whole = colorizer.network_output(session.prepared.network_input, colorizer.hint_view(session.prepared, hints))
+    whole = colorizer.network_output(
+        session.prepared.network_input, colorizer.hint_view(session.prepared, hints)
+    )
     torch.testing.assert_close(session.output, whole, rtol=0, atol=0)
     assert not torch.equal(session.output, automatic)
     session.set_hints([])

@@ -28,9 +28,13 @@ def test_named_bands_cover_the_circle_once_and_take_their_colours() -> None:
     covered = np.concatenate([np.arange(band.start, band.end) % 360 for band in hues.NAMED_BANDS])
     assert sorted(covered.tolist()) == list(range(360))
     # sRGB colours, each in the band its name says; sRGB's primary blue (hue -54) is violet in Lab terms
-    named = {"violet_magenta": [(255, 0, 255), (128, 0, 255), (0, 0, 255)], "red_orange": [(255, 0, 0), (255, 128, 0)],
-             "yellow": [(255, 255, 0)], "green": [(0, 255, 0), (0, 128, 0)],
-             "cyan_blue": [(0, 255, 255), (135, 206, 235), (70, 130, 180)]}  # cyan, sky blue (-125), steel blue (-97)
+    named = {
+        "violet_magenta": [(255, 0, 255), (128, 0, 255), (0, 0, 255)],
+        "red_orange": [(255, 0, 0), (255, 128, 0)],
+        "yellow": [(255, 255, 0)],
+        "green": [(0, 255, 0), (0, 128, 0)],
+        "cyan_blue": [(0, 255, 255), (135, 206, 235), (70, 130, 180)],
+    }  # cyan, sky blue (-125), steel blue (-97)
     for band, colours in named.items():
         shares = hues.named_shares(hues.hue_counts(rgb8_to_ab(np.array([colours], np.uint8))))
         assert shares[band] == 1.0, (band, shares)
@@ -50,9 +54,9 @@ def test_hue_counts_agree_with_scikit_image(photos: dict[str, np.ndarray]) -> No
         lab = rgb2lab(rgb)  # (H, W, 3), D65
         a, b = lab[..., 1].ravel(), lab[..., 2].ravel()
         chromatic = np.hypot(a, b) > hues.CHROMATIC
-        expected = np.bincount(np.floor(np.degrees(np.arctan2(b[chromatic], a[chromatic])) % 360).astype(int),
-                               minlength=360)
+        expected = np.bincount(
+            np.floor(np.degrees(np.arctan2(b[chromatic], a[chromatic])) % 360).astype(int), minlength=360
+        )
         ours = hues.hue_counts(rgb8_to_ab(rgb))
         # float32 against float64 Lab: a pixel within ~1e-4 of a degree edge or of chroma 10 may fall either way
         assert np.abs(ours - expected).sum() <= max(2, rgb.shape[0] * rgb.shape[1] // 1000), name
-

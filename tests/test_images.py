@@ -126,7 +126,9 @@ def test_one_pixel_image(tmp_path: Path) -> None:
     Image.new("RGB", (1, 1), (200, 30, 30)).save(path)
     result = to_lightness(open_image(path))
     assert result.lightness.shape == (1, 1)
-    np.testing.assert_allclose(result.lightness, reference_lightness(np.array([[[200, 30, 30]]], np.uint8)), atol=L_TOLERANCE)
+    np.testing.assert_allclose(
+        result.lightness, reference_lightness(np.array([[[200, 30, 30]]], np.uint8)), atol=L_TOLERANCE
+    )
 
 
 def test_sixteen_bit_png_keeps_precision(tmp_path: Path) -> None:
@@ -189,8 +191,9 @@ def truncated_jpeg(rgb: np.ndarray) -> bytes:
     ],
 )
 @pytest.mark.parametrize("kind", ["path", "bytes", "stream", "unseekable stream"])
-def test_bad_files_raise_image_error(rgb: np.ndarray, png, tmp_path: Path, name: str, make, reason: str,
-                                     kind: str) -> None:
+def test_bad_files_raise_image_error(
+    rgb: np.ndarray, png, tmp_path: Path, name: str, make, reason: str, kind: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(make(rgb, png))
     with pytest.raises(ImageError) as error:
@@ -217,7 +220,9 @@ class Unseekable(io.RawIOBase):
 def as_source(path: Path, kind: str) -> object:
     """The file at ``path`` as ``open_image`` may receive it: its path, its bytes, or a stream of them."""
     data = path.read_bytes()
-    return {"path": path, "bytes": data, "stream": io.BytesIO(data), "unseekable stream": Unseekable(data)}[kind]
+    return {"path": path, "bytes": data, "stream": io.BytesIO(data), "unseekable stream": Unseekable(data)}[
+        kind
+    ]
 
 
 @pytest.mark.parametrize("kind", ["bytes", "stream", "unseekable stream"])
@@ -253,7 +258,11 @@ def test_huge_header_is_refused_quickly_with_bounded_memory(png, tmp_path: Path)
         "try:\n    open_image(sys.argv[1])\nexcept ImageError:\n    pass\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
     )
-    grown_kib = int(subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True).stdout)
+    grown_kib = int(
+        subprocess.run(
+            [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert grown_kib < 50_000, f"peak memory grew by {grown_kib} KiB"
 
 

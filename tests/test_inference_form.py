@@ -85,8 +85,12 @@ def test_the_hint_network_folds_and_keeps_its_halves() -> None:
             parameter.normal_(0, 0.1)
     l_norm, hint_map = torch.rand(1, 1, 64, 64) - 0.5, torch.rand(1, 3, 64, 64)
     fast = for_inference(copy.deepcopy(model))
-    folded = sum(isinstance(m, nn.Identity) for m in fast.modules()) - sum(isinstance(m, nn.Identity) for m in model.modules())
-    assert folded == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # every BatchNorm follows a convolution
+    folded = sum(isinstance(m, nn.Identity) for m in fast.modules()) - sum(
+        isinstance(m, nn.Identity) for m in model.modules()
+    )
+    assert folded == sum(
+        isinstance(m, nn.BatchNorm2d) for m in model.modules()
+    )  # every BatchNorm follows a convolution
     with torch.inference_mode():
         expected, got = model(l_norm, hint_map), fast.decode(fast.encode(l_norm), hint_map)
     assert float((got - expected).abs().max()) <= 1e-4 * float(expected.abs().max()) + 1e-6
@@ -94,7 +98,9 @@ def test_the_hint_network_folds_and_keeps_its_halves() -> None:
 
 def test_a_batchnorm_without_running_statistics_stays() -> None:
     """It normalises each batch by its own statistics: nothing to fold, and the network still runs."""
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU())
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU()
+    )
     x = torch.rand(2, 1, 8, 8)
     with torch.inference_mode():
         expected = model.eval()(x)

@@ -116,7 +116,13 @@ def test_rgb_to_lab_known_values() -> None:
     # sRGB primaries and white in Lab (D65), as listed by scikit-image / brucelindbloom.com
     rgb = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
     expected = np.array(
-        [[53.2408, 80.0925, 67.2032], [87.7347, -86.1827, 83.1793], [32.2970, 79.1875, -107.8602], [100, 0, 0], [0, 0, 0]]
+        [
+            [53.2408, 80.0925, 67.2032],
+            [87.7347, -86.1827, 83.1793],
+            [32.2970, 79.1875, -107.8602],
+            [100, 0, 0],
+            [0, 0, 0],
+        ]
     )
     lab = hwc(rgb_to_lab(rgb.T[:, :, None]))[:, 0, :]
     np.testing.assert_allclose(lab, expected, atol=0.02)
@@ -160,7 +166,10 @@ def test_gradcheck_rgb_to_lab() -> None:
 
 def test_gradcheck_lab_to_rgb() -> None:
     lab = torch.cat(
-        [30 + 40 * torch.rand(1, 1, 2, 2, dtype=torch.float64), 40 * torch.rand(1, 2, 2, 2, dtype=torch.float64) - 20],
+        [
+            30 + 40 * torch.rand(1, 1, 2, 2, dtype=torch.float64),
+            40 * torch.rand(1, 2, 2, 2, dtype=torch.float64) - 20,
+        ],
         dim=1,
     ).requires_grad_()  # mid-L, low chroma: inside the gamut, so clipping does not cut the gradient
     assert torch.autograd.gradcheck(lambda x: lab_to_rgb(x, clip=False), (lab,))
@@ -171,7 +180,11 @@ def test_gradients_finite_at_black_and_white(value: float) -> None:
     rgb = torch.full((1, 3, 2, 2), value, requires_grad=True)
     rgb_to_lab(rgb).sum().backward()
     assert torch.isfinite(rgb.grad).all()
-    lab = torch.zeros(1, 3, 2, 2) if value == 0 else torch.tensor([100.0, 0.0, 0.0]).view(1, 3, 1, 1).repeat(1, 1, 2, 2)
+    lab = (
+        torch.zeros(1, 3, 2, 2)
+        if value == 0
+        else torch.tensor([100.0, 0.0, 0.0]).view(1, 3, 1, 1).repeat(1, 1, 2, 2)
+    )
     lab.requires_grad_()
     lab_to_rgb(lab, clip=False).sum().backward()
     assert torch.isfinite(lab.grad).all()

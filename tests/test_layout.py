@@ -14,16 +14,22 @@ import chromalab
 PACKAGE = Path(chromalab.__file__).parent
 # the data flow, lowest first; a module may import its own stage and the ones before it (DESIGN.md, README)
 STAGES = {
-    "color": 0, "files": 0,
+    "color": 0,
+    "files": 0,
     "images": 1,
     "models": 2,
     "data": 3,
     "colorize": 4,
-    "training": 5, "video": 5,
+    "training": 5,
+    "video": 5,
     "evaluation": 6,
-    "analysis": 7, "study": 7,
-    "experiment": 8, "serve": 8,
-    "cli": 9, "demo": 9, "__init__": 9,  # the package's own __init__: the facade over colorize
+    "analysis": 7,
+    "study": 7,
+    "experiment": 8,
+    "serve": 8,
+    "cli": 9,
+    "demo": 9,
+    "__init__": 9,  # the package's own __init__: the facade over colorize
     "__main__": 10,
 }
 MAX_TOP_LEVEL_MODULES = 8  # besides __init__ and __main__
@@ -58,7 +64,9 @@ def sources() -> list[Path]:
 
 def test_every_module_belongs_to_a_stage() -> None:
     unknown = {stage_of(module_name(path)) for path in sources()} - set(STAGES)
-    assert not unknown, f"modules outside the stages of the layout: {sorted(unknown)}; add them to STAGES and the README"
+    assert not unknown, (
+        f"modules outside the stages of the layout: {sorted(unknown)}; add them to STAGES and the README"
+    )
 
 
 def test_no_stage_imports_a_later_stage() -> None:
@@ -75,11 +83,17 @@ def test_no_stage_imports_a_later_stage() -> None:
 def test_few_top_level_modules_and_no_long_module() -> None:
     top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
     assert len(top) <= MAX_TOP_LEVEL_MODULES, top
-    long = {str(p.relative_to(PACKAGE)): n for p in sources() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in sources()
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert not long, long
 
 
 def test_every_folder_says_what_lives_there_and_who_imports_it() -> None:
     for init in PACKAGE.glob("*/__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
-        assert doc and "import" in doc, f"{init.relative_to(PACKAGE)} needs a docstring naming what may import it"
+        assert doc and "import" in doc, (
+            f"{init.relative_to(PACKAGE)} needs a docstring naming what may import it"
+        )

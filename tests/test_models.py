@@ -110,7 +110,9 @@ def test_interleaved_medians_runs_every_call_once_per_round() -> None:
     from chromalab.models.profile import interleaved_medians, median_time
 
     order: list[str] = []
-    medians = interleaved_medians({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, rounds=3, warmup=2)
+    medians = interleaved_medians(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, rounds=3, warmup=2
+    )
     assert order == ["a", "b"] * 5  # 2 warm-up rounds, then 3 timed ones, each call once per round
     assert set(medians) == {"a", "b"} and all(seconds >= 0 for seconds in medians.values())
     median, samples = median_time(lambda: order.append("c"), runs=4, warmup=1)

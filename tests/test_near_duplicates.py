@@ -76,7 +76,9 @@ def test_a_hash_match_alone_is_not_a_duplicate(originals: dict[str, Image.Image]
     assert ExcludedPhotos(same_hashes, own, ("chelsea.png",) * 2).match(originals["chelsea"]) == "chelsea.png"
 
 
-def test_excluded_photos_name_the_match_and_survive_saving(originals: dict[str, Image.Image], tmp_path: Path) -> None:
+def test_excluded_photos_name_the_match_and_survive_saving(
+    originals: dict[str, Image.Image], tmp_path: Path
+) -> None:
     folder = tmp_path / "eval" / "sub"
     folder.mkdir(parents=True)
     originals["coffee"].save(folder / "coffee.png")
@@ -90,4 +92,9 @@ def test_excluded_photos_name_the_match_and_survive_saving(originals: dict[str, 
     assert np.array_equal(loaded.thumbnails, excluded.thumbnails)
     assert loaded.match(copies(originals["coffee"])[0]) == str(folder / "coffee.png")
     assert loaded.match(originals["chelsea"]) is None
-    assert ExcludedPhotos(np.zeros(0, np.uint64), np.zeros((0, 32, 32), np.uint8), ()).match(originals["chelsea"]) is None
+    assert (
+        ExcludedPhotos(np.zeros(0, np.uint64), np.zeros((0, 32, 32), np.uint8), ()).match(
+            originals["chelsea"]
+        )
+        is None
+    )

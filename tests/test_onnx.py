@@ -41,7 +41,9 @@ def test_bundled_graph_is_the_bundled_weights() -> None:
         np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=t), expected, atol=1e-2)
 
 
-def test_exported_default_colorizes_real_photos_as_torch_does(tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+def test_exported_default_colorizes_real_photos_as_torch_does(
+    tmp_path: Path, photos: dict[str, np.ndarray]
+) -> None:
     graph = tmp_path / "default.onnx"
     metadata = export_onnx(bundled_weights(), graph)
     assert metadata["model"] == "effnet" and metadata["side"] == {"fixed": None, "step": 32}
@@ -84,13 +86,17 @@ def test_regression_size_specific_and_channel_models_export(
     lightness = _gradient(side)
     expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
     np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)
-    if side_rule(torch_engine.model)["step"]:  # another side of the rule: the graph is not tied to its example
+    if side_rule(torch_engine.model)[
+        "step"
+    ]:  # another side of the rule: the graph is not tied to its example
         lightness = _gradient(3 * side)
         expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
         np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)
 
 
-def test_export_cli_and_colorize_on_onnx_without_torch(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+def test_export_cli_and_colorize_on_onnx_without_torch(
+    cli, tmp_path: Path, photos: dict[str, np.ndarray]
+) -> None:
     rc, stdout, stderr = cli("export", "default", "-o", tmp_path / "d.onnx")
     assert rc == 0, stderr
     assert "differs from torch by at most" in stdout
@@ -108,31 +114,49 @@ def test_export_cli_and_colorize_on_onnx_without_torch(cli, tmp_path: Path, phot
         "try:\n    main()\nexcept SystemExit as stop:\n    print('EXIT', stop.code)\n"
         "print('TORCH', 'torch' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
     assert "EXIT 0" in done.stdout and "TORCH False" in done.stdout, done.stdout + done.stderr
     assert Image.open(tmp_path / "out" / "cat.png").size == Image.open(tmp_path / "cat.png").size
 
 
 def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None:
     source = tmp_path / "m.safetensors"
-    spec = ModelSpec("tiny", {}, "channels:16", {"train_config": {"init": str(tmp_path / "runs" / "start.safetensors")}})
+    spec = ModelSpec(
+        "tiny", {}, "channels:16", {"train_config": {"init": str(tmp_path / "runs" / "start.safetensors")}}
+    )
     bins = make_bins("channels:16")
     save_model(source, spec.build(bins.num_classes), spec, bins=bins)
-    rc, _, stderr = cli("export", source, "-o", tmp_path / "r.safetensors", "--recommend", "size=96",
-                        "--recommend", "temperature=0.7", "--data", "train128 (22k photos)")
+    rc, _, stderr = cli(
+        "export",
+        source,
+        "-o",
+        tmp_path / "r.safetensors",
+        "--recommend",
+        "size=96",
+        "--recommend",
+        "temperature=0.7",
+        "--data",
+        "train128 (22k photos)",
+    )
     assert rc == 0, stderr
     info = read_metadata(tmp_path / "r.safetensors")["info"]
     assert info["cache"] == "train128 (22k photos)" and info["train_config"]["init"] == "start.safetensors"
     assert str(tmp_path) not in json.dumps(info)  # nothing of the machine's folders in a file to ship
     recommended = Colorizer.load(tmp_path / "r.safetensors")
     assert (recommended.size, recommended.temperature) == (96, 0.7)
-    rc, _, stderr = cli("export", tmp_path / "r.safetensors", "-o", tmp_path / "r.onnx", "--recommend", "decode=mean")
+    rc, _, stderr = cli(
+        "export", tmp_path / "r.safetensors", "-o", tmp_path / "r.onnx", "--recommend", "decode=mean"
+    )
     assert rc == 0, stderr
     graph = OnnxColorizer.load(tmp_path / "r.onnx")
     assert (graph.size, graph.temperature, graph.decode) == (96, 0.7, "mean")  # the copy's, and the new one
-    for args, message in ((["--recommend", "speed=3"], "KEY one of size, temperature, decode"),
-                          (["--recommend", "size=9"], "size must be an integer in [16, 4096]"),
-                          ([], "a .safetensors copy is for --recommend")):
+    for args, message in (
+        (["--recommend", "speed=3"], "KEY one of size, temperature, decode"),
+        (["--recommend", "size=9"], "size must be an integer in [16, 4096]"),
+        ([], "a .safetensors copy is for --recommend"),
+    ):
         rc, _, stderr = cli("export", source, "-o", tmp_path / "x.safetensors", *args)
         assert rc == 2 and message in stderr and stderr.count("\n") == 1, stderr
     assert not (tmp_path / "x.safetensors").exists()
@@ -140,7 +164,9 @@ def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None
     assert rc == 2 and "--data goes with --recommend" in stderr and not (tmp_path / "x.onnx").exists()
 
 
-def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+def test_bad_graphs_and_engines_are_one_line_errors(
+    cli, tmp_path: Path, photos: dict[str, np.ndarray]
+) -> None:
     Image.fromarray(photos["coffee"]).save(tmp_path / "coffee.png")
     (tmp_path / "garbage.onnx").write_bytes(b"not a graph")
     (tmp_path / "garbage.safetensors").write_bytes(b"not weights")
@@ -149,17 +175,25 @@ def test_bad_graphs_and_engines_are_one_line_errors(cli, tmp_path: Path, photos:
         (["colorize", "coffee.png", "--model", "missing.onnx"], "not found"),
         (["colorize", "coffee.png", "--model", "garbage.onnx", "--engine", "torch"], "--engine onnx"),
         (["colorize", "coffee.png", "--engine", "gpu"], "--engine must be one of"),
-        (["colorize", "coffee.png", "--model", "garbage.safetensors", "--engine", "onnx"], "chromalab export"),
+        (
+            ["colorize", "coffee.png", "--model", "garbage.safetensors", "--engine", "onnx"],
+            "chromalab export",
+        ),
         (["export", "garbage.safetensors", "-o", "g.onnx"], "not a readable safetensors file"),
         (["export", "default", "-o", "g.pt"], "must end in .onnx"),
     ]
     for args, message in cases:
         rc, _, stderr = cli(*args, cwd=tmp_path)
-        assert rc == 2 and message in stderr and stderr.count("\n") == 1 and "Traceback" not in stderr, (args, stderr)
+        assert rc == 2 and message in stderr and stderr.count("\n") == 1 and "Traceback" not in stderr, (
+            args,
+            stderr,
+        )
     assert not (tmp_path / "g.onnx").exists()
 
 
-def test_evaluate_scores_an_onnx_graph_as_its_safetensors(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
+def test_evaluate_scores_an_onnx_graph_as_its_safetensors(
+    cli, tmp_path: Path, photos: dict[str, np.ndarray]
+) -> None:
     """Both backends go through the same view -> network -> render path: the numbers differ only by the network's
     float rounding (ab within 1e-3, so a code value on a few pixels), far below what the metrics resolve."""
     for name in ("astronaut", "coffee", "china"):

@@ -65,7 +65,9 @@ def neutral() -> Colorizer:
 
 
 # -- every input kind, original size -----------------------------------------------------------------------
-def test_input_kinds_keep_the_original_size(colorizer: Colorizer, photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+def test_input_kinds_keep_the_original_size(
+    colorizer: Colorizer, photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     rgb = photos["coffee"]  # 64 x 43
     height, width = rgb.shape[:2]
     path = tmp_path / "coffee.png"
@@ -111,7 +113,9 @@ def test_lightness_kept_wherever_the_colour_fits_the_gamut(photos: dict[str, np.
         lab = np.dstack([lightness, np.broadcast_to(ab, (*lightness.shape, 2))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits = np.all(np.abs(rgb2lab(lab2rgb(lab)) - lab) < 0.5, axis=-1)  # in gamut: survives sRGB clipping
+            fits = np.all(
+                np.abs(rgb2lab(lab2rgb(lab)) - lab) < 0.5, axis=-1
+            )  # in gamut: survives sRGB clipping
         assert fits.mean() > 0.3
         out = lab_of(model.colorize(rgb))
         assert np.abs(out[..., 0] - lightness)[fits].max() < L_TOLERANCE
@@ -140,27 +144,41 @@ def test_prepare_predict_render_is_colorize(colorizer: Colorizer, photo: np.ndar
     """The CLI runs the three steps in different threads; together they must be ``colorize`` exactly."""
     height, width = photo.shape[:2]
     alpha = np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
-    for image in (Image.fromarray(photo), Image.fromarray(photo).convert("L"), Image.fromarray(np.dstack([photo, alpha]))):
+    for image in (
+        Image.fromarray(photo),
+        Image.fromarray(photo).convert("L"),
+        Image.fromarray(np.dstack([photo, alpha])),
+    ):
         prepared = colorizer.prepare(image, size=48)
         assert prepared.network_input.shape == (1, 1, 48, 48)
         assert prepared.source.lightness.shape == (height, width)
         out = colorizer.render(prepared.source, colorizer.predict_ab(prepared.network_input, temperature=0.2))
         assert out.mode == image.mode.replace("L", "RGB")
-        np.testing.assert_array_equal(np.asarray(out), np.asarray(colorizer.colorize(image, size=48, temperature=0.2)))
+        np.testing.assert_array_equal(
+            np.asarray(out), np.asarray(colorizer.colorize(image, size=48, temperature=0.2))
+        )
 
 
 def test_a_view_never_upsamples_the_photo(colorizer: Colorizer) -> None:
     """The view is the asked size, or the photo's shorter side when that is smaller (but at least 32)."""
-    for (width, height), size, side in (((600, 400), 256, 256), ((160, 96), 256, 96), ((128, 128), None, 128),
-                                        ((20, 12), 256, 32), ((300, 200), 48, 48)):
+    for (width, height), size, side in (
+        ((600, 400), 256, 256),
+        ((160, 96), 256, 96),
+        ((128, 128), None, 128),
+        ((20, 12), 256, 32),
+        ((300, 200), 48, 48),
+    ):
         prepared = colorizer.prepare(Image.new("L", (width, height), 90), size=size)
         assert prepared.network_input.shape == (1, 1, side, side), (width, height, size)
-    views = [colorizer.prepare(Image.fromarray(np.full((h, w), v, np.uint8))) for h, w, v in
-             ((64, 80, 30), (200, 300, 60), (70, 64, 90))]
+    views = [
+        colorizer.prepare(Image.fromarray(np.full((h, w), v, np.uint8)))
+        for h, w, v in ((64, 80, 30), (200, 300, 60), (70, 64, 90))
+    ]
     answers = colorizer.predict_views(views, temperature=0.3)  # sides 64, 256, 64: two network calls
     for view, ab in zip(views, answers):
-        np.testing.assert_allclose(np.asarray(ab), np.asarray(colorizer.predict_ab(view.network_input, temperature=0.3)),
-                                   atol=1e-4)  # batched or alone: the same up to float summation order
+        np.testing.assert_allclose(
+            np.asarray(ab), np.asarray(colorizer.predict_ab(view.network_input, temperature=0.3)), atol=1e-4
+        )  # batched or alone: the same up to float summation order
 
 
 # -- the colour comes from the network ---------------------------------------------------------------------
@@ -198,8 +216,14 @@ def test_temperature_and_decode_change_the_colours(colorizer: Colorizer, photo: 
         lab = lab_of(colorizer.colorize(photo, temperature=t))
         chroma[t] = np.hypot(lab[..., 1], lab[..., 2]).mean()
     assert chroma[0.0] > chroma[0.38] > chroma[1.0]  # lower temperature: more vivid
-    assert np.array_equal(np.asarray(colorizer.colorize(photo, decode="mode")), np.asarray(colorizer.colorize(photo, temperature=0)))
-    assert np.array_equal(np.asarray(colorizer.colorize(photo, decode="mean")), np.asarray(colorizer.colorize(photo, temperature=1)))
+    assert np.array_equal(
+        np.asarray(colorizer.colorize(photo, decode="mode")),
+        np.asarray(colorizer.colorize(photo, temperature=0)),
+    )
+    assert np.array_equal(
+        np.asarray(colorizer.colorize(photo, decode="mean")),
+        np.asarray(colorizer.colorize(photo, temperature=1)),
+    )
 
 
 def test_a_saved_model_colorizes_like_the_original(tmp_path: Path, photo: np.ndarray) -> None:
@@ -214,8 +238,12 @@ def test_options_left_at_none_take_the_model_files_recommendation(tmp_path: Path
     """What the CLI passes when no --size / --temperature / --decode is given."""
     model = untrained()
     path = tmp_path / "recommends.safetensors"
-    save_model(path, model.model, ModelSpec("tiny", {}, model.bins.spec, {"defaults": {"size": 96, "temperature": 0.6}}),
-               bins=model.bins)
+    save_model(
+        path,
+        model.model,
+        ModelSpec("tiny", {}, model.bins.spec, {"defaults": {"size": 96, "temperature": 0.6}}),
+        bins=model.bins,
+    )
     loaded = Colorizer.load(path, size=None, temperature=None, decode=None)
     assert (loaded.size, loaded.temperature, loaded.decode) == (96, 0.6, "annealed")
     loaded = Colorizer.load(path, size=64, temperature=None, decode="mode")
@@ -235,7 +263,9 @@ def test_options_left_at_none_take_the_model_files_recommendation(tmp_path: Path
         ({"size": 64.0}, "size must be an integer"),
     ],
 )
-def test_bad_options_raise_value_error(colorizer: Colorizer, photo: np.ndarray, options: dict, message: str) -> None:
+def test_bad_options_raise_value_error(
+    colorizer: Colorizer, photo: np.ndarray, options: dict, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         colorizer.colorize(photo, **options)
     with pytest.raises(ValueError, match=message):

@@ -64,12 +64,21 @@ def manifest(cache: Path) -> dict:
 
 def test_folder_counts_classes_and_drop_reasons(folder: Path, tmp_path: Path) -> None:
     report = run([folder], tmp_path / "cache", val_fraction=0.0)
-    assert (report.candidates, report.kept, report.drops) == (10, {"train": 7, "val": 0}, {"corrupt": 1, "too-small": 1, "grey": 1, "near-duplicate": 0})
+    assert (report.candidates, report.kept, report.drops) == (
+        10,
+        {"train": 7, "val": 0},
+        {"corrupt": 1, "too-small": 1, "grey": 1, "near-duplicate": 0},
+    )
     m = manifest(tmp_path / "cache")
     dropped = {Path(d["path"]).name: d["reason"] for d in m["dropped"]}
     assert dropped == {"grey.png": "grey", "broken.jpg": "corrupt", "small.png": "too-small"}
     kept_classes = {Path(k["path"]).name if k["class"] == "photos" else k["class"] for k in m["kept"]}
-    assert kept_classes == {"astronaut", "coffee", "chelsea", "top.png"}  # a root photo gets the folder's name
+    assert kept_classes == {
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "top.png",
+    }  # a root photo gets the folder's name
     assert [k["row"] for k in m["kept"]] == list(range(7))
     cache = Cache(tmp_path / "cache")
     assert cache.l.shape == (7, SIZE, SIZE) and cache.ab.shape == (7, 2, SIZE, SIZE)
@@ -157,10 +166,14 @@ def test_npy_pair_and_kaggle_layout(tmp_path: Path, photos: dict) -> None:
     l_codes, ab_codes = write_lab_arrays(photos, ("astronaut", "coffee", "chelsea"))
     np.save(tmp_path / "L.npy", l_codes)
     np.save(tmp_path / "ab.npy", ab_codes)
-    report = prepare([f"{tmp_path / 'L.npy'}:{tmp_path / 'ab.npy'}"], tmp_path / "pair", size=40, workers=0, val_fraction=0)
+    report = prepare(
+        [f"{tmp_path / 'L.npy'}:{tmp_path / 'ab.npy'}"], tmp_path / "pair", size=40, workers=0, val_fraction=0
+    )
     assert report.kept["train"] == 6
     cache = Cache(tmp_path / "pair")
-    assert (cache.l[:] == l_codes).all() and (cache.ab[:] == ab_codes.transpose(0, 3, 1, 2).astype(np.int16) - 128).all()
+    assert (cache.l[:] == l_codes).all() and (
+        cache.ab[:] == ab_codes.transpose(0, 3, 1, 2).astype(np.int16) - 128
+    ).all()
     kaggle = tmp_path / "kaggle"
     (kaggle / "l").mkdir(parents=True)
     (kaggle / "ab" / "ab").mkdir(parents=True)
@@ -194,7 +207,12 @@ def test_tar_shard_members_and_cls_labels(tmp_path: Path, folder: Path) -> None:
         info.size = len(label)
         tar.addfile(info, io.BytesIO(label))
     report = run([shard], tmp_path / "cache", val_fraction=0)
-    assert report.kept["train"] == 7 and report.drops == {"corrupt": 1, "too-small": 1, "grey": 1, "near-duplicate": 0}
+    assert report.kept["train"] == 7 and report.drops == {
+        "corrupt": 1,
+        "too-small": 1,
+        "grey": 1,
+        "near-duplicate": 0,
+    }
     assert set(Cache(tmp_path / "cache").class_names) == {"shard-000", "labelled"}
     assert all("shard-000.tar/" in k["path"] for k in manifest(tmp_path / "cache")["kept"])
 
@@ -252,7 +270,9 @@ def test_histogram_and_priors_equal_brute_force_over_train_pixels(folder: Path, 
         bins = make_bins(spec, histogram=cache.histogram)
         nearest = bins.nearest(ab)  # joint (N, S, S); channels (N, 2, S, S)
         groups = [nearest] if bins.groups == 1 else [nearest[:, 0], nearest[:, 1]]
-        expected = torch.cat([torch.bincount(g.reshape(-1), minlength=bins.num_classes // bins.groups) for g in groups])
+        expected = torch.cat(
+            [torch.bincount(g.reshape(-1), minlength=bins.num_classes // bins.groups) for g in groups]
+        )
         expected = expected.double().view(bins.groups, -1)
         expected = (expected / expected.sum(1, keepdim=True)).view(-1)
         prior = prior_for(cache, bins)
@@ -282,7 +302,9 @@ def test_histogram_and_data_bins_of_any_grid_from_the_count_table(folder: Path, 
 def test_lab_table_equals_rgb_to_lab(tmp_path: Path, photos: dict) -> None:
     table = tmp_path / "lut.npy"
     np.lib.format.open_memmap(table, mode="w+", dtype=np.uint32, shape=(1 << 24,))
-    rgb = np.concatenate([p.reshape(1, -1, 8, 3)[:, :64] for p in photos.values()]).astype(np.uint8)  # (5, 64, 8, 3)
+    rgb = np.concatenate([p.reshape(1, -1, 8, 3)[:, :64] for p in photos.values()]).astype(
+        np.uint8
+    )  # (5, 64, 8, 3)
     rgb[..., 0] = np.where(rgb[..., 0] < 128, 0, 255)  # two slices of the table suffice: red 0 and 255
     for red in (0, 255):
         prep._fill_lab_table((str(table), red << 16, (red + 1) << 16))
@@ -293,7 +315,9 @@ def test_lab_table_equals_rgb_to_lab(tmp_path: Path, photos: dict) -> None:
     assert np.abs(ab_table.astype(int) - ab_direct).max() <= 1 and (ab_table == ab_direct).mean() > 0.99
 
 
-def test_worker_pool_with_lab_table_matches_in_process(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_pool_with_lab_table_matches_in_process(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The slow path of the suite (~5 s): forkserver workers and the full 2^24-colour table."""
     run([folder], tmp_path / "serial")
     monkeypatch.setattr(prep, "LUT_MIN_PIXELS", 0)
@@ -319,11 +343,15 @@ def test_real_training_photos(tmp_path: Path) -> None:
 # -- the command line ------------------------------------------------------------------------------------
 def test_cli_prepares_reruns_and_reports(cli, folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "cache"
-    rc, stdout, stderr = cli("prepare", folder, "-o", out, "--size", SIZE, "--val-fraction", "0.5", "--workers", "0")
+    rc, stdout, stderr = cli(
+        "prepare", folder, "-o", out, "--size", SIZE, "--val-fraction", "0.5", "--workers", "0"
+    )
     assert rc == 0, stderr
     assert "astronaut" in stdout and "10 photos found, 3 dropped (1 corrupt, 1 too-small, 1 grey)" in stdout
     assert Cache(out).size == SIZE
-    rc, stdout, _ = cli("prepare", folder, "-o", out, "--size", SIZE, "--val-fraction", "0.5", "--workers", "0")
+    rc, stdout, _ = cli(
+        "prepare", folder, "-o", out, "--size", SIZE, "--val-fraction", "0.5", "--workers", "0"
+    )
     assert rc == 0 and "up to date" in stdout
 
 
@@ -344,7 +372,16 @@ def test_cli_bad_usage_and_bad_data_exit_codes(cli, folder: Path, tmp_path: Path
 def test_cli_help_explains_every_option_and_defaults_match_the_library(cli) -> None:
     rc, stdout, _ = cli("prepare", "--help")
     assert rc == 0
-    for option in ("--out", "--size", "--resize", "--val-fraction", "--val", "--seed", "--workers", "--min-chroma"):
+    for option in (
+        "--out",
+        "--size",
+        "--resize",
+        "--val-fraction",
+        "--val",
+        "--seed",
+        "--workers",
+        "--min-chroma",
+    ):
         assert option in stdout
     from chromalab.cli import prepare as command
 
@@ -354,14 +391,21 @@ def test_cli_help_explains_every_option_and_defaults_match_the_library(cli) -> N
     assert params["resize"].default.default == prep.RESIZE_MODES[0]
 
 
-def test_exclude_drops_near_duplicates_of_evaluation_photos(folder: Path, tmp_path: Path,
-                                                              photos: dict[str, np.ndarray]) -> None:
+def test_exclude_drops_near_duplicates_of_evaluation_photos(
+    folder: Path, tmp_path: Path, photos: dict[str, np.ndarray]
+) -> None:
     """A grey, smaller JPEG copy of one training photo in an --exclude folder drops that photo and no other."""
     held_out = tmp_path / "eval"
     held_out.mkdir()
-    copy = Image.fromarray(pieces(photos["astronaut"])[0]).convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+    copy = (
+        Image.fromarray(pieces(photos["astronaut"])[0])
+        .convert("L")
+        .resize((32, 32), Image.Resampling.LANCZOS)
+    )
     copy.save(held_out / "copy.jpg", quality=75)
-    Image.fromarray(photos["china"]).save(held_out / "unrelated.png")  # the whole photo; only a piece is in training
+    Image.fromarray(photos["china"]).save(
+        held_out / "unrelated.png"
+    )  # the whole photo; only a piece is in training
     report = run([folder], tmp_path / "cache", val_fraction=0.0, exclude=[held_out])
     assert report.drops["near-duplicate"] == 1 and report.kept["train"] == 6
     duplicate = [d for d in manifest(tmp_path / "cache")["dropped"] if d["reason"] == "near-duplicate"]

@@ -28,25 +28,58 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("report")
     write_crops(work / "src")
     out = work / "run"
-    for args in (["prepare", work / "src", "-o", work / "cache", "--size", "32", "--val-fraction", "0.25"],
-                 ["train", work / "cache", "--model", "tiny", "-o", out, "--max-steps", "3", "--val-images", "4",
-                  "--batch-size", "4", "--epochs", "2"]):
+    for args in (
+        ["prepare", work / "src", "-o", work / "cache", "--size", "32", "--val-fraction", "0.25"],
+        [
+            "train",
+            work / "cache",
+            "--model",
+            "tiny",
+            "-o",
+            out,
+            "--max-steps",
+            "3",
+            "--val-images",
+            "4",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "2",
+        ],
+    ):
         done = subprocess.run([CHROMALAB, *map(str, args)], capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
-    result = CliRunner().invoke(app, ["evaluate", str(work / "src"), "--model", str(out / "model.safetensors"),
-                                      "--size", "32", "--limit", "4", "--json", str(out / "eval-val.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(work / "src"),
+            "--model",
+            str(out / "model.safetensors"),
+            "--size",
+            "32",
+            "--limit",
+            "4",
+            "--json",
+            str(out / "eval-val.json"),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     return out
 
 
 def _images(page: str) -> list[Image.Image]:
-    return [Image.open(io.BytesIO(base64.b64decode(data)))
-            for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+    return [
+        Image.open(io.BytesIO(base64.b64decode(data)))
+        for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    ]
 
 
 def test_report_is_one_self_contained_page_with_figures_and_metrics(run: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    done = subprocess.run([CHROMALAB, "report", str(run), "-o", str(out)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [CHROMALAB, "report", str(run), "-o", str(out)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]  # one file, no temporary left behind
     page = (out / "index.html").read_text(encoding="utf-8")
@@ -58,11 +91,18 @@ def test_report_is_one_self_contained_page_with_figures_and_metrics(run: Path, t
     for image in images:
         assert image.format == "PNG" and min(image.size) >= 90
     latest = max((run / "samples").glob("epoch-*.png")).stem
-    for title in ("Loss curves", f"Validation samples, {latest}", "Bin set gamut:10", "Prior stored in the model",
-                  "Temperature sweep", "Activations"):
+    for title in (
+        "Loss curves",
+        f"Validation samples, {latest}",
+        "Bin set gamut:10",
+        "Prior stored in the model",
+        "Temperature sweep",
+        "Activations",
+    ):
         assert f"<h3>{title}</h3>" in page
-    last_epoch = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
-                  if r["kind"] == "epoch"][-1]
+    last_epoch = [
+        r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "epoch"
+    ][-1]
     assert f"<th>val_loss</th><td>{last_epoch['val_loss']:.4g}</td>" in page
     summary = json.loads((run / "eval-val.json").read_text())
     assert "Evaluation: eval-val.json" in page
@@ -89,8 +129,10 @@ def test_run_without_a_model_reports_what_exists(run: Path, tmp_path: Path) -> N
     assert f"error: {partial / 'model.safetensors'}: missing" in result.stderr
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "<h2>Missing</h2>" in page and "model.safetensors (training has not finished" in page
-    assert [t for t in ("Loss curves", "Validation samples") if f"<h3>{t}" in page] == ["Loss curves",
-                                                                                        "Validation samples"]
+    assert [t for t in ("Loss curves", "Validation samples") if f"<h3>{t}" in page] == [
+        "Loss curves",
+        "Validation samples",
+    ]
     assert "Temperature sweep" not in page and len(_images(page)) == 2
 
 

@@ -41,16 +41,21 @@ def test_one_free_pixel_takes_the_weighted_mean_of_its_neighbours() -> None:
     """1 x 3, L = 20, 30, 60: the middle's window variance and weights, worked out by hand."""
     # the 3x3 window of the middle pixel of a 1-row image (edge-padded): three rows of (20, 30, 60)
     variance = np.var([0.2, 0.3, 0.6] * 3)
-    left, right = (math.exp(-(0.3 - level) ** 2 / (EDGE_SCALE * variance)) for level in (0.2, 0.6))
+    left, right = (math.exp(-((0.3 - level) ** 2) / (EDGE_SCALE * variance)) for level in (0.2, 0.6))
     expected = (left * 10.0 + right * 40.0) / (left + right)
-    ab = propagate(np.array([[20.0, 30.0, 60.0]]), _strokes((1, 3), {(0, 0): (10.0, 0.0), (0, 2): (40.0, 0.0)}))
+    ab = propagate(
+        np.array([[20.0, 30.0, 60.0]]), _strokes((1, 3), {(0, 0): (10.0, 0.0), (0, 2): (40.0, 0.0)})
+    )
     assert ab[0, 1, 0] == pytest.approx(expected, abs=1e-4) and ab[0, 1, 0] < 25  # nearer the similar left
 
 
 def test_an_edge_stops_the_colour() -> None:
     lightness = np.full((24, 24), 30.0)
     lightness[:, 12:] = 70.0  # two flat regions
-    marks = {**{(y, 3): (60.0, 40.0) for y in range(4, 20)}, **{(y, 20): (-10.0, -50.0) for y in range(4, 20)}}
+    marks = {
+        **{(y, 3): (60.0, 40.0) for y in range(4, 20)},
+        **{(y, 20): (-10.0, -50.0) for y in range(4, 20)},
+    }
     ab = propagate(lightness, _strokes((24, 24), marks))  # a stroke down the middle of each region
     np.testing.assert_allclose(ab[:, :12].mean(axis=(0, 1)), [60, 40], atol=3)
     np.testing.assert_allclose(ab[:, 12:].mean(axis=(0, 1)), [-10, -50], atol=3)
@@ -67,7 +72,9 @@ def test_with_a_prior_the_colour_fades_to_the_models() -> None:
     q = (1 + PRIOR_LEAK) - math.sqrt((1 + PRIOR_LEAK) ** 2 - 1)
     for r in (0, 10, 50, 200):
         assert ab[0, r, 0] == pytest.approx(80.0 * q**r, rel=1e-3), r
-    assert abs(ab[0, -1, 0]) < 0.1 and ab[0, -1, 1] == pytest.approx(30.0, abs=0.01)  # far away: the model's colour
+    assert abs(ab[0, -1, 0]) < 0.1 and ab[0, -1, 1] == pytest.approx(
+        30.0, abs=0.01
+    )  # far away: the model's colour
 
 
 def test_a_hint_on_a_strip_makes_its_disc_its_colour_and_fades_as_worked_out() -> None:
@@ -93,7 +100,12 @@ def test_hints_are_sources_on_their_discs_and_nothing_else(photo: np.ndarray) ->
     strength; two of the discs overlap), zero elsewhere, and each disc's mean is its hint's colour."""
     lightness = rgb2lab(photo)[..., 0]  # (64, 64)
     prior = np.stack(np.meshgrid(np.linspace(-20, 20, 64), np.linspace(10, 40, 64)), axis=-1)  # (64, 64, 2)
-    placed = {(10, 12): (50.0, 20.0), (40, 30): (-30.0, -40.0), (41, 33): (-25.0, -35.0), (60, 62): (5.0, 70.0)}
+    placed = {
+        (10, 12): (50.0, 20.0),
+        (40, 30): (-30.0, -40.0),
+        (41, 33): (-25.0, -35.0),
+        (60, 62): (5.0, 70.0),
+    }
     spreading = Spreading(lightness, leak=PRIOR_LEAK)
     ab = spreading.solve(prior, placed).reshape(-1, 2).astype(np.float64)
     system = (1 + PRIOR_LEAK) * np.eye(64 * 64) - affinity(lightness).toarray()
@@ -117,7 +129,9 @@ def test_moving_one_hint_solves_only_its_response(photo: np.ndarray) -> None:
     spreading.spread(hints, prior_ab)
     solved: list[int] = []
     solve = spreading.solver.solve
-    spreading.solver = type("Counting", (), {"solve": lambda self, b: (solved.append(b.shape[1]), solve(b))[1]})()
+    spreading.solver = type(
+        "Counting", (), {"solve": lambda self, b: (solved.append(b.shape[1]), solve(b))[1]}
+    )()
     moved = [*hints[:-1], Hint(50, 20, hints[-1].ab)]
     again = spreading.spread(moved, prior_ab)
     assert solved == [3]  # one pass: the model's colours (a and b) and the moved hint's response
@@ -181,10 +195,28 @@ def test_scribbles_colour_a_real_photo_and_keep_its_lightness(photo: np.ndarray,
 def test_cli_scribbles_with_and_without_a_model(photo: np.ndarray, tmp_path: Path) -> None:
     grey = tmp_path / "photo.png"
     Image.fromarray(photo).convert("L").save(grey)
-    strokes = _strokes_png(tmp_path / "s.png", (photo.shape[1], photo.shape[0]), [(((5, 5), (40, 8)), (220, 200, 30))])
+    strokes = _strokes_png(
+        tmp_path / "s.png", (photo.shape[1], photo.shape[0]), [(((5, 5), (40, 8)), (220, 200, 30))]
+    )
     for model, out in (("tiny", tmp_path / "a"), ("none", tmp_path / "b")):
-        done = subprocess.run([CHROMALAB, "colorize", str(grey), "--scribbles", str(strokes), "--model", model,
-                               "--size", "32", "-o", str(out)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                CHROMALAB,
+                "colorize",
+                str(grey),
+                "--scribbles",
+                str(strokes),
+                "--model",
+                model,
+                "--size",
+                "32",
+                "-o",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert Image.open(out / "photo.png").size == (photo.shape[1], photo.shape[0])
     wrong = _strokes_png(tmp_path / "w.png", (10, 10), [(((1, 1), (5, 5)), (0, 0, 255))])
@@ -194,7 +226,11 @@ def test_cli_scribbles_with_and_without_a_model(photo: np.ndarray, tmp_path: Pat
         (["--model", "none"], "--hints or --scribbles only"),
         (["--scribbles", str(strokes), str(grey)], "one photo per call"),
     ):
-        done = subprocess.run([CHROMALAB, "colorize", str(grey), *args, "-o", str(tmp_path / "c")],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [CHROMALAB, "colorize", str(grey), *args, "-o", str(tmp_path / "c")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
         assert not (tmp_path / "c" / "photo.png").exists()

@@ -44,12 +44,21 @@ def _sources() -> dict[str, np.ndarray]:
     import skimage.data
     from sklearn.datasets import load_sample_image
 
-    return {"coffee": skimage.data.coffee(), "china": load_sample_image("china.jpg"), "chelsea": skimage.data.chelsea()}
+    return {
+        "coffee": skimage.data.coffee(),
+        "china": load_sample_image("china.jpg"),
+        "chelsea": skimage.data.chelsea(),
+    }
 
 
 def _prepare(root: Path, out: Path) -> Path:
-    done = subprocess.run([CHROMALAB, "prepare", str(root), "-o", str(out), "--size", "32", "--val-fraction", "0.3"],
-                          capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        [CHROMALAB, "prepare", str(root), "-o", str(out), "--size", "32", "--val-fraction", "0.3"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return out
 
@@ -86,8 +95,14 @@ def trained(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 
 def run(*args: object) -> subprocess.CompletedProcess:
     """The installed console script, as a user runs it."""
-    return subprocess.run([CHROMALAB, "semantic", *map(str, args)], capture_output=True, text=True, check=False,
-                          timeout=120, env={**os.environ, "COLUMNS": "120", "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [CHROMALAB, "semantic", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120", "OMP_NUM_THREADS": "1"},
+    )
 
 
 def invoke(*args: object) -> tuple[int, str]:
@@ -136,7 +151,9 @@ def test_render_is_join_lightness_and_true_colour_is_lab_to_rgb(cache: Path) -> 
     for i in range(3):
         assert np.array_equal(batch[i].numpy(), join_lightness(lightness[i], ab_small[i]).numpy())
     truth = photos(opened, rows, true_ab(opened), side=32).float() / 255  # (3, 3, 32, 32)
-    reference = lab_to_rgb(torch.cat([lightness[:, None], torch.from_numpy(opened.ab[rows].astype(np.float32))], 1))
+    reference = lab_to_rgb(
+        torch.cat([lightness[:, None], torch.from_numpy(opened.ab[rows].astype(np.float32))], 1)
+    )
     assert (truth - reference).abs().max() <= 1.5 / 255  # in-gamut colours: within one code value
 
 
@@ -156,13 +173,24 @@ def test_determinism(cache: Path, model_file: Path) -> None:
     for _ in range(2):
         model, meta = obtain_classifier(opened, config=SMALL)
         result = semantic_test(opened, colorizer, model, meta)
-        results.append((result.accuracies, meta["training"]["final_loss"], meta["training"]["train_accuracy"]))
+        results.append(
+            (result.accuracies, meta["training"]["final_loss"], meta["training"]["train_accuracy"])
+        )
     assert results[0] == results[1]
 
 
 def test_cli_end_to_end_trains_saves_and_reuses(cache: Path, tmp_path: Path) -> None:
     classifier, first, second = tmp_path / "c.safetensors", tmp_path / "a.json", tmp_path / "b.json"
-    common = ["--classifier", classifier, "--classifier-epochs", "4", "--classifier-side", "32", "--batch-size", "16"]
+    common = [
+        "--classifier",
+        classifier,
+        "--classifier-epochs",
+        "4",
+        "--classifier-side",
+        "32",
+        "--batch-size",
+        "16",
+    ]
     done = run(cache, "--model", "tiny", *common, "--json", first)
     assert done.returncode == 0, done.stderr
     assert "colorized" in done.stdout and "true colour" in done.stdout and "random weights" in done.stderr
@@ -172,7 +200,9 @@ def test_cli_end_to_end_trains_saves_and_reuses(cache: Path, tmp_path: Path) -> 
     assert {"true_colour", "grey", "colorized", "classes", "val_images", "classifier"} <= set(a)
     assert a["classes"] == 3 and a["classifier"]["training"]["epochs_done"] == 4
     assert b["classifier"]["source"] == f"loaded from {classifier}"
-    assert [a[k] for k in ("true_colour", "grey", "colorized")] == [b[k] for k in ("true_colour", "grey", "colorized")]
+    assert [a[k] for k in ("true_colour", "grey", "colorized")] == [
+        b[k] for k in ("true_colour", "grey", "colorized")
+    ]
 
 
 def test_missing_cache_and_bad_model_exit_2(cache: Path, tmp_path: Path) -> None:
@@ -219,7 +249,9 @@ def test_classifier_of_other_classes_or_not_a_classifier(
 
 
 def test_time_budget_stops_training(cache: Path) -> None:
-    config = ClassifierConfig(side=32, widths=(8, 8, 8, 8), epochs=10_000, batch_size=16, minutes=0.02)  # 1.2 s
+    config = ClassifierConfig(
+        side=32, widths=(8, 8, 8, 8), epochs=10_000, batch_size=16, minutes=0.02
+    )  # 1.2 s
     _, meta = obtain_classifier(Cache(cache), config=config)
     facts = meta["training"]
     assert 0 < facts["steps"] < 2 * config.epochs and facts["epochs_done"] < config.epochs

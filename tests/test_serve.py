@@ -56,15 +56,18 @@ def test_health(client: TestClient) -> None:
     assert answer.status_code == 200 and answer.json()["status"] == "ok"
 
 
-def test_colorize_returns_the_photo_at_its_size_as_colorize_makes_it(client: TestClient,
-                                                                     photos: dict[str, np.ndarray]) -> None:
+def test_colorize_returns_the_photo_at_its_size_as_colorize_makes_it(
+    client: TestClient, photos: dict[str, np.ndarray]
+) -> None:
     grey = np.asarray(Image.fromarray(photos["chelsea"]).convert("L"))
     for fmt, media in (("png", "image/png"), ("jpeg", "image/jpeg")):
         answer = post(client, "/api/colorize", encoded(grey), temperature="0.3", format=fmt)
         assert answer.status_code == 200 and answer.headers["content-type"] == media
         assert Image.open(io.BytesIO(answer.content)).size == (grey.shape[1], grey.shape[0])
     # the same model in this process: equal up to the network's float rounding on another thread count
-    expected = np.asarray(Colorizer.load("default").colorize(Image.fromarray(grey), temperature=0.3), dtype=int)
+    expected = np.asarray(
+        Colorizer.load("default").colorize(Image.fromarray(grey), temperature=0.3), dtype=int
+    )
     got = pixels(post(client, "/api/colorize", encoded(grey), temperature="0.3").content)
     assert np.abs(got - expected).max() <= 2 and (got != expected).mean() < 0.01
 
@@ -73,10 +76,13 @@ def test_upload_preview_and_download(client: TestClient, photos: dict[str, np.nd
     data = encoded(photos["coffee"], "JPEG")
     kept = post(client, "/api/uploads", data, name="../../etc/my coffee;.jpg").json()
     assert kept["width"] == 64 and kept["classification"] and kept["name"] == "my coffee_"
-    previews = {t: client.get(f"/api/uploads/{kept['id']}/preview", params={"temperature": t}) for t in (0.05, 1.0)}
+    previews = {
+        t: client.get(f"/api/uploads/{kept['id']}/preview", params={"temperature": t}) for t in (0.05, 1.0)
+    }
     assert all(answer.status_code == 200 for answer in previews.values())
     vivid, muted = (pixels(answer.content) for answer in previews.values())
     assert max(vivid.shape[:2]) == LIMITS.preview_side  # shrunk to the preview side
+
     def spread(rgb: np.ndarray) -> float:  # how far from grey
         return float(rgb.std(axis=2).mean())
 
@@ -92,7 +98,10 @@ def test_upload_preview_and_download(client: TestClient, photos: dict[str, np.nd
     archive = client.get("/api/download.zip", params={"ids": ids, "format": "jpeg"})
     import zipfile
 
-    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == ["my coffee_-colour.jpg", "my coffee_-colour-2.jpg"]
+    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == [
+        "my coffee_-colour.jpg",
+        "my coffee_-colour-2.jpg",
+    ]
     assert client.delete(f"/api/uploads/{kept['id']}").json() == {"removed": True}
     assert client.get(f"/api/uploads/{kept['id']}/preview").status_code == 404
 
@@ -118,13 +127,20 @@ def truncated_jpeg(rgb: np.ndarray) -> bytes:
         ("huge", {}, 413, "byte limit"),
     ],
 )
-def test_every_failure_is_one_json_error_with_its_status(client: TestClient, photo: np.ndarray, png, content,
-                                                          fields: dict, status: int, words: str) -> None:
-    content = {"truncated": lambda: truncated_jpeg(photo), "photo": lambda: encoded(photo),
-               "bomb": lambda: png(2000, 2000, colour_type=2), "huge": lambda: b"\0" * 3_000_000}.get(
-                   content, lambda: content)()
-    answer = post(client, "/api/colorize", content, **fields) if content is not None else client.post(
-        "/api/colorize", data=fields)
+def test_every_failure_is_one_json_error_with_its_status(
+    client: TestClient, photo: np.ndarray, png, content, fields: dict, status: int, words: str
+) -> None:
+    content = {
+        "truncated": lambda: truncated_jpeg(photo),
+        "photo": lambda: encoded(photo),
+        "bomb": lambda: png(2000, 2000, colour_type=2),
+        "huge": lambda: b"\0" * 3_000_000,
+    }.get(content, lambda: content)()
+    answer = (
+        post(client, "/api/colorize", content, **fields)
+        if content is not None
+        else client.post("/api/colorize", data=fields)
+    )
     assert answer.status_code == status, answer.text
     assert set(answer.json()) == {"error"} and words in answer.json()["error"], answer.json()
 
@@ -155,14 +171,18 @@ def test_random_bytes_never_make_a_server_error(client: TestClient, content: byt
     assert answer.status_code == 200 or "error" in answer.json()
 
 
-def test_random_prefix_of_a_real_photo_never_makes_a_server_error(client: TestClient, photo: np.ndarray) -> None:
+def test_random_prefix_of_a_real_photo_never_makes_a_server_error(
+    client: TestClient, photo: np.ndarray
+) -> None:
     data = encoded(photo, "JPEG")
     for end in range(0, len(data), max(1, len(data) // 40)):
         assert post(client, "/api/colorize", data[:end]).status_code in (200, 400, 415)
 
 
 def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
-    with TestClient(create_app(ServeSettings(token="s3cret", preview_side=48)), base_url="http://localhost") as guarded:
+    with TestClient(
+        create_app(ServeSettings(token="s3cret", preview_side=48)), base_url="http://localhost"
+    ) as guarded:
         assert guarded.get("/api/health").status_code == 401
         assert guarded.get("/").status_code == 401
         assert guarded.get("/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
@@ -170,7 +190,9 @@ def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
         page = guarded.get("/?token=s3cret")  # the page's address sets a cookie for its own requests
         assert page.status_code == 200 and "chromalab_token" in page.headers["set-cookie"]
         assert guarded.get("/static/app.js").status_code == 200
-        uploaded = guarded.post("/api/colorize", files={"file": ("p.png", encoded(photo))})  # the cookie again
+        uploaded = guarded.post(
+            "/api/colorize", files={"file": ("p.png", encoded(photo))}
+        )  # the cookie again
         assert uploaded.status_code == 200
         guarded.cookies.clear()
         assert guarded.post("/api/colorize", files={"file": ("p.png", encoded(photo))}).status_code == 401
@@ -221,31 +243,43 @@ def test_download_names_are_safe() -> None:
     assert safe_stem(None) == safe_stem("") == safe_stem("...") == "photo"
 
 
-def test_hints_change_the_upload_and_bad_hints_are_one_error(client: TestClient, photos: dict[str, np.ndarray]) -> None:
+def test_hints_change_the_upload_and_bad_hints_are_one_error(
+    client: TestClient, photos: dict[str, np.ndarray]
+) -> None:
     grey = np.asarray(Image.fromarray(photos["coffee"]).convert("L"))  # 64 x 43
     kept = post(client, "/api/uploads", encoded(grey)).json()
     route = f"/api/uploads/{kept['id']}/hints"
     before = pixels(client.get(f"/api/uploads/{kept['id']}/preview").content)
-    answer = client.put(route, json={"hints": [{"x": 20, "y": 20, "color": "#2050ff"}, {"x": 50, "y": 30, "ab": [60, 40]}]})
+    answer = client.put(
+        route, json={"hints": [{"x": 20, "y": 20, "color": "#2050ff"}, {"x": 50, "y": 30, "ab": [60, 40]}]}
+    )
     assert answer.status_code == 200 and [h["x"] for h in answer.json()["hints"]] == [20, 50]
     after = pixels(client.get(f"/api/uploads/{kept['id']}/preview").content)
-    assert after[20, 20, 2] - after[20, 20, 0] > before[20, 20, 2] - before[20, 20, 0] + 10  # bluer at the hint
+    assert (
+        after[20, 20, 2] - after[20, 20, 0] > before[20, 20, 2] - before[20, 20, 0] + 10
+    )  # bluer at the hint
     download = pixels(client.get(f"/api/uploads/{kept['id']}/download").content)
     assert download[20, 20, 2] > download[20, 20, 0] + 10  # the download has the hints too
     cleared = client.put(route, json={"hints": []})
     assert cleared.status_code == 200
     assert np.array_equal(pixels(client.get(f"/api/uploads/{kept['id']}/preview").content), before)
-    for body, status, words in ((b"{", 400, "not JSON"), (b'{"hint": []}', 400, "expected"),
-                                (b'{"hints": [{"x": 64, "y": 0, "color": "#ffffff"}]}', 400, "outside the 64x43"),
-                                (b'{"hints": [{"x": 1, "y": 1, "color": "blue"}]}', 400, "hex"),
-                                (b"[" * 300_000, 413, "limit"), (b"[" * 5000, 400, "nested too deeply"),
-                                (b'{"hints": [' + b"[" * 5000 + b"]}", 400, "nested too deeply")):
+    for body, status, words in (
+        (b"{", 400, "not JSON"),
+        (b'{"hint": []}', 400, "expected"),
+        (b'{"hints": [{"x": 64, "y": 0, "color": "#ffffff"}]}', 400, "outside the 64x43"),
+        (b'{"hints": [{"x": 1, "y": 1, "color": "blue"}]}', 400, "hex"),
+        (b"[" * 300_000, 413, "limit"),
+        (b"[" * 5000, 400, "nested too deeply"),
+        (b'{"hints": [' + b"[" * 5000 + b"]}", 400, "nested too deeply"),
+    ):
         refused = client.put(route, content=body)
         assert refused.status_code == status and words in refused.json()["error"], refused.json()
     assert client.put("/api/uploads/nope/hints", json={"hints": []}).status_code == 404
 
 
-def test_the_palette_offers_the_networks_likeliest_colours(client: TestClient, photos: dict[str, np.ndarray]) -> None:
+def test_the_palette_offers_the_networks_likeliest_colours(
+    client: TestClient, photos: dict[str, np.ndarray]
+) -> None:
     grey = np.asarray(Image.fromarray(photos["chelsea"]).convert("L"))
     kept = post(client, "/api/uploads", encoded(grey)).json()
     colours = client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 10, "y": 10}).json()["colors"]

@@ -23,7 +23,9 @@ def resident_kib(pid: int, field: str = "VmRSS") -> int:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
-def upload_in_browser(playwright, url: str, photo: Path, problems: list[str], *, width: int):  # -> (Browser, Page)
+def upload_in_browser(
+    playwright, url: str, photo: Path, problems: list[str], *, width: int
+):  # -> (Browser, Page)
     """Chromium on the app's page (problems watched), ``photo`` chosen in its file input."""
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": width, "height": 800})
@@ -46,9 +48,13 @@ def test_a_200_mb_body_is_refused_while_it_streams(server: tuple[str, subprocess
     connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
     connection.putrequest("POST", "/api/colorize")
     connection.putheader("Content-Type", "multipart/form-data; boundary=xyz")
-    connection.putheader("Transfer-Encoding", "chunked")  # no length announced: the limit must hold as it streams
+    connection.putheader(
+        "Transfer-Encoding", "chunked"
+    )  # no length announced: the limit must hold as it streams
     connection.endheaders()
-    chunk = b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n\r\n" + b"\0" * (1 << 20)
+    chunk = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * (
+        1 << 20
+    )
     sent = 0
     try:
         while sent < 200 << 20:
@@ -66,7 +72,8 @@ def test_a_200_mb_body_is_refused_while_it_streams(server: tuple[str, subprocess
 
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_upload_see_change_the_temperature_and_download_in_a_browser(
-        server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     url, _ = server
@@ -76,13 +83,17 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
     with sync_playwright() as playwright:
         browser, page = upload_in_browser(playwright, url, photo, problems, width=1000)
         after = page.locator(".card .after")
-        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
-                               "return i && i.complete && i.naturalWidth > 0 && i.src.includes('temperature'); }")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.card .after'); "
+            "return i && i.complete && i.naturalWidth > 0 && i.src.includes('temperature'); }"
+        )
         first = after.get_attribute("src")
         first_pixels = page.request.get(url + first).body()
         page.locator("#temperature").fill("0.05")
-        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
-                               "return i.complete && i.src.includes('temperature=0.05'); }")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.card .after'); "
+            "return i.complete && i.src.includes('temperature=0.05'); }"
+        )
         second_pixels = page.request.get(url + after.get_attribute("src")).body()
         assert second_pixels != first_pixels  # the preview changed with the temperature
         page.locator(".card .split").fill("20")
@@ -100,7 +111,8 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
 
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_the_pages_download_is_what_the_command_line_makes(
-        server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     """The page starts at the model's own temperature (the bundled default's 1.4, past the old 0-1 slider) and
     its download is ``chromalab colorize``'s output for the same photo, to float rounding."""
     from conftest import CHROMALAB
@@ -113,8 +125,10 @@ def test_the_pages_download_is_what_the_command_line_makes(
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser, page = upload_in_browser(playwright, url, photo, problems, width=1000)
-        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
-                               "return i && i.complete && i.naturalWidth > 0; }")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.card .after'); "
+            "return i && i.complete && i.naturalWidth > 0; }"
+        )
         slider = page.locator("#temperature")
         assert float(slider.input_value()) == models[0]["temperature"] == 1.4
         assert float(slider.get_attribute("max")) >= max(model["temperature"] for model in models)
@@ -127,8 +141,13 @@ def test_the_pages_download_is_what_the_command_line_makes(
         download.value.save_as(saved)
         browser.close()
     assert problems == [], problems
-    done = subprocess.run([str(CHROMALAB), "colorize", str(photo), "-o", str(tmp_path / "cli")], check=False,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(CHROMALAB), "colorize", str(photo), "-o", str(tmp_path / "cli")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     page_pixels = np.asarray(Image.open(saved).convert("RGB"), dtype=int)
     cli_pixels = np.asarray(Image.open(tmp_path / "cli" / "astronaut.png").convert("RGB"), dtype=int)
@@ -139,7 +158,8 @@ def test_the_pages_download_is_what_the_command_line_makes(
 
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
-        server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path) -> None:
+    server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     url, _ = server
@@ -148,8 +168,10 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser, page = upload_in_browser(playwright, url, photo, problems, width=800)
-        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
-                               "return i && i.complete && i.naturalWidth > 0 && i.src.includes('v=0'); }")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.card .after'); "
+            "return i && i.complete && i.naturalWidth > 0 && i.src.includes('v=0'); }"
+        )
         page.locator(".card .hints-toggle").click()
         controls = page.locator(".card .hint-controls")
         assert controls.is_hidden()  # no hint yet: nothing for its colour and remove controls to act on
@@ -164,12 +186,20 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
         page.wait_for_function("() => document.querySelector('.card .after').src.includes('v=1')")
         with page.expect_request(lambda r: r.method == "PUT" and r.url.endswith("/hints")) as picked:
             page.locator(".card .hint-colour").evaluate(
-                "(input) => { input.value = '#1040ff'; input.dispatchEvent(new Event('change')); }")
+                "(input) => { input.value = '#1040ff'; input.dispatchEvent(new Event('change')); }"
+            )
         assert json.loads(picked.value.post_data)["hints"][0]["color"] == "#1040ff"
-        page.wait_for_function("() => { const i = document.querySelector('.card .after'); "
-                               "return i.complete && i.src.includes('v=2'); }")
-        blue = np.asarray(Image.open(__import__("io").BytesIO(
-            page.request.get(url + page.locator(".card .after").get_attribute("src")).body())).convert("RGB"))
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.card .after'); "
+            "return i.complete && i.src.includes('v=2'); }"
+        )
+        blue = np.asarray(
+            Image.open(
+                __import__("io").BytesIO(
+                    page.request.get(url + page.locator(".card .after").get_attribute("src")).body()
+                )
+            ).convert("RGB")
+        )
         near = blue[75:86, 55:66].astype(int).mean(axis=(0, 1))  # preview pixels around the hint
         assert near[2] > near[0] + 10, f"the hint's blue did not arrive: {near}"
         marker = page.locator(".card .hint")

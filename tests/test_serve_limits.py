@@ -25,8 +25,14 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette announces a move of its test client to another package
     from fastapi.testclient import TestClient
 
-LIMITS = ServeSettings(max_upload_mb=2.0, max_megapixels=1.0, workers=1, queue=4, preview_side=48,
-                       allow_hosts=("photos.example",))
+LIMITS = ServeSettings(
+    max_upload_mb=2.0,
+    max_megapixels=1.0,
+    workers=1,
+    queue=4,
+    preview_side=48,
+    allow_hosts=("photos.example",),
+)
 
 
 def encoded(rgb: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -52,17 +58,23 @@ def uploaded(client: TestClient, photos: dict[str, np.ndarray]) -> dict:
 def test_hints_per_photo_are_limited(client: TestClient, uploaded: dict) -> None:
     route = f"/api/uploads/{uploaded['id']}/hints"
     rng = np.random.default_rng(0)
-    hints = [{"x": int(x), "y": int(y), "ab": [20, -30]} for x, y in zip(rng.integers(0, 64, MAX_HINTS + 1),
-                                                                          rng.integers(0, 43, MAX_HINTS + 1))]
+    hints = [
+        {"x": int(x), "y": int(y), "ab": [20, -30]}
+        for x, y in zip(rng.integers(0, 64, MAX_HINTS + 1), rng.integers(0, 43, MAX_HINTS + 1))
+    ]
     refused = client.put(route, json={"hints": hints})
-    assert refused.status_code == 400 and f"at most {MAX_HINTS} hints" in refused.json()["error"], refused.text
+    assert refused.status_code == 400 and f"at most {MAX_HINTS} hints" in refused.json()["error"], (
+        refused.text
+    )
     taken = client.put(route, json={"hints": hints[:MAX_HINTS]})
     assert taken.status_code == 200 and len(taken.json()["hints"]) == MAX_HINTS
     assert client.get(f"/api/uploads/{uploaded['id']}/preview").status_code == 200
     assert client.put(route, json={"hints": []}).status_code == 200
 
 
-def test_a_zip_takes_each_id_once_and_a_bounded_number_and_streams(client: TestClient, uploaded: dict) -> None:
+def test_a_zip_takes_each_id_once_and_a_bounded_number_and_streams(
+    client: TestClient, uploaded: dict
+) -> None:
     answer = client.get("/api/download.zip", params={"ids": ",".join([uploaded["id"]] * 40)})
     assert answer.status_code == 200 and "content-length" not in answer.headers  # streamed, not built whole
     assert zipfile.ZipFile(io.BytesIO(answer.content)).namelist() == ["coffee-colour.png"]
@@ -71,19 +83,31 @@ def test_a_zip_takes_each_id_once_and_a_bounded_number_and_streams(client: TestC
     assert refused.status_code == 400 and f"at most {MAX_ZIP_IDS}" in refused.json()["error"]
 
 
-def test_the_view_size_is_bounded_and_the_store_counts_the_full_photo(client: TestClient, photo: np.ndarray) -> None:
+def test_the_view_size_is_bounded_and_the_store_counts_the_full_photo(
+    client: TestClient, photo: np.ndarray
+) -> None:
     data = encoded(photo)
     refused = client.post("/api/uploads", files={"file": ("p.png", data)}, data={"size": "4096"})
-    assert refused.status_code == 400 and f"at most {LIMITS.max_size}" in refused.json()["error"], refused.text
-    assert client.post("/api/colorize", files={"file": ("p.png", data)}, data={"size": "1024"}).status_code == 400
-    kept = client.post("/api/uploads", files={"file": ("p.png", data)}, data={"size": str(LIMITS.max_size)}).json()
+    assert refused.status_code == 400 and f"at most {LIMITS.max_size}" in refused.json()["error"], (
+        refused.text
+    )
+    assert (
+        client.post("/api/colorize", files={"file": ("p.png", data)}, data={"size": "1024"}).status_code
+        == 400
+    )
+    kept = client.post(
+        "/api/uploads", files={"file": ("p.png", data)}, data={"size": str(LIMITS.max_size)}
+    ).json()
     upload = client.app.state.server.store.get(kept["id"])
     assert upload.nbytes >= 64 * 64 * 4 + upload.session.nbytes  # the full-resolution lightness is counted
 
 
-@pytest.mark.parametrize(("params", "field"), [({"x": "a", "y": "2"}, "x"), ({"y": "2"}, "x"), ({"x": "1"}, "y")])
-def test_a_bad_query_field_is_named_without_the_servers_source(client: TestClient, uploaded: dict, params: dict,
-                                                                 field: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "field"), [({"x": "a", "y": "2"}, "x"), ({"y": "2"}, "x"), ({"x": "1"}, "y")]
+)
+def test_a_bad_query_field_is_named_without_the_servers_source(
+    client: TestClient, uploaded: dict, params: dict, field: str
+) -> None:
     answer = client.get(f"/api/uploads/{uploaded['id']}/palette", params=params)
     message = answer.json()["error"]
     assert answer.status_code == 400 and message.startswith(f"{field}: "), message
@@ -103,9 +127,13 @@ def test_state_changing_requests_from_another_site_are_refused(client: TestClien
     for origin in ("http://evil.example", "null", "http://localhost:9999", "https://localhost"):
         answer = client.post("/api/uploads", files=files, headers={"Origin": origin})
         assert answer.status_code == 403 and "another site" in answer.json()["error"], origin
-    assert client.post("/api/uploads", files=files, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert (
+        client.post("/api/uploads", files=files, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    )
     assert client.post("/api/uploads", files=files, headers={"Origin": "http://localhost"}).status_code == 200
-    assert client.post("/api/uploads", files=files).status_code == 200  # no Origin: not a browser on another site
+    assert (
+        client.post("/api/uploads", files=files).status_code == 200
+    )  # no Origin: not a browser on another site
     assert client.get("/api/health", headers={"Origin": "http://evil.example"}).status_code == 200  # a read
 
 
@@ -114,8 +142,14 @@ def test_an_empty_token_is_refused(tmp_path: Path) -> None:
         ServeSettings(token="")
     if not CHROMALAB.is_file():
         pytest.skip(f"console script not installed at {CHROMALAB}")
-    done = subprocess.run([str(CHROMALAB), "serve", "--token", "", "--port", "0"], check=False, capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [str(CHROMALAB), "serve", "--token", "", "--port", "0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--token" in done.stderr, done.stderr
 
 

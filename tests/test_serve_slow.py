@@ -19,7 +19,9 @@ from chromalab.serve.settings import ServeSettings
 
 DEFAULTS = ServeSettings()
 TRICKLE_S = 180  # how long each client would go on
-CUT_BOUND_S = 90  # the server must have cut every one off by then (10 s of headers; a body: 20 s of grace, then
+CUT_BOUND_S = (
+    90  # the server must have cut every one off by then (10 s of headers; a body: 20 s of grace, then
+)
 # 50 kB/s on average: the 0.5 MB sent at once buys 10 s more)
 
 
@@ -31,8 +33,9 @@ def health(url: str) -> dict:
 def connect(url: str, source: str | None = None) -> socket.socket:
     """A non-blocking connection to the server, from the loopback address ``source`` (None: the default)."""
     host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=30,
-                                    source_address=None if source is None else (source, 0))
+    sock = socket.create_connection(
+        (host, int(port)), timeout=30, source_address=None if source is None else (source, 0)
+    )
     sock.setblocking(False)
     return sock
 
@@ -90,9 +93,13 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
     url, process = server
     before = resident_kib(process.pid)
     declared = 45_000_000
-    head = (f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
-            f"Content-Length: {declared}\r\n\r\n").encode()
-    first = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * 500_000
+    head = (
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    first = (
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * 500_000
+    )
     socks = {}
     for index in range(DEFAULTS.receiving):  # from a few addresses: one address holds at most its share
         sock = connect(url, source=f"127.0.0.{2 + index // DEFAULTS.receiving_per_client}")
@@ -104,8 +111,12 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
     while health(url)["receiving"] < DEFAULTS.receiving and time.monotonic() < deadline:
         time.sleep(0.2)
     assert health(url)["receiving"] == DEFAULTS.receiving
-    one_more = urllib.request.Request(url + "/api/uploads", data=b"x",
-                                      headers={"Content-Type": "multipart/form-data; boundary=xyz"}, method="POST")
+    one_more = urllib.request.Request(
+        url + "/api/uploads",
+        data=b"x",
+        headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(one_more, timeout=30)
     assert refused.value.code == 503 and "receiving" in json.load(refused.value)["error"]
@@ -123,9 +134,14 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
 def test_one_address_holds_only_its_share_and_a_stalled_body_is_cut_off(server) -> None:
     url, _ = server
     declared = 45_000_000
-    head = (f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
-            f"Content-Length: {declared}\r\n\r\n").encode()
-    first = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * 2_000_000
+    head = (
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    first = (
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'
+        + b"\0" * 2_000_000
+    )
     socks = []
     for _ in range(DEFAULTS.receiving_per_client + 1):
         sock = connect(url, source="127.0.0.9")
@@ -139,7 +155,9 @@ def test_one_address_holds_only_its_share_and_a_stalled_body_is_cut_off(server) 
         answers.append(sock.recv(65536).split(b"\r\n", 1)[0])
         sock.close()
     # the one beyond the address's share at once, the others once they stalled for the grace (not 60 s more)
-    assert sorted(answers) == sorted([b"HTTP/1.1 408 Request Timeout"] * DEFAULTS.receiving_per_client
-                                     + [b"HTTP/1.1 503 Service Unavailable"]), answers
+    assert sorted(answers) == sorted(
+        [b"HTTP/1.1 408 Request Timeout"] * DEFAULTS.receiving_per_client
+        + [b"HTTP/1.1 503 Service Unavailable"]
+    ), answers
     assert time.monotonic() - start < DEFAULTS.body_grace_s + 15
     assert health(url)["receiving"] == 0

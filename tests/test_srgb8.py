@@ -53,8 +53,9 @@ def photo_lab(name: str) -> torch.Tensor:
 
 def kernel(lightness: torch.Tensor, ab: torch.Tensor, threads: int) -> torch.Tensor:
     out = torch.empty(*lightness.shape, 3, dtype=torch.uint8)
-    _srgb8.upsample_lab_to_srgb8(lightness.numpy(), ab.numpy(), _RGB_FROM_F_INV, _ENCODE_TABLE,
-                                 out.numpy(), threads)
+    _srgb8.upsample_lab_to_srgb8(
+        lightness.numpy(), ab.numpy(), _RGB_FROM_F_INV, _ENCODE_TABLE, out.numpy(), threads
+    )
     return out
 
 
@@ -145,7 +146,9 @@ def test_out_of_gamut_keeps_luminance_and_hue() -> None:
     got_luminance = torch.einsum("c,chw->hw", LUMINANCE_WEIGHTS, got)
     assert ((linear_to_srgb(got_luminance) - linear_to_srgb(luminance)) * 255)[outside].abs().max() <= 1
     offset_got, offset_wanted = got - luminance, wanted - luminance
-    cosine = (offset_got * offset_wanted).sum(0) / (offset_got.norm(dim=0) * offset_wanted.norm(dim=0) + 1e-12)
+    cosine = (offset_got * offset_wanted).sum(0) / (
+        offset_got.norm(dim=0) * offset_wanted.norm(dim=0) + 1e-12
+    )
     colourful = outside & (offset_got.norm(dim=0) > 0.1)  # 8-bit rounding blurs the direction of near-greys
     assert colourful.sum() > 1000 and cosine[colourful].min() > 0.99
 
@@ -238,7 +241,9 @@ def test_rgb_lightness_is_the_table_formula_and_close_to_exact() -> None:
     assert lightness.dtype == torch.float32 and np.array_equal(lightness.numpy(), expected)
     exact = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1).double() / 255)[0]
     assert (lightness.double() - exact).abs().max() < 0.021  # 3 x 0.5 / 65535 in Y, 903 L per Y near black
-    assert torch.equal(torch.from_numpy(rgb_lightness_u8(rgb[:, ::-1])), lightness.flip(1))  # a strided view is fine
+    assert torch.equal(
+        torch.from_numpy(rgb_lightness_u8(rgb[:, ::-1])), lightness.flip(1)
+    )  # a strided view is fine
 
 
 def test_rgb_lightness_rejects_bad_input() -> None:
@@ -270,9 +275,14 @@ def test_tables_agree_with_the_torch_conversions() -> None:
     assert (srgb8.ENCODE_TABLE != reference).mean() < 1e-3
     levels = torch.arange(256, dtype=torch.float64) / 255
     np.testing.assert_allclose(srgb8.GRAY_LUT, gray_to_lightness(levels).numpy(), atol=1e-4)
-    np.testing.assert_allclose(srgb8.gray_lightness(levels.numpy()), gray_to_lightness(levels).numpy(), atol=1e-4)
+    np.testing.assert_allclose(
+        srgb8.gray_lightness(levels.numpy()), gray_to_lightness(levels).numpy(), atol=1e-4
+    )
     codes = torch.arange(0, 3 * srgb8.Y_STEPS + 1, 997, dtype=torch.float64)
-    np.testing.assert_allclose(srgb8.L_OF_Y_CODE[codes.long().numpy()],
-                               luminance_to_lightness(codes / srgb8.Y_STEPS).numpy(), atol=1e-4)
+    np.testing.assert_allclose(
+        srgb8.L_OF_Y_CODE[codes.long().numpy()],
+        luminance_to_lightness(codes / srgb8.Y_STEPS).numpy(),
+        atol=1e-4,
+    )
     expected_y = (LUMINANCE_WEIGHTS.double()[:, None] * srgb_to_linear(levels)[None]).numpy() * srgb8.Y_STEPS
     assert np.abs(srgb8.Y_CODES - expected_y).max() <= 0.5 + 1e-9

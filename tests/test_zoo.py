@@ -31,8 +31,16 @@ CASES = [
     ("zhang-small", "classification", {}, 32, 8),
     ("pix2pix-unet", "regression", {"depth": 5, "width": 0.125}, 32, 32),
 ]
-ZOO = {"rainbownet-v0", "rainbownet-v1", "rainbownet-v2", "koalarization", "cifar-baseline", "small64",
-       "zhang-small", "pix2pix-unet"}
+ZOO = {
+    "rainbownet-v0",
+    "rainbownet-v1",
+    "rainbownet-v2",
+    "koalarization",
+    "cifar-baseline",
+    "small64",
+    "zhang-small",
+    "pix2pix-unet",
+}
 
 
 def test_every_zoo_model_and_kind_has_a_case() -> None:
@@ -86,8 +94,14 @@ class RandomBackbone(nn.Module):
 
 def test_koalarization_takes_a_user_extractor() -> None:
     backbone = RandomBackbone()
-    model = create_model("koalarization", num_classes=None, extractor=backbone, embedding_dim=1001,
-                         freeze_extractor=True, width=0.125).train()
+    model = create_model(
+        "koalarization",
+        num_classes=None,
+        extractor=backbone,
+        embedding_dim=1001,
+        freeze_extractor=True,
+        width=0.125,
+    ).train()
     assert model.global_branch.extractor is backbone
     assert not backbone.training  # frozen: stays in eval mode, its BatchNorm statistics are kept
     assert not any(p.requires_grad for p in backbone.parameters())
@@ -107,9 +121,17 @@ def test_koalarization_with_the_imagenet_extractor_knows_a_cat_from_grey() -> No
 
     from chromalab.color.lab import normalize_l, rgb_to_lab
 
-    model = create_model("koalarization", num_classes=None, extractor="efficientnet", pretrained=True,
-                         freeze_extractor=True, width=0.125).eval()
-    assert model.global_branch.embedding_dim == 1000 and model_info("koalarization").build_only == ("pretrained",)
+    model = create_model(
+        "koalarization",
+        num_classes=None,
+        extractor="efficientnet",
+        pretrained=True,
+        freeze_extractor=True,
+        width=0.125,
+    ).eval()
+    assert model.global_branch.embedding_dim == 1000 and model_info("koalarization").build_only == (
+        "pretrained",
+    )
     rgb = np.asarray(Image.fromarray(skimage.data.chelsea()).resize((160, 128)), dtype=np.float32) / 255
     l_norm = normalize_l(rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[:, :1])  # (1, 1, 128, 160)
     with torch.inference_mode():
@@ -162,20 +184,23 @@ def test_zhang_small_maps_the_kernel_multiplier_to_width() -> None:
     assert type(small).__name__ == "ZhangNet"
 
 
-@pytest.mark.parametrize(("name", "options"), [
-    ("zhang-small", {"multiplier": 20}),
-    ("small64", {"dropout": 1.5}),
-    ("small64", {"size": 32}),  # nine unpadded 5x5 convolutions need more than 36 pixels
-    ("cifar-baseline", {"bottleneck": 0}),
-    ("pix2pix-unet", {"depth": 9}),
-    ("koalarization", {"extractor": "inception"}),
-    ("koalarization", {"extractor": 3}),
-    ("koalarization", {"extractor": "efficientnet", "embedding_dim": 16}),  # the classifier gives 1000
-    ("koalarization", {"classes": 1}),
-    ("rainbownet-v1", {"width": 0}),
-    ("rainbownet-v2", {"extractor": "small"}),  # v2 has no fusion, so no extractor option
-    ("rainbownet-v0", {"depth": 3}),
-])
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("zhang-small", {"multiplier": 20}),
+        ("small64", {"dropout": 1.5}),
+        ("small64", {"size": 32}),  # nine unpadded 5x5 convolutions need more than 36 pixels
+        ("cifar-baseline", {"bottleneck": 0}),
+        ("pix2pix-unet", {"depth": 9}),
+        ("koalarization", {"extractor": "inception"}),
+        ("koalarization", {"extractor": 3}),
+        ("koalarization", {"extractor": "efficientnet", "embedding_dim": 16}),  # the classifier gives 1000
+        ("koalarization", {"classes": 1}),
+        ("rainbownet-v1", {"width": 0}),
+        ("rainbownet-v2", {"extractor": "small"}),  # v2 has no fusion, so no extractor option
+        ("rainbownet-v0", {"depth": 3}),
+    ],
+)
 def test_bad_options_are_value_errors(name: str, options: dict) -> None:
     num_classes = Q if name.startswith("rainbownet-v") and name != "rainbownet-v0" else None
     with pytest.raises(ValueError):

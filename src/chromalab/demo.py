@@ -20,13 +20,17 @@ def sample_photos() -> dict[str, Callable[[], np.ndarray]]:
     try:
         import skimage.data
 
-        photos.update(astronaut=skimage.data.astronaut, coffee=skimage.data.coffee, chelsea=skimage.data.chelsea)
+        photos.update(
+            astronaut=skimage.data.astronaut, coffee=skimage.data.coffee, chelsea=skimage.data.chelsea
+        )
     except ImportError:
         pass
     try:
         from sklearn.datasets import load_sample_image
 
-        photos.update(china=lambda: load_sample_image("china.jpg"), flower=lambda: load_sample_image("flower.jpg"))
+        photos.update(
+            china=lambda: load_sample_image("china.jpg"), flower=lambda: load_sample_image("flower.jpg")
+        )
     except ImportError:
         pass
     return photos
@@ -43,14 +47,19 @@ def main(out_dir: Path) -> int:
         return 1
     photos = sample_photos()
     if not photos:
-        print("error: demo: neither scikit-image nor scikit-learn is installed (pip install -e '.[test]')", file=sys.stderr)
+        print(
+            "error: demo: neither scikit-image nor scikit-learn is installed (pip install -e '.[test]')",
+            file=sys.stderr,
+        )
         return 1
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, load in photos.items():
         original = Image.fromarray(load()).convert("RGB")
         grey = original.convert("L")
         colour = colorizer.colorize(grey)
-        sheet = np.concatenate([np.asarray(grey.convert("RGB")), np.asarray(colour), np.asarray(original)], axis=1)
+        sheet = np.concatenate(
+            [np.asarray(grey.convert("RGB")), np.asarray(colour), np.asarray(original)], axis=1
+        )
         target = out_dir / f"{name}.png"
         save_image(Image.fromarray(sheet), target)
         print(f"{target}  (grey | colorized | original)")

@@ -55,8 +55,11 @@ def sweep_stale_temps(folder: Path, *, before: float = STARTED) -> list[Path]:
         return removed
     for entry in entries:
         try:
-            stale = OUR_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False) \
+            stale = (
+                OUR_TEMP.match(entry.name)
+                and entry.is_file(follow_symlinks=False)
                 and entry.stat(follow_symlinks=False).st_mtime < before
+            )
             if stale:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))

@@ -24,12 +24,24 @@ from chromalab.files import atomic_write
 # Refuse images above 120 megapixels before decoding: a 20000 x 20000 header would need gigabytes.
 MAX_PIXELS = 120_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow warns above this and refuses above twice this; both are refused
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
 # formats Pillow writes well; anything else is written as PNG
-_WRITABLE = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"}
+_WRITABLE = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+}
 
 
-ImageSource = str | Path | bytes | BinaryIO  # a file's path, its bytes, or a readable binary stream (an upload)
+ImageSource = (
+    str | Path | bytes | BinaryIO
+)  # a file's path, its bytes, or a readable binary stream (an upload)
 T = TypeVar("T")
 
 
@@ -69,7 +81,9 @@ def open_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Im
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"image too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
+        raise ImageTooLarge(
+            f"image too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)"
+        ) from None
     except UnidentifiedImageError:
         raise NotAnImage("not an image Pillow can read") from None
     except IsADirectoryError:
@@ -127,7 +141,9 @@ def check_size(size: tuple[int, int], *, max_pixels: int = MAX_PIXELS) -> None:
     width, height = size
     limit = min(max_pixels, MAX_PIXELS)
     if width * height > limit:
-        raise ImageTooLarge(f"{width}x{height} is above the {limit / 1e6:g}-megapixel limit (decompression bomb guard)")
+        raise ImageTooLarge(
+            f"{width}x{height} is above the {limit / 1e6:g}-megapixel limit (decompression bomb guard)"
+        )
     if width < 1 or height < 1:
         raise ImageError(f"empty image ({width}x{height})")
 

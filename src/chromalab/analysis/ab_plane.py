@@ -67,14 +67,18 @@ def cell_weights(bins: Bins, values: np.ndarray | torch.Tensor) -> np.ndarray:
     return values
 
 
-def draw_cells(ax, centres: np.ndarray, side: float, colours: np.ndarray, *, scale: np.ndarray | None = None) -> None:
+def draw_cells(
+    ax, centres: np.ndarray, side: float, colours: np.ndarray, *, scale: np.ndarray | None = None
+) -> None:
     """Fill a square per centre (n, 2) with its colour (n, 3|4); ``scale`` (n,) shrinks each square."""
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Rectangle
 
     scale = np.ones(len(centres)) if scale is None else scale
-    squares = [Rectangle((a - side * s / 2, b - side * s / 2), side * s, side * s)
-               for (a, b), s in zip(centres, scale)]
+    squares = [
+        Rectangle((a - side * s / 2, b - side * s / 2), side * s, side * s)
+        for (a, b), s in zip(centres, scale)
+    ]
     # no antialiasing: neighbouring squares tile without seams and keep their exact colours
     ax.add_collection(PatchCollection(squares, facecolors=colours, edgecolors="none", antialiased=False))
 
@@ -92,8 +96,10 @@ def ab_axes(ax, centres: np.ndarray, side: float) -> None:
 def bins_title(bins: Bins) -> str:
     """A figure's words for a bin set, e.g. ``gamut:10: Q = 261 bins``."""
     if isinstance(bins, ChannelBins):
-        return f"{bins.spec}: {bins.count} bins for a and {bins.count} for b, drawn as their {bins.count} x " \
-               f"{bins.count} product grid"
+        return (
+            f"{bins.spec}: {bins.count} bins for a and {bins.count} for b, drawn as their {bins.count} x "
+            f"{bins.count} product grid"
+        )
     return f"{bins.spec}: Q = {bins.num_classes} bins"
 
 
@@ -132,14 +138,21 @@ def plot_ab_counts(counts: np.ndarray, *, grid: int = 1, title: str = "") -> Fig
     low, high = first - grid / 2, first + (counts.shape[0] - 1) * grid + grid / 2
     fig, ((ax,),) = new_figure((6.4, 5.6))
     # rows of ``counts`` are a: transpose so a runs along x and b along y
-    shown = ax.imshow(_log_probability(counts).T, origin="lower", extent=(low, high, low, high),
-                      cmap="viridis", interpolation="nearest")
+    shown = ax.imshow(
+        _log_probability(counts).T,
+        origin="lower",
+        extent=(low, high, low, high),
+        cmap="viridis",
+        interpolation="nearest",
+    )
     fig.colorbar(shown, ax=ax, label="log10 probability")
     ax.set_xlabel("a (green - red)")
     ax.set_ylabel("b (blue - yellow)")
     ax.set_facecolor("white")
     cells = "integer ab values" if grid == 1 else f"grid-{grid} cells"
-    ax.set_title(f"{title}\nab distribution over {cells}, log scale ({int(counts.sum()):,} pixels)", fontsize=10)
+    ax.set_title(
+        f"{title}\nab distribution over {cells}, log scale ({int(counts.sum()):,} pixels)", fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -157,7 +170,9 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
     norm = colors.Normalize(vmin=float(logp[shown].min()), vmax=float(logp[shown].max()))
     cmap = matplotlib.colormaps["viridis"]
     fig, ((ax,),) = new_figure((6.4, 5.6))
-    draw_cells(ax, centres[~shown], side, np.full((int((~shown).sum()), 3), EMPTY_GREY))  # the rest of the set
+    draw_cells(
+        ax, centres[~shown], side, np.full((int((~shown).sum()), 3), EMPTY_GREY)
+    )  # the rest of the set
     draw_cells(ax, centres[shown], side, cmap(norm(logp[shown])))
     ab_axes(ax, centres, side)
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 probability")
@@ -180,8 +195,14 @@ def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = 
     for values, name, colour in ((counts.sum(1), "a", "tab:blue"), (counts.sum(0), "b", "tab:orange")):
         share = values / total
         mean = float((share * AB_VALUES).sum())
-        ax.stairs(share, np.arange(-128.5, 128.0), fill=True, alpha=0.55, color=colour,
-                  label=f"{name} (mean {mean:+.1f})")
+        ax.stairs(
+            share,
+            np.arange(-128.5, 128.0),
+            fill=True,
+            alpha=0.55,
+            color=colour,
+            label=f"{name} (mean {mean:+.1f})",
+        )
     if log:
         ax.set_yscale("log")
     ax.set_xlim(-128, 127)

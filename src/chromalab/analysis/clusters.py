@@ -64,7 +64,9 @@ class Clusters:
         return [name for name, label in zip(self.names, self.labels) if label == cluster]
 
 
-def cluster_images(images: Iterable[tuple[str, torch.Tensor]], bins: Bins, *, k: int, seed: int = 0) -> Clusters:
+def cluster_images(
+    images: Iterable[tuple[str, torch.Tensor]], bins: Bins, *, k: int, seed: int = 0
+) -> Clusters:
     """Cluster (name, ab (2, H, W)) images into ``k`` groups by their bin histograms (KMeans, seeded)."""
     from sklearn.cluster import KMeans
 
@@ -108,11 +110,17 @@ def plot_clusters(clusters: Clusters, *, lightness: float = BIN_LIGHTNESS, title
         ab_axes(ax, centres, side)
         top = centres[int(np.argmax(share))]
         size = clusters.sizes[cluster]
-        ax.set_title(f"cluster {cluster + 1}: {size} image{'s' * (size != 1)}\n"
-                     f"{int(used.sum())} bins used, top ({top[0]:.0f}, {top[1]:.0f})", fontsize=9)
+        ax.set_title(
+            f"cluster {cluster + 1}: {size} image{'s' * (size != 1)}\n"
+            f"{int(used.sum())} bins used, top ({top[0]:.0f}, {top[1]:.0f})",
+            fontsize=9,
+        )
         ax.tick_params(labelsize=7)
     grid = " (per-channel shares drawn as their product)" if isinstance(bins, ChannelBins) else ""
-    fig.suptitle(f"{title}\naverage {bins.spec} histogram of each of {k} k-means clusters{grid}; "
-                 "square area ~ share of pixels", fontsize=10)
+    fig.suptitle(
+        f"{title}\naverage {bins.spec} histogram of each of {k} k-means clusters{grid}; "
+        "square area ~ share of pixels",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

@@ -38,8 +38,12 @@ JPEG_QUALITY = 85  # photo sheets for docs: a tenth of the PNG's bytes, no visib
 def save_figure(fig: Figure, path: Path) -> None:
     """Write ``fig`` atomically: a JPEG when ``path`` ends in .jpg or .jpeg (photo sheets), else a PNG."""
     if Path(path).suffix.lower() in JPEG_SUFFIXES:
-        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="jpeg", dpi=DPI,
-                                                         pil_kwargs={"quality": JPEG_QUALITY, "optimize": True}))
+        atomic_write(
+            Path(path),
+            lambda tmp: fig.savefig(
+                tmp, format="jpeg", dpi=DPI, pil_kwargs={"quality": JPEG_QUALITY, "optimize": True}
+            ),
+        )
     else:
         atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
@@ -53,8 +57,13 @@ def figure_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def image_grid(rows: Sequence[Sequence[np.ndarray]], *, columns: Sequence[str], row_names: Sequence[str] = (),
-               title: str = "") -> Figure:
+def image_grid(
+    rows: Sequence[Sequence[np.ndarray]],
+    *,
+    columns: Sequence[str],
+    row_names: Sequence[str] = (),
+    title: str = "",
+) -> Figure:
     """A grid of uint8 RGB images; column titles on the first row, row names on the left."""
     n_rows, n_cols = len(rows), len(columns)
     fig, axes = new_figure((PANEL * n_cols, PANEL * n_rows + 0.5), n_rows, n_cols)
@@ -70,5 +79,7 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], *, columns: Sequence[str], 
                 ax.set_ylabel(row_names[r], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if title else None)  # the title's own band
+    fig.tight_layout(
+        rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if title else None
+    )  # the title's own band
     return fig

@@ -18,8 +18,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # one sRGB colour per band, for the bars (the band's middle at Lab chroma ~50, L 60)
-BAND_COLOURS = {"violet_magenta": "#b05cb8", "red_orange": "#d8684a", "yellow": "#c9a634", "green": "#5f9f4f",
-                "cyan_blue": "#3c8fc0"}
+BAND_COLOURS = {
+    "violet_magenta": "#b05cb8",
+    "red_orange": "#d8684a",
+    "yellow": "#c9a634",
+    "green": "#5f9f4f",
+    "cyan_blue": "#3c8fc0",
+}
 WIDTH = 0.38  # of a bar, in band widths
 
 
@@ -36,11 +41,15 @@ def read_hue_shares(path: Path) -> HueShares:
     """The hue fidelity in an ``evaluate --json`` file; ValueError when it has none or no chromatic pixel."""
     try:
         metrics = json.loads(Path(path).read_text())["metrics"]
-        model, truth = ({band.key: metrics[f"hue_{band.key}{suffix}"] for band in NAMED_BANDS} for suffix in ("", "_gt"))
+        model, truth = (
+            {band.key: metrics[f"hue_{band.key}{suffix}"] for band in NAMED_BANDS} for suffix in ("", "_gt")
+        )
         shares = HueShares(model, truth, metrics["hue_tv"])
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValueError(f"{path}: not the JSON of a 'chromalab evaluate --json' on photos (no hue shares in "
-                         "it; evaluations made before hue fidelity lack them)") from None
+        raise ValueError(
+            f"{path}: not the JSON of a 'chromalab evaluate --json' on photos (no hue shares in "
+            "it; evaluations made before hue fidelity lack them)"
+        ) from None
     if shares.tv is None:
         raise ValueError(f"{path}: no chromatic pixels to draw (a grey model or grey photos)")
     return shares
@@ -52,9 +61,24 @@ def hue_bars(evaluations: Sequence[tuple[str, HueShares]]) -> Figure:
     x = np.arange(len(NAMED_BANDS))
     colours = [BAND_COLOURS[band.key] for band in NAMED_BANDS]
     for ax, (name, shares) in zip(axes[0], evaluations):
-        ax.bar(x - WIDTH / 2, [shares.model[band.key] for band in NAMED_BANDS], WIDTH, color=colours, label="model")
-        ax.bar(x + WIDTH / 2, [shares.truth[band.key] for band in NAMED_BANDS], WIDTH, color=colours,
-               alpha=0.45, hatch="//", edgecolor="#333333", linewidth=0.5, label="truth")
+        ax.bar(
+            x - WIDTH / 2,
+            [shares.model[band.key] for band in NAMED_BANDS],
+            WIDTH,
+            color=colours,
+            label="model",
+        )
+        ax.bar(
+            x + WIDTH / 2,
+            [shares.truth[band.key] for band in NAMED_BANDS],
+            WIDTH,
+            color=colours,
+            alpha=0.45,
+            hatch="//",
+            edgecolor="#333333",
+            linewidth=0.5,
+            label="truth",
+        )
         ax.set_xticks(x, [band.label for band in NAMED_BANDS], fontsize=8)
         ax.set_ylim(0, 1)
         ax.yaxis.set_major_formatter(lambda value, _: f"{value:.0%}")

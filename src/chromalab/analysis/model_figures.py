@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14, 0.0)  # seed 001 fig. 2: from the mean (1) to the mode (0)
 Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
 ROW_NAME_CHARS = 28  # longer photo names are cut: they run into the row above
-GREY_TOLERANCE = 4.0  # mean code values from its own grey: scanned black-and-white JPEGs, sepia ones (2.6) too
+GREY_TOLERANCE = (
+    4.0  # mean code values from its own grey: scanned black-and-white JPEGs, sepia ones (2.6) too
+)
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -39,12 +41,19 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
 # -- temperature ----------------------------------------------------------------------------------------------
 def check_classification(colorizer: Colorizer, name: str) -> None:
     if colorizer.bins is None:
-        raise ValueError(f"{name} is a regression model: it predicts ab directly and has no bins, so there is "
-                         "no distribution to decode at a temperature")
+        raise ValueError(
+            f"{name} is a regression model: it predicts ab directly and has no bins, so there is "
+            "no distribution to decode at a temperature"
+        )
 
 
-def temperature_sweep(colorizer: Colorizer, rgb: np.ndarray, *, temperatures: Sequence[float] = TEMPERATURES,
-                      name: str = "model") -> Figure:
+def temperature_sweep(
+    colorizer: Colorizer,
+    rgb: np.ndarray,
+    *,
+    temperatures: Sequence[float] = TEMPERATURES,
+    name: str = "model",
+) -> Figure:
     """The input, then its colorization at each annealed-mean temperature (seed 001 fig. 2; T = 0 is the mode)."""
     check_classification(colorizer, name)
     labels = {1.0: " (mean)", DEFAULT_TEMPERATURE: " (Zhang)", 0.0: " (mode)"}
@@ -54,21 +63,24 @@ def temperature_sweep(colorizer: Colorizer, rgb: np.ndarray, *, temperatures: Se
 
 
 # -- comparisons -----------------------------------------------------------------------------------------------
-def comparison_grid(images: Sequence[Named], models: Sequence[tuple[str, Colorizer]], *,
-                    temperature: float | None = None) -> Figure:
+def comparison_grid(
+    images: Sequence[Named], models: Sequence[tuple[str, Colorizer]], *, temperature: float | None = None
+) -> Figure:
     """Rows = images; columns = ground truth, grey input, then each model's prediction. When every image is
     grey (old black-and-white photos: there is no truth to show) the ground-truth column is left out."""
     if not images or not models:
         raise ValueError("a comparison needs at least one image and one model")
     greys = [grey_of(rgb) for _, rgb in images]
-    with_truth = any(np.abs(rgb.astype(np.int16) - grey).mean() > GREY_TOLERANCE for (_, rgb), grey in zip(images, greys))
+    with_truth = any(
+        np.abs(rgb.astype(np.int16) - grey).mean() > GREY_TOLERANCE for (_, rgb), grey in zip(images, greys)
+    )
     rows = []
     for (_, rgb), grey in zip(images, greys):
         predictions = [np.asarray(c.colorize(rgb, temperature=temperature).convert("RGB")) for _, c in models]
         rows.append([*([rgb] if with_truth else []), grey, *predictions])
     columns = [*(["ground truth"] if with_truth else []), "grey input", *[name for name, _ in models]]
     t = "" if temperature is None else f" at T = {temperature:g}"
-    names = [n if len(n) <= ROW_NAME_CHARS else n[:ROW_NAME_CHARS - 3] + "..." for n, _ in images]
+    names = [n if len(n) <= ROW_NAME_CHARS else n[: ROW_NAME_CHARS - 3] + "..." for n, _ in images]
     return image_grid(rows, columns=columns, row_names=names, title=f"predictions{t}")
 
 
@@ -79,8 +91,14 @@ def flatten_lightness(rgb: np.ndarray, level: float | None = None) -> np.ndarray
     return lab_to_srgb8(torch.cat([flat[None], rgb8_to_ab(rgb)])).numpy()
 
 
-def lightness_averaged(images: Sequence[Named], colorizer: Colorizer, *, level: float | None = None,
-                       name: str = "model", temperature: float | None = None) -> Figure:
+def lightness_averaged(
+    images: Sequence[Named],
+    colorizer: Colorizer,
+    *,
+    level: float | None = None,
+    name: str = "model",
+    temperature: float | None = None,
+) -> Figure:
     """Ground truth and prediction side by side, as they are and with L averaged (seed 004).
 
     Both flattened images use the ground truth's mean L (or ``level``), so they differ only in colour.
@@ -94,8 +112,12 @@ def lightness_averaged(images: Sequence[Named], colorizer: Colorizer, *, level: 
         rows.append([rgb, prediction, flatten_lightness(rgb, flat), flatten_lightness(prediction, flat)])
     which = "its mean" if level is None else f"{level:g}"
     columns = ["ground truth", name, "ground truth, L flat", f"{name}, L flat"]
-    return image_grid(rows, columns=columns, row_names=[n for n, _ in images],
-                      title=f"lightness-averaged view: L replaced by {which}, so only colour differs")
+    return image_grid(
+        rows,
+        columns=columns,
+        row_names=[n for n, _ in images],
+        title=f"lightness-averaged view: L replaced by {which}, so only colour differs",
+    )
 
 
 # -- activations -------------------------------------------------------------------------------------------------
@@ -110,8 +132,11 @@ def layer_activations(model: nn.Module, l_norm: torch.Tensor) -> list[tuple[str,
     def hook(name: str):
         return lambda module, inputs, output: outputs.append((name, output.detach()[0].float().clone()))
 
-    hooks = [module.register_forward_hook(hook(name)) for name, module in model.named_modules()
-             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [
+        module.register_forward_hook(hook(name))
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
     if not hooks:
         raise ValueError(f"{type(model).__name__} has no convolution layers")
     was_training = model.training
@@ -126,7 +151,9 @@ def layer_activations(model: nn.Module, l_norm: torch.Tensor) -> list[tuple[str,
     return outputs
 
 
-def strongest_channels(activations: list[tuple[str, torch.Tensor]]) -> list[tuple[str, int, float, np.ndarray]]:
+def strongest_channels(
+    activations: list[tuple[str, torch.Tensor]],
+) -> list[tuple[str, int, float, np.ndarray]]:
     """Per layer: (name, channel with the highest mean activation, that mean, its map (h, w))."""
     picked = []
     for name, output in activations:
@@ -143,7 +170,9 @@ def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model
     ``Colorizer.load`` holds its network in the inference form: a convolution followed by a BatchNorm shows
     the BatchNorm's output (folded into it), not the bare convolution's."""
     size = colorizer.size
-    lightness = torch.from_numpy(colorizer.view(Lightness(rgb_lightness_u8(rgb), None)).network_input)  # (1, 1, S, S)
+    lightness = torch.from_numpy(
+        colorizer.view(Lightness(rgb_lightness_u8(rgb), None)).network_input
+    )  # (1, 1, S, S)
     picked = strongest_channels(layer_activations(colorizer.model, normalize_l(lightness)))
     panels = [("input L", 0, 0.0, lightness[0, 0].numpy())] + picked
     columns = min(6, len(panels))
@@ -156,10 +185,13 @@ def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    fig.suptitle(f"{name}: per convolution layer, the channel with the highest mean activation "
-                 f"(before its ReLU), input {size}x{size}", fontsize=10)
+    fig.suptitle(
+        f"{name}: per convolution layer, the channel with the highest mean activation "
+        f"(before its ReLU), input {size}x{size}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

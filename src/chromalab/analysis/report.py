@@ -55,8 +55,10 @@ class Report:
     def figure(self, title: str, png: bytes, caption: str = "") -> None:
         data = base64.b64encode(png).decode("ascii")
         text = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self.figure_sections.append(f"<figure><h3>{html.escape(title)}</h3>"
-                             f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">{text}</figure>')
+        self.figure_sections.append(
+            f"<figure><h3>{html.escape(title)}</h3>"
+            f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">{text}</figure>'
+        )
         self.figures.append(title)
 
     def lack(self, what: str) -> None:
@@ -97,7 +99,9 @@ def _numbers(report: Report) -> None:
     for name, summary in evaluations:
         report.sections.append(_evaluation_table(name, summary))
     if not evaluations:
-        report.lack("evaluation JSON (chromalab evaluate DATA --model RUN/model.safetensors --json RUN/eval.json)")
+        report.lack(
+            "evaluation JSON (chromalab evaluate DATA --model RUN/model.safetensors --json RUN/eval.json)"
+        )
 
 
 def _evaluations(run: Path) -> list[tuple[str, dict]]:
@@ -122,20 +126,29 @@ def _format(value: Any) -> str:
 
 
 def _table(title: str, values: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_format(v))}</td></tr>"
-                   for k, v in values.items())
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_format(v))}</td></tr>"
+        for k, v in values.items()
+    )
     return f"<section><h2>{html.escape(title)}</h2><table>{rows}</table></section>"
 
 
 def _evaluation_table(name: str, summary: dict) -> str:
     ours, grey = summary["metrics"], summary.get("gray_baseline") or {}
-    keys = [k for k in INTERFACE_METRICS if k in ours] + [k for k in ours if k not in INTERFACE_METRICS and _is_number(ours[k])]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_format(ours.get(k)))}</td>"
-                   f"<td>{html.escape(_format(grey.get(k, '')))}</td></tr>" for k in keys)
+    keys = [k for k in INTERFACE_METRICS if k in ours] + [
+        k for k in ours if k not in INTERFACE_METRICS and _is_number(ours[k])
+    ]
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(_format(ours.get(k)))}</td>"
+        f"<td>{html.escape(_format(grey.get(k, '')))}</td></tr>"
+        for k in keys
+    )
     facts = ", ".join(f"{k} {ours[k]}" for k in ("model", "bins", "size", "temperature") if k in ours)
     head = "<tr><th>metric</th><th>model</th><th>grey baseline</th></tr>"
-    return (f"<section><h2>Evaluation: {html.escape(name)}</h2><p>{summary.get('images', '?')} images; "
-            f"{html.escape(facts)}</p><table>{head}{rows}</table></section>")
+    return (
+        f"<section><h2>Evaluation: {html.escape(name)}</h2><p>{summary.get('images', '?')} images; "
+        f"{html.escape(facts)}</p><table>{head}{rows}</table></section>"
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -149,14 +162,20 @@ def _loss_and_samples(report: Report) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             save_run_loss_curves(report.run, Path(tmp) / "loss.png")
-            report.figure("Loss curves", (Path(tmp) / "loss.png").read_bytes(), "train loss per logged step, "
-                          "validation loss per epoch")
+            report.figure(
+                "Loss curves",
+                (Path(tmp) / "loss.png").read_bytes(),
+                "train loss per logged step, validation loss per epoch",
+            )
     except (OSError, ValueError) as error:
         report.lack(f"loss curves ({error})")
     samples = sorted((report.run / SAMPLES).glob("epoch-*.png"))
     if samples:
-        report.figure(f"Validation samples, {samples[-1].stem}", samples[-1].read_bytes(),
-                      f"each row: ground truth | grey input | prediction (T = {DEFAULT_TEMPERATURE:g})")
+        report.figure(
+            f"Validation samples, {samples[-1].stem}",
+            samples[-1].read_bytes(),
+            f"each row: ground truth | grey input | prediction (T = {DEFAULT_TEMPERATURE:g})",
+        )
     else:
         report.lack("samples/epoch-NNN.png (written at the end of each epoch)")
 
@@ -170,8 +189,10 @@ def _model_figures(report: Report, *, size: int | None) -> None:
 
     path = next((report.run / name for name in MODEL_FILES if (report.run / name).is_file()), None)
     if path is None:
-        report.lack(f"{MODEL_FILES[0]} (training has not finished; and no {MODEL_FILES[1]} either): no bins, "
-                    "prior, temperature or activation figures")
+        report.lack(
+            f"{MODEL_FILES[0]} (training has not finished; and no {MODEL_FILES[1]} either): no bins, "
+            "prior, temperature or activation figures"
+        )
         return
     if path.name != MODEL_FILES[0]:
         report.lack(f"{MODEL_FILES[0]} (training has not finished): figures use the latest {path.name}")
@@ -182,8 +203,13 @@ def _model_figures(report: Report, *, size: int | None) -> None:
         report.lack(f"a readable model ({error})")
         return
     info = {k: v for k, v in loaded.spec.info.items() if k not in ("train_config", "train_state")}
-    summary = {"file": path.name, "architecture": loaded.spec.model, "options": loaded.spec.options,
-               "bins": loaded.spec.bins or "none (regression)", **info}
+    summary = {
+        "file": path.name,
+        "architecture": loaded.spec.model,
+        "options": loaded.spec.options,
+        "bins": loaded.spec.bins or "none (regression)",
+        **info,
+    }
     report.sections.insert(0, _table("Model", summary))
     if "train_config" in loaded.spec.info:
         report.appendix.append(_table("Training configuration", loaded.spec.info["train_config"]))
@@ -197,13 +223,19 @@ def _model_figures(report: Report, *, size: int | None) -> None:
     else:
         report.figure(f"Bin set {loaded.bins.spec}", figure_png(plot_bins(loaded.bins)), "each bin at L = 50")
         if loaded.prior is not None:
-            report.figure("Prior stored in the model", figure_png(plot_bin_prior(loaded.bins, loaded.prior)),
-                          "frequency of each bin over the training pixels, log scale")
+            report.figure(
+                "Prior stored in the model",
+                figure_png(plot_bin_prior(loaded.bins, loaded.prior)),
+                "frequency of each bin over the training pixels, log scale",
+            )
         else:
             report.lack("the prior (not stored in the model file)")
         if photo is not None:
-            report.figure("Temperature sweep", figure_png(temperature_sweep(colorizer, photo, name=title)),
-                          f"on {where}; T = 0 is the mode, T = 1 the mean")
+            report.figure(
+                "Temperature sweep",
+                figure_png(temperature_sweep(colorizer, photo, name=title)),
+                f"on {where}; T = 0 is the mode, T = 1 the mean",
+            )
     if photo is None:
         report.lack(f"a photo for the temperature and activation figures ({where})")
         return
@@ -230,14 +262,18 @@ def sample_photo(cache_path: str | Path | None) -> tuple[np.ndarray | None, str]
             cache = Cache(cache_path)
             rows = cache.val_indices if len(cache.val_indices) else cache.train_indices
             row = int(rows[0])
-            return lab_to_srgb8(torch.from_numpy(cache.lab(row))).numpy(), f"validation photo {row} of {cache_path}"
+            return lab_to_srgb8(
+                torch.from_numpy(cache.lab(row))
+            ).numpy(), f"validation photo {row} of {cache_path}"
         except (OSError, ValueError, IndexError):
             pass
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from skimage import data
-        return np.ascontiguousarray(data.astronaut()[::4, ::4]), "scikit-image's astronaut (the run's cache is gone)"
+        return np.ascontiguousarray(
+            data.astronaut()[::4, ::4]
+        ), "scikit-image's astronaut (the run's cache is gone)"
     except ImportError:
         return None, "the run's cache is gone and scikit-image is not installed"
 
@@ -260,9 +296,11 @@ def render(report: Report) -> str:
         items = "".join(f"<li>{html.escape(m)}</li>" for m in report.missing)
         missing = f'<div class="missing"><h2>Missing</h2><ul>{items}</ul></div>'
     body = "\n".join([*report.sections, *report.figure_sections, *report.appendix])
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>chromalab run {name}</title>'
-            f"<style>{STYLE}</style></head><body><h1>chromalab run {name}</h1>"
-            f"<p>{html.escape(str(report.run))}</p>{missing}\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>chromalab run {name}</title>'
+        f"<style>{STYLE}</style></head><body><h1>chromalab run {name}</h1>"
+        f"<p>{html.escape(str(report.run))}</p>{missing}\n{body}\n</body></html>\n"
+    )
 
 
 def write_report(run: Path, out_dir: Path, *, size: int | None = None) -> tuple[Path, Report]:

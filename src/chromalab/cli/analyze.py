@@ -16,15 +16,22 @@ from chromalab.color.decoding import DEFAULT_TEMPERATURE
 analyze_app = typer.Typer(
     name="analyze",
     help="Draw one analysis figure as a PNG: bins, prior, histograms, clusters, temperature, compare, flat, "
-         "activations, hues, loss.",
+    "activations, hues, loss.",
     no_args_is_help=True,
     add_completion=False,
 )
 app.add_typer(analyze_app, name="analyze")
 
 OUT = typer.Option(..., "-o", "--out", help="Figure to write: PNG, or JPEG when it ends in .jpg.")
-MODEL = typer.Option("default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors file, or a registered name.")
-SIZE = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default 256).")
+MODEL = typer.Option(
+    "default",
+    "--model",
+    "-m",
+    help="A bundled model ('default', 'fast-v1'), a .safetensors file, or a registered name.",
+)
+SIZE = typer.Option(
+    None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default 256)."
+)
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
 ROWS = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced.")
 
@@ -75,7 +82,9 @@ def _model_name(model: str) -> str:
     return f"{path.parent.name}/{path.stem}" if path.stem in ("model", "checkpoint") else path.stem
 
 
-def _images(paths: list[Path], *, limit: int | None = None, max_side: int | None = None) -> list[tuple[str, object]]:
+def _images(
+    paths: list[Path], *, limit: int | None = None, max_side: int | None = None
+) -> list[tuple[str, object]]:
     """IMAGE arguments (files or folders) -> [(name, uint8 RGB)], shrunk to ``max_side`` (default: the figures'
     ``MAX_SIDE``); exits on a missing or unreadable one."""
     from chromalab.analysis.ab_data import MAX_SIDE, find_images
@@ -126,8 +135,12 @@ def _bins(spec: str, source: Path | None = None):  # -> Bins
 @analyze_app.command("bins")
 def bins_figure(
     out: Path = OUT,
-    bins: str = typer.Option("gamut:16", "--bins", "-b", help="gamut:10, gamut:16, data:G (needs --cache), "
-                             "channels:N or file:PATH."),
+    bins: str = typer.Option(
+        "gamut:16",
+        "--bins",
+        "-b",
+        help="gamut:10, gamut:16, data:G (needs --cache), channels:N or file:PATH.",
+    ),
     cache: Path = typer.Option(None, "--cache", help="Cache whose ab histogram defines data:G bins."),
     lightness: float = typer.Option(50.0, "--lightness", "-l", min=0.0, max=100.0, help="L of the colours."),
 ) -> None:
@@ -141,8 +154,15 @@ def bins_figure(
 def prior_figure(
     source: Path = typer.Argument(..., help="A cache (its train pixels) or a model file (its stored prior)."),
     out: Path = OUT,
-    grid: int = typer.Option(1, "--grid", "-g", min=1, max=64, help="Cache only: 1 = every integer ab (fine), "
-                             "G = cells centred on multiples of G (10 = the stored histogram)."),
+    grid: int = typer.Option(
+        1,
+        "--grid",
+        "-g",
+        min=1,
+        max=64,
+        help="Cache only: 1 = every integer ab (fine), "
+        "G = cells centred on multiples of G (10 = the stored histogram).",
+    ),
 ) -> None:
     """The ab prior as a log-scale heat map (seed 001 fig. 1b)."""
     from chromalab.analysis.ab_plane import plot_ab_counts, plot_bin_prior
@@ -155,8 +175,10 @@ def prior_figure(
         with _errors(source):
             loaded = load_model(source)
             if loaded.bins is None or loaded.prior is None:
-                raise ValueError(f"{source}: the model file stores no prior "
-                                 f"({'a regression model has no bins' if loaded.bins is None else 'none saved'})")
+                raise ValueError(
+                    f"{source}: the model file stores no prior "
+                    f"({'a regression model has no bins' if loaded.bins is None else 'none saved'})"
+                )
             title = f"{_model_name(str(source))}: prior stored in the model"
             fig = plot_bin_prior(loaded.bins, loaded.prior, title=title)
     else:
@@ -211,7 +233,7 @@ def clusters_figure(
 
 def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) -> None:
     """A figure of one photo through one model: ``draw(colorizer, rgb, name=...)``, saved to ``out``."""
-    (_, rgb), = _images([image])
+    ((_, rgb),) = _images([image])
     colorizer = _load_model(model, size)
     with _errors(image):
         fig = draw(colorizer, rgb, name=_model_name(model))
@@ -221,8 +243,9 @@ def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) 
 def _one_photo_figure(name: str, draw: str, photo: str, doc: str) -> None:
     """Register ``chromalab analyze NAME IMAGE -o OUT``: ``model_figures.<draw>`` of one photo through one model."""
 
-    def command(image: Path = typer.Argument(..., help=photo), out: Path = OUT, model: str = MODEL,
-                size: int = SIZE) -> None:
+    def command(
+        image: Path = typer.Argument(..., help=photo), out: Path = OUT, model: str = MODEL, size: int = SIZE
+    ) -> None:
         from chromalab.analysis import model_figures
 
         _draw_one_image(getattr(model_figures, draw), image, model, size, out)
@@ -231,18 +254,34 @@ def _one_photo_figure(name: str, draw: str, photo: str, doc: str) -> None:
     analyze_app.command(name)(command)
 
 
-_one_photo_figure("temperature", "temperature_sweep", "A photo (colour or grey).", "The colorization at T = 1, 0.77, "
-                  "0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only.")
+_one_photo_figure(
+    "temperature",
+    "temperature_sweep",
+    "A photo (colour or grey).",
+    "The colorization at T = 1, 0.77, "
+    "0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only.",
+)
 
 
 @analyze_app.command("compare")
 def compare_figure(
     images: list[Path] = typer.Argument(..., help="Colour photos or folders of them (the ground truth)."),
     out: Path = OUT,
-    model: list[str] = typer.Option(["default"], "--model", "-m", help="A model per column, repeatable: a bundled one "
-                                    "('default', 'fast-v1'), a .safetensors file or a registered name."),
-    temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean T "
-                                      f"(default: each model's own, {DEFAULT_TEMPERATURE})."),
+    model: list[str] = typer.Option(
+        ["default"],
+        "--model",
+        "-m",
+        help="A model per column, repeatable: a bundled one "
+        "('default', 'fast-v1'), a .safetensors file or a registered name.",
+    ),
+    temperature: float = typer.Option(
+        None,
+        "--temperature",
+        "-t",
+        min=0.0,
+        max=10.0,
+        help=f"Annealed-mean T (default: each model's own, {DEFAULT_TEMPERATURE}).",
+    ),
     size: int = SIZE,
     limit: int = ROWS,
 ) -> None:
@@ -262,8 +301,14 @@ def flat_figure(
     images: list[Path] = typer.Argument(..., help="Colour photos or folders of them."),
     out: Path = OUT,
     model: str = MODEL,
-    lightness: float = typer.Option(None, "--lightness", "-l", min=0.0, max=100.0, help="Constant L "
-                                    "(e.g. 50-70); default: each photo's mean L."),
+    lightness: float = typer.Option(
+        None,
+        "--lightness",
+        "-l",
+        min=0.0,
+        max=100.0,
+        help="Constant L (e.g. 50-70); default: each photo's mean L.",
+    ),
     size: int = SIZE,
     limit: int = ROWS,
 ) -> None:
@@ -277,14 +322,19 @@ def flat_figure(
     _save(fig, out)
 
 
-_one_photo_figure("activations", "activation_maps", "A photo.",
-                  "One map per convolution layer: the channel with the highest mean activation (seed 004).")
+_one_photo_figure(
+    "activations",
+    "activation_maps",
+    "A photo.",
+    "One map per convolution layer: the channel with the highest mean activation (seed 004).",
+)
 
 
 @analyze_app.command("hues")
 def hues_figure(
-    evaluations: list[Path] = typer.Argument(..., help="JSON summaries written by 'chromalab evaluate --json' on "
-                                             "photos, one panel each."),
+    evaluations: list[Path] = typer.Argument(
+        ..., help="JSON summaries written by 'chromalab evaluate --json' on photos, one panel each."
+    ),
     out: Path = OUT,
 ) -> None:
     """Hue fidelity: the shares of the chromatic pixels per hue band (violet+magenta, red/orange, yellow, green,
@@ -300,7 +350,9 @@ def hues_figure(
 
 
 @analyze_app.command("loss")
-def loss_figure(run: Path = typer.Argument(..., help="A run folder made by 'chromalab train'."), out: Path = OUT) -> None:
+def loss_figure(
+    run: Path = typer.Argument(..., help="A run folder made by 'chromalab train'."), out: Path = OUT
+) -> None:
     """Train and validation loss of a run against the step."""
     import json
 

@@ -55,14 +55,22 @@ def progress(label: str, total: int | None, *, rate_of: str | None = None) -> It
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     speed = [TextColumn(f"{{task.speed}} {rate_of}/s")] if rate_of else []
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *speed, TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *speed,
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
 
 
-def open_colorizer(model: str, *, engine: str | None = None, show_warnings: bool = False,
-                   **options: object) -> BaseColorizer:
+def open_colorizer(
+    model: str, *, engine: str | None = None, show_warnings: bool = False, **options: object
+) -> BaseColorizer:
     """``--model`` on the backend ``engine`` picks (None: onnx for an .onnx file, torch for the rest, the bundled
     model included), or exit 2 with the reason. A registered name gives an untrained network: it warns so, on
     stderr with ``show_warnings``, silently otherwise."""
@@ -101,4 +109,3 @@ def write_outputs(outputs: list[tuple[Path, str]]) -> bool:
             report_error(path, f"cannot write ({error.strerror or error})")
             written = False
     return written
-

@@ -31,26 +31,77 @@ if TYPE_CHECKING:
 
 @app.command()
 def colorize(
-    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns."),
+    inputs: list[str] = typer.Argument(
+        ..., help="Image files, folders (searched recursively) or glob patterns."
+    ),
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
-    model: str = typer.Option("default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."),
-    engine: str = typer.Option("auto", "--engine", help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and for the default model when its graph and onnxruntime are installed, torch otherwise."),
-    temperature: float = typer.Option(None, "--temperature", "-t", min=0.0, max=10.0, help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
-                                      f"({DEFAULT_TEMPERATURE} if it names none)."),
-    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees, at most the photo's shorter side; output keeps the "
-                              f"input size. Default: the model's ({DEFAULT_SIZE} if it names none)."),
-    decode: str = typer.Option(None, "--decode", help="How bins become a colour: annealed (mean at the temperature), mean, mode, or mode-hue (the annealed mean's chroma in the likeliest colour's hue: never a blend of two guesses). Default: the model's (annealed if it names none)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."),
-    temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (carry the colour along the optical flow: "
-                                 "no flicker) or none (each frame on its own)."),
-    network_every: int = typer.Option(NETWORK_EVERY, "--network-every", min=1, max=100, help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame)."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."),
-    hints: Path = typer.Option(None, "--hints", help='One photo: colours you know, as JSON {"hints": [{"x": 120, '
-                               '"y": 48, "color": "#3a7bd5"}, {"x": 10, "y": 20, "ab": [20, -35]}]} (pixels of the '
-                               "photo; a colour's lightness is ignored)."),
-    scribbles: Path = typer.Option(None, "--scribbles", help="One photo: a PNG of colour strokes on transparency, "
-                                   "the photo's size; hints and strokes spread over the model's colours (Levin "
-                                   "et al. 2004), or alone with --model none."),
+    model: str = typer.Option(
+        "default",
+        "--model",
+        "-m",
+        help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name.",
+    ),
+    engine: str = typer.Option(
+        "auto",
+        "--engine",
+        help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and for the default model when its graph and onnxruntime are installed, torch otherwise.",
+    ),
+    temperature: float = typer.Option(
+        None,
+        "--temperature",
+        "-t",
+        min=0.0,
+        max=10.0,
+        help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
+        f"({DEFAULT_TEMPERATURE} if it names none).",
+    ),
+    size: int = typer.Option(
+        None,
+        "--size",
+        "-s",
+        min=16,
+        max=4096,
+        help="Side of the square the network sees, at most the photo's shorter side; output keeps the "
+        f"input size. Default: the model's ({DEFAULT_SIZE} if it names none).",
+    ),
+    decode: str = typer.Option(
+        None,
+        "--decode",
+        help="How bins become a colour: annealed (mean at the temperature), mean, mode, or mode-hue (the annealed mean's chroma in the likeliest colour's hue: never a blend of two guesses). Default: the model's (annealed if it names none).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."
+    ),
+    temporal: str = typer.Option(
+        "flow",
+        "--temporal",
+        help="Videos: flow (carry the colour along the optical flow: "
+        "no flicker) or none (each frame on its own).",
+    ),
+    network_every: int = typer.Option(
+        NETWORK_EVERY,
+        "--network-every",
+        min=1,
+        max=100,
+        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame).",
+    ),
+    crf: int = typer.Option(
+        18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."
+    ),
+    hints: Path = typer.Option(
+        None,
+        "--hints",
+        help='One photo: colours you know, as JSON {"hints": [{"x": 120, '
+        '"y": 48, "color": "#3a7bd5"}, {"x": 10, "y": 20, "ab": [20, -35]}]} (pixels of the '
+        "photo; a colour's lightness is ignored).",
+    ),
+    scribbles: Path = typer.Option(
+        None,
+        "--scribbles",
+        help="One photo: a PNG of colour strokes on transparency, "
+        "the photo's size; hints and strokes spread over the model's colours (Levin "
+        "et al. 2004), or alone with --model none.",
+    ),
 ) -> None:
     """Colorize grayscale (or colour) photos and videos; each output has its input's name and full resolution
     (videos: the same frames, size and rate, audio kept, as OUT/NAME.mp4)."""
@@ -84,25 +135,43 @@ def colorize(
     if hints is not None or scribbles is not None or model == NO_MODEL:
         if hints is None and scribbles is None:
             usage_error(f"--model {NO_MODEL} colours with --hints or --scribbles only")
-        target = colorize_guided_photo(jobs, out_dir, hints_file=hints, scribbles=scribbles, model=model,
-                                       options=options, overwrite=overwrite)
+        target = colorize_guided_photo(
+            jobs,
+            out_dir,
+            hints_file=hints,
+            scribbles=scribbles,
+            model=model,
+            options=options,
+            overwrite=overwrite,
+        )
         print(f"colorized 1 of 1 image with your colours into {target}")
         raise typer.Exit(EXIT_OK)
     videos = [job for job in jobs if is_video(job[0])]
     photos = [job for job in jobs if not is_video(job[0])]
     failures = len(problems)
     if photos:
-        failures += _colorize_photos(open_colorizer(model, engine=backend, **options), photos, out_dir, overwrite)
+        failures += _colorize_photos(
+            open_colorizer(model, engine=backend, **options), photos, out_dir, overwrite
+        )
     if videos:
         if backend == "onnx" and model != "default":
             usage_error(f"--model {model}: videos run with --engine torch (a .safetensors file or 'default')")
         colorizer = open_colorizer(model, engine="torch", **options)
-        failures += colorize_videos(colorizer, videos, out_dir, inputs={batch.identity(src) for src, _ in jobs},
-                                    overwrite=overwrite, temporal=temporal,
-                                    network_every=network_every, crf=crf)
+        failures += colorize_videos(
+            colorizer,
+            videos,
+            out_dir,
+            inputs={batch.identity(src) for src, _ in jobs},
+            overwrite=overwrite,
+            temporal=temporal,
+            network_every=network_every,
+            crf=crf,
+        )
     done = len(jobs) - (failures - len(problems))
-    print(f"colorized {done} of {len(jobs)} {'files' if videos and photos else 'videos' if videos else 'images'} "
-          f"into {out_dir}")
+    print(
+        f"colorized {done} of {len(jobs)} {'files' if videos and photos else 'videos' if videos else 'images'} "
+        f"into {out_dir}"
+    )
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
 
 
@@ -114,7 +183,9 @@ def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwr
 
         def on_done(source: Path, problem: Exception | None) -> None:
             if problem is not None:
-                report_error(source, problem.strerror if isinstance(problem, OSError) and problem.strerror else problem)
+                report_error(
+                    source, problem.strerror if isinstance(problem, OSError) and problem.strerror else problem
+                )
             advance()
 
         return batch.colorize_all(colorizer, jobs, out_dir, overwrite=overwrite, on_done=on_done)

@@ -25,20 +25,34 @@ from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
 @app.command()
 def evaluate(
     data: Path = typer.Argument(
-        ..., help="Folder of colour photos (searched recursively; grey ones are skipped), or a colour video or a "
-        "folder of them (frame metrics, plus CDC and warping error)."
+        ...,
+        help="Folder of colour photos (searched recursively; grey ones are skipped), or a colour video or a "
+        "folder of them (frame metrics, plus CDC and warping error).",
     ),
     model: str = typer.Option(
-        "default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."
+        "default",
+        "--model",
+        "-m",
+        help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name.",
     ),
     size: int = typer.Option(
-        None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees, at most the photo's shorter side "
-                                                     "(default: the model's, else 256)."
+        None,
+        "--size",
+        "-s",
+        min=16,
+        max=4096,
+        help="Side of the square the network sees, at most the photo's shorter side "
+        "(default: the model's, else 256).",
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),
     temperature: float = typer.Option(
-        None, "--temperature", "-t", min=0.0, max=10.0, help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE})."
+        None,
+        "--temperature",
+        "-t",
+        min=0.0,
+        max=10.0,
+        help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE}).",
     ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Score at most N photos, evenly spaced through the sorted list."
@@ -47,11 +61,27 @@ def evaluate(
         None, "--bins", help="Bin set of accuracy_bins (default: the model's own), e.g. gamut:16."
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Photos per network call."),
-    temporal: str = typer.Option("flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."),
-    network_every: int = typer.Option(NETWORK_EVERY, "--network-every", min=1, max=100, help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame)."),
-    frames: int | None = typer.Option(None, "--frames", min=2, help="Videos: score at most the first N frames of each."),
-    hints: int = typer.Option(0, "--hints", min=0, max=1000, help="Photos: give the colorizer N point hints drawn "
-                              "from the truth (Zhang et al. 2017's sampler, seeded): the PSNR-vs-hints curve."),
+    temporal: str = typer.Option(
+        "flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."
+    ),
+    network_every: int = typer.Option(
+        NETWORK_EVERY,
+        "--network-every",
+        min=1,
+        max=100,
+        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame).",
+    ),
+    frames: int | None = typer.Option(
+        None, "--frames", min=2, help="Videos: score at most the first N frames of each."
+    ),
+    hints: int = typer.Option(
+        0,
+        "--hints",
+        min=0,
+        max=1000,
+        help="Photos: give the colorizer N point hints drawn "
+        "from the truth (Zhang et al. 2017's sampler, seeded): the PSNR-vs-hints curve.",
+    ),
 ) -> None:
     """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy; for videos
     also the temporal consistency (CDC, warping error) of the colorization and of the truth."""
@@ -67,20 +97,53 @@ def evaluate(
     clips = [data] if data.is_file() else list_images(data, suffixes=VIDEO_SUFFIXES)
     if clips:
         if data.is_dir() and list_images(data):
-            print(f"note: {data}: scoring its {len(clips)} video(s); its photos are left out (evaluate them apart)",
-                  file=sys.stderr)
+            print(
+                f"note: {data}: scoring its {len(clips)} video(s); its photos are left out (evaluate them apart)",
+                file=sys.stderr,
+            )
         if hints:
             usage_error("--hints scores photos; videos take no hints")
-        _score_clips(clips, data, model, temperature=temperature, size=size, bins=bins, temporal=temporal,
-                     network_every=network_every, frames=frames, json_path=json_path, csv_path=csv_path)
+        _score_clips(
+            clips,
+            data,
+            model,
+            temperature=temperature,
+            size=size,
+            bins=bins,
+            temporal=temporal,
+            network_every=network_every,
+            frames=frames,
+            json_path=json_path,
+            csv_path=csv_path,
+        )
     paths = evenly_spaced(list_images(data), limit)
-    _score_photos(paths, data, model, temperature=temperature, size=size, bins=bins, batch_size=batch_size,
-                  hints=hints, json_path=json_path, csv_path=csv_path)
+    _score_photos(
+        paths,
+        data,
+        model,
+        temperature=temperature,
+        size=size,
+        bins=bins,
+        batch_size=batch_size,
+        hints=hints,
+        json_path=json_path,
+        csv_path=csv_path,
+    )
 
 
-def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: float | None, size: int | None,
-                  bins: str | None, batch_size: int, hints: int, json_path: Path | None,
-                  csv_path: Path | None) -> None:
+def _score_photos(
+    paths: list[Path],
+    data: Path,
+    model: str,
+    *,
+    temperature: float | None,
+    size: int | None,
+    bins: str | None,
+    batch_size: int,
+    hints: int,
+    json_path: Path | None,
+    csv_path: Path | None,
+) -> None:
     """``evaluate`` on photos; exits."""
     from chromalab.color.bins import describe_bins
     from chromalab.evaluation import score
@@ -96,8 +159,17 @@ def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: flo
             _report(path, problem)
             advance()
 
-        result = score.evaluate(paths, colorizer, root=data, size=size, temperature=temperature, bins=bins,
-                                batch_size=batch_size, hints=hints, on_image=on_image)
+        result = score.evaluate(
+            paths,
+            colorizer,
+            root=data,
+            size=size,
+            temperature=temperature,
+            bins=bins,
+            batch_size=batch_size,
+            hints=hints,
+            on_image=on_image,
+        )
     if not result.images:
         why = f"{len(result.grey)} grey" if result.grey else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
@@ -112,9 +184,20 @@ def _score_photos(paths: list[Path], data: Path, model: str, *, temperature: flo
     raise typer.Exit(EXIT_SOME_FAILED if result.failed or not written else EXIT_OK)
 
 
-def _score_clips(clips: list[Path], data: Path, model: str, *, temperature: float | None, size: int | None,
-                 bins: str | None, temporal: str, network_every: int, frames: int | None, json_path: Path | None,
-                 csv_path: Path | None) -> None:
+def _score_clips(
+    clips: list[Path],
+    data: Path,
+    model: str,
+    *,
+    temperature: float | None,
+    size: int | None,
+    bins: str | None,
+    temporal: str,
+    network_every: int,
+    frames: int | None,
+    json_path: Path | None,
+    csv_path: Path | None,
+) -> None:
     """``evaluate`` on videos; exits."""
     from chromalab.color.bins import describe_bins
     from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
@@ -125,20 +208,36 @@ def _score_clips(clips: list[Path], data: Path, model: str, *, temperature: floa
     colorizer = open_colorizer(model, engine="torch", show_warnings=True, size=size, temperature=temperature)
     with progress("frames", None, rate_of="frames") as advance:
         try:
-            result, scored = evaluate_clips(clips, colorizer, root=data if data.is_dir() else None, temporal=temporal,
-                                            network_every=network_every, max_frames=frames, bins=bins, on_frame=advance)
+            result, scored = evaluate_clips(
+                clips,
+                colorizer,
+                root=data if data.is_dir() else None,
+                temporal=temporal,
+                network_every=network_every,
+                max_frames=frames,
+                bins=bins,
+                on_frame=advance,
+            )
         except VideoError as error:
             report_error(data, error)
             raise typer.Exit(EXIT_SOME_FAILED) from None
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
-    info = {"model": model, "bins": own_bins, "size": colorizer.size, "temperature": colorizer.temperature,
-            "temporal": temporal, "network_every": network_every if temporal == "flow" else 1}
+    info = {
+        "model": model,
+        "bins": own_bins,
+        "size": colorizer.size,
+        "temperature": colorizer.temperature,
+        "temporal": temporal,
+        "network_every": network_every if temporal == "flow" else 1,
+    }
     summary = clip_summary(result, scored, info)
     written = _write(json_path, csv_path, summary, result)
     _print_table(summary, own_bins)
     truth = summary["ground_truth"]
-    print(f"temporal: CDC {summary['metrics']['cdc']:.5f} (truth {truth['cdc']:.5f}), warping error "
-          f"{summary['metrics']['warping_error']:.5f} (truth {truth['warping_error']:.5f})")
+    print(
+        f"temporal: CDC {summary['metrics']['cdc']:.5f} (truth {truth['cdc']:.5f}), warping error "
+        f"{summary['metrics']['warping_error']:.5f} (truth {truth['warping_error']:.5f})"
+    )
     raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
 
 
@@ -204,6 +303,8 @@ def _hue_line(ours: dict) -> str:
     """The hues of the chromatic pixels, model against truth, e.g. ``violet+magenta 30% (truth 3%), ...``."""
     from chromalab.evaluation.hues import NAMED_BANDS
 
-    shares = ", ".join(f"{band.label} {ours[f'hue_{band.key}']:.0%} (truth {ours[f'hue_{band.key}_gt']:.0%})"
-                       for band in NAMED_BANDS)
+    shares = ", ".join(
+        f"{band.label} {ours[f'hue_{band.key}']:.0%} (truth {ours[f'hue_{band.key}_gt']:.0%})"
+        for band in NAMED_BANDS
+    )
     return f"hues of the chromatic pixels (chroma > 10): {shares}"

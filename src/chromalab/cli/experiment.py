@@ -17,7 +17,9 @@ def experiment(
     config: Path = typer.Argument(..., help="The experiment's TOML file (see docs/experiments.md)."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder of the runs, their scores and the results."),
     cache: Path = typer.Option(None, "--cache", help="Prepared training cache (overrides [data] cache)."),
-    minutes: float = typer.Option(None, "--minutes", min=0.01, help="Training budget of every run (overrides [train])."),
+    minutes: float = typer.Option(
+        None, "--minutes", min=0.01, help="Training budget of every run (overrides [train])."
+    ),
     only: list[str] = typer.Option([], "--only", help="Run only this run (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands and stop."),
 ) -> None:
@@ -60,8 +62,11 @@ def _run(stage: str, jobs, plan) -> int:
     waiting_jobs = waiting(jobs)
     if not waiting_jobs:
         return 0
-    print(f"{stage}: {len(waiting_jobs)} job(s), {plan.parallel} at a time, {plan.threads} thread(s) each",
-          file=sys.stderr, flush=True)
+    print(
+        f"{stage}: {len(waiting_jobs)} job(s), {plan.parallel} at a time, {plan.threads} thread(s) each",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.perf_counter()
 
     def on_done(job, problem: str | None) -> None:

@@ -12,13 +12,27 @@ from chromalab.cli.app import app, usage_error
 
 @app.command()
 def export(
-    model: str = typer.Argument(..., help="A bundled model ('default', 'fast-v1') or a .safetensors model file."),
-    out: Path = typer.Option(..., "-o", "--out", help="The .onnx graph to write, or a .safetensors copy of the "
-                             "model file (with --recommend)."),
-    recommend: list[str] = typer.Option([], "--recommend", help="KEY=VALUE, repeatable: what colorize uses when "
-                                        "not told: size (view side), temperature, decode."),
-    data: str = typer.Option(None, "--data", help="With --recommend: what the model was trained on, stored in "
-                             "place of the training machine's cache path (for a file you ship)."),
+    model: str = typer.Argument(
+        ..., help="A bundled model ('default', 'fast-v1') or a .safetensors model file."
+    ),
+    out: Path = typer.Option(
+        ...,
+        "-o",
+        "--out",
+        help="The .onnx graph to write, or a .safetensors copy of the model file (with --recommend).",
+    ),
+    recommend: list[str] = typer.Option(
+        [],
+        "--recommend",
+        help="KEY=VALUE, repeatable: what colorize uses when "
+        "not told: size (view side), temperature, decode.",
+    ),
+    data: str = typer.Option(
+        None,
+        "--data",
+        help="With --recommend: what the model was trained on, stored in "
+        "place of the training machine's cache path (for a file you ship).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Write a model as ONNX for 'chromalab colorize --engine onnx' (onnxruntime, no torch: faster start), or
@@ -61,7 +75,9 @@ def _export(source: Path, out: Path) -> None:
     except (ValueError, OSError) as error:
         usage_error(str(error))
     difference = largest_difference(source, out)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most {difference:.1e}")
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most {difference:.1e}"
+    )
 
 
 def _recommend(source: Path, out: Path, defaults: dict, data: str | None) -> None:
@@ -77,14 +93,19 @@ def _recommendations(pairs: list[str]) -> dict[str, object]:
     """--recommend KEY=VALUE pairs -> {key: checked value}; exits 2 on a bad one."""
     from chromalab.colorize.options import RECOMMENDABLE, check_decode, check_size, check_temperature
 
-    checks = {"size": lambda v: check_size(int(v)), "temperature": lambda v: check_temperature(float(v)),
-              "decode": check_decode}
+    checks = {
+        "size": lambda v: check_size(int(v)),
+        "temperature": lambda v: check_temperature(float(v)),
+        "decode": check_decode,
+    }
     assert set(checks) == set(RECOMMENDABLE)
     defaults = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
         if key not in checks or not value:
-            usage_error(f"--recommend expects KEY=VALUE with KEY one of {', '.join(RECOMMENDABLE)}, got {pair!r}")
+            usage_error(
+                f"--recommend expects KEY=VALUE with KEY one of {', '.join(RECOMMENDABLE)}, got {pair!r}"
+            )
         try:
             defaults[key] = checks[key](value)
         except ValueError as error:

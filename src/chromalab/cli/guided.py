@@ -18,8 +18,16 @@ T = TypeVar("T")
 NO_MODEL = "none"  # --model none: the user's colours alone (Levin et al. 2004)
 
 
-def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints_file: Path | None,
-                          scribbles: Path | None, model: str, options: dict, overwrite: bool) -> Path:
+def colorize_guided_photo(
+    jobs: list[tuple[Path, Path]],
+    out_dir: Path,
+    *,
+    hints_file: Path | None,
+    scribbles: Path | None,
+    model: str,
+    options: dict,
+    overwrite: bool,
+) -> Path:
     """The one photo in ``jobs`` with its hints and scribbles to ``out_dir``; exits 2 with one line on any
     problem, before anything is written."""
     from chromalab.color.hints import parse_hints
@@ -32,7 +40,7 @@ def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints
     flag = "--hints" if hints_file is not None else "--scribbles"
     if len(jobs) != 1:
         usage_error(f"{flag} colours one photo per call; got {len(jobs)} inputs")
-    (source, relative), = jobs
+    ((source, relative),) = jobs
     if is_video(source):
         usage_error(f"{flag} colours photos, not videos: {source}")
     for given, name in ((hints_file, "--hints"), (scribbles, "--scribbles")):
@@ -40,8 +48,11 @@ def colorize_guided_photo(jobs: list[tuple[Path, Path]], out_dir: Path, *, hints
             usage_error(f"{name} {given}: no such file")
     colorizer = None if model == NO_MODEL else open_colorizer(model, engine="torch", **options)
     image = _attempt(source, lambda: open_image(source))
-    hints = None if hints_file is None else _attempt(
-        hints_file, lambda: parse_hints(hints_file.read_text(encoding="utf-8"), image.size))
+    hints = (
+        None
+        if hints_file is None
+        else _attempt(hints_file, lambda: parse_hints(hints_file.read_text(encoding="utf-8"), image.size))
+    )
     given = {identity(path) for path in (source, hints_file, scribbles) if path is not None}
     desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))
     target = _attempt(source, lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite))

@@ -26,7 +26,9 @@ def models() -> None:
     for name in names:
         weights = bundled_weights(name)
         meta = read_metadata(weights)
-        out.print(f"weights: {name} -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})")
+        out.print(
+            f"weights: {name} -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})"
+        )
         graph = bundled_weights(name, suffix=".onnx")
         if graph.is_file():
             out.print(f"         and its ONNX graph for --engine onnx ({graph})")

@@ -25,16 +25,58 @@ SOURCES_HELP = (
 @app.command()
 def prepare(
     sources: list[str] = typer.Argument(..., metavar="SRC", help=SOURCES_HELP, show_default=False),
-    out: Path = typer.Option(..., "-o", "--out", help="Cache folder to create or update (refused if it holds other files).", show_default=False),
-    size: int = typer.Option(128, "--size", "-s", help="Side in pixels of the square images stored in the cache."),
-    resize: str = typer.Option("crop", "--resize", help="crop: centre square then resize; stretch: resize ignoring aspect; pad: letterbox with grey L=50."),
-    val_fraction: float = typer.Option(None, "--val-fraction", help="Share of each class held out for validation, drawn with --seed (default 0.05, or 0 with --val).", show_default=False),
-    val: list[str] = typer.Option([], "--val", metavar="SRC", help="Validation source (repeatable), same kinds as SRC; replaces --val-fraction.", show_default=False),
+    out: Path = typer.Option(
+        ...,
+        "-o",
+        "--out",
+        help="Cache folder to create or update (refused if it holds other files).",
+        show_default=False,
+    ),
+    size: int = typer.Option(
+        128, "--size", "-s", help="Side in pixels of the square images stored in the cache."
+    ),
+    resize: str = typer.Option(
+        "crop",
+        "--resize",
+        help="crop: centre square then resize; stretch: resize ignoring aspect; pad: letterbox with grey L=50.",
+    ),
+    val_fraction: float = typer.Option(
+        None,
+        "--val-fraction",
+        help="Share of each class held out for validation, drawn with --seed (default 0.05, or 0 with --val).",
+        show_default=False,
+    ),
+    val: list[str] = typer.Option(
+        [],
+        "--val",
+        metavar="SRC",
+        help="Validation source (repeatable), same kinds as SRC; replaces --val-fraction.",
+        show_default=False,
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random train/validation split."),
-    workers: int = typer.Option(None, "--workers", "-w", help="Decoding processes; 0 decodes in this process (default: all cores, or 0 for under 256 photos).", show_default=False),
-    min_chroma: float = typer.Option(2.0, "--min-chroma", help="Drop photos whose mean chroma sqrt(a^2+b^2) is below this (grey photos)."),
-    min_side: int = typer.Option(None, "--min-side", help="Enlarge photos whose side (the shorter one; the longer with --resize pad) is at least this but below --size; drop smaller ones (default: --size).", show_default=False),
-    exclude: list[Path] = typer.Option([], "--exclude", metavar="DIR", help="Folder of photos never to train on (repeatable): evaluation sets. Near-duplicates of them (perceptual hash of the grey thumbnail) are dropped.", show_default=False),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        "-w",
+        help="Decoding processes; 0 decodes in this process (default: all cores, or 0 for under 256 photos).",
+        show_default=False,
+    ),
+    min_chroma: float = typer.Option(
+        2.0, "--min-chroma", help="Drop photos whose mean chroma sqrt(a^2+b^2) is below this (grey photos)."
+    ),
+    min_side: int = typer.Option(
+        None,
+        "--min-side",
+        help="Enlarge photos whose side (the shorter one; the longer with --resize pad) is at least this but below --size; drop smaller ones (default: --size).",
+        show_default=False,
+    ),
+    exclude: list[Path] = typer.Option(
+        [],
+        "--exclude",
+        metavar="DIR",
+        help="Folder of photos never to train on (repeatable): evaluation sets. Near-duplicates of them (perceptual hash of the grey thumbnail) are dropped.",
+        show_default=False,
+    ),
 ) -> None:
     """Prepare photos for training: drop grey, corrupt, too-small and excluded ones, resize, convert to Lab, cache.
 
@@ -46,9 +88,20 @@ def prepare(
 
     try:
         with _progress() as advance:
-            report = run_prepare(sources, out, size=size, resize=resize, val_fraction=val_fraction, val_sources=val,
-                                 seed=seed, workers=workers, min_chroma=min_chroma, min_side=min_side,
-                                 exclude=exclude, progress=advance)
+            report = run_prepare(
+                sources,
+                out,
+                size=size,
+                resize=resize,
+                val_fraction=val_fraction,
+                val_sources=val,
+                seed=seed,
+                workers=workers,
+                min_chroma=min_chroma,
+                min_side=min_side,
+                exclude=exclude,
+                progress=advance,
+            )
     except (FileNotFoundError, FileExistsError) as error:
         usage_error(str(error))
     except PrepareError as error:
@@ -67,8 +120,15 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr, shown from the first finished chunk; yields ``advance(done, total)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-    bar = Progress("preparing", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=console, transient=True)
+    bar = Progress(
+        "preparing",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     task = None
 
     def advance(done: int, total: int) -> None:
@@ -91,8 +151,10 @@ def _summary(report: PrepareReport) -> None:
 
     out = Console(file=sys.stdout)
     if report.up_to_date:
-        out.print(f"{report.cache}: up to date ({report.kept.get('train', 0)} train, {report.kept.get('val', 0)} val "
-                  f"photos of {report.size}x{report.size}); nothing to do ({report.seconds:.1f} s)")
+        out.print(
+            f"{report.cache}: up to date ({report.kept.get('train', 0)} train, {report.kept.get('val', 0)} val "
+            f"photos of {report.size}x{report.size}); nothing to do ({report.seconds:.1f} s)"
+        )
         return
     table = Table(title=f"{report.cache}  ({report.size}x{report.size}, {report.seconds:.1f} s)")
     table.add_column("class")
@@ -105,5 +167,8 @@ def _summary(report: PrepareReport) -> None:
     out.print(table)
     dropped = sum(report.drops.values())
     reasons = ", ".join(f"{count} {reason}" for reason, count in report.drops.items() if count)
-    out.print(f"{report.candidates} photos found, {dropped} dropped" + (f" ({reasons})" if reasons else "")
-              + f"; details in {report.cache / 'manifest.json'}")
+    out.print(
+        f"{report.candidates} photos found, {dropped} dropped"
+        + (f" ({reasons})" if reasons else "")
+        + f"; details in {report.cache / 'manifest.json'}"
+    )

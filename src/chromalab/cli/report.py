@@ -14,8 +14,15 @@ from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, report_error, usag
 def report(
     run: Path = typer.Argument(..., help="A run folder made by 'chromalab train'."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for index.html (created if missing)."),
-    size: int = typer.Option(None, "--size", "-s", min=16, max=4096, help="Side of the square the network "
-                             "sees in the temperature and activation figures (default: the cache's, 32-256)."),
+    size: int = typer.Option(
+        None,
+        "--size",
+        "-s",
+        min=16,
+        max=4096,
+        help="Side of the square the network "
+        "sees in the temperature and activation figures (default: the cache's, 32-256).",
+    ),
 ) -> None:
     """One self-contained HTML page (OUT/index.html) about a run: loss, samples, bins, prior, temperature
     sweep, activations, last epoch and evaluate JSONs.
@@ -33,7 +40,9 @@ def report(
     except (FileNotFoundError, ValueError) as error:
         usage_error(str(error))
     except OSError as error:
-        report_error(getattr(error, "filename", None) or out, f"cannot write the report ({error.strerror or error})")
+        report_error(
+            getattr(error, "filename", None) or out, f"cannot write the report ({error.strerror or error})"
+        )
         raise typer.Exit(EXIT_SOME_FAILED) from None
     for missing in built.missing:
         print(f"note: missing {missing}", file=sys.stderr)

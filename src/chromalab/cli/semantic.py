@@ -29,18 +29,30 @@ LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "c
 
 @app.command()
 def semantic(
-    cache: Path = typer.Argument(..., help="Cache made by 'chromalab prepare' (classes = top-level folders)."),
+    cache: Path = typer.Argument(
+        ..., help="Cache made by 'chromalab prepare' (classes = top-level folders)."
+    ),
     model: str = typer.Option(
-        "default", "--model", "-m", help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."
+        "default",
+        "--model",
+        "-m",
+        help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name.",
     ),
     classifier: Path | None = typer.Option(
         None, "--classifier", help="Classifier file: loaded when it exists, else trained and written there."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     temperature: float = typer.Option(
-        None, "--temperature", "-t", min=0.0, max=10.0, help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE})."
+        None,
+        "--temperature",
+        "-t",
+        min=0.0,
+        max=10.0,
+        help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE}).",
     ),
-    epochs: int = typer.Option(30, "--classifier-epochs", min=1, help="Classifier training: at most this many epochs."),
+    epochs: int = typer.Option(
+        30, "--classifier-epochs", min=1, help="Classifier training: at most this many epochs."
+    ),
     minutes: float | None = typer.Option(
         None, "--classifier-minutes", min=0.01, help="Classifier training: at most this many minutes."
     ),
@@ -65,8 +77,9 @@ def semantic(
     from chromalab.evaluation.classifier import ClassifierConfig
 
     colorizer = open_colorizer(model, show_warnings=True, temperature=temperature)
-    config = ClassifierConfig(side=min(side, opened.size), epochs=epochs, minutes=minutes,
-                              batch_size=batch_size, seed=seed)
+    config = ClassifierConfig(
+        side=min(side, opened.size), epochs=epochs, minutes=minutes, batch_size=batch_size, seed=seed
+    )
     network, meta = _classifier(opened, classifier, config)
     result = sem.semantic_test(opened, colorizer, network, meta, temperature=colorizer.temperature)
     info = {"model": model, "temperature": colorizer.temperature, "cache": str(cache)}
@@ -97,8 +110,12 @@ def _classifier(cache, path: Path | None, config):  # -> (SemanticClassifier, it
     from chromalab.evaluation.semantic import obtain_classifier
 
     if path is None or not path.is_file():
-        print(f"training the classifier on {len(cache.train_indices)} true-colour photos "
-              f"({len(cache.class_names)} classes, {config.side} px)", file=sys.stderr, flush=True)
+        print(
+            f"training the classifier on {len(cache.train_indices)} true-colour photos "
+            f"({len(cache.class_names)} classes, {config.side} px)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         network, meta = obtain_classifier(cache, path=path, config=config, on_epoch=_print_epoch)
     except ValueError as error:
@@ -120,8 +137,10 @@ def _print_table(result: dict) -> None:
     from rich.table import Table
 
     facts = result["classifier"].get("training", {})
-    title = (f"semantic interpretability of {result['model']}: {result['val_images']} validation photos, "
-             f"{result['classes']} classes")
+    title = (
+        f"semantic interpretability of {result['model']}: {result['val_images']} validation photos, "
+        f"{result['classes']} classes"
+    )
     table = Table(title=title)
     table.add_column("photos", justify="left")
     table.add_column("classifier top-1", justify="right")
@@ -130,5 +149,7 @@ def _print_table(result: dict) -> None:
     if result["recovered"] is not None:
         table.add_row("share of the grey loss recovered", f"{result['recovered']:.1%}")
     Console().print(table)
-    print(f"classifier: {result['classifier']['source']}; {facts.get('epochs_done')} epochs in "
-          f"{facts.get('seconds')} s, train accuracy {facts.get('train_accuracy', float('nan')):.2%}")
+    print(
+        f"classifier: {result['classifier']['source']}; {facts.get('epochs_done')} epochs in "
+        f"{facts.get('seconds')} s, train accuracy {facts.get('train_accuracy', float('nan')):.2%}"
+    )

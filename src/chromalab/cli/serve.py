@@ -13,26 +13,53 @@ from chromalab.cli.app import app, usage_error
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; loopback by default (this computer only)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; loopback by default (this computer only)."
+    ),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
-    model: str = typer.Option("default", "--model", "-m", help="The model offered first: a bundled one ('default', "
-                              "'fast-v1') or a .safetensors file."),
-    models_dir: Path = typer.Option(None, "--models-dir", help="A folder of .safetensors model files to offer as well "
-                                    "(NAME.md beside one is its 'about')."),
-    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.001, help="Largest request; larger ones are "
-                                        "refused while they stream (413)."),
-    max_megapixels: float = typer.Option(None, "--max-megapixels", min=0.001, help="Largest photo in megapixels, read "
-                                         "from its header before decoding (413); default and most: what any "
-                                         "chromalab command opens (120)."),
-    token: str = typer.Option(None, "--token", help="Require this token on every request (?token=... in the page's "
-                              "address, or Authorization: Bearer ...); use it with --host 0.0.0.0."),
+    model: str = typer.Option(
+        "default",
+        "--model",
+        "-m",
+        help="The model offered first: a bundled one ('default', 'fast-v1') or a .safetensors file.",
+    ),
+    models_dir: Path = typer.Option(
+        None,
+        "--models-dir",
+        help="A folder of .safetensors model files to offer as well (NAME.md beside one is its 'about').",
+    ),
+    max_upload_mb: float = typer.Option(
+        50.0,
+        "--max-upload-mb",
+        min=0.001,
+        help="Largest request; larger ones are refused while they stream (413).",
+    ),
+    max_megapixels: float = typer.Option(
+        None,
+        "--max-megapixels",
+        min=0.001,
+        help="Largest photo in megapixels, read "
+        "from its header before decoding (413); default and most: what any "
+        "chromalab command opens (120).",
+    ),
+    token: str = typer.Option(
+        None,
+        "--token",
+        help="Require this token on every request (?token=... in the page's "
+        "address, or Authorization: Bearer ...); use it with --host 0.0.0.0.",
+    ),
     workers: int = typer.Option(2, "--workers", min=1, max=64, help="Photos in the network at once."),
     queue: int = typer.Option(64, "--queue", min=1, help="Photos in work or waiting at once; more get 503."),
-    studies: list[Path] = typer.Option([], "--study", help="Run this study (made by 'chromalab study create') at "
-                                       "/study/NAME (repeatable)."),
-    allow_hosts: list[str] = typer.Option([], "--allow-host", help="Also answer to this host name (repeatable): the "
-                                          "name other computers use for this one. Loopback names, IP addresses and "
-                                          "--host are always accepted; other names are refused (DNS rebinding)."),
+    studies: list[Path] = typer.Option(
+        [], "--study", help="Run this study (made by 'chromalab study create') at /study/NAME (repeatable)."
+    ),
+    allow_hosts: list[str] = typer.Option(
+        [],
+        "--allow-host",
+        help="Also answer to this host name (repeatable): the "
+        "name other computers use for this one. Loopback names, IP addresses and "
+        "--host are always accepted; other names are refused (DNS rebinding).",
+    ),
 ) -> None:
     """Colorize in the browser: drop photos, move the temperature, download. Works offline."""
     import uvicorn
@@ -56,12 +83,24 @@ def serve(
         usage_error(f"--model {model}: no such model file")
     names = _check_studies(studies)
     if not _loopback(host):
-        print(f"warning: --host {host} lets other computers reach this server"
-              + ("" if token else "; pass --token to keep them out"), file=sys.stderr)
+        print(
+            f"warning: --host {host} lets other computers reach this server"
+            + ("" if token else "; pass --token to keep them out"),
+            file=sys.stderr,
+        )
     try:
-        settings = ServeSettings(model=model, models_dir=models_dir, max_upload_mb=max_upload_mb,
-                                 max_megapixels=max_megapixels, token=token, workers=workers, queue=queue,
-                                 studies=tuple(studies), host=host, allow_hosts=tuple(allow_hosts))
+        settings = ServeSettings(
+            model=model,
+            models_dir=models_dir,
+            max_upload_mb=max_upload_mb,
+            max_megapixels=max_megapixels,
+            token=token,
+            workers=workers,
+            queue=queue,
+            studies=tuple(studies),
+            host=host,
+            allow_hosts=tuple(allow_hosts),
+        )
     except ValueError as error:
         usage_error(str(error))
     shown = "localhost" if _loopback(host) else host
@@ -69,8 +108,14 @@ def serve(
     print(f"chromalab: http://{shown}:{port}/{query}  (Ctrl-C stops it)", flush=True)
     for name in names:
         print(f"study {name}: http://{shown}:{port}/study/{name}{query}", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                http=protocol_with_header_timeout(settings.header_timeout_s), limit_concurrency=settings.connections)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        http=protocol_with_header_timeout(settings.header_timeout_s),
+        limit_concurrency=settings.connections,
+    )
 
 
 def _check_studies(paths: list[Path]) -> list[str]:

@@ -12,8 +12,12 @@ import typer
 
 from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, json_text, progress, usage_error, write_outputs
 
-study_app = typer.Typer(name="study", no_args_is_help=True, add_completion=False,
-                        help="Human studies: the colorization Turing test and the preference test, run in the web app.")
+study_app = typer.Typer(
+    name="study",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Human studies: the colorization Turing test and the preference test, run in the web app.",
+)
 app.add_typer(study_app, name="study")
 
 
@@ -21,20 +25,43 @@ app.add_typer(study_app, name="study")
 def create(
     name: str = typer.Argument(..., help="The study's name: its page is /study/NAME."),
     truth: Path = typer.Option(..., "--truth", help="Folder of the real colour photos."),
-    methods: list[str] = typer.Option(..., "--method", help="LABEL=DIR: a method's colorizations of the same photos, "
-                                      "same names (repeatable)."),
+    methods: list[str] = typer.Option(
+        ...,
+        "--method",
+        help="LABEL=DIR: a method's colorizations of the same photos, same names (repeatable).",
+    ),
     out: Path = typer.Option(..., "-o", "--out", help="The study file to write (SQLite)."),
-    kinds: str = typer.Option(None, "--kinds", help="turing, preference or both, comma-separated (default: turing, "
-                              "and preference with two or more methods)."),
-    practice: int = typer.Option(10, "--practice", help="Practice trials per participant, with feedback, not counted."),
-    trials: int = typer.Option(40, "--trials", help="Counted trials per participant, attention checks included."),
-    show_ms: int = typer.Option(1000, "--show-ms", help="How long each pair stays visible (ms); 0: until answered."),
-    attention: float = typer.Option(0.1, "--attention", help="Share of the counted trials that are attention checks "
-                                    "(the real photo against random colours)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the practice photos, the random colours and the draws."),
-    skip_missing: bool = typer.Option(False, "--skip-missing", help="Leave out photos that are not in every folder "
-                                      "or cannot be read (listed) instead of stopping."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing study file (its answers too)."),
+    kinds: str = typer.Option(
+        None,
+        "--kinds",
+        help="turing, preference or both, comma-separated (default: turing, "
+        "and preference with two or more methods).",
+    ),
+    practice: int = typer.Option(
+        10, "--practice", help="Practice trials per participant, with feedback, not counted."
+    ),
+    trials: int = typer.Option(
+        40, "--trials", help="Counted trials per participant, attention checks included."
+    ),
+    show_ms: int = typer.Option(
+        1000, "--show-ms", help="How long each pair stays visible (ms); 0: until answered."
+    ),
+    attention: float = typer.Option(
+        0.1,
+        "--attention",
+        help="Share of the counted trials that are attention checks (the real photo against random colours).",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the practice photos, the random colours and the draws."
+    ),
+    skip_missing: bool = typer.Option(
+        False,
+        "--skip-missing",
+        help="Leave out photos that are not in every folder or cannot be read (listed) instead of stopping.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing study file (its answers too)."
+    ),
 ) -> None:
     """Make a study: pair the photos of --truth and each --method by file name, store the plan and pictures.
 
@@ -54,16 +81,27 @@ def create(
     _check_folder(out, "-o")
     try:
         labels = tuple(folders)
-        plan = StudyPlan(name, labels, parse_kinds(kinds) if kinds else default_kinds(labels), practice=practice,
-                         trials=trials, show_ms=show_ms, attention=attention, seed=seed, token=secrets.token_urlsafe(16))
+        plan = StudyPlan(
+            name,
+            labels,
+            parse_kinds(kinds) if kinds else default_kinds(labels),
+            practice=practice,
+            trials=trials,
+            show_ms=show_ms,
+            attention=attention,
+            seed=seed,
+            token=secrets.token_urlsafe(16),
+        )
         pairing = pair_photos(truth, folders)
         with progress("pictures", len(pairing.names)) as advance:
             created = create_study(out, plan, pairing, skip_problems=skip_missing, on_photo=advance)
     except StudyProblems as problems:
         for line in problems.problems:
             print(f"error: {line}", file=sys.stderr)
-        usage_error(f"{len(problems.problems)} photo problem(s) above; fix them, or pass --skip-missing to leave "
-                    "those photos out")
+        usage_error(
+            f"{len(problems.problems)} photo problem(s) above; fix them, or pass --skip-missing to leave "
+            "those photos out"
+        )
     except PlanError as error:
         usage_error(str(error))
     except OSError as error:
@@ -96,18 +134,25 @@ def _method_folders(methods: list[str]) -> dict[str, Path]:
 
 def _print_created(plan, created, out: Path) -> None:  # plan: StudyPlan, created: Created
     test_photos = created.photos - created.practice_photos
-    print(f"study {plan.name}: {created.photos} photos ({created.practice_photos} set apart for practice), "
-          f"methods {', '.join(plan.methods)}; tests: {', '.join(plan.kinds)}")
-    print(f"each participant: {plan.practice} practice trials, then {plan.trials} trials "
-          f"({plan.attention_trials} attention checks); pairs shown "
-          f"{f'for {plan.show_ms} ms' if plan.show_ms else 'until answered'}")
+    print(
+        f"study {plan.name}: {created.photos} photos ({created.practice_photos} set apart for practice), "
+        f"methods {', '.join(plan.methods)}; tests: {', '.join(plan.kinds)}"
+    )
+    print(
+        f"each participant: {plan.practice} practice trials, then {plan.trials} trials "
+        f"({plan.attention_trials} attention checks); pairs shown "
+        f"{f'for {plan.show_ms} ms' if plan.show_ms else 'until answered'}"
+    )
     print(f"wrote {out} ({created.pictures} pictures, {created.megabytes:.1f} MB)")
     print(f"run it:       chromalab serve --study {out}   -> http://localhost:8000/study/{plan.name}")
     print(f"results page: http://localhost:8000/study/{plan.name}/results?token={plan.token}")
     print(f"admin token:  {plan.token}")
     if test_photos < plan.trials:
-        print(f"warning: {test_photos} test photos for {plan.trials} trials: a participant sees some photos more "
-              "than once", file=sys.stderr)
+        print(
+            f"warning: {test_photos} test photos for {plan.trials} trials: a participant sees some photos more "
+            "than once",
+            file=sys.stderr,
+        )
 
 
 @study_app.command("results")
@@ -115,8 +160,11 @@ def results(
     study: Path = typer.Argument(..., help="The study file (made by 'chromalab study create')."),
     json_path: Path = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path = typer.Option(None, "--csv", help="Write one row per answer here (CSV)."),
-    min_attention: float = typer.Option(0.75, "--min-attention", help="Share of their attention checks a participant "
-                                        "must get right to be counted."),
+    min_attention: float = typer.Option(
+        0.75,
+        "--min-attention",
+        help="Share of their attention checks a participant must get right to be counted.",
+    ),
 ) -> None:
     """A study's results: how often each method fooled, which method was preferred, the attention checks.
 
@@ -149,8 +197,10 @@ def results(
 
 def _print_summary(summary: dict) -> None:
     excluded = summary["excluded"]
-    print(f"study {summary['study']}: {summary['answers']} answers from {summary['participants']} participants "
-          f"({summary['finished']} finished); {excluded['participants']} excluded ({excluded['answers']} answers)")
+    print(
+        f"study {summary['study']}: {summary['answers']} answers from {summary['participants']} participants "
+        f"({summary['finished']} finished); {excluded['participants']} excluded ({excluded['answers']} answers)"
+    )
     print(f"  rule: {excluded['rule']}")
     rows = [("turing", label, "fooled", entry) for label, entry in summary["turing"].items()]
     rows += [("preference", label, "wins", entry) for label, entry in summary["preference"].items()]
@@ -165,5 +215,7 @@ def _proportion_text(entry: dict, field: str) -> str:
         return "no answer yet"
     low, high = entry["ci95"]
     boot = entry["bootstrap95"]
-    return (f"{field} {entry[field]}/{entry['trials']} = {entry['rate']:.1%}  ci95 [{low:.1%}, {high:.1%}]  "
-            f"bootstrap95 [{boot[0]:.1%}, {boot[1]:.1%}]  p = {entry['p_value']:.3g}")
+    return (
+        f"{field} {entry[field]}/{entry['trials']} = {entry['rate']:.1%}  ci95 [{low:.1%}, {high:.1%}]  "
+        f"bootstrap95 [{boot[0]:.1%}, {boot[1]:.1%}]  p = {entry['p_value']:.3g}"
+    )

@@ -12,8 +12,17 @@ if TYPE_CHECKING:
     from chromalab.colorize.torch_backend import Colorizer
 
 
-def colorize_videos(colorizer: Colorizer, jobs: list[tuple[Path, Path]], out_dir: Path, *, inputs: set[Path],
-                    overwrite: bool, temporal: str, network_every: int, crf: int) -> int:
+def colorize_videos(
+    colorizer: Colorizer,
+    jobs: list[tuple[Path, Path]],
+    out_dir: Path,
+    *,
+    inputs: set[Path],
+    overwrite: bool,
+    temporal: str,
+    network_every: int,
+    crf: int,
+) -> int:
     """Each clip to ``out_dir / relative.mp4`` (``video.colorize_clip``); returns how many failed."""
     from chromalab.colorize.batch import claim_target
     from chromalab.images import ImageError
@@ -24,14 +33,22 @@ def colorize_videos(colorizer: Colorizer, jobs: list[tuple[Path, Path]], out_dir
     failures = 0
     for source, relative in jobs:
         try:
-            target = claim_target(out_dir / relative.with_suffix(".mp4"), taken=taken, inputs=inputs,
-                                  overwrite=overwrite)
+            target = claim_target(
+                out_dir / relative.with_suffix(".mp4"), taken=taken, inputs=inputs, overwrite=overwrite
+            )
             with open_clip(source) as container:
                 total = info(container).frames or None
             target.parent.mkdir(parents=True, exist_ok=True)
             with progress(source.name, total, rate_of="frames") as advance:
-                colorize_clip(colorizer, source, target, temporal=temporal, network_every=network_every, crf=crf,
-                              on_frame=advance)
+                colorize_clip(
+                    colorizer,
+                    source,
+                    target,
+                    temporal=temporal,
+                    network_every=network_every,
+                    crf=crf,
+                    on_frame=advance,
+                )
         except (ImageError, VideoError, OSError) as error:
             report_error(source, error.strerror if isinstance(error, OSError) and error.strerror else error)
             failures += 1

@@ -45,7 +45,9 @@ BIN_SPECS = {
 }
 
 
-MODE_LIMIT = 1e-6  # the temperature an exported graph decodes the mode at: a bin 1e-4 below the top weighs < 1e-43
+MODE_LIMIT = (
+    1e-6  # the temperature an exported graph decodes the mode at: a bin 1e-4 below the top weighs < 1e-43
+)
 
 
 def _bins_last(x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +154,11 @@ class JointBins:
         return torch.log_softmax(logits, dim=-3)
 
     def decode(
-        self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
+        self,
+        logits: torch.Tensor,
+        *,
+        method: str = "annealed",
+        temperature: float | torch.Tensor = DEFAULT_TEMPERATURE,
     ) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
         logits = _bins_last(logits)  # (B, H, W, Q)
@@ -163,15 +169,20 @@ class JointBins:
             ab = self._in_mode_hue(ab, weights, logits.argmax(-1), centres)
         return _channels_back(ab)  # (B, 2, H, W)
 
-    def _in_mode_hue(self, ab: torch.Tensor, weights: torch.Tensor, mode: torch.Tensor,
-                     centres: torch.Tensor) -> torch.Tensor:
+    def _in_mode_hue(
+        self, ab: torch.Tensor, weights: torch.Tensor, mode: torch.Tensor, centres: torch.Tensor
+    ) -> torch.Tensor:
         """ab (..., 2) turned to the hue of the weighted mean of the bins near each pixel's ``mode`` (...),
         keeping its chroma (``decoding.MODE_HUE_RADIUS``); weights (..., Q) of the annealed mean."""
-        near = self._mode_neighbourhoods().to(weights)[mode]  # (..., Q): 1 within the radius of the mode, else 0
+        near = self._mode_neighbourhoods().to(weights)[
+            mode
+        ]  # (..., Q): 1 within the radius of the mode, else 0
         weights_near = weights * near  # (..., Q)
         around = weights_near @ centres  # (..., 2), not normalised: only its direction is used
         around_chroma = around.norm(dim=-1, keepdim=True) / weights_near.sum(-1, keepdim=True)
-        hue = torch.where(around_chroma >= MODE_HUE_MIN_CHROMA, around, ab)  # a grey neighbourhood: ab's own hue
+        hue = torch.where(
+            around_chroma >= MODE_HUE_MIN_CHROMA, around, ab
+        )  # a grey neighbourhood: ab's own hue
         return hue / hue.norm(dim=-1, keepdim=True).clamp_min(1e-6) * ab.norm(dim=-1, keepdim=True)
 
     def _mode_neighbourhoods(self) -> torch.Tensor:
@@ -184,7 +195,7 @@ class JointBins:
     # -- class rebalancing ----------------------------------------------------------------------------
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
         """Spread each bin's mass over its neighbours with a Gaussian of ``sigma`` ab units; sums to 1."""
-        kernel = torch.exp(-torch.cdist(self.centres, self.centres) ** 2 / (2 * sigma**2))  # (Q, Q)
+        kernel = torch.exp(-(torch.cdist(self.centres, self.centres) ** 2) / (2 * sigma**2))  # (Q, Q)
         kernel = kernel / kernel.sum(0, keepdim=True)  # column j: where bin j's mass goes
         smoothed = kernel @ prior.float()
         return smoothed / smoothed.sum()
@@ -234,7 +245,9 @@ class ChannelBins:
         centres = self.centres_1d.to(ab.device)
         d2 = (ab.unsqueeze(-3) - centres.view(-1, 1, 1)) ** 2  # (B, 2, N, H, W)
         nearest = d2.topk(min(SOFT_NEIGHBOURS, self.count), dim=-3, largest=False)  # exactly 5, ties broken
-        weights = torch.zeros_like(d2).scatter_(-3, nearest.indices, torch.softmax(-nearest.values / (2 * sigma**2), dim=-3))
+        weights = torch.zeros_like(d2).scatter_(
+            -3, nearest.indices, torch.softmax(-nearest.values / (2 * sigma**2), dim=-3)
+        )
         return weights.flatten(-4, -3)
 
     def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
@@ -242,14 +255,20 @@ class ChannelBins:
         return torch.cat([torch.log_softmax(a, dim=-3), torch.log_softmax(b, dim=-3)], dim=-3)
 
     def decode(
-        self, logits: torch.Tensor, *, method: str = "annealed", temperature: float | torch.Tensor = DEFAULT_TEMPERATURE
+        self,
+        logits: torch.Tensor,
+        *,
+        method: str = "annealed",
+        temperature: float | torch.Tensor = DEFAULT_TEMPERATURE,
     ) -> torch.Tensor:
         """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
         if method == "mode-hue":
             raise ValueError("mode-hue decodes joint ab bins; per-channel bins have no hue of their own mode")
         centres = self.centres_1d.to(logits.device, logits.dtype)
-        channels = [_decode_weights(_bins_last(half), method, temperature) @ centres  # (B, H, W)
-                    for half in self._split(logits)]
+        channels = [
+            _decode_weights(_bins_last(half), method, temperature) @ centres  # (B, H, W)
+            for half in self._split(logits)
+        ]
         return torch.stack(channels, dim=-3)
 
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
@@ -264,7 +283,9 @@ class ChannelBins:
 Bins = JointBins | ChannelBins
 
 
-def rebalancing_weights(bins: Bins, prior: torch.Tensor, *, lam: float = 0.5, sigma: float = SOFT_SIGMA) -> torch.Tensor:
+def rebalancing_weights(
+    bins: Bins, prior: torch.Tensor, *, lam: float = 0.5, sigma: float = SOFT_SIGMA
+) -> torch.Tensor:
     """Class rebalancing weights (Q,), Zhang et al. 2016 eq. 4.
 
     The empirical prior is smoothed with a Gaussian (sigma = 5), mixed with a uniform distribution at
@@ -286,7 +307,9 @@ def rebalancing_weights(bins: Bins, prior: torch.Tensor, *, lam: float = 0.5, si
 def ab_histogram(ab: torch.Tensor, *, grid: int) -> torch.Tensor:
     """Counts (C, C) of ab values (..., 2, H, W) on a grid of cells centred at multiples of ``grid``."""
     cells = _grid_centres(grid)
-    idx = ((ab.detach().float() / grid).round().clamp(cells[0] / grid, cells[-1] / grid) - cells[0] / grid).long()
+    idx = (
+        (ab.detach().float() / grid).round().clamp(cells[0] / grid, cells[-1] / grid) - cells[0] / grid
+    ).long()
     flat = idx[..., 0, :, :] * len(cells) + idx[..., 1, :, :]
     return torch.bincount(flat.reshape(-1), minlength=len(cells) ** 2).reshape(len(cells), len(cells))
 
@@ -333,22 +356,30 @@ def gamut_bins(grid: int) -> JointBins:
 def compute_gamut_bins(grid: int) -> JointBins:
     """``gamut_bins`` from scratch: walk all 8-bit sRGB colours (a few seconds)."""
     if grid == 16:
-        used = _srgb_cells(lambda ab: (torch.floor((ab + 128) / 16).long() * torch.tensor([[16], [1]])).sum(0), 256)
+        used = _srgb_cells(
+            lambda ab: (torch.floor((ab + 128) / 16).long() * torch.tensor([[16], [1]])).sum(0), 256
+        )
         cells = torch.nonzero(used.reshape(16, 16)).float()
         return JointBins(cells * 16 - 128 + 8, spec="gamut:16")
     if grid < 2:
         raise ValueError(f"gamut grid must be >= 2, got {grid}")
     side = len(_grid_centres(grid))
-    used = _srgb_cells(lambda ab: ab_histogram(ab.view(2, -1, 1), grid=grid).reshape(-1).nonzero()[:, 0], side * side)
+    used = _srgb_cells(
+        lambda ab: ab_histogram(ab.view(2, -1, 1), grid=grid).reshape(-1).nonzero()[:, 0], side * side
+    )
     return bins_from_histogram(used.reshape(side, side).long(), grid=grid, spec=f"gamut:{grid}")
 
 
-def bins_from_histogram(counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = "") -> JointBins:
+def bins_from_histogram(
+    counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = ""
+) -> JointBins:
     """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels (seed 001)."""
     counts = torch.as_tensor(np.asarray(counts))
     cells = torch.as_tensor(_grid_centres(grid), dtype=torch.float32)
     if counts.shape != (len(cells), len(cells)):
-        raise ValueError(f"histogram for grid {grid} must be {(len(cells), len(cells))}, got {tuple(counts.shape)}")
+        raise ValueError(
+            f"histogram for grid {grid} must be {(len(cells), len(cells))}, got {tuple(counts.shape)}"
+        )
     ia, ib = torch.nonzero(counts >= min_count, as_tuple=True)
     return JointBins(torch.stack([cells[ia], cells[ib]], dim=1), spec=spec or f"data:{grid}")
 

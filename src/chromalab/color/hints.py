@@ -34,7 +34,9 @@ class Hint:
     x: int  # column in the input photo, 0 = left
     y: int  # row, 0 = top
     ab: tuple[float, float]  # Lab units
-    side: int = 1  # the square patch of the photo the colour stands for (the sampler's patch; a click: one pixel)
+    side: int = (
+        1  # the square patch of the photo the colour stands for (the sampler's patch; a click: one pixel)
+    )
 
 
 def hex_to_ab(colour: str) -> tuple[float, float]:
@@ -56,7 +58,9 @@ def parse_hints(text: str, size: tuple[int, int]) -> list[Hint]:
     """The hints file's text, for a photo of ``size`` (W, H) -> hints; ValueError naming the first problem."""
     document = parse_json(text)
     if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
-        raise ValueError('expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}')  # noqa: TRY004 (bad input)
+        raise ValueError(
+            'expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}'
+        )  # noqa: TRY004 (bad input)
     return as_hints(document["hints"], size)
 
 
@@ -85,7 +89,9 @@ def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
     if ("color" in entry) == ("ab" in entry):
-        raise ValueError(f"{where}: give either color (sRGB hex) or ab, not {'both' if 'ab' in entry else 'neither'}")
+        raise ValueError(
+            f"{where}: give either color (sRGB hex) or ab, not {'both' if 'ab' in entry else 'neither'}"
+        )
     side = entry.get("side", 1)
     if not (isinstance(side, int) and not isinstance(side, bool) and 1 <= side <= MAX_SIDE):
         raise ValueError(f"{where}: side must be a whole number of pixels from 1 to {MAX_SIDE}")
@@ -95,14 +101,18 @@ def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
     ab = entry["ab"]
-    if not (isinstance(ab, list) and len(ab) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                          and abs(v) <= AB_LIMIT for v in ab)):
+    if not (
+        isinstance(ab, list)
+        and len(ab) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= AB_LIMIT for v in ab)
+    ):
         raise ValueError(f"{where}: ab must be two numbers within +-{AB_LIMIT:g}")
     return Hint(x, y, (float(ab[0]), float(ab[1])), side)
 
 
-def sample_hints(ab: np.ndarray, rng: np.random.Generator, *, count: int | None = None,
-                 patch: int | None = None) -> list[Hint]:
+def sample_hints(
+    ab: np.ndarray, rng: np.random.Generator, *, count: int | None = None, patch: int | None = None
+) -> list[Hint]:
     """Hints drawn from a true ab image (2, H, W): ``count`` of them (None: geometric, p = 1/8), each the mean
     of a square patch of side ``patch`` (None: uniform in 1..9) around a point near the centre."""
     _, height, width = ab.shape
@@ -114,7 +124,7 @@ def sample_hints(ab: np.ndarray, rng: np.random.Generator, *, count: int | None 
         y = int(np.clip(round(rng.normal(height / 2, CENTRE_SIGMA * height)), 0, height - 1))
         x = int(np.clip(round(rng.normal(width / 2, CENTRE_SIGMA * width)), 0, width - 1))
         top, left = max(0, y - side // 2), max(0, x - side // 2)
-        mean = ab[:, top:top + side, left:left + side].reshape(2, -1).mean(axis=1)
+        mean = ab[:, top : top + side, left : left + side].reshape(2, -1).mean(axis=1)
         hints.append(Hint(x, y, (float(mean[0]), float(mean[1])), side))
     return hints
 
@@ -130,5 +140,7 @@ def hint_map(hints: list[Hint], photo_size: tuple[int, int], view_size: tuple[in
         side = max(1, round(hint.side * min(scale_x, scale_y)))
         column, row = min(int(hint.x * scale_x), view_width - 1), min(int(hint.y * scale_y), view_height - 1)
         top, left = max(0, row - side // 2), max(0, column - side // 2)
-        drawn[:, top:top + side, left:left + side] = np.array([*hint.ab, 1.0], dtype=np.float32)[:, None, None]
+        drawn[:, top : top + side, left : left + side] = np.array([*hint.ab, 1.0], dtype=np.float32)[
+            :, None, None
+        ]
     return drawn

@@ -120,11 +120,15 @@ def join_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"join_lightness: {name}: expected a torch.Tensor, got {type(x).__name__}")
         if x.dim() != dims:
-            raise ValueError(f"join_lightness: expected L (H, W) and ab (2, h, w), got {name} {tuple(x.shape)}")
+            raise ValueError(
+                f"join_lightness: expected L (H, W) and ab (2, h, w), got {name} {tuple(x.shape)}"
+            )
     if ab.shape[0] != 2 or (lightness.numel() and not ab[0].numel()):
         raise ValueError(f"join_lightness: expected ab (2, h, w) with h, w >= 1, got {tuple(ab.shape)}")
     return torch.from_numpy(
-        srgb8.upsample_lab_to_srgb8(_float_array(lightness), _float_array(ab), threads=torch.get_num_threads())
+        srgb8.upsample_lab_to_srgb8(
+            _float_array(lightness), _float_array(ab), threads=torch.get_num_threads()
+        )
     )
 
 

@@ -37,7 +37,9 @@ def _srgb_to_linear(value: np.ndarray) -> np.ndarray:
 
 
 def _linear_to_srgb(linear: np.ndarray) -> np.ndarray:
-    return np.where(linear > 0.0031308, 1.055 * np.maximum(linear, 0.0031308) ** (1 / 2.4) - 0.055, linear * 12.92)
+    return np.where(
+        linear > 0.0031308, 1.055 * np.maximum(linear, 0.0031308) ** (1 / 2.4) - 0.055, linear * 12.92
+    )
 
 
 def _lightness_of_luminance(y: np.ndarray) -> np.ndarray:
@@ -55,9 +57,13 @@ RGB_FROM_F_INV = np.ascontiguousarray(np.linalg.inv(XYZ_FROM_RGB) * np.array(WHI
 # table of 196606 entries: at most 0.021 L units off the exact conversion (three roundings, darkest greys).
 Y_STEPS = 65535
 _LEVELS = np.arange(256) / 255.0
-Y_CODES = np.round(LUMINANCE_WEIGHTS[:, None] * _srgb_to_linear(_LEVELS)[None] * Y_STEPS).astype(np.int32)  # (3, 256)
+Y_CODES = np.round(LUMINANCE_WEIGHTS[:, None] * _srgb_to_linear(_LEVELS)[None] * Y_STEPS).astype(
+    np.int32
+)  # (3, 256)
 L_OF_Y_CODE = _lightness_of_luminance(np.arange(3 * Y_STEPS + 1) / Y_STEPS).astype(np.float32)
-GRAY_LUT = _lightness_of_luminance(_srgb_to_linear(_LEVELS) * LUMINANCE_WEIGHTS.sum()).astype(np.float32)  # (256,)
+GRAY_LUT = _lightness_of_luminance(_srgb_to_linear(_LEVELS) * LUMINANCE_WEIGHTS.sum()).astype(
+    np.float32
+)  # (256,)
 
 
 def default_threads() -> int:
@@ -75,9 +81,13 @@ def upsample_lab_to_srgb8(lightness: np.ndarray, ab: np.ndarray, *, threads: int
     lightness = np.ascontiguousarray(lightness, dtype=np.float32)
     ab = np.ascontiguousarray(ab, dtype=np.float32)
     if lightness.ndim != 2 or ab.ndim != 3 or ab.shape[0] != 2 or (lightness.size and not ab[0].size):
-        raise ValueError(f"upsample_lab_to_srgb8: expected L (H, W) and ab (2, h, w), got {lightness.shape} and {ab.shape}")
+        raise ValueError(
+            f"upsample_lab_to_srgb8: expected L (H, W) and ab (2, h, w), got {lightness.shape} and {ab.shape}"
+        )
     out = np.empty((*lightness.shape, 3), dtype=np.uint8)
-    _srgb8.upsample_lab_to_srgb8(lightness, ab, RGB_FROM_F_INV, ENCODE_TABLE, out, threads or default_threads())
+    _srgb8.upsample_lab_to_srgb8(
+        lightness, ab, RGB_FROM_F_INV, ENCODE_TABLE, out, threads or default_threads()
+    )
     return out
 
 

@@ -53,8 +53,9 @@ def polite_openmp() -> str:
     return "busy machine: sleep at once (OMP_WAIT_POLICY=PASSIVE)"
 
 
-def expand_inputs(inputs: list[str], *,
-                  suffixes: frozenset[str] = IMAGE_SUFFIXES) -> tuple[list[Job], list[tuple[str, str]]]:
+def expand_inputs(
+    inputs: list[str], *, suffixes: frozenset[str] = IMAGE_SUFFIXES
+) -> tuple[list[Job], list[tuple[str, str]]]:
     """INPUT arguments -> ([(file, path relative to the output folder)], [(argument, problem)]).
 
     Files keep their name; folders are searched recursively (for files of ``suffixes``) and keep their inner
@@ -92,8 +93,10 @@ def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> Ba
         if importlib.util.find_spec("onnxruntime") is None:
             raise ImportError("--engine onnx needs onnxruntime: pip install onnxruntime")
         if model.endswith(".safetensors"):
-            raise ValueError("a .safetensors file runs with --engine torch (or auto); "
-                             "'chromalab export' turns it into an .onnx file")
+            raise ValueError(
+                "a .safetensors file runs with --engine torch (or auto); "
+                "'chromalab export' turns it into an .onnx file"
+            )
         from chromalab.colorize.onnx_backend import OnnxColorizer
 
         return OnnxColorizer.load(model, **options)
@@ -104,8 +107,14 @@ def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> Ba
     return Colorizer.load(model, **options)
 
 
-def colorize_all(colorizer: BaseColorizer, jobs: list[Job], out_dir: Path, *, overwrite: bool = False,
-                 on_done: OnDone = lambda source, problem: None) -> int:
+def colorize_all(
+    colorizer: BaseColorizer,
+    jobs: list[Job],
+    out_dir: Path,
+    *,
+    overwrite: bool = False,
+    on_done: OnDone = lambda source, problem: None,
+) -> int:
     """Colorize every job into ``out_dir``; ``on_done`` hears of each, in input order; returns the failures.
 
     A failure (unreadable input, an output that exists without ``overwrite``, or that would replace an input)

@@ -38,7 +38,9 @@ class Prepared:
 class BaseColorizer:
     """The steps before and after the network; subclasses provide ``predict_ab``."""
 
-    def __init__(self, *, size: int = DEFAULT_SIZE, temperature: float = DEFAULT_TEMPERATURE, decode: str = "annealed"):
+    def __init__(
+        self, *, size: int = DEFAULT_SIZE, temperature: float = DEFAULT_TEMPERATURE, decode: str = "annealed"
+    ):
         self.size = self.input_side(check_size(size))
         self.temperature = check_temperature(temperature)
         self.decode = check_decode(decode)
@@ -52,8 +54,14 @@ class BaseColorizer:
         method = check_decode(decode or self.decode)
         return method, self.temperature if temperature is None else check_temperature(temperature)
 
-    def predict_ab(self, lightness: Any, *, temperature: float | None = None, decode: str | None = None,
-                   hint_map: Any = None) -> Any:
+    def predict_ab(
+        self,
+        lightness: Any,
+        *,
+        temperature: float | None = None,
+        decode: str | None = None,
+        hint_map: Any = None,
+    ) -> Any:
         """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S), for a network that ``takes_hints``] -> ab
         (B, 2, h, w) in Lab units at the network's output size."""
         raise NotImplementedError
@@ -88,11 +96,21 @@ class BaseColorizer:
         that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et al. 2004)."""
         prepared = self.prepare(image, size=size)
         hint_map = self.hint_view(prepared, hints) if hints and self.takes_hints else None
-        ab_small = self.predict_ab(prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map)
-        return self.render(prepared.source, self.spread_guidance(prepared, ab_small, hints=hints, scribbles=scribbles))
+        ab_small = self.predict_ab(
+            prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map
+        )
+        return self.render(
+            prepared.source, self.spread_guidance(prepared, ab_small, hints=hints, scribbles=scribbles)
+        )
 
-    def spread_guidance(self, prepared: Prepared, ab_small: Any, *, hints: list[Hint | dict] | None = None,
-                        scribbles: str | Path | Image.Image | None = None) -> Any:
+    def spread_guidance(
+        self,
+        prepared: Prepared,
+        ab_small: Any,
+        *,
+        hints: list[Hint | dict] | None = None,
+        scribbles: str | Path | Image.Image | None = None,
+    ) -> Any:
         """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``spreading``), ready
         for ``render``; as it is when there are none."""
         if not hints and scribbles is None:
@@ -101,8 +119,12 @@ class BaseColorizer:
         from chromalab.colorize.spreading import spread  # scipy: only when asked
 
         height, width = prepared.source.lightness.shape
-        return spread(prepared.source, hints=as_hints(hints or [], (width, height)), scribbles=scribbles,
-                      prior_ab=ab_small)
+        return spread(
+            prepared.source,
+            hints=as_hints(hints or [], (width, height)),
+            scribbles=scribbles,
+            prior_ab=ab_small,
+        )
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
         """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""
@@ -142,7 +164,9 @@ def render(source: Lightness, ab_small: Any) -> Image.Image:
     return result
 
 
-SMALLEST_VIEW = 32  # a view never upsamples the photo, except a photo smaller than this (the networks' 1/32 maps)
+SMALLEST_VIEW = (
+    32  # a view never upsamples the photo, except a photo smaller than this (the networks' 1/32 maps)
+)
 
 
 def network_view(lightness: np.ndarray, size: int) -> np.ndarray:

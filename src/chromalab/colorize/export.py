@@ -26,7 +26,10 @@ from chromalab.models.registry import input_side, side_rule
 from chromalab.models.spec import GRAPH_INPUTS, GRAPH_MODE_HUE_OUTPUT, GRAPH_OUTPUT, METADATA_KEY
 
 OPSET = 17
-CHECK_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)  # not the mode: a near tie may fall either way in float rounding
+CHECK_TEMPERATURES = (
+    DEFAULT_TEMPERATURE,
+    1.0,
+)  # not the mode: a near tie may fall either way in float rounding
 
 
 class DecodingNetwork(nn.Module):
@@ -42,7 +45,9 @@ class DecodingNetwork(nn.Module):
     def outputs(self) -> list[str]:
         return [GRAPH_OUTPUT, GRAPH_MODE_HUE_OUTPUT] if isinstance(self.bins, JointBins) else [GRAPH_OUTPUT]
 
-    def forward(self, lightness: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    def forward(
+        self, lightness: torch.Tensor, temperature: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         out = self.model(normalize_l(lightness))  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
         if self.bins is None:
             return denormalize_ab(out)
@@ -72,8 +77,16 @@ def export_onnx(source: Path, target: Path) -> dict:
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # tracer warnings about Python values taken as constants
-            torch.onnx.export(network, example, str(tmp), input_names=list(GRAPH_INPUTS), output_names=network.outputs,
-                              dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+            torch.onnx.export(
+                network,
+                example,
+                str(tmp),
+                input_names=list(GRAPH_INPUTS),
+                output_names=network.outputs,
+                dynamic_axes=dynamic_axes,
+                opset_version=OPSET,
+                dynamo=False,
+            )
         graph = onnx.load(str(tmp))
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
         onnx.save(graph, str(tmp))
@@ -95,7 +108,10 @@ def largest_difference(source: Path, graph: Path) -> float:
     ramp = np.linspace(0.0, 100.0, side, dtype=np.float32)
     lightness = (ramp[:, None] * 0.7 + ramp[None, :] * 0.3)[None, None]  # (1, 1, S, S)
     methods = ["annealed", "mode-hue"] if isinstance(torch_backend.bins, JointBins) else ["annealed"]
-    differences = [onnx_backend.predict_ab(lightness, temperature=t, decode=method)
-                   - torch_backend.predict_ab(lightness, temperature=t, decode=method).numpy()
-                   for t in CHECK_TEMPERATURES for method in methods]  # (1, 2, h, w) each
+    differences = [
+        onnx_backend.predict_ab(lightness, temperature=t, decode=method)
+        - torch_backend.predict_ab(lightness, temperature=t, decode=method).numpy()
+        for t in CHECK_TEMPERATURES
+        for method in methods
+    ]  # (1, 2, h, w) each
     return max(float(np.abs(d).max()) for d in differences)

@@ -31,8 +31,11 @@ class HintSession:
         self.hints: list[Hint] = []
         inside = colorizer.takes_hints and hasattr(colorizer.model, "encode")
         self.encoded = colorizer.encode(self.prepared.network_input) if inside else None
-        self.automatic = (colorizer.hinted_output(self.encoded, None) if inside
-                          else colorizer.network_output(self.prepared.network_input))  # (1, Q | 2, h, w)
+        self.automatic = (
+            colorizer.hinted_output(self.encoded, None)
+            if inside
+            else colorizer.network_output(self.prepared.network_input)
+        )  # (1, Q | 2, h, w)
         self.output = self.automatic
         self.spreading: Spreading | None = None  # built by the first ``set_hints``
 
@@ -62,7 +65,9 @@ class HintSession:
         if not self.hints or self.encoded is None:
             self.output = self.automatic  # no hints, or a model without hint inputs
             return
-        self.output = self.colorizer.hinted_output(self.encoded, self.colorizer.hint_view(self.prepared, self.hints))
+        self.output = self.colorizer.hinted_output(
+            self.encoded, self.colorizer.hint_view(self.prepared, self.hints)
+        )
 
     def ab(self, *, temperature: float | None = None) -> np.ndarray:
         """ab (1, 2, h, w) for ``render``: the decoded output with the hints spread over it."""
@@ -93,8 +98,10 @@ class HintSession:
                 chosen.append((centre, float(probabilities[index])))
             if len(chosen) == count:
                 break
-        return [{"color": _hex(lightness, centre), "ab": [round(float(v), 2) for v in centre], "p": round(p, 4)}
-                for centre, p in chosen]
+        return [
+            {"color": _hex(lightness, centre), "ab": [round(float(v), 2) for v in centre], "p": round(p, 4)}
+            for centre, p in chosen
+        ]
 
 
 def _hex(lightness: float, ab: torch.Tensor) -> str:

@@ -47,10 +47,18 @@ class OnnxColorizer(BaseColorizer):
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model file not found: {path}")
         settings = onnxruntime.SessionOptions()
-        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as OMP_WAIT_POLICY=PASSIVE
+        settings.add_session_config_entry(
+            "session.intra_op.allow_spinning", "0"
+        )  # as OMP_WAIT_POLICY=PASSIVE
         try:
             session = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
-        except (errors.Fail, errors.InvalidProtobuf, errors.InvalidGraph, errors.InvalidArgument, errors.NoSuchFile) as error:
+        except (
+            errors.Fail,
+            errors.InvalidProtobuf,
+            errors.InvalidGraph,
+            errors.InvalidArgument,
+            errors.NoSuchFile,
+        ) as error:
             raise ValueError(f"{path}: not a readable ONNX file ({str(error).splitlines()[0]})") from None
         raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if raw is None:
@@ -72,17 +80,27 @@ class OnnxColorizer(BaseColorizer):
     def input_side(self, size: int) -> int:
         return side_for(size, **self.metadata.get("side", {}))
 
-    def predict_ab(self, lightness: np.ndarray, *, temperature: float | None = None, decode: str | None = None,
-                   hint_map: None = None) -> np.ndarray:
+    def predict_ab(
+        self,
+        lightness: np.ndarray,
+        *,
+        temperature: float | None = None,
+        decode: str | None = None,
+        hint_map: None = None,
+    ) -> np.ndarray:
         """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size (the exported
         graph is the automatic one: it takes no hints)."""
         if hint_map is not None:
             raise ValueError("an exported graph takes no hints; use the torch engine")
         method, t = self.decoding(temperature, decode)
-        feeds = {"lightness": np.ascontiguousarray(lightness, dtype=np.float32),
-                 "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32)}  # mode, mean: annealed
+        feeds = {
+            "lightness": np.ascontiguousarray(lightness, dtype=np.float32),
+            "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32),
+        }  # mode, mean: annealed
         output = GRAPH_MODE_HUE_OUTPUT if method == "mode-hue" else GRAPH_OUTPUT
         if output not in self.outputs:
-            raise ValueError(f"this graph has no {method} decoding (its bins have no joint hue, or it was exported "
-                             "before mode-hue existed: export it again)")
+            raise ValueError(
+                f"this graph has no {method} decoding (its bins have no joint hue, or it was exported "
+                "before mode-hue existed: export it again)"
+            )
         return self.session.run([output], {k: v for k, v in feeds.items() if k in self.inputs})[0]

@@ -54,7 +54,11 @@ def backend_for(model: str, engine: str = "auto") -> str:
         return engine
     if model.endswith(".onnx"):
         return "onnx"
-    if model == DEFAULT_MODEL and bundled_weights(suffix=".onnx").is_file() and importlib.util.find_spec("onnxruntime"):
+    if (
+        model == DEFAULT_MODEL
+        and bundled_weights(suffix=".onnx").is_file()
+        and importlib.util.find_spec("onnxruntime")
+    ):
         return "onnx"
     return "torch"
 

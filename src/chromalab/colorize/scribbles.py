@@ -30,10 +30,14 @@ def read_strokes(source: str | Path | Image.Image, size: tuple[int, int]) -> Str
     ignored: only their chroma is used). ValueError on a wrong size, no transparency or no stroke."""
     image = source if isinstance(source, Image.Image) else open_image(source)
     if image.size != tuple(size):
-        raise ValueError(f"the scribbles are {image.size[0]}x{image.size[1]}, the photo {size[0]}x{size[1]}; "
-                         "draw them on a transparent layer the size of the photo")
+        raise ValueError(
+            f"the scribbles are {image.size[0]}x{image.size[1]}, the photo {size[0]}x{size[1]}; "
+            "draw them on a transparent layer the size of the photo"
+        )
     if not has_alpha(image):
-        raise ValueError("the scribbles have no transparency: draw colour strokes on a transparent layer (PNG)")
+        raise ValueError(
+            "the scribbles have no transparency: draw colour strokes on a transparent layer (PNG)"
+        )
     rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0  # (H, W, 4)
     mask = rgba[..., 3] >= STROKE_ALPHA
     if not mask.any():

@@ -40,7 +40,9 @@ FILL_LEAK = 1e-6  # hints alone, no model, no scribble: a leak to grey over ~600
 HINT_RADIUS = 2.0  # working pixels: a point hint is a disc this large (a point barely reaches its neighbours)
 EDGE_SCALE = 0.6  # the paper prints 2; with 2, 14% of a stroke's colour crossed a step of 40 L (0.6: 0.2%)
 MIN_VARIANCE = 1e-4  # (L / 100)^2: a flat window still separates lightness steps of a few units
-ORDERING = "MMD_AT_PLUS_A"  # SuperLU's column order: on these grids 20% less fill and 3x faster solves than COLAMD
+ORDERING = (
+    "MMD_AT_PLUS_A"  # SuperLU's column order: on these grids 20% less fill and 3x faster solves than COLAMD
+)
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
@@ -48,27 +50,40 @@ class Spreading:
     """One photo's system at the working size, factorised once: ``spread(hints, prior_ab)`` as often as the
     hints or the model's colours change. Keeps the responses of the hints it last saw."""
 
-    def __init__(self, lightness: np.ndarray, strokes: Strokes | None = None, *, leak: float,
-                 scale: float = 1.0) -> None:
+    def __init__(
+        self, lightness: np.ndarray, strokes: Strokes | None = None, *, leak: float, scale: float = 1.0
+    ) -> None:
         """``lightness`` (h, w) and ``strokes`` at the working size, which is ``scale`` x the photo's."""
         height, width = self.shape = lightness.shape
         self.fixed = strokes.mask.ravel() if strokes is not None else np.zeros(height * width, bool)
         self.strokes, self.leak, self.scale = strokes, leak, scale
         free = ~self.fixed
-        matrix = sparse.diags(np.where(free, 1.0 + leak, 1.0)) - sparse.diags(free.astype(np.float64)) @ affinity(lightness)
+        matrix = sparse.diags(np.where(free, 1.0 + leak, 1.0)) - sparse.diags(
+            free.astype(np.float64)
+        ) @ affinity(lightness)
         self.solver = splu(matrix.tocsc(), permc_spec=ORDERING)
-        self.responses: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # disc centre -> (pixels, A^-1 g)
+        self.responses: dict[
+            tuple[int, int], tuple[np.ndarray, np.ndarray]
+        ] = {}  # disc centre -> (pixels, A^-1 g)
 
     @classmethod
-    def for_photo(cls, source: Lightness, *, scribbles: str | Path | Image.Image | None = None,
-                  prior: bool = True) -> Spreading:
+    def for_photo(
+        cls, source: Lightness, *, scribbles: str | Path | Image.Image | None = None, prior: bool = True
+    ) -> Spreading:
         """``source`` (the photo's full-resolution L) at the working size, with its scribbles
         file fixed; ``prior``: whether a model's colours will be given to ``spread``."""
         height, width = source.lightness.shape
         scale = working_scale((width, height))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))  # (w, h) working
-        strokes = None if scribbles is None else shrink_strokes(read_strokes(scribbles, (width, height)), size)
-        return cls(resize_channel(source.lightness, size), strokes, leak=leak(prior=prior, strokes=strokes), scale=scale)
+        strokes = (
+            None if scribbles is None else shrink_strokes(read_strokes(scribbles, (width, height)), size)
+        )
+        return cls(
+            resize_channel(source.lightness, size),
+            strokes,
+            leak=leak(prior=prior, strokes=strokes),
+            scale=scale,
+        )
 
     @property
     def nbytes(self) -> int:
@@ -81,21 +96,29 @@ class Spreading:
         scribbles spread over ``prior_ab`` (1, 2, h', w'), a model's colours at any resolution (None: over
         nothing)."""
         height, width = self.shape
-        prior = None if prior_ab is None else np.stack(
-            [resize_channel(np.asarray(prior_ab)[0, c], (width, height)) for c in range(2)], -1)  # (h, w, 2)
+        prior = (
+            None
+            if prior_ab is None
+            else np.stack([resize_channel(np.asarray(prior_ab)[0, c], (width, height)) for c in range(2)], -1)
+        )  # (h, w, 2)
         placed = {self._centre(hint): hint.ab for hint in hints}  # a later hint in the same pixel wins
         return np.ascontiguousarray(self.solve(prior, placed).transpose(2, 0, 1))[None]
 
-    def solve(self, prior: np.ndarray | None, placed: dict[tuple[int, int], tuple[float, float]]) -> np.ndarray:
+    def solve(
+        self, prior: np.ndarray | None, placed: dict[tuple[int, int], tuple[float, float]]
+    ) -> np.ndarray:
         """ab (h, w, 2): the system's solution over ``prior`` (h, w, 2) with a hint of colour ``placed[centre]``
         (a, b) at each working pixel ``centre`` (row, column)."""
         solution, discs = self._solve_with_responses(self._right_side(prior), list(placed))  # (n, 2): A^-1 b
         if discs:
             pixels = [where for where, _ in discs.values()]
             responses = np.stack([response for _, response in discs.values()], axis=1)  # (n, k): A^-1 g_j
-            coupling = np.stack([responses[where].mean(axis=0) for where in pixels])  # (k, k): disc i's mean of j
+            coupling = np.stack(
+                [responses[where].mean(axis=0) for where in pixels]
+            )  # (k, k): disc i's mean of j
             missing = np.array([placed[centre] for centre in discs]) - np.stack(
-                [solution[where].mean(axis=0) for where in pixels])  # (k, 2)
+                [solution[where].mean(axis=0) for where in pixels]
+            )  # (k, 2)
             strengths = np.linalg.lstsq(coupling, missing, rcond=None)[0]  # (k, 2); lstsq: overlapping discs
             solution += responses @ strengths
         return solution.reshape(*self.shape, 2).astype(np.float32)
@@ -115,7 +138,9 @@ class Spreading:
         height, width = self.shape
         return min(int(hint.y * self.scale), height - 1), min(int(hint.x * self.scale), width - 1)
 
-    def _solve_with_responses(self, given: np.ndarray, centres: list[tuple[int, int]]) -> tuple[np.ndarray, dict]:
+    def _solve_with_responses(
+        self, given: np.ndarray, centres: list[tuple[int, int]]
+    ) -> tuple[np.ndarray, dict]:
         """(A^-1 ``given`` (n, 2), {centre: (its disc's pixels, A^-1 g)} for the discs of ``centres`` that hold a
         free pixel (a disc inside a scribble changes nothing)), the responses of new discs solved in the same
         call (one pass over the factors). Only these are kept afterwards; the kept ones are read once, so
@@ -128,7 +153,9 @@ class Spreading:
         for column, centre in enumerate(new, start=2):
             right[discs[centre], column] = 1.0
         solved = self.solver.solve(right)
-        fresh = {centre: (discs[centre], solved[:, column].copy()) for column, centre in enumerate(new, start=2)}
+        fresh = {
+            centre: (discs[centre], solved[:, column].copy()) for column, centre in enumerate(new, start=2)
+        }
         used = {centre: known.get(centre) or fresh[centre] for centre, pixels in discs.items() if pixels.size}
         self.responses = used
         return solved[:, :2], used
@@ -138,8 +165,10 @@ class Spreading:
         height, width = self.shape
         row, column = centre
         reach = int(HINT_RADIUS)
-        rows, cols = np.ogrid[max(0, row - reach):min(height, row + reach + 1),
-                              max(0, column - reach):min(width, column + reach + 1)]
+        rows, cols = np.ogrid[
+            max(0, row - reach) : min(height, row + reach + 1),
+            max(0, column - reach) : min(width, column + reach + 1),
+        ]
         inside = (rows - row) ** 2 + (cols - column) ** 2 <= HINT_RADIUS**2
         flat = (rows * width + cols)[inside]
         return flat[~self.fixed[flat]]
@@ -160,8 +189,13 @@ def leak(*, prior: bool, strokes: Strokes | None) -> float:
     return 0.0 if strokes is not None and strokes.mask.any() else FILL_LEAK
 
 
-def spread(source: Lightness, *, hints: list[Hint] | None = None, scribbles: str | Path | Image.Image | None = None,
-           prior_ab: Any = None) -> np.ndarray:
+def spread(
+    source: Lightness,
+    *,
+    hints: list[Hint] | None = None,
+    scribbles: str | Path | Image.Image | None = None,
+    prior_ab: Any = None,
+) -> np.ndarray:
     """A photo's full-resolution L, its hints and scribbles -> ab (1, 2, h, w) at the working
     size, ready for ``core.render``; ``prior_ab`` (1, 2, h', w') is a model's colour at any resolution (None:
     the user's colours alone)."""
@@ -176,7 +210,7 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
     h, w = lightness.shape
     unit = lightness.astype(np.float64) / 100.0  # (h, w): L in [0, 1]
     level = np.pad(unit, 1, mode="edge")  # (h + 2, w + 2)
-    windows = np.stack([level[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in [(0, 0), *NEIGHBOURS]])
+    windows = np.stack([level[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in [(0, 0), *NEIGHBOURS]])
     variance = np.maximum(windows.var(axis=0), MIN_VARIANCE)  # (h, w): sigma_r^2
     index = np.arange(h * w).reshape(h, w)
     rows, cols, weights = [], [], []
@@ -186,11 +220,16 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
         step = unit[ys, xs] - unit[moved]
         rows.append(index[ys, xs].ravel())
         cols.append(index[moved].ravel())
-        weights.append(np.exp(-step.ravel() ** 2 / (EDGE_SCALE * variance[ys, xs].ravel())) + 1e-12)  # > 0: connected
-    matrix = sparse.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(h * w, h * w))
+        weights.append(
+            np.exp(-(step.ravel() ** 2) / (EDGE_SCALE * variance[ys, xs].ravel())) + 1e-12
+        )  # > 0: connected
+    matrix = sparse.csr_matrix(
+        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w)
+    )
     sums = np.asarray(matrix.sum(axis=1)).ravel()
-    return sparse.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ matrix  # 1 pixel: none
+    return (
+        sparse.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ matrix
+    )  # 1 pixel: none
 
 
 def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:

@@ -67,8 +67,15 @@ class Colorizer(BaseColorizer):
         return cls.untrained(str(name_or_path), **{k: v for k, v in options.items() if v is not None})
 
     @classmethod
-    def untrained(cls, name: str, *, bins: str = "gamut:10", model_options: dict | None = None, seed: int = 0,
-                  **options: object) -> Colorizer:
+    def untrained(
+        cls,
+        name: str,
+        *,
+        bins: str = "gamut:10",
+        model_options: dict | None = None,
+        seed: int = 0,
+        **options: object,
+    ) -> Colorizer:
         """A registered architecture with random weights drawn from ``seed`` (the same every call; torch's global
         generator is left as it was); its colours are meaningless. Classification when the architecture allows
         it (over ``bins``), regression otherwise."""
@@ -77,7 +84,9 @@ class Colorizer(BaseColorizer):
         bin_set = make_bins(bins) if "classification" in model_info(name).kinds else None
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = create_model(name, num_classes=bin_set.num_classes if bin_set else None, **(model_options or {}))
+            model = create_model(
+                name, num_classes=bin_set.num_classes if bin_set else None, **(model_options or {})
+            )
         warnings.warn(f"model {name!r} has random weights: colours will be meaningless", stacklevel=2)
         spec = ModelSpec(name, model_options or {}, bin_set.spec if bin_set else None)
         return cls(for_inference(model), bins=bin_set, spec=spec, **options)
@@ -86,20 +95,27 @@ class Colorizer(BaseColorizer):
         return input_side(self.model, size)  # size-specific networks see their own size
 
     def predict_ab(
-        self, lightness: torch.Tensor | np.ndarray, *, temperature: float | None = None, decode: str | None = None,
+        self,
+        lightness: torch.Tensor | np.ndarray,
+        *,
+        temperature: float | None = None,
+        decode: str | None = None,
         hint_map: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S)] -> ab (B, 2, h, w) in Lab units at the network's
         output size."""
-        return self.decode_output(self.network_output(lightness, hint_map), temperature=temperature, decode=decode)
+        return self.decode_output(
+            self.network_output(lightness, hint_map), temperature=temperature, decode=decode
+        )
 
     @property
     def takes_hints(self) -> bool:
         return bool(getattr(self.model, "takes_hints", False))
 
     @torch.inference_mode()
-    def network_output(self, lightness: torch.Tensor | np.ndarray,
-                       hint_map: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+    def network_output(
+        self, lightness: torch.Tensor | np.ndarray, hint_map: torch.Tensor | np.ndarray | None = None
+    ) -> torch.Tensor:
         """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the bins,
         or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any temperature.
         ``hint_map``: (B, 3, S, S) for a network that ``takes_hints`` (``ValueError`` for one that does not)."""
@@ -124,11 +140,11 @@ class Colorizer(BaseColorizer):
         return self.model.decode(encoded, None if hint_map is None else torch.as_tensor(hint_map))
 
     @torch.inference_mode()
-    def decode_output(self, output: torch.Tensor, *, temperature: float | None = None,
-                      decode: str | None = None) -> torch.Tensor:
+    def decode_output(
+        self, output: torch.Tensor, *, temperature: float | None = None, decode: str | None = None
+    ) -> torch.Tensor:
         """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean, or mode)."""
         if self.bins is None:
             return denormalize_ab(output)
         method, t = self.decoding(temperature, decode)
         return self.bins.decode(output, method=method, temperature=t)
-

@@ -49,12 +49,17 @@ HISTOGRAM_FILE = f"histogram{HISTOGRAM_GRID}.npy"
 DEFAULT_PRIOR_SPEC = "gamut:10"
 # the arrays of a complete cache, besides cache.json (written last) and manifest.json
 ARRAY_FILES = (L_FILE, AB_FILE, LABELS_FILE, SPLIT_FILE, COUNTS_FILE, HISTOGRAM_FILE)
-ENCODINGS = {"l_encoding": f"uint8 round(L * {L_CODES_PER_UNIT})", "ab_encoding": "int8 round(ab)"}  # in cache.json
+ENCODINGS = {
+    "l_encoding": f"uint8 round(L * {L_CODES_PER_UNIT})",
+    "ab_encoding": "int8 round(ab)",
+}  # in cache.json
 
 
 def encode_l(lightness: np.ndarray) -> np.ndarray:
     """L in [0, 100] (any shape) -> uint8 codes."""
-    return np.clip(np.rint(np.asarray(lightness, dtype=np.float32) * L_CODES_PER_UNIT), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(np.asarray(lightness, dtype=np.float32) * L_CODES_PER_UNIT), 0, 255).astype(
+        np.uint8
+    )
 
 
 def decode_l(codes: np.ndarray) -> np.ndarray:
@@ -80,7 +85,9 @@ def write_count_tables(folder: Path, counts: np.ndarray) -> None:
 
     np.save(folder / COUNTS_FILE, counts)
     np.save(folder / HISTOGRAM_FILE, histogram_from_counts(counts, grid=HISTOGRAM_GRID))
-    _save_prior(folder / prior_file_name(DEFAULT_PRIOR_SPEC), prior_from_counts(counts, make_bins(DEFAULT_PRIOR_SPEC)))
+    _save_prior(
+        folder / prior_file_name(DEFAULT_PRIOR_SPEC), prior_from_counts(counts, make_bins(DEFAULT_PRIOR_SPEC))
+    )
 
 
 def prior_file_name(spec: str) -> str:
@@ -110,12 +117,18 @@ class Cache:
 
     def _check_shapes(self) -> None:
         n, s = int(self.info["count"]), self.size
-        expected = {L_FILE: (self.l, (n, s, s), np.uint8), AB_FILE: (self.ab, (n, 2, s, s), np.int8),
-                    LABELS_FILE: (self.labels, (n,), np.int16), SPLIT_FILE: (self.split, (n,), np.uint8)}
+        expected = {
+            L_FILE: (self.l, (n, s, s), np.uint8),
+            AB_FILE: (self.ab, (n, 2, s, s), np.int8),
+            LABELS_FILE: (self.labels, (n,), np.int16),
+            SPLIT_FILE: (self.split, (n,), np.uint8),
+        }
         for name, (array, shape, dtype) in expected.items():
             if array.shape != shape or array.dtype != dtype:
-                raise ValueError(f"{self.path / name}: expected {np.dtype(dtype).name} {shape}, "
-                                 f"found {array.dtype.name} {array.shape}; prepare the cache again")
+                raise ValueError(
+                    f"{self.path / name}: expected {np.dtype(dtype).name} {shape}, "
+                    f"found {array.dtype.name} {array.shape}; prepare the cache again"
+                )
 
     def __len__(self) -> int:
         return self.l.shape[0]
@@ -187,8 +200,10 @@ def read_info(path: Path) -> dict[str, Any]:
         raise ValueError(f"{info_path}: unreadable ({error})") from None
     found = info.get("format") if isinstance(info, dict) else None
     if found != CACHE_FORMAT:
-        raise ValueError(f"{path}: cache format {found!r}, this chromalab reads {CACHE_FORMAT!r}; "
-                         "prepare the cache again with this version")
+        raise ValueError(
+            f"{path}: cache format {found!r}, this chromalab reads {CACHE_FORMAT!r}; "
+            "prepare the cache again with this version"
+        )
     return info
 
 
@@ -231,7 +246,9 @@ def histogram_from_counts(counts: np.ndarray, *, grid: int) -> np.ndarray:
 
     values = _integer_ab()
     # the cell of each integer value, taken from ab_histogram itself so the two cannot disagree
-    cell = np.array([int(ab_histogram(torch.tensor([[[v]], [[0.0]]]), grid=grid).sum(1).argmax()) for v in values])
+    cell = np.array(
+        [int(ab_histogram(torch.tensor([[[v]], [[0.0]]]), grid=grid).sum(1).argmax()) for v in values]
+    )
     cells = ab_histogram(torch.zeros(2, 1, 1), grid=grid).shape[0]
     one_hot = np.zeros((256, cells), dtype=np.int64)
     one_hot[np.arange(256), cell] = 1

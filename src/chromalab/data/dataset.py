@@ -25,7 +25,9 @@ class CacheDataset(Dataset):
     and the epoch set with ``set_epoch``. Pickles by path (DataLoader workers reopen the memory maps).
     """
 
-    def __init__(self, cache: Cache | str | Path, split: str = "train", *, flip: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, cache: Cache | str | Path, split: str = "train", *, flip: bool = False, seed: int = 0
+    ) -> None:
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.split = split
         self.rows = self.cache.indices(split)  # (N,) cache rows of this split

@@ -40,7 +40,9 @@ def _thumbnail(grey: Image.Image) -> np.ndarray:
 
 
 def _dct_hash(thumbnail: np.ndarray) -> int:
-    low = dctn(thumbnail.astype(np.float64), type=2, norm="ortho")[:LOW, :LOW].ravel()[1:]  # (63,), no DC term
+    low = dctn(thumbnail.astype(np.float64), type=2, norm="ortho")[:LOW, :LOW].ravel()[
+        1:
+    ]  # (63,), no DC term
     bits = low > np.median(low)
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
@@ -114,7 +116,9 @@ class ExcludedPhotos:
         return None
 
 
-def hash_folders(folders: Sequence[Path], *, progress: Callable[[int, int], None] | None = None) -> ExcludedPhotos:
+def hash_folders(
+    folders: Sequence[Path], *, progress: Callable[[int, int], None] | None = None
+) -> ExcludedPhotos:
     """Hash every image under ``folders`` (recursive); ``FileNotFoundError`` for a missing folder.
 
     A file that does not decode is skipped: it cannot be duplicated by a training photo that decodes.
@@ -125,7 +129,9 @@ def hash_folders(folders: Sequence[Path], *, progress: Callable[[int, int], None
     for folder in folders:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder}: no such folder (--exclude takes folders of photos)")
-        paths += sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        paths += sorted(
+            p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
     thumbnails: list[np.ndarray] = []
     names: list[str] = []
     for done, path in enumerate(paths, 1):

@@ -113,10 +113,17 @@ def prepare(
     _check_output(out)
     excluded_folders = [parse_source(str(folder)) for folder in exclude]
     stats = [source_fingerprint(source) for source in parsed + excluded_folders]
-    options = {"format": fmt.CACHE_FORMAT, "size": size, "resize": resize, "val_fraction": val_fraction, "seed": seed,
-               "min_chroma": min_chroma, "min_side": min_side,
-               "sources": [[s.kind, str(s.path.resolve()), s.role] for s in parsed],
-               "exclude": [str(folder.path.resolve()) for folder in excluded_folders]}
+    options = {
+        "format": fmt.CACHE_FORMAT,
+        "size": size,
+        "resize": resize,
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "min_chroma": min_chroma,
+        "min_side": min_side,
+        "sources": [[s.kind, str(s.path.resolve()), s.role] for s in parsed],
+        "exclude": [str(folder.path.resolve()) for folder in excluded_folders],
+    }
     fingerprint = hashlib.sha256(json.dumps([options, stats]).encode()).hexdigest()
     info = _up_to_date(out, fingerprint)
     if info is not None:
@@ -126,9 +133,14 @@ def prepare(
     build = _make_build_folder(out)
     try:
         info = _build(build, parsed, items, options, workers=workers, progress=progress)
-        info |= {"fingerprint": fingerprint, "seconds": round(time.perf_counter() - start, 2),
-                 "sources": [{"kind": s.kind, "path": str(s.path.resolve()), "role": s.role, "fingerprint": f}
-                             for s, f in zip(parsed, stats)]}
+        info |= {
+            "fingerprint": fingerprint,
+            "seconds": round(time.perf_counter() - start, 2),
+            "sources": [
+                {"kind": s.kind, "path": str(s.path.resolve()), "role": s.role, "fingerprint": f}
+                for s, f in zip(parsed, stats)
+            ],
+        }
         _write_json(build / fmt.INFO_FILE, info)  # last: a folder with cache.json is complete
         _replace(build, out)
     finally:
@@ -145,7 +157,9 @@ def _val_fraction(val_fraction: float | None, val_sources: Sequence[str | Path])
     return val_fraction
 
 
-def _check_options(size: int, resize: str, val_fraction: float, min_chroma: float, workers: int | None) -> None:
+def _check_options(
+    size: int, resize: str, val_fraction: float, min_chroma: float, workers: int | None
+) -> None:
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
     if resize not in RESIZE_MODES:
@@ -163,7 +177,9 @@ def _check_output(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a folder")
     if out.is_dir() and not (out / fmt.INFO_FILE).is_file() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: not empty and not a chromalab cache (no {fmt.INFO_FILE}); refusing to overwrite it")
+        raise FileExistsError(
+            f"{out}: not empty and not a chromalab cache (no {fmt.INFO_FILE}); refusing to overwrite it"
+        )
 
 
 def _up_to_date(out: Path, fingerprint: str) -> dict | None:
@@ -171,12 +187,24 @@ def _up_to_date(out: Path, fingerprint: str) -> dict | None:
         info = fmt.read_info(out)
     except ValueError:
         return None
-    return info if info.get("fingerprint") == fingerprint and all((out / f).is_file() for f in fmt.ARRAY_FILES) else None
+    return (
+        info
+        if info.get("fingerprint") == fingerprint and all((out / f).is_file() for f in fmt.ARRAY_FILES)
+        else None
+    )
 
 
 def _report(out: Path, info: dict, *, up_to_date: bool, seconds: float) -> PrepareReport:
-    return PrepareReport(out, up_to_date, seconds, info["size"], info["candidates"], info["splits"], info["drops"],
-                         info["class_counts"])
+    return PrepareReport(
+        out,
+        up_to_date,
+        seconds,
+        info["size"],
+        info["candidates"],
+        info["splits"],
+        info["drops"],
+        info["class_counts"],
+    )
 
 
 def _assign_splits(items: list[Item], sources: Sequence[Source], val_fraction: float, seed: int) -> None:
@@ -231,11 +259,15 @@ def _truncate_npy(path: Path, rows: int) -> None:
     with open(path, "r+b") as f:
         version = np.lib.format.read_magic(f)
         header_start = f.tell()
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        reader = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
         shape, fortran, dtype = reader(f)
         data_start = f.tell()
         new_shape = (rows, *shape[1:])
-        header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": new_shape})
+        header = repr(
+            {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": new_shape}
+        )
         length_bytes = 2 if version == (1, 0) else 4
         room = data_start - header_start - length_bytes
         assert len(header) + 1 <= room, "the header only shrinks"
@@ -245,8 +277,14 @@ def _truncate_npy(path: Path, rows: int) -> None:
 
 
 # -- decoding into the build folder ------------------------------------------------------------------------
-def _tasks(sources: list[Source], items: list[Item], options: dict, lut: Path | None, excluded: Path | None,
-           workers: int) -> list[Task]:
+def _tasks(
+    sources: list[Source],
+    items: list[Item],
+    options: dict,
+    lut: Path | None,
+    excluded: Path | None,
+    workers: int,
+) -> list[Task]:
     """Chunks of consecutive items of one source: about 8 per worker, 8 to 128 photos each."""
     chunk = max(8, min(128, math.ceil(len(items) / max(1, workers * 8))))
     chunks: list[list[Item]] = []
@@ -254,13 +292,31 @@ def _tasks(sources: list[Source], items: list[Item], options: dict, lut: Path | 
         if not chunks or len(chunks[-1]) >= chunk or chunks[-1][0].source != item.source:
             chunks.append([])
         chunks[-1].append(item)
-    return [Task(sources[c[0].source], [i.key for i in c], [i.split == "train" for i in c], options["size"],
-                 options["resize"], options["min_chroma"], str(lut) if lut else None, options["min_side"],
-                 str(excluded) if excluded else None) for c in chunks]
+    return [
+        Task(
+            sources[c[0].source],
+            [i.key for i in c],
+            [i.split == "train" for i in c],
+            options["size"],
+            options["resize"],
+            options["min_chroma"],
+            str(lut) if lut else None,
+            options["min_side"],
+            str(excluded) if excluded else None,
+        )
+        for c in chunks
+    ]
 
 
-def _build(build: Path, sources: list[Source], items: list[Item], options: dict, *,
-           workers: int | None, progress: Callable[[int, int], None] | None) -> dict:
+def _build(
+    build: Path,
+    sources: list[Source],
+    items: list[Item],
+    options: dict,
+    *,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict:
     """Process every item into ``build``; returns cache.json's content (without the fingerprint)."""
     n, size = len(items), options["size"]
     if workers is None:
@@ -270,7 +326,9 @@ def _build(build: Path, sources: list[Source], items: list[Item], options: dict,
     if excluded is not None:
         hash_folders([Path(folder) for folder in options["exclude"]]).save(excluded)
     l_out = np.lib.format.open_memmap(build / fmt.L_FILE, mode="w+", dtype=np.uint8, shape=(n, size, size))
-    ab_out = np.lib.format.open_memmap(build / fmt.AB_FILE, mode="w+", dtype=np.int8, shape=(n, 2, size, size))
+    ab_out = np.lib.format.open_memmap(
+        build / fmt.AB_FILE, mode="w+", dtype=np.int8, shape=(n, 2, size, size)
+    )
     counts = np.zeros((256, 256), np.int64)
     outcomes: list[tuple[str | None, str, float]] = []
     rows = 0
@@ -287,7 +345,9 @@ def _build(build: Path, sources: list[Source], items: list[Item], options: dict,
                 if progress is not None:
                     progress(len(outcomes), n)
     except BrokenProcessPool:
-        raise PrepareError(build.parent, "a decoding process died (out of memory?); try fewer --workers") from None
+        raise PrepareError(
+            build.parent, "a decoding process died (out of memory?); try fewer --workers"
+        ) from None
     l_out.flush()
     ab_out.flush()
     del l_out, ab_out
@@ -308,7 +368,9 @@ def _build(build: Path, sources: list[Source], items: list[Item], options: dict,
 
 
 # -- the tables --------------------------------------------------------------------------------------------
-def _write_rows_and_info(build: Path, items: list[Item], kept: list[Item], drops: dict[str, int], options: dict) -> dict:
+def _write_rows_and_info(
+    build: Path, items: list[Item], kept: list[Item], drops: dict[str, int], options: dict
+) -> dict:
     """labels.npy and split.npy of the kept rows; returns cache.json's content (without the sources)."""
     classes = sorted({item.label for item in items})
     labels = np.array([classes.index(item.label) for item in kept], np.int16)
@@ -318,9 +380,17 @@ def _write_rows_and_info(build: Path, items: list[Item], kept: list[Item], drops
     class_counts = {c: {s: 0 for s in fmt.SPLITS} for c in classes}
     for item in kept:
         class_counts[item.label][item.split] += 1
-    return {**options, "count": len(kept), "candidates": len(items), "splits": {s: int((split == i).sum())
-            for i, s in enumerate(fmt.SPLITS)}, "drops": drops, "classes": classes, "class_counts": class_counts,
-            **fmt.ENCODINGS, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        **options,
+        "count": len(kept),
+        "candidates": len(items),
+        "splits": {s: int((split == i).sum()) for i, s in enumerate(fmt.SPLITS)},
+        "drops": drops,
+        "classes": classes,
+        "class_counts": class_counts,
+        **fmt.ENCODINGS,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _write_manifest(path: Path, sources: list[Source], items: list[Item], outcomes: list) -> None:
@@ -328,7 +398,10 @@ def _write_manifest(path: Path, sources: list[Source], items: list[Item], outcom
     kept, dropped = [], []
     roots = [source.path.resolve() for source in sources]
     for item, (reason, detail, chroma) in zip(items, outcomes):
-        entry = {"path": display_path(sources[item.source], roots[item.source], item.key), "class": item.label}
+        entry = {
+            "path": display_path(sources[item.source], roots[item.source], item.key),
+            "class": item.label,
+        }
         if reason is None:
             kept.append({"row": len(kept), **entry, "split": item.split, "chroma": round(chroma, 2)})
         else:

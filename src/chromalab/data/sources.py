@@ -73,7 +73,10 @@ def parse_source(text: str, role: str = "auto") -> Source:
 def _find_kaggle_arrays(root: Path) -> tuple[Path, tuple[Path, ...]] | None:
     grays = sorted(root.glob("gray_scale.npy")) + sorted(root.glob("*/gray_scale.npy"))
     for pattern in ("ab*.npy", "ab/ab*.npy", "ab/ab/ab*.npy"):
-        abs_ = sorted(root.glob(pattern), key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)])
+        abs_ = sorted(
+            root.glob(pattern),
+            key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)],
+        )
         if grays and abs_:
             return grays[0], tuple(abs_)
     return None
@@ -112,10 +115,16 @@ def list_items(source: Source, index: int) -> list[Item]:
     elif source.kind == "tar":
         with tarfile.open(source.path) as tar:
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
-            classes = {n[:-4]: tar.extractfile(m).read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
-                       for n, m in members.items() if n.endswith(".cls")}
+            classes = {
+                n[:-4]: tar.extractfile(m).read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+                for n, m in members.items()
+                if n.endswith(".cls")
+            }
         names = sorted(n for n in members if Path(n).suffix.lower() in IMAGE_SUFFIXES)
-        items = [Item(index, n, classes.get(os.path.splitext(n)[0]) or _top_folder(n, source.path.stem)) for n in names]
+        items = [
+            Item(index, n, classes.get(os.path.splitext(n)[0]) or _top_folder(n, source.path.stem))
+            for n in names
+        ]
     else:
         rels = [r for r in _walk(source.path) if os.path.splitext(r)[1].lower() in IMAGE_SUFFIXES]
         items = [Item(index, r, _top_folder(r, source.path.resolve().name)) for r in rels]
@@ -145,12 +154,18 @@ def npy_arrays(source: Source) -> tuple[np.ndarray, list[np.ndarray]]:
         raise PrepareError(source.path, f"L must be uint8 (N, H, W), got {l_codes.dtype} {l_codes.shape}")
     for path, ab in zip(source.ab_paths, parts):
         if ab.ndim != 4 or ab.shape[1:] != (*l_codes.shape[1:], 2) or ab.dtype != np.uint8:
-            raise PrepareError(path, f"ab must be uint8 (N, {l_codes.shape[1]}, {l_codes.shape[2]}, 2) to match "
-                                     f"L {l_codes.shape}, got {ab.dtype} {ab.shape}")
+            raise PrepareError(
+                path,
+                f"ab must be uint8 (N, {l_codes.shape[1]}, {l_codes.shape[2]}, 2) to match "
+                f"L {l_codes.shape}, got {ab.dtype} {ab.shape}",
+            )
     total = sum(ab.shape[0] for ab in parts)
     if total != l_codes.shape[0]:
-        raise PrepareError(source.path, f"{l_codes.shape[0]} L images but {total} ab images "
-                                        f"in {', '.join(p.name for p in source.ab_paths)}")
+        raise PrepareError(
+            source.path,
+            f"{l_codes.shape[0]} L images but {total} ab images "
+            f"in {', '.join(p.name for p in source.ab_paths)}",
+        )
     return l_codes, parts
 
 

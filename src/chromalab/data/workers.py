@@ -115,7 +115,9 @@ def _decode(task: Task, key: str) -> tuple[np.ndarray, Box]:
             w, h = image.size
             _check_fits(w, h, size, resize, task.min_side)
             scale = size / max(w, h) if resize == "pad" else 1.0  # JPEG DCT scaling: 3x faster decoding
-            image.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)) if resize == "pad" else (size, size))
+            image.draft(
+                "RGB", (math.ceil(w * scale), math.ceil(h * scale)) if resize == "pad" else (size, size)
+            )
             image.load()
     except _Drop:
         raise
@@ -151,9 +153,13 @@ def _rgb_to_codes(rgb: np.ndarray, lut_path: str | None) -> tuple[np.ndarray, np
     if lut_path is not None:
         lut = _opened(lut_path, lambda: np.load(lut_path, mmap_mode="r"))
         rgb = rgb.astype(np.int32)
-        codes = lut[(rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]].view(np.uint8)  # (k, S, S * 4): L a b 0
+        codes = lut[(rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]].view(
+            np.uint8
+        )  # (k, S, S * 4): L a b 0
         codes = codes.reshape(*rgb.shape[:3], 4)
-        return np.ascontiguousarray(codes[..., 0]), np.ascontiguousarray(codes[..., 1:3].view(np.int8).transpose(0, 3, 1, 2))
+        return np.ascontiguousarray(codes[..., 0]), np.ascontiguousarray(
+            codes[..., 1:3].view(np.int8).transpose(0, 3, 1, 2)
+        )
     import torch
 
     return _lab_codes(torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0)

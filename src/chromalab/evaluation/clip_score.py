@@ -20,9 +20,17 @@ from chromalab.video.colorize_clip import FramePainter
 from chromalab.video.settings import NETWORK_EVERY
 
 
-def evaluate_clips(paths: Iterable[Path], colorizer: Colorizer, *, root: Path | None = None, temporal: str = "flow",
-                   network_every: int = NETWORK_EVERY, max_frames: int | None = None, bins: str | None = None,
-                   on_frame: Callable[[], None] = lambda: None) -> tuple[Evaluation, list[dict[str, object]]]:
+def evaluate_clips(
+    paths: Iterable[Path],
+    colorizer: Colorizer,
+    *,
+    root: Path | None = None,
+    temporal: str = "flow",
+    network_every: int = NETWORK_EVERY,
+    max_frames: int | None = None,
+    bins: str | None = None,
+    on_frame: Callable[[], None] = lambda: None,
+) -> tuple[Evaluation, list[dict[str, object]]]:
     """Score ``colorizer`` on each clip (its first ``max_frames`` frames); returns the frame-level evaluation
     (as for photos) and one temporal summary per clip: ``{"name", "frames", "model", "ground_truth"}``.
     ``VideoError`` for a clip that cannot be read."""
@@ -38,8 +46,15 @@ def evaluate_clips(paths: Iterable[Path], colorizer: Colorizer, *, root: Path | 
     return result, clips
 
 
-def _score_clip(path: Path, name: str, painter: FramePainter, result: Evaluation, *, max_frames: int | None,
-                on_frame: Callable[[], None]) -> dict[str, object]:
+def _score_clip(
+    path: Path,
+    name: str,
+    painter: FramePainter,
+    result: Evaluation,
+    *,
+    max_frames: int | None,
+    on_frame: Callable[[], None],
+) -> dict[str, object]:
     model, truth_scores = TemporalScores(), TemporalScores()
     previous: np.ndarray | None = None
     count = 0
@@ -63,13 +78,17 @@ def _score_clip(path: Path, name: str, painter: FramePainter, result: Evaluation
     return {"name": name, "frames": count, "model": model.summary(), "ground_truth": truth_scores.summary()}
 
 
-def clip_summary(result: Evaluation, clips: list[dict[str, object]], info: dict[str, object]) -> dict[str, object]:
+def clip_summary(
+    result: Evaluation, clips: list[dict[str, object]], info: dict[str, object]
+) -> dict[str, object]:
     """``Evaluation.summary`` with the temporal numbers: their mean over the clips in ``metrics`` and in
     ``ground_truth``, and each clip's in ``clips``."""
     summary = result.summary(info)
     for part, key in (("metrics", "model"), ("ground_truth", "ground_truth")):
-        numbers = {metric: [clip[key][metric] for clip in clips if clip[key][metric] is not None]
-                   for metric in ("cdc", "warping_error")}
+        numbers = {
+            metric: [clip[key][metric] for clip in clips if clip[key][metric] is not None]
+            for metric in ("cdc", "warping_error")
+        }
         summary.setdefault(part, {}).update({k: float(np.mean(v)) if v else None for k, v in numbers.items()})
     summary["clips"] = clips
     return summary

@@ -63,7 +63,9 @@ def band_counts(counts: np.ndarray, start: int, end: int) -> int:
 def named_shares(counts: np.ndarray) -> dict[str, float | None]:
     """The share of the chromatic pixels in each of ``NAMED_BANDS``; None for all when there are none."""
     total = int(np.sum(counts))
-    return {band.key: band_counts(counts, band.start, band.end) / total if total else None for band in NAMED_BANDS}
+    return {
+        band.key: band_counts(counts, band.start, band.end) / total if total else None for band in NAMED_BANDS
+    }
 
 
 def histogram(counts: np.ndarray) -> np.ndarray:
@@ -85,7 +87,10 @@ def hue_summary(counts: np.ndarray, true_counts: np.ndarray, pixels: int) -> dic
     of the pixels that are chromatic), ``hue_<band>`` and ``hue_<band>_gt`` (shares of the chromatic ones),
     and ``hue_tv``."""
     ours, truth = named_shares(counts), named_shares(true_counts)
-    out: dict[str, float | None] = {"chromatic": np.sum(counts) / pixels, "chromatic_gt": np.sum(true_counts) / pixels}
+    out: dict[str, float | None] = {
+        "chromatic": np.sum(counts) / pixels,
+        "chromatic_gt": np.sum(true_counts) / pixels,
+    }
     for band in NAMED_BANDS:
         out[f"hue_{band.key}"], out[f"hue_{band.key}_gt"] = ours[band.key], truth[band.key]
     out["hue_tv"] = tv_distance(counts, true_counts)

@@ -39,7 +39,9 @@ CHANNEL_BINS = (10, 30, 50)  # seed 003, table 2
 BATCH_SIZE = 8  # network inputs all have the same size, whatever the photo's size
 HINT_SEED = 2017  # evaluate --hints: the same hints for every model, photo by photo
 POOLED = ("auc", "auc_rebalanced")  # the other metrics are per-image means; accuracies are pooled too
-HUE_POOLED = ("hue_tv",)  # a photo's own in its row; the set's from the pooled hue counts (``hues.hue_summary``)
+HUE_POOLED = (
+    "hue_tv",
+)  # a photo's own in its row; the set's from the pooled hue counts (``hues.hue_summary``)
 
 
 @dataclass
@@ -65,8 +67,15 @@ class Truth:
     def from_rgb(cls, rgb: np.ndarray) -> Truth:
         ab = metrics.rgb8_to_ab(rgb)
         classes, num_classes = metrics.ab_classes(ab)
-        return cls(rgb, torch.from_numpy(rgb_lightness_u8(rgb)), ab, classes, num_classes, metrics.colorfulness(rgb),
-                   hues.hue_counts(ab))
+        return cls(
+            rgb,
+            torch.from_numpy(rgb_lightness_u8(rgb)),
+            ab,
+            classes,
+            num_classes,
+            metrics.colorfulness(rgb),
+            hues.hue_counts(ab),
+        )
 
     @property
     def chroma(self) -> float:
@@ -252,13 +261,22 @@ class Scoring:
     temperature: float | None  # None: the colorizer's
     hints: int = 0  # point hints per photo from its truth
 
-    def render(self, colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, index: int) -> np.ndarray:
+    def render(
+        self, colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, index: int
+    ) -> np.ndarray:
         """The colorized photo (H, W, 3) uint8, with its hints when there are any."""
         if self.hints:
-            hints = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints)
-            if colorizer.takes_hints:  # the network is run again, with them; then they are spread, as colorize does
-                ab_small = colorizer.predict_ab(view.network_input, temperature=self.temperature,
-                                                hint_map=colorizer.hint_view(view, hints))
+            hints = sample_hints(
+                truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints
+            )
+            if (
+                colorizer.takes_hints
+            ):  # the network is run again, with them; then they are spread, as colorize does
+                ab_small = colorizer.predict_ab(
+                    view.network_input,
+                    temperature=self.temperature,
+                    hint_map=colorizer.hint_view(view, hints),
+                )
             ab_small = colorizer.spread_guidance(view, ab_small, hints=hints)
         return np.asarray(colorizer.render(view.source, ab_small))
 
@@ -275,7 +293,9 @@ def _score_batch(
     if not batch:
         return
     started = time.perf_counter()
-    prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None), size=settings.size) for _, truth in batch]
+    prepared = [
+        colorizer.view(Lightness(truth.lightness.numpy(), None), size=settings.size) for _, truth in batch
+    ]
     ab_small = colorizer.predict_views(prepared, temperature=settings.temperature)  # each (1, 2, h, w)
     result.seconds_model += time.perf_counter() - started
     for (path, truth), one, ab in zip(batch, prepared, ab_small):
@@ -288,4 +308,3 @@ def _score_batch(
         if on_image is not None:
             on_image(path, None)
     batch.clear()
-

@@ -55,7 +55,9 @@ AbSource = Callable[[torch.Tensor, np.ndarray], torch.Tensor]  # (L (B, S, S), c
 def render(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """``join_lightness`` for a batch: L (B, H, W) + ab (B, 2, h, w) -> uint8 sRGB (B, H, W, 3)."""
     if lightness.dim() != 3 or ab.dim() != 4 or ab.shape[:2] != (lightness.shape[0], 2):
-        raise ValueError(f"expected L (B, H, W) and ab (B, 2, h, w), got {tuple(lightness.shape)} and {tuple(ab.shape)}")
+        raise ValueError(
+            f"expected L (B, H, W) and ab (B, 2, h, w), got {tuple(lightness.shape)} and {tuple(ab.shape)}"
+        )
     batch, height, width = lightness.shape
     if ab.shape[-2:] != (height, width):
         ab = F.interpolate(ab.float(), size=(height, width), mode="bilinear", align_corners=False)
@@ -79,7 +81,9 @@ def colorized_ab(colorizer: BaseColorizer, *, temperature: float | None = None) 
     def predict_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         side = lightness.shape[-1]
         views = [colorizer.view(Lightness(one.numpy(), None), size=side).network_input for one in lightness]
-        return torch.as_tensor(colorizer.predict_ab(np.concatenate(views), temperature=temperature))  # (B, 2, h, w)
+        return torch.as_tensor(
+            colorizer.predict_ab(np.concatenate(views), temperature=temperature)
+        )  # (B, 2, h, w)
 
     return predict_ab
 
@@ -101,7 +105,9 @@ def resize(rgb: torch.Tensor, side: int) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> uint8 (B, 3, side, side), antialiased bilinear."""
     if rgb.shape[-2:] == (side, side):
         return rgb
-    small = F.interpolate(rgb.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+    small = F.interpolate(
+        rgb.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True
+    )
     return small.round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -119,25 +125,29 @@ class SemanticResult:
         """``{"semantic": {"true_colour", "grey", "colorized", "classes", "val_images", "classifier", ...}}``."""
         true, grey, colorized = (self.accuracies[v] for v in VERSIONS)
         lost = true - grey
-        return {"semantic": {
-            **self.accuracies,
-            # Zhang et al.'s reading: the share of the accuracy lost to grey that colorization gives back
-            "recovered": (colorized - grey) / lost if lost > 0 else None,
-            "classes": self.classes,
-            "val_images": self.val_images,
-            **(info or {}),
-            "seconds": round(self.seconds, 2),
-            "per_class": self.per_class,
-            "classifier": self.classifier,
-        }}
+        return {
+            "semantic": {
+                **self.accuracies,
+                # Zhang et al.'s reading: the share of the accuracy lost to grey that colorization gives back
+                "recovered": (colorized - grey) / lost if lost > 0 else None,
+                "classes": self.classes,
+                "val_images": self.val_images,
+                **(info or {}),
+                "seconds": round(self.seconds, 2),
+                "per_class": self.per_class,
+                "classifier": self.classifier,
+            }
+        }
 
 
 def check_cache(cache: Cache) -> None:
     """ValueError unless the cache has at least two classes in its train split and some validation photos."""
     present = np.unique(cache.labels[cache.train_indices])
     if len(cache.class_names) < 2 or len(present) < 2:
-        raise ValueError(f"{cache.path}: the semantic test needs photos of at least two classes in the training "
-                         f"split (class = top-level folder given to 'chromalab prepare'); found {len(present)}")
+        raise ValueError(
+            f"{cache.path}: the semantic test needs photos of at least two classes in the training "
+            f"split (class = top-level folder given to 'chromalab prepare'); found {len(present)}"
+        )
     if len(cache.val_indices) == 0:
         raise ValueError(f"{cache.path}: no validation photos; prepare it with --val-fraction or --val")
 
@@ -157,21 +167,34 @@ def obtain_classifier(
     if path is not None and Path(path).is_file():
         model, meta = load_classifier(path)
         if meta["classes"] != cache.class_names:
-            raise ValueError(f"{path}: trained on classes {meta['classes']}, the cache has {cache.class_names}")
+            raise ValueError(
+                f"{path}: trained on classes {meta['classes']}, the cache has {cache.class_names}"
+            )
         meta = {**meta, "source": f"loaded from {path}"}
         if meta.get("cache", {}).get("fingerprint") != cache.info.get("fingerprint"):
             # same classes, other photos: the validation photos may be among the classifier's training photos
-            meta["warning"] = f"the classifier was trained on another cache ({meta.get('cache', {}).get('path')})"
+            meta["warning"] = (
+                f"the classifier was trained on another cache ({meta.get('cache', {}).get('path')})"
+            )
         return model, meta
     config = config or ClassifierConfig()
     if config.side < 2 ** len(config.widths):
-        raise ValueError(f"classifier side {config.side} is below {2 ** len(config.widths)} ({len(config.widths)} pools)")
+        raise ValueError(
+            f"classifier side {config.side} is below {2 ** len(config.widths)} ({len(config.widths)} pools)"
+        )
     rows = cache.train_indices
     images = photos(cache, rows, true_ab(cache), side=config.side)
     labels = torch.from_numpy(cache.labels[rows].astype(np.int64))
-    model, facts = train_classifier(images, labels, num_classes=len(cache.class_names), config=config, on_epoch=on_epoch)
-    meta = {"classes": cache.class_names, "side": config.side, "widths": list(config.widths), "training": facts,
-            "cache": {"path": str(cache.path.resolve()), "fingerprint": cache.info.get("fingerprint")}}
+    model, facts = train_classifier(
+        images, labels, num_classes=len(cache.class_names), config=config, on_epoch=on_epoch
+    )
+    meta = {
+        "classes": cache.class_names,
+        "side": config.side,
+        "widths": list(config.widths),
+        "training": facts,
+        "cache": {"path": str(cache.path.resolve()), "fingerprint": cache.info.get("fingerprint")},
+    }
     if path is not None:
         save_classifier(path, model, meta)
     return model, {**meta, "source": "trained" + (f", saved to {path}" if path is not None else "")}
@@ -190,8 +213,15 @@ def semantic_test(
     started = time.perf_counter()
     rows = cache.val_indices
     labels = torch.from_numpy(cache.labels[rows].astype(np.int64))
-    sources = {"true_colour": true_ab(cache), "grey": grey_ab, "colorized": colorized_ab(colorizer, temperature=temperature)}
-    correct = {v: predict(classifier, photos(cache, rows, s, side=meta["side"])) == labels for v, s in sources.items()}
+    sources = {
+        "true_colour": true_ab(cache),
+        "grey": grey_ab,
+        "colorized": colorized_ab(colorizer, temperature=temperature),
+    }
+    correct = {
+        v: predict(classifier, photos(cache, rows, s, side=meta["side"])) == labels
+        for v, s in sources.items()
+    }
     per_class = {
         cache.class_names[k]: {v: float(hits[labels == k].double().mean()) for v, hits in correct.items()}
         for k in labels.unique().tolist()

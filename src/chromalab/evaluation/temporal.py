@@ -21,7 +21,9 @@ CDC_GAPS = (1, 2, 4)
 
 def rgb_histograms(rgb: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3) -> (3, 256) float64, each row a distribution."""
-    counts = np.stack([np.bincount(rgb[..., c].reshape(-1), minlength=256) for c in range(3)]).astype(np.float64)
+    counts = np.stack([np.bincount(rgb[..., c].reshape(-1), minlength=256) for c in range(3)]).astype(
+        np.float64
+    )
     return counts / counts.sum(axis=1, keepdims=True)
 
 
@@ -56,10 +58,15 @@ class TemporalScores:
         self.previous = frame
 
     def summary(self) -> dict[str, float | None]:
-        gaps = [np.mean([js_divergence(a, b).mean() for a, b in zip(self.histograms, self.histograms[g:])])
-                for g in CDC_GAPS if len(self.histograms) > g]
-        return {"cdc": float(np.mean(gaps)) if gaps else None,
-                "warping_error": float(np.mean(self.warp_errors)) if self.warp_errors else None}
+        gaps = [
+            np.mean([js_divergence(a, b).mean() for a, b in zip(self.histograms, self.histograms[g:])])
+            for g in CDC_GAPS
+            if len(self.histograms) > g
+        ]
+        return {
+            "cdc": float(np.mean(gaps)) if gaps else None,
+            "warping_error": float(np.mean(self.warp_errors)) if self.warp_errors else None,
+        }
 
 
 def truth_motion(previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -63,7 +63,9 @@ class ExperimentError(ValueError):
 class RunSpec:
     name: str
     model: str
-    train: dict[str, Any]  # chromalab train options: TrainConfig names, plus "option" (dict) and "args" (list)
+    train: dict[
+        str, Any
+    ]  # chromalab train options: TrainConfig names, plus "option" (dict) and "args" (list)
 
     @property
     def classification(self) -> bool:
@@ -90,8 +92,9 @@ class Experiment:
 
 
 # -- the config file ---------------------------------------------------------------------------------------
-def load_experiment(path: Path, *, cache: Path | None = None, minutes: float | None = None,
-                    only: Sequence[str] = ()) -> Experiment:
+def load_experiment(
+    path: Path, *, cache: Path | None = None, minutes: float | None = None, only: Sequence[str] = ()
+) -> Experiment:
     """Read and check ``path``; ``cache`` and ``minutes`` override the file, ``only`` keeps those runs."""
     path = Path(path)
     try:
@@ -161,7 +164,9 @@ def _positive(value: Any, name: str) -> int | None:
 def _no_unknown(path: Path, where: str, table: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
-        raise ExperimentError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} in {where}: {', '.join(unknown)}")
+        raise ExperimentError(
+            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} in {where}: {', '.join(unknown)}"
+        )
 
 
 def _run_tables(path: Path, raw: dict[str, Any]) -> list[dict[str, Any]]:
@@ -176,10 +181,12 @@ def _run_spec(path: Path, entry: dict[str, Any], shared: dict[str, Any]) -> RunS
 
     name, model = entry.get("name"), entry.get("model")
     if not isinstance(name, str) or not name or "/" in name:
-        raise ExperimentError(f"{path}: every [[run]] needs name = \"...\" (a folder name), got {name!r}")
+        raise ExperimentError(f'{path}: every [[run]] needs name = "..." (a folder name), got {name!r}')
     _no_unknown(path, f"run {name}", entry, RUN_KEYS)
     if model not in {info.name for info in list_models()}:
-        raise ExperimentError(f"{path}: run {name}: model {model!r} is not registered (see 'chromalab models')")
+        raise ExperimentError(
+            f"{path}: run {name}: model {model!r} is not registered (see 'chromalab models')"
+        )
     train = {**shared, **{k: v for k, v in entry.items() if k not in ("name", "model")}}
     try:
         TrainConfig(model=model, **{k: v for k, v in train.items() if k not in ("option", "args")}).validate()

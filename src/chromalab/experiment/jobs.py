@@ -38,10 +38,25 @@ def train_command(experiment: Experiment, run: RunSpec, out: Path) -> list[str]:
     folder = run_dir(out, run)
     if (folder / CHECKPOINT).is_file():
         budget = {k: v for k, v in run.train.items() if k in ("epochs", "minutes", "max_steps")}
-        return chromalab_command("train", str(experiment.cache), "-o", str(folder), "--resume", *_flags(budget))
-    options = [part for key, value in run.train.get("option", {}).items() for part in ("--option", _option(key, value))]
-    return chromalab_command("train", str(experiment.cache), "--model", run.model, "-o", str(folder),
-                             *options, *_flags(run.train), *map(str, run.train.get("args", [])))
+        return chromalab_command(
+            "train", str(experiment.cache), "-o", str(folder), "--resume", *_flags(budget)
+        )
+    options = [
+        part
+        for key, value in run.train.get("option", {}).items()
+        for part in ("--option", _option(key, value))
+    ]
+    return chromalab_command(
+        "train",
+        str(experiment.cache),
+        "--model",
+        run.model,
+        "-o",
+        str(folder),
+        *options,
+        *_flags(run.train),
+        *map(str, run.train.get("args", [])),
+    )
 
 
 def _option(key: str, value: object) -> str:
@@ -85,8 +100,16 @@ def scorings(experiment: Experiment, run: RunSpec) -> list[Scoring]:
 
 
 def evaluate_command(experiment: Experiment, run: RunSpec, scoring: Scoring, out: Path) -> list[str]:
-    command = ["evaluate", str(experiment.eval_sets[scoring.set_name]), "--model", str(model_file(out, run)),
-               "--size", str(experiment.eval_size), "--json", str(scoring.json_path(out, run))]
+    command = [
+        "evaluate",
+        str(experiment.eval_sets[scoring.set_name]),
+        "--model",
+        str(model_file(out, run)),
+        "--size",
+        str(experiment.eval_size),
+        "--json",
+        str(scoring.json_path(out, run)),
+    ]
     if scoring.temperature is not None:
         command += ["--temperature", str(scoring.temperature)]
     if experiment.eval_limit:
@@ -105,14 +128,29 @@ class Job:
 
 
 def training_jobs(experiment: Experiment, out: Path) -> list[Job]:
-    return [Job(f"train {run.name}", train_command(experiment, run, out), model_file(out, run),
-                run_dir(out, run) / "train.log") for run in experiment.runs]
+    return [
+        Job(
+            f"train {run.name}",
+            train_command(experiment, run, out),
+            model_file(out, run),
+            run_dir(out, run) / "train.log",
+        )
+        for run in experiment.runs
+    ]
 
 
 def evaluation_jobs(experiment: Experiment, out: Path) -> list[Job]:
-    return [Job(f"evaluate {run.name} on {s.label}", evaluate_command(experiment, run, s, out), s.json_path(out, run),
-                run_dir(out, run) / f"eval-{s.label}.log")
-            for run in experiment.runs if model_file(out, run).is_file() for s in scorings(experiment, run)]
+    return [
+        Job(
+            f"evaluate {run.name} on {s.label}",
+            evaluate_command(experiment, run, s, out),
+            s.json_path(out, run),
+            run_dir(out, run) / f"eval-{s.label}.log",
+        )
+        for run in experiment.runs
+        if model_file(out, run).is_file()
+        for s in scorings(experiment, run)
+    ]
 
 
 def waiting(jobs: Sequence[Job]) -> list[Job]:
@@ -120,16 +158,25 @@ def waiting(jobs: Sequence[Job]) -> list[Job]:
     return [job for job in jobs if not job.done.is_file()]
 
 
-def run_jobs(jobs: Sequence[Job], *, parallel: int, threads: int,
-             on_done: Callable[[Job, str | None], None] = lambda job, problem: None) -> list[tuple[Job, str]]:
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    parallel: int,
+    threads: int,
+    on_done: Callable[[Job, str | None], None] = lambda job, problem: None,
+) -> list[tuple[Job, str]]:
     """Run ``jobs``, ``parallel`` at a time; returns the failures (job, last line of its log)."""
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def one(job: Job) -> str | None:
         job.log.parent.mkdir(parents=True, exist_ok=True)
         with open(job.log, "w") as log:
-            done = subprocess.run(job.command, stdout=log, stderr=subprocess.STDOUT, env=environment, check=False)
-        problem = None if done.returncode == 0 and job.done.is_file() else _last_line(job.log, done.returncode)
+            done = subprocess.run(
+                job.command, stdout=log, stderr=subprocess.STDOUT, env=environment, check=False
+            )
+        problem = (
+            None if done.returncode == 0 and job.done.is_file() else _last_line(job.log, done.returncode)
+        )
         on_done(job, problem)
         return problem
 

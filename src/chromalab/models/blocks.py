@@ -12,10 +12,15 @@ from chromalab.color.lab import AB_SCALE
 TANH_AB_SCALE = 128.0 / AB_SCALE
 
 
-def conv_relu(c_in: int, c_out: int, *, kernel: int = 3, stride: int = 1, dilation: int = 1) -> list[nn.Module]:
+def conv_relu(
+    c_in: int, c_out: int, *, kernel: int = 3, stride: int = 1, dilation: int = 1
+) -> list[nn.Module]:
     """A 'same'-padded convolution followed by ReLU."""
     padding = dilation * (kernel - 1) // 2
-    return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation),
+        nn.ReLU(inplace=True),
+    ]
 
 
 def conv_bn(c_in: int, c_out: int, *, stride: int = 1, dilation: int = 1, kernel: int = 3) -> nn.Sequential:

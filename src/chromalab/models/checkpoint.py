@@ -106,7 +106,9 @@ def recommend(source: Path, target: Path, defaults: dict[str, Any], *, data: str
         if config.get("init"):
             config["init"] = Path(config["init"]).name
     tensors = load_file(str(source))
-    atomic_write(Path(target), lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)}))
+    atomic_write(
+        Path(target), lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+    )
 
 
 def load_model(path: Path) -> LoadedModel:
@@ -127,5 +129,7 @@ def load_model(path: Path) -> LoadedModel:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
         reason = str(error).splitlines()[0]
-        raise ValueError(f"{path}: weights do not fit model {spec.model!r} {spec.options} ({reason})") from None
+        raise ValueError(
+            f"{path}: weights do not fit model {spec.model!r} {spec.options} ({reason})"
+        ) from None
     return LoadedModel(model.eval(), spec, bins, prior, tensors)

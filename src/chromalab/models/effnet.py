@@ -32,10 +32,21 @@ class EffNetColorizer(nn.Module):
     """Normalised L (B, 1, H, W) [+ hint map (B, 3, H, W)] -> logits (B, Q, H/4, W/4) or normalised ab
     (B, 2, H/4, W/4)."""
 
-    side_step = 32  # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
+    side_step = (
+        32  # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
+    )
 
-    def __init__(self, *, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-                 freeze_bn: bool = False, width: float = 1.0, hints: bool = False, encoder: str = "lite0") -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int | None,
+        pretrained: bool = False,
+        freeze_encoder: bool = False,
+        freeze_bn: bool = False,
+        width: float = 1.0,
+        hints: bool = False,
+        encoder: str = "lite0",
+    ) -> None:
         super().__init__()
         if encoder not in VARIANTS:
             raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(VARIANTS)}")
@@ -72,8 +83,9 @@ class EffNetColorizer(nn.Module):
         """The encoder's maps at 1/4 .. 1/32 and its pooled feature (B, 1280)."""
         return self.encoder.features(grey_input(l_norm))
 
-    def decode(self, encoded: tuple[dict[int, torch.Tensor], torch.Tensor],
-               hint_map: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(
+        self, encoded: tuple[dict[int, torch.Tensor], torch.Tensor], hint_map: torch.Tensor | None = None
+    ) -> torch.Tensor:
         taps, pooled = encoded
         x = F.relu(self.bottom(taps[32]) + self.global_proj(pooled)[:, :, None, None])  # (B, c16, H/32, W/32)
         for step, stride in ((self.up16, 16), (self.up8, 8), (self.up4, 4)):
@@ -85,11 +97,29 @@ class EffNetColorizer(nn.Module):
         return self.head(x)  # (B, Q, H/4, W/4)
 
 
-@register_model("effnet", build_only=("pretrained",),
-                summary="ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder with global fusion; options "
-                        "pretrained (training), freeze_encoder, freeze_bn, width, hints (colour hint inputs), "
-                        "encoder (lite0 | lite1 | lite2)")
-def effnet(*, num_classes: int | None, pretrained: bool = False, freeze_encoder: bool = False,
-           freeze_bn: bool = False, width: float = 1.0, hints: bool = False, encoder: str = "lite0") -> EffNetColorizer:
-    return EffNetColorizer(num_classes=num_classes, pretrained=pretrained, freeze_encoder=freeze_encoder,
-                           freeze_bn=freeze_bn, width=width, hints=hints, encoder=encoder)
+@register_model(
+    "effnet",
+    build_only=("pretrained",),
+    summary="ImageNet-pretrained EfficientNet-Lite0 encoder + light decoder with global fusion; options "
+    "pretrained (training), freeze_encoder, freeze_bn, width, hints (colour hint inputs), "
+    "encoder (lite0 | lite1 | lite2)",
+)
+def effnet(
+    *,
+    num_classes: int | None,
+    pretrained: bool = False,
+    freeze_encoder: bool = False,
+    freeze_bn: bool = False,
+    width: float = 1.0,
+    hints: bool = False,
+    encoder: str = "lite0",
+) -> EffNetColorizer:
+    return EffNetColorizer(
+        num_classes=num_classes,
+        pretrained=pretrained,
+        freeze_encoder=freeze_encoder,
+        freeze_bn=freeze_bn,
+        width=width,
+        hints=hints,
+        encoder=encoder,
+    )

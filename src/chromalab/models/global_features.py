@@ -36,8 +36,11 @@ class SmallGlobalEncoder(nn.Module):
         c_in = 1
         for channels in (32, 64, 128, 256):
             c_out = scaled(channels, width)
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.proj = nn.Linear(c_in, embedding_dim)
@@ -57,8 +60,16 @@ class GlobalBranch(nn.Module):
     al. use a fixed, pretrained Inception-ResNet-v2).
     """
 
-    def __init__(self, *, extractor: str | nn.Module, embedding_dim: int, classes: int | None,
-                 freeze_extractor: bool, width: float, pretrained: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        extractor: str | nn.Module,
+        embedding_dim: int,
+        classes: int | None,
+        freeze_extractor: bool,
+        width: float,
+        pretrained: bool = False,
+    ) -> None:
         super().__init__()
         if not isinstance(embedding_dim, int) or embedding_dim < 1:
             raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim!r}")
@@ -68,23 +79,30 @@ class GlobalBranch(nn.Module):
             extractor = SmallGlobalEncoder(embedding_dim=embedding_dim, width=width)
         elif extractor == "efficientnet":
             if embedding_dim != ImageNetEmbedding.dim:
-                raise ValueError(f"the efficientnet extractor gives embedding_dim {ImageNetEmbedding.dim}, "
-                                 f"got {embedding_dim}")
+                raise ValueError(
+                    f"the efficientnet extractor gives embedding_dim {ImageNetEmbedding.dim}, "
+                    f"got {embedding_dim}"
+                )
             extractor = ImageNetEmbedding(pretrained=pretrained)
         elif isinstance(extractor, str):
             raise ValueError(f'extractor must be "small", "efficientnet" or an nn.Module, got {extractor!r}')
         elif not isinstance(extractor, nn.Module):
-            raise TypeError(f'extractor must be "small", "efficientnet" or an nn.Module, '
-                            f'got {type(extractor).__name__}')
+            raise TypeError(
+                f'extractor must be "small", "efficientnet" or an nn.Module, got {type(extractor).__name__}'
+            )
         self.extractor = extractor
         self.embedding_dim = embedding_dim
         self.frozen = bool(freeze_extractor)
         if self.frozen:
             self.extractor.requires_grad_(False)
         self.classifier = (
-            nn.Sequential(nn.Linear(embedding_dim, IIZUKA_CLASS_HIDDEN), nn.ReLU(inplace=True),
-                          nn.Linear(IIZUKA_CLASS_HIDDEN, classes))
-            if classes is not None else None
+            nn.Sequential(
+                nn.Linear(embedding_dim, IIZUKA_CLASS_HIDDEN),
+                nn.ReLU(inplace=True),
+                nn.Linear(IIZUKA_CLASS_HIDDEN, classes),
+            )
+            if classes is not None
+            else None
         )
         self.last_class_logits: torch.Tensor | None = None
 
@@ -97,8 +115,10 @@ class GlobalBranch(nn.Module):
     def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
         embedding = self.extractor(l_norm)
         if embedding.dim() != 2 or tuple(embedding.shape) != (l_norm.shape[0], self.embedding_dim):
-            raise ValueError(f"the extractor must return (B, embedding_dim) = ({l_norm.shape[0]}, "
-                             f"{self.embedding_dim}), got {tuple(embedding.shape)}")
+            raise ValueError(
+                f"the extractor must return (B, embedding_dim) = ({l_norm.shape[0]}, "
+                f"{self.embedding_dim}), got {tuple(embedding.shape)}"
+            )
         self.last_class_logits = self.classifier(embedding) if self.classifier is not None else None  # (B, K)
         return embedding  # (B, E)
 

@@ -38,8 +38,10 @@ class HintOffset(nn.Module):
         super().__init__()
         self.stride = stride
         self.spread = nn.Sequential(
-            nn.Conv2d(HINT_CHANNELS, HIDDEN, 3, padding=1, bias=False), nn.ReLU(inplace=True),
-            nn.Conv2d(HIDDEN, HIDDEN, 3, padding=2, dilation=2, bias=False), nn.ReLU(inplace=True),
+            nn.Conv2d(HINT_CHANNELS, HIDDEN, 3, padding=1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(HIDDEN, HIDDEN, 3, padding=2, dilation=2, bias=False),
+            nn.ReLU(inplace=True),
         )
         self.out = nn.Conv2d(HIDDEN, channels, 1, bias=False)
         nn.init.zeros_(self.out.weight)  # a trained network keeps its automatic output until fine-tuned
@@ -55,7 +57,9 @@ class HintInputs(nn.Module):
 
     def __init__(self, scales: dict[int, int]) -> None:
         super().__init__()
-        self.offsets = nn.ModuleDict({str(stride): HintOffset(stride, channels) for stride, channels in scales.items()})
+        self.offsets = nn.ModuleDict(
+            {str(stride): HintOffset(stride, channels) for stride, channels in scales.items()}
+        )
 
     def forward(self, hint_map: torch.Tensor, stride: int) -> torch.Tensor:
         return self.offsets[str(stride)](hint_map)

@@ -30,9 +30,13 @@ def conv_bn_pairs(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Conv2d,
     for module in model.modules():
         candidates = []
         if isinstance(module, nn.Sequential):
-            candidates += [(conv, bn_name, bn) for (_, conv), (bn_name, bn) in pairwise(module.named_children())]
-        candidates += [(getattr(module, conv_name, None), bn_name, getattr(module, bn_name, None))
-                       for conv_name, bn_name in getattr(module, "conv_bn_pairs", ())]
+            candidates += [
+                (conv, bn_name, bn) for (_, conv), (bn_name, bn) in pairwise(module.named_children())
+            ]
+        candidates += [
+            (getattr(module, conv_name, None), bn_name, getattr(module, bn_name, None))
+            for conv_name, bn_name in getattr(module, "conv_bn_pairs", ())
+        ]
         for conv, bn_name, bn in candidates:
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.running_var is not None:
                 yield module, bn_name, conv, bn

@@ -21,18 +21,37 @@ from chromalab.models.registry import register_model
 class Koalarization(nn.Module):
     """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W) in [-128/110, 128/110]; seed 002 table 1."""
 
-    def __init__(self, *, extractor: str | nn.Module, embedding_dim: int, classes: int | None,
-                 freeze_extractor: bool, width: float, pretrained: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        extractor: str | nn.Module,
+        embedding_dim: int,
+        classes: int | None,
+        freeze_extractor: bool,
+        width: float,
+        pretrained: bool = False,
+    ) -> None:
         super().__init__()
         c = {n: scaled(n, check_width(width)) for n in (32, 64, 128, 256, 512)}
         # encoder, seed 002 table 1 (left): three stride-2 convolutions take it to H/8
         self.encoder = nn.Sequential(
-            *conv_relu(1, c[64], stride=2), *conv_relu(c[64], c[128]), *conv_relu(c[128], c[128], stride=2),
-            *conv_relu(c[128], c[256]), *conv_relu(c[256], c[256], stride=2), *conv_relu(c[256], c[512]),
-            *conv_relu(c[512], c[512]), *conv_relu(c[512], c[256]),
+            *conv_relu(1, c[64], stride=2),
+            *conv_relu(c[64], c[128]),
+            *conv_relu(c[128], c[128], stride=2),
+            *conv_relu(c[128], c[256]),
+            *conv_relu(c[256], c[256], stride=2),
+            *conv_relu(c[256], c[512]),
+            *conv_relu(c[512], c[512]),
+            *conv_relu(c[512], c[256]),
         )
-        self.global_branch = GlobalBranch(extractor=extractor, embedding_dim=embedding_dim, classes=classes,
-                                          freeze_extractor=freeze_extractor, width=width, pretrained=pretrained)
+        self.global_branch = GlobalBranch(
+            extractor=extractor,
+            embedding_dim=embedding_dim,
+            classes=classes,
+            freeze_extractor=freeze_extractor,
+            width=width,
+            pretrained=pretrained,
+        )
         self.fusion = nn.Conv2d(c[256] + embedding_dim, c[256], kernel_size=1)  # table 1 (middle)
         # decoder, table 1 (right); the three nearest-neighbour x2 upsamplings are in forward
         self.decode8 = nn.Sequential(*conv_relu(c[256], c[128]))
@@ -56,16 +75,34 @@ class Koalarization(nn.Module):
         return F.interpolate(tanh_ab(x), size=(h, w), mode="nearest")  # (B, 2, H, W), ab / 110
 
 
-@register_model("koalarization", output_stride=1, kinds=("regression",), build_only=("pretrained",),
-                summary="Deep Koalarization (seed 002): encoder + global embedding fusion, tanh ab at full size; "
-                        "options extractor (small | efficientnet), pretrained, embedding_dim, classes, "
-                        "freeze_extractor, width")
-def koalarization(*, num_classes: int | None, extractor: str | nn.Module = "small", embedding_dim: int | None = None,
-                  classes: int | None = None, freeze_extractor: bool = False, width: float = 1.0,
-                  pretrained: bool = False) -> Koalarization:
+@register_model(
+    "koalarization",
+    output_stride=1,
+    kinds=("regression",),
+    build_only=("pretrained",),
+    summary="Deep Koalarization (seed 002): encoder + global embedding fusion, tanh ab at full size; "
+    "options extractor (small | efficientnet), pretrained, embedding_dim, classes, "
+    "freeze_extractor, width",
+)
+def koalarization(
+    *,
+    num_classes: int | None,
+    extractor: str | nn.Module = "small",
+    embedding_dim: int | None = None,
+    classes: int | None = None,
+    freeze_extractor: bool = False,
+    width: float = 1.0,
+    pretrained: bool = False,
+) -> Koalarization:
     assert num_classes is None  # regression only: create_model checks the kind
     if embedding_dim is None:
         # the ImageNet classifier's 1000 outputs; else 1001, Inception-ResNet-v2's (1000 classes + background)
         embedding_dim = ImageNetEmbedding.dim if extractor == "efficientnet" else 1001
-    return Koalarization(extractor=extractor, embedding_dim=embedding_dim, classes=classes,
-                         freeze_extractor=freeze_extractor, width=width, pretrained=pretrained)
+    return Koalarization(
+        extractor=extractor,
+        embedding_dim=embedding_dim,
+        classes=classes,
+        freeze_extractor=freeze_extractor,
+        width=width,
+        pretrained=pretrained,
+    )

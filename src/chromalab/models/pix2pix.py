@@ -33,8 +33,11 @@ def _down(c_in: int, c_out: int, *, batchnorm: bool) -> nn.Sequential:
 
 
 def _up(c_in: int, c_out: int, *, dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.ReLU(), nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
-                               nn.BatchNorm2d(c_out)]
+    layers: list[nn.Module] = [
+        nn.ReLU(),
+        nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
     return nn.Sequential(*layers, *([nn.Dropout(dropout)] if dropout > 0 else []))
 
 
@@ -52,7 +55,8 @@ class UNetGenerator(nn.Module):
         self.depth = depth
         # encoder stage i: (B, enc[i], H / 2^(i+1), W / 2^(i+1)); no BatchNorm on the first and innermost
         self.downs = nn.ModuleList(
-            _down(c_in, c_out, batchnorm=0 < i < depth - 1) for i, (c_in, c_out) in enumerate(zip([1, *enc], enc))
+            _down(c_in, c_out, batchnorm=0 < i < depth - 1)
+            for i, (c_in, c_out) in enumerate(zip([1, *enc], enc))
         )
         # decoder block j mirrors encoder stage depth-2-j; its input is concatenated with the skip except
         # for the first (innermost) block
@@ -67,8 +71,10 @@ class UNetGenerator(nn.Module):
     def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
         step = 2**self.depth
         if l_norm.dim() != 4 or l_norm.shape[1] != 1 or l_norm.shape[-2] % step or l_norm.shape[-1] % step:
-            raise ValueError(f"pix2pix-unet with depth {self.depth} needs (B, 1, H, W) with H and W multiples "
-                             f"of {step}, got {tuple(l_norm.shape)}; choose a smaller depth or another size")
+            raise ValueError(
+                f"pix2pix-unet with depth {self.depth} needs (B, 1, H, W) with H and W multiples "
+                f"of {step}, got {tuple(l_norm.shape)}; choose a smaller depth or another size"
+            )
         skips = []
         x = l_norm
         for i, down in enumerate(self.downs):
@@ -87,10 +93,17 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         c64, c128, c256, c512 = (scaled(c, check_width(width)) for c in (64, 128, 256, 512))
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, c64, 4, stride=2, padding=1), nn.LeakyReLU(LEAKY),  # no BatchNorm on C64
-            nn.Conv2d(c64, c128, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c128), nn.LeakyReLU(LEAKY),
-            nn.Conv2d(c128, c256, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c256), nn.LeakyReLU(LEAKY),
-            nn.Conv2d(c256, c512, 4, stride=1, padding=1, bias=False), nn.BatchNorm2d(c512), nn.LeakyReLU(LEAKY),
+            nn.Conv2d(in_channels, c64, 4, stride=2, padding=1),
+            nn.LeakyReLU(LEAKY),  # no BatchNorm on C64
+            nn.Conv2d(c64, c128, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c128),
+            nn.LeakyReLU(LEAKY),
+            nn.Conv2d(c128, c256, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c256),
+            nn.LeakyReLU(LEAKY),
+            nn.Conv2d(c256, c512, 4, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(c512),
+            nn.LeakyReLU(LEAKY),
             nn.Conv2d(c512, 1, 4, stride=1, padding=1),  # logits; the sigmoid is in the loss
         )
 
@@ -98,9 +111,14 @@ class PatchDiscriminator(nn.Module):
         return self.net(pair)  # (B, 1, H/8 - 2, W/8 - 2): 30x30 for 256x256
 
 
-@register_model("pix2pix-unet", output_stride=1, kinds=("regression",),
-                summary="pix2pix U-Net generator (seed 003 appendix), tanh ab at full size; H, W multiples of "
-                        "2^depth; options depth (8), width, dropout")
-def pix2pix_unet(*, num_classes: int | None, depth: int = 8, width: float = 1.0,
-                 dropout: float = 0.5) -> UNetGenerator:
+@register_model(
+    "pix2pix-unet",
+    output_stride=1,
+    kinds=("regression",),
+    summary="pix2pix U-Net generator (seed 003 appendix), tanh ab at full size; H, W multiples of "
+    "2^depth; options depth (8), width, dropout",
+)
+def pix2pix_unet(
+    *, num_classes: int | None, depth: int = 8, width: float = 1.0, dropout: float = 0.5
+) -> UNetGenerator:
     return UNetGenerator(depth=depth, width=width, dropout=dropout)

@@ -65,7 +65,9 @@ def median_time(fn: Callable[[], object], *, runs: int, warmup: int = 1) -> tupl
     return statistics.median(samples), samples
 
 
-def interleaved_medians(calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 1) -> dict[str, float]:
+def interleaved_medians(
+    calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 1
+) -> dict[str, float]:
     """Median wall time of each call, measured in ``rounds`` rounds that run every call once, after ``warmup``
     such rounds: on a shared machine whose speed drifts, the calls compared see the same drift."""
     for _ in range(warmup):

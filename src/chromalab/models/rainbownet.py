@@ -45,9 +45,19 @@ def _block(c_in: int, c_out: int, *, stride: int, batchnorm: bool) -> nn.Sequent
 class RainbowNet(nn.Module):
     """Normalised L (B, 1, H, W) -> logits (B, Q, H, W); v1 (``fusion``, ``batchnorm``) and v2 (neither)."""
 
-    def __init__(self, *, num_classes: int, fusion: bool, batchnorm: bool, width: float = 1.0,
-                 extractor: str | nn.Module = "small", embedding_dim: int = 1000, classes: int | None = None,
-                 freeze_extractor: bool = False, pretrained: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        fusion: bool,
+        batchnorm: bool,
+        width: float = 1.0,
+        extractor: str | nn.Module = "small",
+        embedding_dim: int = 1000,
+        classes: int | None = None,
+        freeze_extractor: bool = False,
+        pretrained: bool = False,
+    ) -> None:
         super().__init__()
         width = check_width(width)
         enc = [scaled(c, width) for c in ENCODER]
@@ -57,11 +67,18 @@ class RainbowNet(nn.Module):
         )
         self.global_branch: GlobalBranch | None = None
         if fusion:
-            self.global_branch = GlobalBranch(extractor=extractor, embedding_dim=embedding_dim, classes=classes,
-                                              freeze_extractor=freeze_extractor, width=width, pretrained=pretrained)
+            self.global_branch = GlobalBranch(
+                extractor=extractor,
+                embedding_dim=embedding_dim,
+                classes=classes,
+                freeze_extractor=freeze_extractor,
+                width=width,
+                pretrained=pretrained,
+            )
             self.fusion = nn.Conv2d(enc[-1] + embedding_dim, enc[-1], kernel_size=1)  # Iizuka's fusion layer
         self.decoder = nn.ModuleList(
-            _block(c_in, c_out, stride=1, batchnorm=batchnorm) for c_in, c_out in zip([enc[-1], *dec[:-1]], dec)
+            _block(c_in, c_out, stride=1, batchnorm=batchnorm)
+            for c_in, c_out in zip([enc[-1], *dec[:-1]], dec)
         )
         tail = scaled(TAIL, width)
         self.tail = nn.Sequential(*conv_relu(dec[-1], tail))
@@ -89,8 +106,12 @@ class RainbowNetV0(nn.Module):
     def __init__(self, *, width: float = 1.0) -> None:
         super().__init__()
         c32, c64, c128 = (scaled(c, check_width(width)) for c in (32, 64, 128))
-        self.encoder = nn.Sequential(*conv_relu(1, c64), *conv_relu(c64, c64, stride=2),
-                                     *conv_relu(c64, c128, stride=2), *conv_relu(c128, c128))
+        self.encoder = nn.Sequential(
+            *conv_relu(1, c64),
+            *conv_relu(c64, c64, stride=2),
+            *conv_relu(c64, c128, stride=2),
+            *conv_relu(c128, c128),
+        )
         self.up4 = nn.Sequential(*conv_relu(c128, c64))
         self.up2 = nn.Sequential(*conv_relu(c64, c32))
         self.head = OutputHead(c32, None)
@@ -103,28 +124,55 @@ class RainbowNetV0(nn.Module):
         return self.head(x)  # (B, 2, H, W): ab / 110
 
 
-@register_model("rainbownet-v0", output_stride=1, kinds=("regression",),
-                summary="RainbowNet baseline (seed 000): small ReLU encoder-decoder on raw ab; option width")
+@register_model(
+    "rainbownet-v0",
+    output_stride=1,
+    kinds=("regression",),
+    summary="RainbowNet baseline (seed 000): small ReLU encoder-decoder on raw ab; option width",
+)
 def rainbownet_v0(*, num_classes: int | None, width: float = 1.0) -> RainbowNetV0:
     return RainbowNetV0(width=width)
 
 
-@register_model("rainbownet-v1", output_stride=1, kinds=("classification",), build_only=("pretrained",),
-                summary="RainbowNet v1 (seed 000): 4 BN encoder blocks, global embedding fusion, 4 decoder "
-                        "blocks, logits at full size; options width, extractor (small | efficientnet), "
-                        "pretrained, embedding_dim, classes, freeze_extractor")
-def rainbownet_v1(*, num_classes: int | None, width: float = 1.0, extractor: str | nn.Module = "small",
-                  embedding_dim: int = 1000, classes: int | None = None,
-                  freeze_extractor: bool = False, pretrained: bool = False) -> RainbowNet:
+@register_model(
+    "rainbownet-v1",
+    output_stride=1,
+    kinds=("classification",),
+    build_only=("pretrained",),
+    summary="RainbowNet v1 (seed 000): 4 BN encoder blocks, global embedding fusion, 4 decoder "
+    "blocks, logits at full size; options width, extractor (small | efficientnet), "
+    "pretrained, embedding_dim, classes, freeze_extractor",
+)
+def rainbownet_v1(
+    *,
+    num_classes: int | None,
+    width: float = 1.0,
+    extractor: str | nn.Module = "small",
+    embedding_dim: int = 1000,
+    classes: int | None = None,
+    freeze_extractor: bool = False,
+    pretrained: bool = False,
+) -> RainbowNet:
     assert num_classes is not None  # classification only: create_model checks the kind
-    return RainbowNet(num_classes=num_classes, fusion=True, batchnorm=True, width=width, extractor=extractor,
-                      embedding_dim=embedding_dim, classes=classes, freeze_extractor=freeze_extractor,
-                      pretrained=pretrained)
+    return RainbowNet(
+        num_classes=num_classes,
+        fusion=True,
+        batchnorm=True,
+        width=width,
+        extractor=extractor,
+        embedding_dim=embedding_dim,
+        classes=classes,
+        freeze_extractor=freeze_extractor,
+        pretrained=pretrained,
+    )
 
 
-@register_model("rainbownet-v2", output_stride=1, kinds=("classification",),
-                summary="RainbowNet v2 (seed 000): v1 without fusion and BatchNorm, logits at full size; "
-                        "option width")
+@register_model(
+    "rainbownet-v2",
+    output_stride=1,
+    kinds=("classification",),
+    summary="RainbowNet v2 (seed 000): v1 without fusion and BatchNorm, logits at full size; option width",
+)
 def rainbownet_v2(*, num_classes: int | None, width: float = 1.0) -> RainbowNet:
     assert num_classes is not None
     return RainbowNet(num_classes=num_classes, fusion=False, batchnorm=False, width=width)

@@ -34,7 +34,11 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(
-    name: str, *, summary: str, kinds: tuple[str, ...] = ("classification", "regression"), output_stride: int = 4,
+    name: str,
+    *,
+    summary: str,
+    kinds: tuple[str, ...] = ("classification", "regression"),
+    output_stride: int = 4,
     build_only: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make ``builder(*, num_classes, **options)`` available as ``name``."""

@@ -44,7 +44,9 @@ class ConvFCNet(nn.Module):
     fully connected layer from the last (S - 4n)^2 x channels[-1] map to S x S x 2.
     """
 
-    def __init__(self, *, num_classes: int | None, channels: tuple[int, ...], size: int, dropout: float) -> None:
+    def __init__(
+        self, *, num_classes: int | None, channels: tuple[int, ...], size: int, dropout: float
+    ) -> None:
         super().__init__()
         side = size - len(channels) * (KERNEL - 1)  # unpadded convolutions: 4 pixels off each
         if isinstance(size, bool) or not isinstance(size, int) or side < 1:
@@ -61,15 +63,20 @@ class ConvFCNet(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.fc = nn.Linear(channels[-1] * side * side, 2 * size * size)
         self.head = (
-            nn.Sequential(nn.Conv2d(2, HEAD_HIDDEN, 1), nn.ReLU(inplace=True), nn.Conv2d(HEAD_HIDDEN, num_classes, 1))
-            if num_classes is not None else nn.Identity()
+            nn.Sequential(
+                nn.Conv2d(2, HEAD_HIDDEN, 1), nn.ReLU(inplace=True), nn.Conv2d(HEAD_HIDDEN, num_classes, 1)
+            )
+            if num_classes is not None
+            else nn.Identity()
         )
 
     def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
         if l_norm.dim() != 4 or tuple(l_norm.shape[1:]) != (1, self.size, self.size):
-            raise ValueError(f"this network's fully connected layer fixes its input to (B, 1, {self.size}, "
-                             f"{self.size}), got {tuple(l_norm.shape)}; use --size {self.size} or build it "
-                             f"with size={l_norm.shape[-1]}")
+            raise ValueError(
+                f"this network's fully connected layer fixes its input to (B, 1, {self.size}, "
+                f"{self.size}), got {tuple(l_norm.shape)}; use --size {self.size} or build it "
+                f"with size={l_norm.shape[-1]}"
+            )
         x = self.convs(l_norm)  # (B, bottleneck, S - 4n, S - 4n)
         x = self.fc(x.flatten(1)).view(-1, 2, self.size, self.size)  # (B, 2, S, S)
         return self.head(x)  # (B, 2, S, S) ab / 110, or (B, Q, S, S) logits
@@ -82,24 +89,43 @@ def _channels(base: tuple[int, ...], width: float, bottleneck: int) -> tuple[int
     return (*(max(1, round(c * width)) for c in base), bottleneck)
 
 
-@register_model("cifar-baseline", output_stride=1, kinds=("regression",),
-                summary="seed 003 baseline: 3 convolutions + fully connected, L2; size-specific, "
-                        "options size (32), width, bottleneck")
-def cifar_baseline(*, num_classes: int | None, size: int = 32, width: float = 1.0, bottleneck: int = 4) -> ConvFCNet:
-    return ConvFCNet(num_classes=None, channels=_channels(CIFAR_CHANNELS, width, bottleneck), size=size,
-                     dropout=0.0)
+@register_model(
+    "cifar-baseline",
+    output_stride=1,
+    kinds=("regression",),
+    summary="seed 003 baseline: 3 convolutions + fully connected, L2; size-specific, "
+    "options size (32), width, bottleneck",
+)
+def cifar_baseline(
+    *, num_classes: int | None, size: int = 32, width: float = 1.0, bottleneck: int = 4
+) -> ConvFCNet:
+    return ConvFCNet(
+        num_classes=None, channels=_channels(CIFAR_CHANNELS, width, bottleneck), size=size, dropout=0.0
+    )
 
 
-@register_model("small64", output_stride=1, summary="seed 003 final CNN: 9 unpadded 5x5 convolutions + ReLU + BN, fully "
-                "connected to 64x64x2; size-specific, options size (64), dropout, width, bottleneck")
-def small64(*, num_classes: int | None, size: int = 64, dropout: float = 0.0, width: float = 1.0,
-            bottleneck: int = 4) -> ConvFCNet:
-    return ConvFCNet(num_classes=num_classes, channels=_channels(SMALL64_CHANNELS, width, bottleneck), size=size,
-                     dropout=dropout)
+@register_model(
+    "small64",
+    output_stride=1,
+    summary="seed 003 final CNN: 9 unpadded 5x5 convolutions + ReLU + BN, fully "
+    "connected to 64x64x2; size-specific, options size (64), dropout, width, bottleneck",
+)
+def small64(
+    *, num_classes: int | None, size: int = 64, dropout: float = 0.0, width: float = 1.0, bottleneck: int = 4
+) -> ConvFCNet:
+    return ConvFCNet(
+        num_classes=num_classes,
+        channels=_channels(SMALL64_CHANNELS, width, bottleneck),
+        size=size,
+        dropout=dropout,
+    )
 
 
-@register_model("zhang-small", summary="seed 004: zhang-eccv16 with a kernel multiplier of 16, 32 or 64 "
-                "filters (width multiplier / 64); option multiplier (16)")
+@register_model(
+    "zhang-small",
+    summary="seed 004: zhang-eccv16 with a kernel multiplier of 16, 32 or 64 "
+    "filters (width multiplier / 64); option multiplier (16)",
+)
 def zhang_small(*, num_classes: int | None, multiplier: int = 16) -> ZhangNet:
     if multiplier not in ZHANG_MULTIPLIERS or isinstance(multiplier, bool):
         raise ValueError(f"multiplier must be one of {ZHANG_MULTIPLIERS}, got {multiplier!r}")

@@ -45,7 +45,9 @@ from chromalab.study.storage import StudyStore, open_studies
 
 TOKEN_COOKIE = "chromalab_token"
 EXPIRY_INTERVAL_S = 30.0
-FOLDER_PREFIX = "chromalab-serve-"  # then the server's process id: a folder whose process is gone is left over
+FOLDER_PREFIX = (
+    "chromalab-serve-"  # then the server's process id: a folder whose process is gone is left over
+)
 
 
 @dataclass
@@ -80,10 +82,16 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
         torch.set_num_threads(1)  # one thread per photo: the pool's workers share the cores
         remove_left_over_folders()
         folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
-        server = Server(settings, Catalogue(settings.model, settings.models_dir),
-                        WorkPool(workers=settings.workers, capacity=settings.queue),
-                        UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s), folder,
-                        {}, Receiving(settings.receiving, per_client=settings.receiving_per_client), Newcomers())
+        server = Server(
+            settings,
+            Catalogue(settings.model, settings.models_dir),
+            WorkPool(workers=settings.workers, capacity=settings.queue),
+            UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s),
+            folder,
+            {},
+            Receiving(settings.receiving, per_client=settings.receiving_per_client),
+            Newcomers(),
+        )
         server.catalogue.colorizer(None)  # load the first model now: a bad one stops the start, not a request
         server.studies.update(open_studies(settings.studies))
         app.state.server = server
@@ -131,8 +139,17 @@ async def _expire(store: UploadStore) -> None:
 
 def _errors(app: FastAPI) -> None:
     """Every failure is ``{"error": "..."}`` with its status; a server error never shows a traceback."""
-    statuses = {ApiError: None, FormError: None, BodyError: None, ImageTooLarge: 413, NotAnImage: 415,
-                ImageError: 400, Busy: 503, RequestValidationError: 400, HTTPException: None}
+    statuses = {
+        ApiError: None,
+        FormError: None,
+        BodyError: None,
+        ImageTooLarge: 413,
+        NotAnImage: 415,
+        ImageError: 400,
+        Busy: 503,
+        RequestValidationError: 400,
+        HTTPException: None,
+    }
 
     def handler(status: int | None):
         async def handle(request: Request, error: Exception) -> JSONResponse:
@@ -152,7 +169,9 @@ def _errors(app: FastAPI) -> None:
     for kind, status in statuses.items():
         app.add_exception_handler(kind, handler(status))
 
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:  # a bug: said in one line, logged
+    async def unexpected(
+        request: Request, error: Exception
+    ) -> JSONResponse:  # a bug: said in one line, logged
         return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
 
     app.add_exception_handler(Exception, unexpected)
@@ -163,7 +182,9 @@ def validation_message(error: RequestValidationError) -> str:
     names the file and line of the handler)."""
     parts = []
     for problem in error.errors():
-        where = [str(part) for part in problem.get("loc", ()) if part not in ("query", "path", "body", "header")]
+        where = [
+            str(part) for part in problem.get("loc", ()) if part not in ("query", "path", "body", "header")
+        ]
         parts.append(f"{'.'.join(where) or 'request'}: {problem.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
 
@@ -176,11 +197,16 @@ def _token(app: FastAPI, token: str | None) -> None:
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Callable) -> Response:
-        given = {request.headers.get("authorization", "").removeprefix("Bearer "), request.query_params.get("token"),
-                 request.cookies.get(TOKEN_COOKIE)}
+        given = {
+            request.headers.get("authorization", "").removeprefix("Bearer "),
+            request.query_params.get("token"),
+            request.cookies.get(TOKEN_COOKIE),
+        }
         if token not in given:
-            return JSONResponse({"error": "this server needs its token (?token=... or Authorization: Bearer ...)"},
-                                status_code=401)
+            return JSONResponse(
+                {"error": "this server needs its token (?token=... or Authorization: Bearer ...)"},
+                status_code=401,
+            )
         response = await call_next(request)
         if request.query_params.get("token") == token:
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")

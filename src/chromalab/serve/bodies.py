@@ -44,13 +44,17 @@ class Receiving:
         slots already, or when no slot frees within ``wait`` seconds."""
         async with self._free:
             if self.by_client.get(client, 0) >= self.per_client:
-                raise BodyError(503, f"this address is sending {self.per_client} uploads already; send the next "
-                                     "when one is done")
+                raise BodyError(
+                    503,
+                    f"this address is sending {self.per_client} uploads already; send the next "
+                    "when one is done",
+                )
             try:
                 await asyncio.wait_for(self._free.wait_for(lambda: self.taken < self.limit), self.wait)
             except TimeoutError:
-                raise BodyError(503, f"the server is receiving {self.taken} uploads already; try again in a "
-                                     "moment") from None
+                raise BodyError(
+                    503, f"the server is receiving {self.taken} uploads already; try again in a moment"
+                ) from None
             self.taken += 1
             self.by_client[client] = self.by_client.get(client, 0) + 1
         try:
@@ -96,8 +100,11 @@ async def chunks(request: Request, *, max_bytes: int, pace: Pace) -> AsyncIterat
         try:
             message = await asyncio.wait_for(request.receive(), timeout=max(left, 0.001))
         except TimeoutError:
-            raise BodyError(408, f"the request's body came too slowly (under {pace.min_rate / 1000:g} kB/s "
-                                 f"after {pace.grace:g} s, or nothing for {pace.grace:g} s)") from None
+            raise BodyError(
+                408,
+                f"the request's body came too slowly (under {pace.min_rate / 1000:g} kB/s "
+                f"after {pace.grace:g} s, or nothing for {pace.grace:g} s)",
+            ) from None
         if message["type"] == "http.disconnect":
             raise BodyError(400, "the client went away before its request was complete")
         chunk = message.get("body", b"")

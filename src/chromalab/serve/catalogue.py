@@ -16,9 +16,9 @@ ABOUT_CHARS = 320  # what the page shows of a card
 # the figures are theirs: src/chromalab/weights/MODEL_CARD.md)
 BUNDLED_ABOUT = {
     "default": "The best colours chromalab has: it knows what things are (skin, trees, skies) and takes your "
-               "hints directly. Trained on 50,000 photos, many of people.",
+    "hints directly. Trained on 50,000 photos, many of people.",
     "fast-v1": "An older, smaller model: 6-8 times faster than default, for slow computers, but duller colours "
-               "(it often guesses browns). Your hints are spread over its colours.",
+    "(it often guesses browns). Your hints are spread over its colours.",
 }
 
 
@@ -26,7 +26,10 @@ class Catalogue:
     """Model names -> files, colorizers (cached) and descriptions. Thread-safe."""
 
     def __init__(self, first: str = DEFAULT_MODEL, models_dir: Path | None = None) -> None:
-        self.files = {DEFAULT_MODEL: bundled_weights(), **{name: bundled_weights(name) for name in bundled_names()}}
+        self.files = {
+            DEFAULT_MODEL: bundled_weights(),
+            **{name: bundled_weights(name) for name in bundled_names()},
+        }
         self._bundled = dict(self.files)
         if models_dir is not None:
             self.files.update({path.stem: path for path in sorted(Path(models_dir).glob("*.safetensors"))})
@@ -56,8 +59,16 @@ class Catalogue:
         """What the page says of a model: its name, kind, recommended settings and a few lines of its card."""
         colorizer = self.colorizer(name)
         spec = colorizer.spec
-        return {"name": name, "architecture": spec.model, "bins": spec.bins, "classification": spec.bins is not None,
-                "hints": colorizer.takes_hints, "size": colorizer.size, "temperature": colorizer.temperature, "about": self._card(name, spec.info)}
+        return {
+            "name": name,
+            "architecture": spec.model,
+            "bins": spec.bins,
+            "classification": spec.bins is not None,
+            "hints": colorizer.takes_hints,
+            "size": colorizer.size,
+            "temperature": colorizer.temperature,
+            "about": self._card(name, spec.info),
+        }
 
     def _card(self, name: str, info: dict) -> str:
         path = self.files[name]
@@ -66,8 +77,11 @@ class Catalogue:
         card = path.with_name("MODEL_CARD.md") if name == DEFAULT_MODEL else path.with_suffix(CARD_SUFFIX)
         if card.is_file():
             return card_summary(card.read_text(encoding="utf-8"))
-        facts = [f"{info[key]} {label}" for key, label in (("steps", "steps"), ("images_seen", "images seen"))
-                 if key in info]
+        facts = [
+            f"{info[key]} {label}"
+            for key, label in (("steps", "steps"), ("images_seen", "images seen"))
+            if key in info
+        ]
         return f"{path.name}: trained model file" + (f" ({', '.join(facts)})" if facts else "") + "."
 
 

@@ -26,12 +26,15 @@ class Form:
     filenames: dict[str, str] = field(default_factory=dict)  # field name -> the name the client gave
 
 
-async def read_form(content_type: str | None, content_length: str | None, body: AsyncIterator[bytes], *,
-                    max_bytes: int) -> Form:
+async def read_form(
+    content_type: str | None, content_length: str | None, body: AsyncIterator[bytes], *, max_bytes: int
+) -> Form:
     """Parse a form from ``body`` chunks; FormError 413 past ``max_bytes`` (the declared length is checked
     before any byte is read), 400 when it is not multipart or is malformed."""
     if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
-        raise FormError(f"request of {int(content_length):,} bytes is above the {max_bytes:,}-byte limit", 413)
+        raise FormError(
+            f"request of {int(content_length):,} bytes is above the {max_bytes:,}-byte limit", 413
+        )
     kind, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
@@ -83,8 +86,14 @@ class _Collector:
         def on_part_data(data: bytes, start: int, end: int) -> None:
             self.data += data[start:end]
 
-        return {"on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-                "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": self._part_end}
+        return {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_begin": on_part_begin,
+            "on_part_data": on_part_data,
+            "on_part_end": self._part_end,
+        }
 
     def _part_end(self) -> None:
         _, options = parse_options_header(self.headers.get(b"content-disposition", b""))

@@ -60,8 +60,12 @@ class Guard:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         host = headers.get("host", "")
         if not self.accepts_host(host):
-            await _refuse(send, 421, f"this server does not answer to the name {host_name(host)!r}; start it with "
-                                     "--allow-host NAME to allow it")
+            await _refuse(
+                send,
+                421,
+                f"this server does not answer to the name {host_name(host)!r}; start it with "
+                "--allow-host NAME to allow it",
+            )
             return
         if scope["method"] in UNSAFE_METHODS and not _same_origin(headers, host, scope.get("scheme", "http")):
             await _refuse(send, 403, "a request from another site is not accepted")
@@ -81,6 +85,11 @@ def _same_origin(headers: dict[str, str], host: str, scheme: str) -> bool:
 
 async def _refuse(send: Send, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

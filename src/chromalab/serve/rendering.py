@@ -26,15 +26,31 @@ MAX_HINTS = 100
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 
-def colorize_bytes(colorizer: Colorizer, data: bytes, *, max_pixels: int, temperature: float | None,
-                   size: int | None, fmt: str) -> bytes:
+def colorize_bytes(
+    colorizer: Colorizer,
+    data: bytes,
+    *,
+    max_pixels: int,
+    temperature: float | None,
+    size: int | None,
+    fmt: str,
+) -> bytes:
     """An uploaded file -> its colorization at the input's own size, encoded as ``fmt``."""
     image = open_image(data, max_pixels=max_pixels)
     return encode_image(colorizer.colorize(image, temperature=temperature, size=size), fmt)
 
 
-def analyse(colorizer: Colorizer, data: bytes, *, model: str, filename: str, original: Path, max_pixels: int,
-            size: int | None, preview_side: int) -> Upload:
+def analyse(
+    colorizer: Colorizer,
+    data: bytes,
+    *,
+    model: str,
+    filename: str,
+    original: Path,
+    max_pixels: int,
+    size: int | None,
+    preview_side: int,
+) -> Upload:
     """Run the network once on an uploaded file and keep what later renderings need."""
     source = to_lightness(open_image(data, max_pixels=max_pixels))
     session = HintSession(colorizer, source, size=size)
@@ -59,7 +75,9 @@ def preview(upload: Upload, *, temperature: float | None, grey: bool = False) ->
     output, no network), or the grey photo the network sees."""
     if grey:
         return encode_image(Image.fromarray(gray_rendering(upload.preview.lightness)), PREVIEW_FORMAT)
-    return encode_image(upload.session.colorize(temperature=temperature, source=upload.preview), PREVIEW_FORMAT)
+    return encode_image(
+        upload.session.colorize(temperature=temperature, source=upload.preview), PREVIEW_FORMAT
+    )
 
 
 def full_resolution(upload: Upload, *, temperature: float | None, fmt: str, max_pixels: int) -> bytes:
@@ -73,7 +91,9 @@ def hint_entries(text: str) -> list:
     wrong: not JSON, nested too deeply, not ``{"hints": [...]}``, more than ``MAX_HINTS``)."""
     document = parse_json(text)
     if not isinstance(document, dict) or not isinstance(document.get("hints"), list):
-        raise ValueError('expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}')  # noqa: TRY004 (bad input)
+        raise ValueError(
+            'expected {"hints": [{"x": ..., "y": ..., "color": "#rrggbb" or "ab": [a, b]}, ...]}'
+        )  # noqa: TRY004 (bad input)
     if len(document["hints"]) > MAX_HINTS:
         raise ValueError(f"at most {MAX_HINTS} hints on one photo, got {len(document['hints'])}")
     return document["hints"]

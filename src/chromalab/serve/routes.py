@@ -20,7 +20,9 @@ from chromalab.serve.uploads import Upload, safe_stem
 
 STATIC = Path(str(resources.files("chromalab.serve") / "static"))
 router = APIRouter()
-MAX_HINTS_BYTES = 64 * rendering.MAX_HINTS * 2  # a hint is about 50 bytes of JSON: twice that, with room to spare
+MAX_HINTS_BYTES = (
+    64 * rendering.MAX_HINTS * 2
+)  # a hint is about 50 bytes of JSON: twice that, with room to spare
 MAX_ZIP_IDS = 100  # photos in one zip: a page's worth; each is rendered in turn, at full resolution
 
 
@@ -42,9 +44,12 @@ async def _form(request: Request) -> tuple[Form, bytes]:
     """The request's form and its ``file`` (400 without one), received in one of the server's few slots."""
     server = _server(request)
     async with server.receiving.slot(request.client.host if request.client else ""):
-        form = await read_form(request.headers.get("content-type"), request.headers.get("content-length"),
-                               chunks(request, max_bytes=server.settings.max_bytes, pace=pace(server.settings)),
-                               max_bytes=server.settings.max_bytes)
+        form = await read_form(
+            request.headers.get("content-type"),
+            request.headers.get("content-length"),
+            chunks(request, max_bytes=server.settings.max_bytes, pace=pace(server.settings)),
+            max_bytes=server.settings.max_bytes,
+        )
     if "file" not in form.files:
         raise ApiError(400, "no file: send the photo as the multipart field 'file'")
     return form, form.files["file"]
@@ -68,11 +73,16 @@ def _options(fields: dict[str, str], max_size: int) -> dict[str, object]:
 
     def size(value: int) -> int:
         if check_size(value) > max_size:
-            raise ValueError(f"at most {max_size} on this server (the bundled models look at 256), got {value}")
+            raise ValueError(
+                f"at most {max_size} on this server (the bundled models look at 256), got {value}"
+            )
         return value
 
-    return {"temperature": _number(fields, "temperature", float, check_temperature),
-            "size": _number(fields, "size", int, size), "fmt": rendering.FORMATS[fmt]}
+    return {
+        "temperature": _number(fields, "temperature", float, check_temperature),
+        "size": _number(fields, "size", int, size),
+        "fmt": rendering.FORMATS[fmt],
+    }
 
 
 def _query(request: Request) -> dict[str, object]:
@@ -106,8 +116,14 @@ async def favicon() -> FileResponse:
 @router.get("/api/health")
 async def health(request: Request) -> dict[str, object]:
     server = _server(request)
-    return {"status": "ok", "models": server.catalogue.names, "uploads": len(server.store),
-            "in_work": server.pool.taken, "capacity": server.pool.capacity, "receiving": server.receiving.taken}
+    return {
+        "status": "ok",
+        "models": server.catalogue.names,
+        "uploads": len(server.store),
+        "in_work": server.pool.taken,
+        "capacity": server.pool.capacity,
+        "receiving": server.receiving.taken,
+    }
 
 
 @router.get("/api/models")
@@ -122,8 +138,15 @@ async def colorize(request: Request) -> Response:
     form, data = await _form(request)
     options = _options(form.fields, server.settings.max_size)
     colorizer = _colorizer(server, form.fields.get("model"))
-    body = await server.pool.run(rendering.colorize_bytes, colorizer, data, max_pixels=server.settings.max_pixels,
-                                 temperature=options["temperature"], size=options["size"], fmt=options["fmt"])
+    body = await server.pool.run(
+        rendering.colorize_bytes,
+        colorizer,
+        data,
+        max_pixels=server.settings.max_pixels,
+        temperature=options["temperature"],
+        size=options["size"],
+        fmt=options["fmt"],
+    )
     return Response(body, media_type=rendering.MEDIA_TYPES[options["fmt"]])
 
 
@@ -133,13 +156,27 @@ async def upload(request: Request) -> dict[str, object]:
     form, data = await _form(request)
     name = form.fields.get("model") or server.catalogue.first
     colorizer = _colorizer(server, name)
-    kept = await server.pool.run(rendering.analyse, colorizer, data, model=name,
-                                 filename=safe_stem(form.filenames.get("file")), original=server.store.original_path(),
-                                 max_pixels=server.settings.max_pixels, size=_options(form.fields, server.settings.max_size)["size"],
-                                 preview_side=server.settings.preview_side)
+    kept = await server.pool.run(
+        rendering.analyse,
+        colorizer,
+        data,
+        model=name,
+        filename=safe_stem(form.filenames.get("file")),
+        original=server.store.original_path(),
+        max_pixels=server.settings.max_pixels,
+        size=_options(form.fields, server.settings.max_size)["size"],
+        preview_side=server.settings.preview_side,
+    )
     server.store.add(kept)
-    return {"id": kept.id, "name": kept.name, "width": kept.width, "height": kept.height, "model": name,
-            "classification": colorizer.bins is not None, "temperature": colorizer.temperature}
+    return {
+        "id": kept.id,
+        "name": kept.name,
+        "width": kept.width,
+        "height": kept.height,
+        "model": name,
+        "classification": colorizer.bins is not None,
+        "temperature": colorizer.temperature,
+    }
 
 
 @router.get("/api/uploads/{upload_id}/preview")
@@ -157,7 +194,9 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
     in photo pixels (``color.hints``); the previews and downloads that follow have them."""
     server = _server(request)
     kept = _upload(server, upload_id)
-    body = await read_body(request, max_bytes=MAX_HINTS_BYTES, pace=pace(server.settings))  # refused past the limit
+    body = await read_body(
+        request, max_bytes=MAX_HINTS_BYTES, pace=pace(server.settings)
+    )  # refused past the limit
     try:
         entries = rendering.hint_entries(body.decode("utf-8", errors="replace"))
         stored = await server.pool.run(rendering.set_hints, kept, entries)
@@ -184,8 +223,11 @@ async def download(request: Request, upload_id: str) -> Response:
     server = _server(request)
     options = _query(request)
     filename, body = await _full_resolution(server, _upload(server, upload_id), options)
-    return Response(body, media_type=rendering.MEDIA_TYPES[options["fmt"]],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        body,
+        media_type=rendering.MEDIA_TYPES[options["fmt"]],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.delete("/api/uploads/{upload_id}")
@@ -199,12 +241,17 @@ async def download_all(request: Request, ids: str) -> StreamingResponse:
     zip streamed as its photos are rendered: one photo in memory at a time, however many are asked for."""
     server = _server(request)
     options = _query(request)
-    wanted = list(dict.fromkeys(upload_id for upload_id in ids.split(",") if upload_id))  # each id once, in order
+    wanted = list(
+        dict.fromkeys(upload_id for upload_id in ids.split(",") if upload_id)
+    )  # each id once, in order
     if len(wanted) > MAX_ZIP_IDS:
         raise ApiError(400, f"ids: at most {MAX_ZIP_IDS} uploads in one zip, got {len(wanted)}")
     kept = [_upload(server, upload_id) for upload_id in wanted]
-    return StreamingResponse(_zipped(server, kept, options), media_type="application/zip",
-                             headers={"Content-Disposition": 'attachment; filename="colorized.zip"'})
+    return StreamingResponse(
+        _zipped(server, kept, options),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="colorized.zip"'},
+    )
 
 
 class _Sink:
@@ -238,7 +285,11 @@ async def _zipped(server, kept: list[Upload], options: dict[str, object]) -> Asy
 
 async def _full_resolution(server, upload: Upload, options: dict[str, object]) -> tuple[str, bytes]:
     """(download name, encoded image) of an upload at full resolution, in the pool."""
-    body = await server.pool.run(rendering.full_resolution, upload, temperature=options["temperature"],
-                                 fmt=options["fmt"], max_pixels=server.settings.max_pixels)
+    body = await server.pool.run(
+        rendering.full_resolution,
+        upload,
+        temperature=options["temperature"],
+        fmt=options["fmt"],
+        max_pixels=server.settings.max_pixels,
+    )
     return f"{upload.name}-colour{rendering.SUFFIXES[options['fmt']]}", body
-

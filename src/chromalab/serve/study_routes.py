@@ -55,8 +55,11 @@ class Newcomers:
         now = time.monotonic()
         with self._lock:
             if len(self._buckets) > 10_000:  # forget the clients whose bucket is full again
-                self._buckets = {key: (tokens, when) for key, (tokens, when) in self._buckets.items()
-                                 if tokens + (now - when) * self.rate < self.burst}
+                self._buckets = {
+                    key: (tokens, when)
+                    for key, (tokens, when) in self._buckets.items()
+                    if tokens + (now - when) * self.rate < self.burst
+                }
             tokens, when = self._buckets.get(client, (self.burst, now))
             tokens = min(self.burst, tokens + (now - when) * self.rate)
             if tokens < 1:
@@ -85,7 +88,9 @@ def _admin(request: Request, name: str, token: str) -> StudyStore:
     """The study, if ``token`` is its admin token (403 otherwise)."""
     store = _study(request, name)
     if not secrets.compare_digest(token.encode(), store.plan.token.encode()):
-        raise ApiError(403, "the results need this study's admin token (?token=..., printed by 'chromalab study create')")
+        raise ApiError(
+            403, "the results need this study's admin token (?token=..., printed by 'chromalab study create')"
+        )
     return store
 
 
@@ -98,8 +103,14 @@ def study_page(request: Request, name: str) -> FileResponse:
 @router.get("/api/study/{name}")
 def about(request: Request, name: str) -> dict[str, object]:
     plan = _study(request, name).plan
-    return {"name": plan.name, "kinds": list(plan.kinds), "practice": plan.practice, "trials": plan.trials,
-            "show_ms": plan.show_ms, "side": DISPLAY_SIDE}
+    return {
+        "name": plan.name,
+        "kinds": list(plan.kinds),
+        "practice": plan.practice,
+        "trials": plan.trials,
+        "show_ms": plan.show_ms,
+        "side": DISPLAY_SIDE,
+    }
 
 
 @router.get("/api/study/{name}/next")
@@ -111,9 +122,16 @@ def next_trial(request: Request, name: str, participant: str = "") -> dict[str, 
     if trial is None:
         return {"done": True}
     pictures = f"/api/study/{name}/pictures/{trial.id}"
-    return {"trial": trial.id, "images": [f"{pictures}/0", f"{pictures}/1"], "question": trial.question,
-            "practice": trial.kind == PRACTICE, "position": trial.position, "total": trial.total,
-            "practice_total": store.plan.practice, "show_ms": store.plan.show_ms}
+    return {
+        "trial": trial.id,
+        "images": [f"{pictures}/0", f"{pictures}/1"],
+        "question": trial.question,
+        "practice": trial.kind == PRACTICE,
+        "position": trial.position,
+        "total": trial.total,
+        "practice_total": store.plan.practice,
+        "show_ms": store.plan.show_ms,
+    }
 
 
 def _admit(request: Request) -> None:
@@ -134,8 +152,9 @@ async def answer(request: Request, name: str) -> dict[str, object]:
     if not isinstance(document, dict):
         raise ApiError(400, 'answer: expected {"participant": ..., "trial": ..., "choice": 0 or 1}')
     choice = document.get("choice")
-    real = await run_in_threadpool(_refusing, store.record_answer, document.get("participant"), document.get("trial"),
-                                   choice)
+    real = await run_in_threadpool(
+        _refusing, store.record_answer, document.get("participant"), document.get("trial"), choice
+    )
     return {"recorded": True} | ({} if real is None else {"correct": choice == real, "real": real})
 
 
@@ -164,5 +183,8 @@ def results_csv(request: Request, name: str, token: str = "") -> Response:
     store = _admin(request, name, token)
     trials = store.trials()
     excluded = set(summarise(store.plan, trials)["excluded"]["ids"])
-    return Response(csv_text(answer_rows(trials, excluded)), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-answers.csv"'})
+    return Response(
+        csv_text(answer_rows(trials, excluded)),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-answers.csv"'},
+    )

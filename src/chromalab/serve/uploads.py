@@ -38,7 +38,9 @@ class Upload:
         for the spreading and the palette), and the preview."""
         prepared = self.session.prepared
         preview = 0 if self.preview is prepared.source else lightness_bytes(self.preview)
-        return self.session.nbytes + lightness_bytes(prepared.source) + prepared.network_input.nbytes + preview
+        return (
+            self.session.nbytes + lightness_bytes(prepared.source) + prepared.network_input.nbytes + preview
+        )
 
 
 def lightness_bytes(source: Lightness) -> int:

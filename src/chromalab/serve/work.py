@@ -30,7 +30,9 @@ class WorkPool:
             raise Busy(f"the server is busy ({self.taken} photos in work); try again in a moment")
         self.taken += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+            return await asyncio.get_running_loop().run_in_executor(
+                self.executor, functools.partial(fn, *args, **kwargs)
+            )
         finally:
             self.taken -= 1
 

@@ -41,8 +41,10 @@ class _Balance:
     def pick(self, quota: Counter, photos: list[str], rng: random.Random) -> tuple[Condition, str]:
         """The (condition with trials left in ``quota``, photo) pair seen least by this participant, then least
         shown together, then with the least shown photo; counts and quota updated."""
-        condition, photo = min(((c, p) for c in quota if quota[c] > 0 for p in photos), key=lambda pair: (
-            self.seen[pair[1]], self.pairs[pair], self.photos[pair[1]], rng.random()))
+        condition, photo = min(
+            ((c, p) for c in quota if quota[c] > 0 for p in photos),
+            key=lambda pair: (self.seen[pair[1]], self.pairs[pair], self.photos[pair[1]], rng.random()),
+        )
         quota[condition] -= 1
         self.seen[photo] += 1
         self.pairs[(condition, photo)] += 1
@@ -50,8 +52,13 @@ class _Balance:
         return condition, photo
 
 
-def participant_trials(plan: StudyPlan, practice_photos: list[str], test_photos: list[str],
-                       earlier: Iterable[tuple[Condition, str]] | Counter, rng: random.Random) -> list[Trial]:
+def participant_trials(
+    plan: StudyPlan,
+    practice_photos: list[str],
+    test_photos: list[str],
+    earlier: Iterable[tuple[Condition, str]] | Counter,
+    rng: random.Random,
+) -> list[Trial]:
     """Practice trials then counted trials of a new participant. ``earlier``: the (condition, photo) of every
     counted trial given to earlier participants, or a Counter of them (what the study file keeps: its size does
     not grow with the participants)."""

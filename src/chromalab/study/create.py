@@ -35,8 +35,14 @@ class Created:
     skipped: list[str]  # problems left out with skip_problems
 
 
-def create_study(path: Path, plan: StudyPlan, pairing: Pairing, *, skip_problems: bool = False,
-                 on_photo: Callable[[], None] = lambda: None) -> Created:
+def create_study(
+    path: Path,
+    plan: StudyPlan,
+    pairing: Pairing,
+    *,
+    skip_problems: bool = False,
+    on_photo: Callable[[], None] = lambda: None,
+) -> Created:
     """Write the study of ``plan`` on the photos of ``pairing`` to ``path``. With problems (unpaired or unreadable
     photos) raises ``StudyProblems`` unless ``skip_problems``, which leaves those photos out."""
     if pairing.problems and not skip_problems:
@@ -59,9 +65,20 @@ def create_study(path: Path, plan: StudyPlan, pairing: Pairing, *, skip_problems
     for name in names:
         if name not in practice and plan.attention_trials:
             shown[name][RANDOM_COLOURS] = random_colours(shown[name][TRUTH], rng)
-        files = {TRUTH: pairing.truth[name]} | {label: files[name] for label, files in pairing.methods.items()}
-        stored += [Picture(name, source, str(files[source]) if source in files else None, rgb.shape[1], rgb.shape[0],
-                           jpeg(rgb)) for source, rgb in shown[name].items()]
+        files = {TRUTH: pairing.truth[name]} | {
+            label: files[name] for label, files in pairing.methods.items()
+        }
+        stored += [
+            Picture(
+                name,
+                source,
+                str(files[source]) if source in files else None,
+                rgb.shape[1],
+                rgb.shape[0],
+                jpeg(rgb),
+            )
+            for source, rgb in shown[name].items()
+        ]
     write_study(path, plan, stored, practice)
     return Created(len(names), len(practice), len(stored), sum(len(p.jpeg) for p in stored) / 1e6, problems)
 

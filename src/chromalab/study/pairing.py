@@ -18,7 +18,9 @@ class Pairing:
     """The photos every folder holds, and what did not pair."""
 
     truth: dict[str, Path] = field(default_factory=dict)  # photo name -> the real photo's file
-    methods: dict[str, dict[str, Path]] = field(default_factory=dict)  # label -> photo name -> its colorization
+    methods: dict[str, dict[str, Path]] = field(
+        default_factory=dict
+    )  # label -> photo name -> its colorization
     problems: list[str] = field(default_factory=list)  # one line each: what did not pair, and why
 
     @property
@@ -38,7 +40,9 @@ def pair_photos(truth: Path, methods: dict[str, Path]) -> Pairing:
     pairing = Pairing()
     ambiguous: set[str] = set()  # names with two files in some folder: listed once, never paired
     truth_files = _by_name(truth, "truth", pairing.problems, ambiguous)
-    method_files = {label: _by_name(folder, label, pairing.problems, ambiguous) for label, folder in methods.items()}
+    method_files = {
+        label: _by_name(folder, label, pairing.problems, ambiguous) for label, folder in methods.items()
+    }
     for name in sorted(set(truth_files) - ambiguous):
         lacking = [label for label, files in method_files.items() if name not in files]
         for label in lacking:
@@ -47,8 +51,12 @@ def pair_photos(truth: Path, methods: dict[str, Path]) -> Pairing:
             pairing.truth[name] = truth_files[name]
     for label, files in method_files.items():
         for name in sorted(set(files) - set(truth_files) - ambiguous):
-            pairing.problems.append(f"{name}: in {label} ({methods[label]}) but not in the truth folder {truth}")
-    pairing.methods = {label: {name: files[name] for name in pairing.truth} for label, files in method_files.items()}
+            pairing.problems.append(
+                f"{name}: in {label} ({methods[label]}) but not in the truth folder {truth}"
+            )
+    pairing.methods = {
+        label: {name: files[name] for name in pairing.truth} for label, files in method_files.items()
+    }
     return pairing
 
 
@@ -60,7 +68,9 @@ def _by_name(folder: Path, label: str, problems: list[str], ambiguous: set[str])
         found.setdefault(photo_name(path, folder), []).append(path)
     for name, paths in found.items():
         if len(paths) > 1:
-            problems.append(f"{name}: {label} has {len(paths)} files of this name "
-                            f"({', '.join(p.name for p in paths)}): which is meant is not guessed")
+            problems.append(
+                f"{name}: {label} has {len(paths)} files of this name "
+                f"({', '.join(p.name for p in paths)}): which is meant is not guessed"
+            )
             ambiguous.add(name)
     return {name: paths[0] for name, paths in found.items() if len(paths) == 1}

@@ -20,7 +20,9 @@ QUESTIONS = {"turing": "Which is the real photo?", "preference": "Which looks mo
 TRUTH = "truth"  # the source of a real photo; a method's label is the source of its colorizations
 RANDOM_COLOURS = "random colours"  # the attention check's picture (stimuli.random_colours)
 ATTENTION = "attention"  # the kind of an attention check
-PRACTICE = "practice"  # the kind of a practice trial: a real photo beside a method's colorization, with feedback
+PRACTICE = (
+    "practice"  # the kind of a practice trial: a real photo beside a method's colorization, with feedback
+)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a study's name or a method's label (in URLs)
 MAX_ATTENTION = 0.5
 PRACTICE_PHOTO_SHARE = 5  # practice takes at most one photo in five (rounded up) for itself
@@ -104,7 +106,9 @@ class StudyPlan:
             return 0
         count = min(self.practice, math.ceil(photos / PRACTICE_PHOTO_SHARE))
         if photos - count < 1:
-            raise PlanError(f"{photos} photo(s): practice needs photos of its own; give more photos or --practice 0")
+            raise PlanError(
+                f"{photos} photo(s): practice needs photos of its own; give more photos or --practice 0"
+            )
         return count
 
     def to_json(self) -> dict:

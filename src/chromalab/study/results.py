@@ -22,20 +22,37 @@ from chromalab.study.statistics import BOOTSTRAP_RESAMPLES, binomial_test, boots
 from chromalab.study.storage import StoredTrial
 
 DEFAULT_MIN_ATTENTION = 0.75  # of a participant's attention checks, the share to get right to be counted
-INTERVALS = (f"ci95: Wilson score interval, every answer independent; bootstrap95: percentile interval of "
-             f"{BOOTSTRAP_RESAMPLES} resamples of the participants (seed 0), the wider one when participants differ; "
-             f"p_value: exact two-sided binomial test against 0.5")
-CSV_COLUMNS = ("participant", "position", "trial", "kind", "photo", "left", "right", "choice", "chosen",
-               "answered_utc", "excluded")
+INTERVALS = (
+    f"ci95: Wilson score interval, every answer independent; bootstrap95: percentile interval of "
+    f"{BOOTSTRAP_RESAMPLES} resamples of the participants (seed 0), the wider one when participants differ; "
+    f"p_value: exact two-sided binomial test against 0.5"
+)
+CSV_COLUMNS = (
+    "participant",
+    "position",
+    "trial",
+    "kind",
+    "photo",
+    "left",
+    "right",
+    "choice",
+    "chosen",
+    "answered_utc",
+    "excluded",
+)
 
 
 def exclusion_rule(min_attention: float) -> str:
-    return (f"a participant who got fewer than {min_attention:.0%} of their answered attention checks right is "
-            f"left out of 'turing' and 'preference' (one without an answered check is kept); 'attention' counts "
-            f"everyone")
+    return (
+        f"a participant who got fewer than {min_attention:.0%} of their answered attention checks right is "
+        f"left out of 'turing' and 'preference' (one without an answered check is kept); 'attention' counts "
+        f"everyone"
+    )
 
 
-def summarise(plan: StudyPlan, trials: list[StoredTrial], *, min_attention: float = DEFAULT_MIN_ATTENTION) -> dict:
+def summarise(
+    plan: StudyPlan, trials: list[StoredTrial], *, min_attention: float = DEFAULT_MIN_ATTENTION
+) -> dict:
     """The summary (JSON-ready) of every answered trial in ``trials``."""
     answered = [t for t in trials if t.choice is not None]
     counted = [t for t in answered if t.condition.kind != PRACTICE]
@@ -49,12 +66,22 @@ def summarise(plan: StudyPlan, trials: list[StoredTrial], *, min_attention: floa
         "practice_answers": len(answered) - len(counted),
         "participants": len(participants),
         "finished": len([p for p in participants if p not in unanswered]),
-        "excluded": {"rule": exclusion_rule(min_attention), "participants": len(excluded), "ids": sorted(excluded),
-                     "answers": len(counted) - len(kept)},
-        "turing": {c.label: proportion(kept, c, "fooled", lambda t: not t.chose_first)
-                   for c in plan.conditions if c.kind == "turing"},
-        "preference": {c.label: proportion(kept, c, "wins", lambda t: t.chose_first)
-                       for c in plan.conditions if c.kind == "preference"},
+        "excluded": {
+            "rule": exclusion_rule(min_attention),
+            "participants": len(excluded),
+            "ids": sorted(excluded),
+            "answers": len(counted) - len(kept),
+        },
+        "turing": {
+            c.label: proportion(kept, c, "fooled", lambda t: not t.chose_first)
+            for c in plan.conditions
+            if c.kind == "turing"
+        },
+        "preference": {
+            c.label: proportion(kept, c, "wins", lambda t: t.chose_first)
+            for c in plan.conditions
+            if c.kind == "preference"
+        },
         "attention": proportion(counted, plan.attention_condition, "passed", lambda t: t.chose_first),
         "intervals": INTERVALS,
     }
@@ -70,8 +97,9 @@ def excluded_participants(counted: list[StoredTrial], min_attention: float) -> s
     return {who for who, count in checks.items() if right[who] < min_attention * count}
 
 
-def proportion(trials: list[StoredTrial], condition: Condition, name: str,
-               success: Callable[[StoredTrial], bool]) -> dict:
+def proportion(
+    trials: list[StoredTrial], condition: Condition, name: str, success: Callable[[StoredTrial], bool]
+) -> dict:
     """``{name: successes, "trials", "rate", "ci95", "bootstrap95", "p_value", "participants"}`` of the answered
     trials of ``condition``; rate and intervals are None without trials."""
     successes, totals = defaultdict(int), defaultdict(int)  # per participant
@@ -83,10 +111,15 @@ def proportion(trials: list[StoredTrial], condition: Condition, name: str,
     who = list(totals)
     interval = wilson_interval(hits, count)
     bootstrap = bootstrap_interval(np.array([successes[p] for p in who]), np.array([totals[p] for p in who]))
-    return {name: hits, "trials": count, "rate": hits / count if count else None,
-            "ci95": None if interval is None else list(interval),
-            "bootstrap95": None if bootstrap is None else list(bootstrap),
-            "p_value": binomial_test(hits, count), "participants": len(who)}
+    return {
+        name: hits,
+        "trials": count,
+        "rate": hits / count if count else None,
+        "ci95": None if interval is None else list(interval),
+        "bootstrap95": None if bootstrap is None else list(bootstrap),
+        "p_value": binomial_test(hits, count),
+        "participants": len(who),
+    }
 
 
 def answer_rows(trials: list[StoredTrial], excluded: set[str]) -> list[dict[str, object]]:
@@ -96,11 +129,24 @@ def answer_rows(trials: list[StoredTrial], excluded: set[str]) -> list[dict[str,
         if trial.choice is None:
             continue
         left, right = trial.sides
-        when = datetime.datetime.fromtimestamp(trial.answered, datetime.timezone.utc).isoformat(timespec="seconds")
-        rows.append({"participant": trial.participant, "position": trial.position + 1, "trial": trial.id,
-                     "kind": trial.condition.kind, "photo": trial.photo, "left": left, "right": right,
-                     "choice": trial.choice, "chosen": trial.sides[trial.choice], "answered_utc": when,
-                     "excluded": int(trial.participant in excluded)})
+        when = datetime.datetime.fromtimestamp(trial.answered, datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        )
+        rows.append(
+            {
+                "participant": trial.participant,
+                "position": trial.position + 1,
+                "trial": trial.id,
+                "kind": trial.condition.kind,
+                "photo": trial.photo,
+                "left": left,
+                "right": right,
+                "choice": trial.choice,
+                "chosen": trial.sides[trial.choice],
+                "answered_utc": when,
+                "excluded": int(trial.participant in excluded),
+            }
+        )
     return rows
 
 

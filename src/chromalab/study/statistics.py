@@ -19,7 +19,9 @@ BOOTSTRAP_RESAMPLES = 2000
 _RELATIVE_TIE = 1 + 1e-7
 
 
-def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def wilson_interval(
+    successes: int, trials: int, confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
     """The Wilson score interval of a proportion (Wilson 1927), or None without trials.
 
     Better than the normal (Wald) interval for the small samples and extreme rates of a human study: it never
@@ -53,12 +55,20 @@ def _binomial_pmf(trials: int, chance: float) -> np.ndarray:
     k = np.arange(trials + 1)
     if chance in (0.0, 1.0):
         return (k == (0 if chance == 0.0 else trials)).astype(float)
-    log_choose = math.lgamma(trials + 1) - np.array([math.lgamma(i + 1) + math.lgamma(trials - i + 1) for i in k])
+    log_choose = math.lgamma(trials + 1) - np.array(
+        [math.lgamma(i + 1) + math.lgamma(trials - i + 1) for i in k]
+    )
     return np.exp(log_choose + k * math.log(chance) + (trials - k) * math.log1p(-chance))
 
 
-def bootstrap_interval(successes: np.ndarray, trials: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
-                       seed: int = 0, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+def bootstrap_interval(
+    successes: np.ndarray,
+    trials: np.ndarray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float] | None:
     """Percentile interval of the pooled rate sum(successes) / sum(trials) when participants are resampled with
     replacement; None without trials.
 

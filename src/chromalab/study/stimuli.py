@@ -39,7 +39,9 @@ def shown_picture(path: Path, size: tuple[int, int] | None = None) -> np.ndarray
         size = display_size(*image.size)
     own, wanted = image.width / image.height, size[0] / size[1]
     if abs(own - wanted) > MAX_ASPECT_CHANGE * wanted:
-        raise ValueError(f"{image.width}x{image.height}, another aspect ratio than its truth's: not the same photo?")
+        raise ValueError(
+            f"{image.width}x{image.height}, another aspect ratio than its truth's: not the same photo?"
+        )
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
 

@@ -129,15 +129,29 @@ def write_study(path: Path, plan: StudyPlan, pictures: list[Picture], practice_p
         connection = sqlite3.connect(temporary)
         with connection:
             connection.executescript(SCHEMA + BALANCE)
-            meta = {"plan": plan.to_json(), "schema": SCHEMA_VERSION, "created": time.time(), BALANCE_KEY: True}
-            connection.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+            meta = {
+                "plan": plan.to_json(),
+                "schema": SCHEMA_VERSION,
+                "created": time.time(),
+                BALANCE_KEY: True,
+            }
+            connection.executemany(
+                "INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
+            )
             photos = sorted({picture.photo for picture in pictures})
-            connection.executemany("INSERT INTO photos VALUES (?, ?)", [(p, p in practice_photos) for p in photos])
-            connection.executemany("INSERT INTO pictures VALUES (?, ?, ?, ?, ?, ?)",
-                                   [(p.photo, p.source, p.file, p.width, p.height, p.jpeg) for p in pictures])
+            connection.executemany(
+                "INSERT INTO photos VALUES (?, ?)", [(p, p in practice_photos) for p in photos]
+            )
+            connection.executemany(
+                "INSERT INTO pictures VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.photo, p.source, p.file, p.width, p.height, p.jpeg) for p in pictures],
+            )
         connection.execute("PRAGMA journal_mode=WAL")  # kept in the file: every later connection writes ahead
         connection.close()
-        for stale in (Path(f"{path}-wal"), Path(f"{path}-shm")):  # an old study's journal must not meet the new file
+        for stale in (
+            Path(f"{path}-wal"),
+            Path(f"{path}-shm"),
+        ):  # an old study's journal must not meet the new file
             stale.unlink(missing_ok=True)
         os.replace(temporary, path)
     finally:
@@ -153,11 +167,15 @@ class StudyStore:
             raise StudyFileError(f"{path}: no such file")
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         try:
             self.plan = self._read_plan()
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # each commit reaches the disk before it is acknowledged
+            self._db.execute(
+                "PRAGMA synchronous=FULL"
+            )  # each commit reaches the disk before it is acknowledged
             photos = self._db.execute("SELECT name, practice FROM photos ORDER BY name").fetchall()
         except (sqlite3.DatabaseError, KeyError, TypeError, ValueError) as error:
             self._db.close()
@@ -194,10 +212,14 @@ class StudyStore:
         with self._lock:
             if not self._db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone():
                 self._enrol(participant)
-            total = self._db.execute("SELECT count(*) FROM trials WHERE participant = ?", (participant,)).fetchone()[0]
+            total = self._db.execute(
+                "SELECT count(*) FROM trials WHERE participant = ?", (participant,)
+            ).fetchone()[0]
             row = self._db.execute(
                 "SELECT t.id, t.question, t.kind, t.position FROM trials t LEFT JOIN answers a ON a.trial = t.id "
-                "WHERE t.participant = ? AND a.trial IS NULL ORDER BY t.position LIMIT 1", (participant,)).fetchone()
+                "WHERE t.participant = ? AND a.trial IS NULL ORDER BY t.position LIMIT 1",
+                (participant,),
+            ).fetchone()
         return None if row is None else ShownTrial(row[0], row[1], row[2], row[3] + 1, total)
 
     def _enrol(self, participant: str) -> None:
@@ -206,25 +228,58 @@ class StudyStore:
             if db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone():
                 return  # enrolled meanwhile by another process on this file
             _balance_table(db)
-            number = db.execute("SELECT coalesce(max(number) + 1, 0) FROM participants").fetchone()[0]  # the index
-            earlier = Counter({(Condition(kind, first, second), photo): count for kind, first, second, photo, count
-                               in db.execute("SELECT kind, first, second, photo, trials FROM balance")})
-            trials = participant_trials(self.plan, self.practice_photos, self.test_photos, earlier,
-                                        random.Random(f"{self.plan.seed}/{number}"))
+            number = db.execute("SELECT coalesce(max(number) + 1, 0) FROM participants").fetchone()[
+                0
+            ]  # the index
+            earlier = Counter(
+                {
+                    (Condition(kind, first, second), photo): count
+                    for kind, first, second, photo, count in db.execute(
+                        "SELECT kind, first, second, photo, trials FROM balance"
+                    )
+                }
+            )
+            trials = participant_trials(
+                self.plan,
+                self.practice_photos,
+                self.test_photos,
+                earlier,
+                random.Random(f"{self.plan.seed}/{number}"),
+            )
             db.execute("INSERT INTO participants VALUES (?, ?, ?)", (participant, number, time.time()))
-            db.executemany("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                (secrets.token_urlsafe(9), participant, position, t.condition.kind, self.plan.question(t.condition.kind),
-                 t.photo, t.condition.first, t.condition.second, int(t.sides[0] != t.condition.first))
-                for position, t in enumerate(trials)])
+            db.executemany(
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        secrets.token_urlsafe(9),
+                        participant,
+                        position,
+                        t.condition.kind,
+                        self.plan.question(t.condition.kind),
+                        t.photo,
+                        t.condition.first,
+                        t.condition.second,
+                        int(t.sides[0] != t.condition.first),
+                    )
+                    for position, t in enumerate(trials)
+                ],
+            )
             db.executemany(
                 "INSERT INTO balance VALUES (?, ?, ?, ?, 1) ON CONFLICT (kind, first, second, photo) "
                 "DO UPDATE SET trials = trials + 1",
-                [(t.condition.kind, t.condition.first, t.condition.second, t.photo) for t in trials
-                 if t.condition.kind != PRACTICE])
+                [
+                    (t.condition.kind, t.condition.first, t.condition.second, t.photo)
+                    for t in trials
+                    if t.condition.kind != PRACTICE
+                ],
+            )
 
     def is_enrolled(self, participant: str) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone() is not None
+            return (
+                self._db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone()
+                is not None
+            )
 
     def record_answer(self, participant: str, trial: str, choice: int) -> int | None:
         """Store one answer, committed before this returns; returns the real photo's side (0 left, 1 right) of a
@@ -236,7 +291,9 @@ class StudyStore:
         if not isinstance(trial, str):
             raise BadAnswer(f"trial must be a trial id, got {trial!r}")
         with self._transaction() as db:
-            row = db.execute("SELECT participant, kind, first, first_side FROM trials WHERE id = ?", (trial,)).fetchone()
+            row = db.execute(
+                "SELECT participant, kind, first, first_side FROM trials WHERE id = ?", (trial,)
+            ).fetchone()
             if row is None:
                 raise UnknownTrial(f"no trial {trial!r} in this study")
             owner, kind, first, first_side = row
@@ -244,10 +301,14 @@ class StudyStore:
                 raise NotYourTrial("this trial belongs to another participant")
             current = db.execute(
                 "SELECT t.id FROM trials t LEFT JOIN answers a ON a.trial = t.id WHERE t.participant = ? "
-                "AND a.trial IS NULL ORDER BY t.position LIMIT 1", (participant,)).fetchone()
+                "AND a.trial IS NULL ORDER BY t.position LIMIT 1",
+                (participant,),
+            ).fetchone()
             if current is None or current[0] != trial:
                 answered = db.execute("SELECT 1 FROM answers WHERE trial = ?", (trial,)).fetchone()
-                raise NotNow("this trial is already answered" if answered else "not this participant's current trial")
+                raise NotNow(
+                    "this trial is already answered" if answered else "not this participant's current trial"
+                )
             db.execute("INSERT INTO answers VALUES (?, ?, ?, ?)", (trial, participant, choice, time.time()))
         return first_side if kind == PRACTICE and first == TRUTH else None
 
@@ -258,7 +319,9 @@ class StudyStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT p.jpeg FROM trials t JOIN pictures p ON p.photo = t.photo AND p.source = "
-                "CASE WHEN t.first_side = ? THEN t.first ELSE t.second END WHERE t.id = ?", (side, trial)).fetchone()
+                "CASE WHEN t.first_side = ? THEN t.first ELSE t.second END WHERE t.id = ?",
+                (side, trial),
+            ).fetchone()
         return None if row is None else row[0]
 
     def trials(self) -> list[StoredTrial]:
@@ -267,9 +330,14 @@ class StudyStore:
             rows = self._db.execute(
                 "SELECT t.id, t.participant, t.position, t.kind, t.first, t.second, t.photo, t.first_side, a.choice, "
                 "a.answered FROM trials t JOIN participants p ON p.id = t.participant "
-                "LEFT JOIN answers a ON a.trial = t.id ORDER BY p.number, t.position").fetchall()
-        return [StoredTrial(id_, who, position, Condition(kind, first, second), photo, first_side, choice, answered)
-                for id_, who, position, kind, first, second, photo, first_side, choice, answered in rows]
+                "LEFT JOIN answers a ON a.trial = t.id ORDER BY p.number, t.position"
+            ).fetchall()
+        return [
+            StoredTrial(
+                id_, who, position, Condition(kind, first, second), photo, first_side, choice, answered
+            )
+            for id_, who, position, kind, first, second, photo, first_side, choice, answered in rows
+        ]
 
 
 def _balance_table(db: sqlite3.Connection) -> None:
@@ -279,8 +347,11 @@ def _balance_table(db: sqlite3.Connection) -> None:
         return
     db.execute(BALANCE)
     db.execute("DELETE FROM balance")
-    db.execute("INSERT INTO balance SELECT kind, first, second, photo, count(*) FROM trials WHERE kind != ? "
-               "GROUP BY kind, first, second, photo", (PRACTICE,))
+    db.execute(
+        "INSERT INTO balance SELECT kind, first, second, photo, count(*) FROM trials WHERE kind != ? "
+        "GROUP BY kind, first, second, photo",
+        (PRACTICE,),
+    )
     db.execute("INSERT INTO meta VALUES (?, ?)", (BALANCE_KEY, json.dumps(True)))
 
 
@@ -292,7 +363,9 @@ def open_studies(paths: tuple[Path, ...]) -> dict[str, StudyStore]:
             store = StudyStore(path)
             if store.plan.name in studies:
                 store.close()
-                raise StudyFileError(f"two studies named {store.plan.name!r}: {studies[store.plan.name].path} and {path}")
+                raise StudyFileError(
+                    f"two studies named {store.plan.name!r}: {studies[store.plan.name].path} and {path}"
+                )
             studies[store.plan.name] = store
     except StudyFileError:
         for store in studies.values():
@@ -303,4 +376,6 @@ def open_studies(paths: tuple[Path, ...]) -> dict[str, StudyStore]:
 
 def _check_participant(participant: object) -> None:
     if not isinstance(participant, str) or not PARTICIPANT_PATTERN.fullmatch(participant):
-        raise BadAnswer("participant must be 8 to 64 letters, digits, '_' or '-' (a random id, no personal data)")
+        raise BadAnswer(
+            "participant must be 8 to 64 letters, digits, '_' or '-' (a random id, no personal data)"
+        )

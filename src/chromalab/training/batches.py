@@ -27,15 +27,21 @@ def batch_slices(count: int, batch_size: int) -> list[slice]:
     return [slice(start, start + batch_size) for start in range(0, count - batch_size + 1, batch_size)]
 
 
-def load_batch(l_codes: np.ndarray, ab_codes: np.ndarray, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def load_batch(
+    l_codes: np.ndarray, ab_codes: np.ndarray, indices: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cache rows -> (L (B, 1, S, S) in [0, 100], ab (B, 2, S, S) in Lab units), float32."""
     rows = np.sort(indices)  # sorted reads are sequential on the memory map
-    lightness = torch.from_numpy(np.ascontiguousarray(l_codes[rows])).float().div_(L_CODES_PER_UNIT).unsqueeze(1)
+    lightness = (
+        torch.from_numpy(np.ascontiguousarray(l_codes[rows])).float().div_(L_CODES_PER_UNIT).unsqueeze(1)
+    )
     ab = torch.from_numpy(np.ascontiguousarray(ab_codes[rows])).float()
     return lightness, ab
 
 
-def random_flip(lightness: torch.Tensor, ab: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_flip(
+    lightness: torch.Tensor, ab: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror about half the images left-right (the only augmentation: colour must not change)."""
     mask = torch.rand(lightness.shape[0], generator=generator) < 0.5
     lightness, ab = lightness.clone(), ab.clone()

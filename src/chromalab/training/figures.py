@@ -44,8 +44,16 @@ def save_loss_curves(metrics_path: Path, out: Path) -> None:
 
 
 @torch.inference_mode()
-def save_samples(out: Path, model: nn.Module, bins: Bins | None, l_codes: np.ndarray, ab_codes: np.ndarray,
-                 indices: np.ndarray, *, temperature: float = DEFAULT_TEMPERATURE) -> None:
+def save_samples(
+    out: Path,
+    model: nn.Module,
+    bins: Bins | None,
+    l_codes: np.ndarray,
+    ab_codes: np.ndarray,
+    indices: np.ndarray,
+    *,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> None:
     """One row per photo: ground truth | grey | prediction."""
     model.eval()
     lightness, ab = load_batch(l_codes, ab_codes, np.asarray(indices))
@@ -53,7 +61,11 @@ def save_samples(out: Path, model: nn.Module, bins: Bins | None, l_codes: np.nda
     predicted = bins.decode(output, temperature=temperature) if bins is not None else denormalize_ab(output)
     rows = []
     for l_img, ab_true, ab_pred in zip(lightness[:, 0], ab, predicted):
-        panels = [join_lightness(l_img, ab_true).numpy(), gray_rendering(l_img), join_lightness(l_img, ab_pred).numpy()]
+        panels = [
+            join_lightness(l_img, ab_true).numpy(),
+            gray_rendering(l_img),
+            join_lightness(l_img, ab_pred).numpy(),
+        ]
         rows.append(np.concatenate(panels, axis=1))
     sheet = Image.fromarray(np.concatenate(rows, axis=0))
     atomic_write(out, lambda tmp: sheet.save(tmp, format="PNG"))

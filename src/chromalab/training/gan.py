@@ -42,8 +42,10 @@ def gan_step(
     d_opt.zero_grad(set_to_none=True)
     real_logits = discriminator(torch.cat([x, real], dim=1))  # (B, 1, p, p)
     fake_logits = discriminator(torch.cat([x, fake.detach()], dim=1))
-    d_loss = 0.5 * (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                    + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    d_loss = 0.5 * (
+        F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+        + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    )
     d_loss.backward()
     d_opt.step()
 

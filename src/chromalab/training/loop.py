@@ -63,22 +63,34 @@ class Run:
 def make_loss(config: TrainConfig, bins: Bins | None, class_weights: torch.Tensor | None) -> LossFn:
     if config.classification:
         assert bins is not None
-        return lambda out, ab: cross_entropy(out, ab, bins, encoding=config.encoding, class_weights=class_weights)
+        return lambda out, ab: cross_entropy(
+            out, ab, bins, encoding=config.encoding, class_weights=class_weights
+        )
     return lambda out, ab: regression(out, ab, kind="l2" if config.loss == "gan" else config.loss)
 
 
-def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None = None,
-                  hints: torch.Tensor | None = None) -> float:
+def training_step(
+    run: Run,
+    lightness: torch.Tensor,
+    ab: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    hints: torch.Tensor | None = None,
+) -> float:
     """One optimiser step on a batch: L (B, 1, S, S), ab (B, 2, S, S) in Lab units, class labels (B,), hint
     maps (B, 3, S, S) for a network that takes them."""
     if run.adversary is not None:
-        return _finite(gan_step(run.wrapped, run.adversary.network, run.optimizer, run.adversary.optimizer,
-                                lightness, ab)["g_loss"])
+        return _finite(
+            gan_step(
+                run.wrapped, run.adversary.network, run.optimizer, run.adversary.optimizer, lightness, ab
+            )["g_loss"]
+        )
     run.wrapped.train()
     x = normalize_l(lightness)
     if run.config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    output = run.wrapped(x) if hints is None else run.wrapped(x, hints)  # (B, Q, h, w) logits or (B, 2, h, w) ab
+    output = (
+        run.wrapped(x) if hints is None else run.wrapped(x, hints)
+    )  # (B, Q, h, w) logits or (B, 2, h, w) ab
     loss = run.loss_fn(output, ab)
     if run.config.class_loss_weight > 0:  # Iizuka et al. 2016: the global features also name the scene
         loss = loss + run.config.class_loss_weight * auxiliary_loss(run.model, labels)
@@ -91,7 +103,9 @@ def training_step(run: Run, lightness: torch.Tensor, ab: torch.Tensor, labels: t
 
 def _finite(loss: float) -> float:
     if not math.isfinite(loss):
-        raise TrainingError(f"loss became {loss} at this step; the last good checkpoint is kept (try a lower --lr)")
+        raise TrainingError(
+            f"loss became {loss} at this step; the last good checkpoint is kept (try a lower --lr)"
+        )
     return loss
 
 
@@ -114,7 +128,9 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
     bins = cache.bins(config.bins) if config.classification else None
     prior = prior_for(cache, bins) if bins is not None else None
     class_weights = (
-        rebalancing_weights(bins, prior, lam=config.rebalance_lambda) if bins is not None and config.rebalance else None
+        rebalancing_weights(bins, prior, lam=config.rebalance_lambda)
+        if bins is not None and config.rebalance
+        else None
     )
     options = dict(config.model_options)
     if config.class_loss_weight > 0:
@@ -126,24 +142,45 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
     wrapped = distributed.wrap(model, world)
     if config.compile:
         wrapped = torch.compile(wrapped)
-    optimizer = torch.optim.Adam(parameter_groups(model), lr=config.lr, betas=config.betas,
-                                 weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(
+        parameter_groups(model), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
     scheduler = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
-        if config.schedule == "plateau" else None
+        if config.schedule == "plateau"
+        else None
     )
     adversary = None
     if config.loss == "gan":
         if world.distributed:
-            raise TrainingError("--loss gan runs in a single process (its step calls the discriminator three times)")
+            raise TrainingError(
+                "--loss gan runs in a single process (its step calls the discriminator three times)"
+            )
         discriminator = PatchDiscriminator().to(world.device)
-        adversary = Adversary(discriminator, torch.optim.Adam(discriminator.parameters(), lr=config.lr,
-                                                              betas=PIX2PIX_BETAS))
-    kept = {k: v for k, v in options.items() if k not in model_info(config.model).build_only}  # what the file needs
-    spec = ModelSpec(config.model, kept, bins.spec if bins else None,
-                     {"train_config": config.to_dict(), "cache": str(cache.path.resolve())})
-    return Run(config, spec, model, wrapped, optimizer, scheduler, make_loss(config, bins, class_weights), bins, prior,
-               adversary)
+        adversary = Adversary(
+            discriminator, torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=PIX2PIX_BETAS)
+        )
+    kept = {
+        k: v for k, v in options.items() if k not in model_info(config.model).build_only
+    }  # what the file needs
+    spec = ModelSpec(
+        config.model,
+        kept,
+        bins.spec if bins else None,
+        {"train_config": config.to_dict(), "cache": str(cache.path.resolve())},
+    )
+    return Run(
+        config,
+        spec,
+        model,
+        wrapped,
+        optimizer,
+        scheduler,
+        make_loss(config, bins, class_weights),
+        bins,
+        prior,
+        adversary,
+    )
 
 
 def parameter_groups(model: nn.Module) -> list[dict]:
@@ -156,8 +193,10 @@ def parameter_groups(model: nn.Module) -> list[dict]:
     if not fresh:
         return [{"params": list(model.parameters())}]
     named = list(model.named_parameters())
-    return [{"params": [p for name, p in named if not name.startswith(fresh)]},
-            {"params": [p for name, p in named if name.startswith(fresh)], "weight_decay": 0.0}]
+    return [
+        {"params": [p for name, p in named if not name.startswith(fresh)]},
+        {"params": [p for name, p in named if name.startswith(fresh)], "weight_decay": 0.0},
+    ]
 
 
 def start_from(path: Path, run: Run) -> None:
@@ -169,20 +208,29 @@ def start_from(path: Path, run: Run) -> None:
     except (ValueError, OSError) as error:
         raise TrainingError(f"--init: {error}") from None
     if source.spec.model != run.spec.model:
-        raise TrainingError(f"--init: {path} holds a {source.spec.model!r} model, the run trains {run.spec.model!r}")
+        raise TrainingError(
+            f"--init: {path} holds a {source.spec.model!r} model, the run trains {run.spec.model!r}"
+        )
     if (source.bins is None) != (run.bins is None) or (
-        run.bins is not None and not torch.equal(source.bins.centres, run.bins.centres.to(source.bins.centres))
+        run.bins is not None
+        and not torch.equal(source.bins.centres, run.bins.centres.to(source.bins.centres))
     ):
-        raise TrainingError(f"--init: {path} predicts other bins or outputs than this run ({run.config.loss}, {run.config.bins})")
+        raise TrainingError(
+            f"--init: {path} predicts other bins or outputs than this run ({run.config.loss}, {run.config.bins})"
+        )
     try:
         missing, unexpected = run.model.load_state_dict(source.model.state_dict(), strict=False)
     except RuntimeError as error:
-        raise TrainingError(f"--init: {path}: weights do not fit the run's model ({str(error).splitlines()[0]})") from None
+        raise TrainingError(
+            f"--init: {path}: weights do not fit the run's model ({str(error).splitlines()[0]})"
+        ) from None
     fresh = tuple(getattr(run.model, "fresh_parts", ()))  # parts the run adds (zero-initialised hint inputs)
     absent = [key for key in missing if not key.startswith(fresh)] if fresh else list(missing)
     if absent or unexpected:
-        raise TrainingError(f"--init: {path}: weights do not fit the run's model "
-                            f"({'missing ' + absent[0] if absent else 'unexpected ' + unexpected[0]})")
+        raise TrainingError(
+            f"--init: {path}: weights do not fit the run's model "
+            f"({'missing ' + absent[0] if absent else 'unexpected ' + unexpected[0]})"
+        )
 
 
 def step_lr(config: TrainConfig, fraction_done: float) -> float:
@@ -195,20 +243,32 @@ def step_lr(config: TrainConfig, fraction_done: float) -> float:
 BUDGET_FIELDS = ("epochs", "minutes", "max_steps", "checkpoint_every", "log_every")
 
 
-def resumed_config(checkpoint: Path, given: TrainConfig, changed: Collection[str] = BUDGET_FIELDS) -> TrainConfig:
+def resumed_config(
+    checkpoint: Path, given: TrainConfig, changed: Collection[str] = BUDGET_FIELDS
+) -> TrainConfig:
     """The stored run's config, with the budget fields of ``given`` named in ``changed`` (so a run can be
     extended; the others stay the run's own: a resumed run keeps its schedule)."""
     stored = read_metadata(checkpoint).get("info", {}).get("train_config")
     if stored is None:
         raise TrainingError(f"{checkpoint}: no training config stored; cannot resume")
-    return TrainConfig.from_dict({**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS if name in changed}})
+    return TrainConfig.from_dict(
+        {**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS if name in changed}}
+    )
 
 
 class Trainer:
     """Runs ``config`` on a prepared cache into ``run_dir``."""
 
-    def __init__(self, config: TrainConfig, cache_dir: Path, run_dir: Path, *, resume: bool = False,
-                 budget_given: Collection[str] = BUDGET_FIELDS, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        cache_dir: Path,
+        run_dir: Path,
+        *,
+        resume: bool = False,
+        budget_given: Collection[str] = BUDGET_FIELDS,
+        console: Console | None = None,
+    ) -> None:
         """``budget_given``: with ``resume``, the budget fields of ``config`` that replace the run's own."""
         from chromalab.data.cache import Cache
 
@@ -225,14 +285,17 @@ class Trainer:
         config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.set_flush_denormal(True)  # measured: Adam's tiny moments went denormal and halved the CPU's speed
+        torch.set_flush_denormal(
+            True
+        )  # measured: Adam's tiny moments went denormal and halved the CPU's speed
         self.run = build_run(config, self.cache, self.world)
         self.progress = Progress()
         if config.init and not resume:
             start_from(Path(config.init), self.run)
         if resume:
-            self.progress = load_training(checkpoint, self.run.model, self.run.optimizer, self.run.scheduler,
-                                          self.run.adversary)
+            self.progress = load_training(
+                checkpoint, self.run.model, self.run.optimizer, self.run.scheduler, self.run.adversary
+            )
         self.train_indices, self.val_indices = self._indices()
 
     def _indices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -240,8 +303,10 @@ class Trainer:
         if self.run.config.overfit_one:
             return train[:1], train[:1]
         if len(train) < self.run.config.batch_size * self.world.size:
-            raise TrainingError(f"the cache has {len(train)} training images, fewer than one batch "
-                                f"({self.run.config.batch_size} x {self.world.size} processes)")
+            raise TrainingError(
+                f"the cache has {len(train)} training images, fewer than one batch "
+                f"({self.run.config.batch_size} x {self.world.size} processes)"
+            )
         return train, np.asarray(evenly_spaced(val, self.run.config.val_images), dtype=val.dtype)
 
     # -- bookkeeping -----------------------------------------------------------------------------------
@@ -253,8 +318,17 @@ class Trainer:
     def _save(self) -> None:
         if self.world.is_main:
             r = self.run
-            save_training(self.run_dir / CHECKPOINT, r.model, r.spec, bins=r.bins, prior=r.prior,
-                          optimizer=r.optimizer, scheduler=r.scheduler, progress=self.progress, adversary=r.adversary)
+            save_training(
+                self.run_dir / CHECKPOINT,
+                r.model,
+                r.spec,
+                bins=r.bins,
+                prior=r.prior,
+                optimizer=r.optimizer,
+                scheduler=r.scheduler,
+                progress=self.progress,
+                adversary=r.adversary,
+            )
         distributed.barrier(self.world)
 
     def _planned_steps(self, per_epoch: int) -> int:
@@ -280,16 +354,33 @@ class Trainer:
         per_epoch = len(batch_slices(len(self.train_indices) // world.size, batch))
         planned = self._planned_steps(per_epoch)
         started, seconds_before = time.perf_counter(), self.progress.seconds
-        columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.1f} img/s"),
-                   TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[speed]:.1f} img/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         stop = False
         with Bar(*columns, console=self.console, disable=not world.is_main) as bar:
-            task = bar.add_task("train", total=planned, completed=self.progress.step, epoch=self.progress.epoch,
-                                loss=float("nan"), speed=0.0)
+            task = bar.add_task(
+                "train",
+                total=planned,
+                completed=self.progress.step,
+                epoch=self.progress.epoch,
+                loss=float("nan"),
+                speed=0.0,
+            )
             while self.progress.epoch < config.epochs and not stop:
-                order = epoch_order(self.train_indices, seed=config.seed, epoch=self.progress.epoch,
-                                    rank=world.rank, world=world.size)
+                order = epoch_order(
+                    self.train_indices,
+                    seed=config.seed,
+                    epoch=self.progress.epoch,
+                    rank=world.rank,
+                    world=world.size,
+                )
                 window_start, window_images, epoch_losses = time.perf_counter(), 0, []
                 for part in batch_slices(len(order), batch)[self.progress.batch_in_epoch :]:
                     if self._out_of_budget(started, seconds_before):
@@ -300,9 +391,17 @@ class Trainer:
                     window_images += len(order[part]) * world.size
                     if self.progress.step % config.log_every == 0:
                         speed = window_images / max(time.perf_counter() - window_start, 1e-9)
-                        self._log({"kind": "step", "step": self.progress.step, "epoch": self.progress.epoch,
-                                   "loss": loss, "lr": self.run.optimizer.param_groups[0]["lr"],
-                                   "images_per_s": speed, "seconds": seconds_before + time.perf_counter() - started})
+                        self._log(
+                            {
+                                "kind": "step",
+                                "step": self.progress.step,
+                                "epoch": self.progress.epoch,
+                                "loss": loss,
+                                "lr": self.run.optimizer.param_groups[0]["lr"],
+                                "images_per_s": speed,
+                                "seconds": seconds_before + time.perf_counter() - started,
+                            }
+                        )
                         bar.update(task, speed=speed)
                         window_start, window_images = time.perf_counter(), 0
                     bar.update(task, completed=self.progress.step, loss=loss, epoch=self.progress.epoch)
@@ -340,20 +439,35 @@ class Trainer:
         if getattr(self.run.model, "takes_hints", False):
             rng = np.random.default_rng([config.seed, self.progress.step])
             hints = hint_maps(ab, rng, no_hint_share=config.no_hint_share).to(self.world.device)
-        loss = training_step(self.run, lightness.to(self.world.device), ab.to(self.world.device),
-                             labels.to(self.world.device), hints)
+        loss = training_step(
+            self.run,
+            lightness.to(self.world.device),
+            ab.to(self.world.device),
+            labels.to(self.world.device),
+            hints,
+        )
         self.progress.step += 1
         self.progress.batch_in_epoch += 1
         self.progress.images_seen += len(indices) * self.world.size
         return loss
 
     def _end_epoch(self, losses: list[float]) -> None:
-        record = {"kind": "epoch", "epoch": self.progress.epoch, "step": self.progress.step,
-                  "train_loss": float(np.mean(losses)) if losses else math.nan}
+        record = {
+            "kind": "epoch",
+            "epoch": self.progress.epoch,
+            "step": self.progress.step,
+            "train_loss": float(np.mean(losses)) if losses else math.nan,
+        }
         if self.world.is_main and len(self.val_indices):
             record["val_loss"] = validation_loss(self.run, self.cache.l, self.cache.ab, self.val_indices)
-            figures.save_samples(self.run_dir / SAMPLES / f"epoch-{self.progress.epoch:03d}.png", self.run.model,
-                                 self.run.bins, self.cache.l, self.cache.ab, evenly_spaced(self.val_indices, 4))
+            figures.save_samples(
+                self.run_dir / SAMPLES / f"epoch-{self.progress.epoch:03d}.png",
+                self.run.model,
+                self.run.bins,
+                self.cache.l,
+                self.cache.ab,
+                evenly_spaced(self.val_indices, 4),
+            )
         if self.run.scheduler is not None and len(self.val_indices):
             self.run.scheduler.step(distributed.from_main(record.get("val_loss", 0.0), self.world))
         self.progress.history.append(record)
@@ -366,14 +480,31 @@ class Trainer:
 
     def _finish(self) -> None:
         # replicas must hold identical weights; the log shows each rank's checksum
-        checksum = float(sum(p.double().sum() for p in self.run.model.state_dict().values() if p.is_floating_point()))
-        self._log({"kind": "replicas", "step": self.progress.step,
-                   "checksums": distributed.gather_values(checksum, self.world)})
+        checksum = float(
+            sum(p.double().sum() for p in self.run.model.state_dict().values() if p.is_floating_point())
+        )
+        self._log(
+            {
+                "kind": "replicas",
+                "step": self.progress.step,
+                "checksums": distributed.gather_values(checksum, self.world),
+            }
+        )
         self._save()
         if self.world.is_main:
             r = self.run
-            info = {**r.spec.info, "steps": self.progress.step, "images_seen": self.progress.images_seen,
-                    "train_seconds": round(self.progress.seconds, 1), "processes": self.world.size}
-            export_model(self.run_dir / FINAL_MODEL, r.model,
-                         ModelSpec(r.spec.model, r.spec.options, r.spec.bins, info), bins=r.bins, prior=r.prior)
+            info = {
+                **r.spec.info,
+                "steps": self.progress.step,
+                "images_seen": self.progress.images_seen,
+                "train_seconds": round(self.progress.seconds, 1),
+                "processes": self.world.size,
+            }
+            export_model(
+                self.run_dir / FINAL_MODEL,
+                r.model,
+                ModelSpec(r.spec.model, r.spec.options, r.spec.bins, info),
+                bins=r.bins,
+                prior=r.prior,
+            )
         distributed.stop(self.world)

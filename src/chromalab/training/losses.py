@@ -26,8 +26,13 @@ def target_at(ab: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def pixel_weights(bins: Bins, target: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
     """Rebalancing weight of each pixel (B, h, w): the weight of its most likely ground-truth bin,
     v(Z) = w[argmax_q Z_q] (Zhang et al. 2016 eq. 3); channel bins average their two halves."""
-    per_group = [weights[part.argmax(dim=1)] for part, weights in
-                 zip(target.split(bins.num_classes // bins.groups, dim=1), class_weights.split(bins.num_classes // bins.groups))]
+    per_group = [
+        weights[part.argmax(dim=1)]
+        for part, weights in zip(
+            target.split(bins.num_classes // bins.groups, dim=1),
+            class_weights.split(bins.num_classes // bins.groups),
+        )
+    ]
     return torch.stack(per_group).mean(0)
 
 

@@ -60,7 +60,10 @@ def optimizer_tensors(
 
 
 def restore_optimizer(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], data: dict[str, Any], prefix: str = OPTIM_PREFIX
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    data: dict[str, Any],
+    prefix: str = OPTIM_PREFIX,
 ) -> None:
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -103,7 +106,11 @@ def save_training(
 
 
 def load_training(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, adversary: Adversary | None = None
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    adversary: Adversary | None = None,
 ) -> Progress:
     """Load weights, optimiser, scheduler, RNG state (and a GAN's discriminator) into the given objects."""
     loaded = load_model(path)
@@ -117,13 +124,21 @@ def load_training(
     torch.set_rng_state(loaded.tensors[RNG_KEY])
     if adversary is not None:
         prefix = f"{ADVERSARY_PREFIX}model."
-        adversary.network.load_state_dict({k[len(prefix) :]: v for k, v in loaded.tensors.items() if k.startswith(prefix)})
-        restore_optimizer(adversary.optimizer, loaded.tensors, train_state["adversary_optimizer"],
-                          ADVERSARY_PREFIX + OPTIM_PREFIX)
+        adversary.network.load_state_dict(
+            {k[len(prefix) :]: v for k, v in loaded.tensors.items() if k.startswith(prefix)}
+        )
+        restore_optimizer(
+            adversary.optimizer,
+            loaded.tensors,
+            train_state["adversary_optimizer"],
+            ADVERSARY_PREFIX + OPTIM_PREFIX,
+        )
     return Progress(**train_state["progress"])
 
 
-def export_model(path: Path, model: nn.Module, spec: ModelSpec, *, bins: Bins | None, prior: torch.Tensor | None) -> None:
+def export_model(
+    path: Path, model: nn.Module, spec: ModelSpec, *, bins: Bins | None, prior: torch.Tensor | None
+) -> None:
     """The final model alone (no optimiser): what ``Colorizer.load`` and ``evaluate`` read."""
     info = {k: v for k, v in spec.info.items() if k != "train_state"}
     save_model(path, model, ModelSpec(spec.model, spec.options, spec.bins, info), bins=bins, prior=prior)

@@ -13,7 +13,9 @@ import av
 import numpy as np
 
 COPYABLE_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}  # what an MP4 holds as it is
-DEFAULT_CRF = 18  # x264's constant rate factor: 18 is visually lossless for most eyes; 23 is x264's own default
+DEFAULT_CRF = (
+    18  # x264's constant rate factor: 18 is visually lossless for most eyes; 23 is x264's own default
+)
 PRESET = "veryfast"
 
 
@@ -44,8 +46,13 @@ def open_clip(path: Path) -> av.container.InputContainer:
 
 def info(container: av.container.InputContainer) -> ClipInfo:
     stream = container.streams.video[0]
-    return ClipInfo(stream.codec_context.width, stream.codec_context.height, _rate(stream), stream.frames or 0,
-                    bool(container.streams.audio))
+    return ClipInfo(
+        stream.codec_context.width,
+        stream.codec_context.height,
+        _rate(stream),
+        stream.frames or 0,
+        bool(container.streams.audio),
+    )
 
 
 def _rate(stream: av.stream.Stream) -> Fraction:
@@ -63,7 +70,9 @@ def frames(path: Path) -> Iterator[np.ndarray]:
             raise VideoError(f"broken video ({_reason(error)})") from None
 
 
-def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarray], *, crf: int = DEFAULT_CRF) -> int:
+def transcode(
+    source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarray], *, crf: int = DEFAULT_CRF
+) -> int:
     """Write ``target`` (MP4, H.264) with every frame of ``source`` passed through ``paint(rgb) -> rgb`` in order,
     the same frame count, size and average rate, and ``source``'s first audio stream; returns the frames written."""
     with open_clip(source) as container, av.open(str(target), mode="w", format="mp4") as output:
@@ -89,7 +98,9 @@ def transcode(source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarr
     return written
 
 
-def _video_stream(output: av.container.OutputContainer, source: av.stream.Stream, crf: int) -> av.stream.Stream:
+def _video_stream(
+    output: av.container.OutputContainer, source: av.stream.Stream, crf: int
+) -> av.stream.Stream:
     rate = _rate(source)
     stream = output.add_stream("libx264", rate=rate)
     stream.width, stream.height = source.codec_context.width, source.codec_context.height
@@ -100,7 +111,9 @@ def _video_stream(output: av.container.OutputContainer, source: av.stream.Stream
     return stream
 
 
-def _encode(output: av.container.OutputContainer, stream: av.stream.Stream, index: int, rgb: np.ndarray) -> None:
+def _encode(
+    output: av.container.OutputContainer, stream: av.stream.Stream, index: int, rgb: np.ndarray
+) -> None:
     painted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     painted.pts, painted.time_base = index, stream.codec_context.time_base
     for packet in stream.encode(painted):
@@ -119,9 +132,13 @@ class _AudioPass:
             return
         self.stream = output.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
         channels = source.codec_context.channels
-        self.stream.layout, self.stream.format = "mono" if channels == 1 else "stereo", "fltp"  # more: mixed down
-        self.resampler = av.AudioResampler(format="fltp", layout=self.stream.layout, rate=self.stream.rate,
-                                           frame_size=1024)  # AAC's frame
+        self.stream.layout, self.stream.format = (
+            "mono" if channels == 1 else "stereo",
+            "fltp",
+        )  # more: mixed down
+        self.resampler = av.AudioResampler(
+            format="fltp", layout=self.stream.layout, rate=self.stream.rate, frame_size=1024
+        )  # AAC's frame
 
     def send(self, packet: av.Packet) -> None:
         if packet.dts is None:

@@ -23,8 +23,15 @@ class FramePainter:
     ``network_every``: with ``temporal="flow"``, the network runs on every n-th frame (and after a scene cut);
     the frames between take the last answer moved along the flow."""
 
-    def __init__(self, colorizer: Colorizer, *, temporal: str = "flow", network_every: int = NETWORK_EVERY,
-                 temperature: float | None = None, on_frame: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        colorizer: Colorizer,
+        *,
+        temporal: str = "flow",
+        network_every: int = NETWORK_EVERY,
+        temperature: float | None = None,
+        on_frame: Callable[[], None] = lambda: None,
+    ) -> None:
         if temporal not in TEMPORAL:
             raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
         if network_every < 1:
@@ -54,13 +61,22 @@ class FramePainter:
         return painted
 
 
-def colorize_clip(colorizer: Colorizer, source: Path, target: Path, *, temporal: str = "flow",
-                  network_every: int = NETWORK_EVERY, temperature: float | None = None, crf: int = DEFAULT_CRF,
-                  on_frame: Callable[[], None] = lambda: None) -> int:
+def colorize_clip(
+    colorizer: Colorizer,
+    source: Path,
+    target: Path,
+    *,
+    temporal: str = "flow",
+    network_every: int = NETWORK_EVERY,
+    temperature: float | None = None,
+    crf: int = DEFAULT_CRF,
+    on_frame: Callable[[], None] = lambda: None,
+) -> int:
     """Write ``target`` (MP4): ``source`` colorized, same frames, size and rate, audio kept; returns the frame
     count. Written atomically: an interrupted run leaves nothing under ``target``."""
-    painter = FramePainter(colorizer, temporal=temporal, network_every=network_every, temperature=temperature,
-                           on_frame=on_frame)
+    painter = FramePainter(
+        colorizer, temporal=temporal, network_every=network_every, temperature=temperature, on_frame=on_frame
+    )
     written: list[int] = []
     atomic_write(Path(target), lambda tmp: written.append(transcode(source, tmp, painter, crf=crf)))
     return written[0]

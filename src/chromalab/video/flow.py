@@ -35,13 +35,16 @@ def warp(image: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     map_x, map_y = grid_x + offsets[..., 0], grid_y + offsets[..., 1]
 
     def remap(part: np.ndarray) -> np.ndarray:
-        moved = cv2.remap(np.ascontiguousarray(part), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.remap(
+            np.ascontiguousarray(part), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         return moved.reshape(*moved.shape[:2], -1)
 
     if image.ndim == 2 or image.shape[2] <= 4:
         return remap(image).reshape(image.shape)
-    return np.concatenate([remap(image[..., i:i + MANY_CHANNELS]) for i in range(0, image.shape[2], MANY_CHANNELS)],
-                          axis=2)
+    return np.concatenate(
+        [remap(image[..., i : i + MANY_CHANNELS]) for i in range(0, image.shape[2], MANY_CHANNELS)], axis=2
+    )
 
 
 def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:

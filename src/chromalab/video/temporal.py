@@ -78,7 +78,9 @@ class Stabiliser:
         height, width = grid
         scale = np.array([width / grey.shape[1], height / grey.shape[0]], dtype=np.float32)
         offsets = cv2.resize(backward, (width, height), interpolation=cv2.INTER_AREA) * scale
-        trusted = cv2.resize(trusted, (width, height), interpolation=cv2.INTER_AREA)  # share of reliable pixels
+        trusted = cv2.resize(
+            trusted, (width, height), interpolation=cv2.INTER_AREA
+        )  # share of reliable pixels
         return self.keep * np.maximum(trusted, DOUBTFUL)[..., None], offsets
 
 
