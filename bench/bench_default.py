@@ -4,21 +4,25 @@
 
 1. params, FLOPs and median forward time at 256 x 256, batch 1, 2 threads, for the default model (its trained
    weights) and ``zhang-eccv16`` at widths 1.0 and 0.25 (random weights; denormals flushed, as random weights
-   drift into them), each in the inference form ``Colorizer.load`` holds (``models/inference.py``), all measured
-   in this one run, in interleaved rounds; the ratio to Zhang's width 1.0. Then both networks exported with their decoding (as
+   drift into them), each in the inference form ``Colorizer.load`` holds (``models/inference.py``), all
+   measured
+   in this one run, in interleaved rounds; the ratio to Zhang's width 1.0. Then both networks exported with
+   their decoding (as
    ``chromalab export`` writes them; Zhang over the same 261 bins), on onnxruntime with 2 threads: the ratio
    within that engine, the one ``chromalab colorize`` runs the bundled model on.
 2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory, with
    ``--engine onnx`` (no torch import) and ``--engine torch``.
 3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included),
    both engines.
-4. Where the time goes: start-up (the CLI modules, torch, onnxruntime) in subprocesses; the 12 MP photo step by
+4. Where the time goes: start-up (the CLI modules, torch, onnxruntime) in subprocesses; the 12 MP photo step
+by
    step in this process (open, prepare = L + network input, network, render = upsample + Lab -> sRGB, encode);
    the folder loop in this process, as the CLI runs it (reading and writing beside the network) and one photo
    after another; both engines.
 
 Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and end.
-Idle OpenMP threads wait as in ``chromalab colorize`` (``batch.polite_openmp``: a brief spin on an idle machine,
+Idle OpenMP threads wait as in ``chromalab colorize`` (``batch.polite_openmp``: a brief spin on an idle
+machine,
 sleep on a busy one; the choice is printed and stored).
 """
 
@@ -67,7 +71,8 @@ CHROMALAB = Path(sys.executable).parent / "chromalab"
 def network_row(
     name: str, options: dict, num_classes: int, *, weights: Path | None = None
 ) -> tuple[dict, Callable]:
-    """Size and FLOPs of a network (the trained one in ``weights``, else random weights) and its forward pass at
+    """Size and FLOPs of a network (the trained one in ``weights``, else random weights) and its forward pass
+    at
     256 x 256 in the inference form ``Colorizer.load`` holds, to be timed."""
     torch.manual_seed(0)
     model = (
@@ -86,7 +91,8 @@ def network_row(
 
 
 def zhang_graph(folder: Path) -> Path:
-    """``zhang-eccv16`` (random weights, 261 gamut:10 bins) exported with its decoding, as the default's graph is."""
+    """``zhang-eccv16`` (random weights, 261 gamut:10 bins) exported with its decoding, as the default's "
+    "graph is."""
     bins = make_bins("gamut:10")
     torch.manual_seed(0)
     model = create_model("zhang-eccv16", num_classes=bins.num_classes)
@@ -113,7 +119,8 @@ def onnx_row(graph: Path, name: str) -> tuple[dict, Callable]:
 
 
 def timed(rows: list[tuple[dict, Callable]], rounds: int) -> list[dict]:
-    """The rows with their median forward milliseconds and their fraction of the last row's (Zhang's), measured
+    """The rows with their median forward milliseconds and their fraction of the last row's (Zhang's),
+    measured
     in interleaved rounds after 5 warm-up rounds (a fresh process ran its first passes up to 1.6x slower)."""
     with torch.inference_mode():
         seconds = interleaved_medians({row["model"]: call for row, call in rows}, rounds=rounds, warmup=5)
@@ -162,7 +169,7 @@ def stage_row(colorizer: BaseColorizer, photo: Path, out: Path, runs: int = 3) -
         times.append(time.perf_counter())
         save_image(result, out)
         times.append(time.perf_counter())
-        for name, start, end in zip(samples, times, times[1:]):
+        for name, start, end in zip(samples, times, times[1:], strict=False):
             samples[name].append((end - start) * 1000)
     return {f"{name}_ms": statistics.median(values) for name, values in samples.items()}
 
@@ -219,16 +226,19 @@ def main() -> None:
             args.runs,
         )
         print(
-            f"{'network at 256x256 (the model file; zhang: Q=313)':44s} {'params M':>9s} {'GFLOP':>7s} {'ms':>8s} "
+            f"{'network at 256x256 (the model file; zhang: Q=313)':44s} {'params M':>9s} {'GFLOP':>7s} "
+            f"{'ms':>8s} "
             f"{'floor ms':>9s} {'vs zhang':>9s}"
         )
         for row in rows:
             print(
-                f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} {row.get('gflops', float('nan')):7.2f} "
+                f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} "
+                f"{row.get('gflops', float('nan')):7.2f} "
                 f"{row['ms']:8.1f} {row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}"
             )
         print(
-            "(torch rows: ratio to torch's zhang-eccv16; ONNX rows: to zhang's graph on onnxruntime; interleaved)"
+            "(torch rows: ratio to torch's zhang-eccv16; ONNX rows: to zhang's graph on onnxruntime; "
+            "interleaved)"
         )
 
         photo = Image.fromarray(skimage.data.astronaut()).convert("L")
@@ -257,12 +267,14 @@ def main() -> None:
     for engine in models:
         print(
             f"[{engine:5s}] 12 MP JPEG end to end: {big[engine]['wall_s']:.2f} s (target < 1.5), peak RSS "
-            f"{big[engine]['peak_rss_mb']:.0f} MB (< 1500); 100 photos of 0.5 MP: {folder_run[engine]['wall_s']:.2f} s"
+            f"{big[engine]['peak_rss_mb']:.0f} MB (< 1500); 100 photos of 0.5 MP: "
+            f"{folder_run[engine]['wall_s']:.2f} s"
             f" = {folder_run[engine]['photos_per_s']:.1f} photos/s (>= 10)"
         )
     print(
         f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, import torch "
-        f"{startup['import_torch_s'] * 1000:.0f} ms, import onnxruntime {startup['import_onnxruntime_s'] * 1000:.0f} ms "
+        f"{startup['import_torch_s'] * 1000:.0f} ms, import onnxruntime "
+        f"{startup['import_onnxruntime_s'] * 1000:.0f} ms "
         "(fresh processes, medians)"
     )
     for engine in models:
@@ -271,12 +283,14 @@ def main() -> None:
             + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in stages[engine].items())
         )
         print(
-            f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} photos/s as the "
+            f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} "
+            f"photos/s as the "
             f"CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after another"
         )
     load_end = os.getloadavg()[0]
     print(
-        f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared); OpenMP threads: {THREAD_WAIT}"
+        f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared); OpenMP threads: "
+        f"{THREAD_WAIT}"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(

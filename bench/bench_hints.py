@@ -1,6 +1,7 @@
 """Colour hints benchmark: the PSNR-vs-hints curve, and how long a change takes.
 
-    python bench/bench_hints.py [--model default] [--figure docs/hints-curve.png]      (part of ``make bench``)
+    python bench/bench_hints.py [--model default] [--figure docs/hints-curve.png]      (part of ``make
+    bench``)
 
 1. For each evaluation set (kodak24, cbsd68 and val128, the last limited to ``--val-limit`` photos evenly
    spaced), ``chromalab.evaluation.score.evaluate`` with 0, 1, 5, 10, 50 and 100 point hints per photo drawn
@@ -111,7 +112,7 @@ def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
             capture_output=True,
         )
         scribbles_cli = time.perf_counter() - started
-    decoder, spreading, rendering = (statistics.median(part) for part in zip(*parts))
+    decoder, spreading, rendering = (statistics.median(part) for part in zip(*parts, strict=True))
     return {
         "network_s": network,
         "hint_network": colorizer.takes_hints,

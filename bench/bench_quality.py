@@ -5,11 +5,14 @@
 
 Scores MODEL ('default', a .safetensors or .onnx file) with ``chromalab.evaluation.score.evaluate`` (what
 ``chromalab evaluate`` runs) on kodak24, cbsd68, McMaster, 400 photos of val128 (evenly spaced) and, with
-``--people``, the held-out people split (``scripts/split-training-photos.py`` writes it as LAYOUT/people), each
-with the model's own size and temperature unless ``--temperature`` is given. Prints one row per set, model minus
+``--people``, the held-out people split (``scripts/split-training-photos.py`` writes it as LAYOUT/people),
+each
+with the model's own size and temperature unless ``--temperature`` is given. Prints one row per set, model
+minus
 grey where the target is relative, each cell marked ``*`` when it misses its target:
 
-- rebalanced AuC gain over grey at least +8 / +10 / +7 / +9 / +8 (kodak24 / cbsd68 / McMaster / val128 / people);
+- rebalanced AuC gain over grey at least +8 / +10 / +7 / +9 / +8 (kodak24 / cbsd68 / McMaster / val128 /
+people);
 - colourfulness 0.8-1.2 of the truth's (McMaster 0.75-1.2); PSNR at least grey - 1.0 dB;
 - hues (``evaluation.hues``): violet+magenta share within 5 points of the truth's, yellow and green shares at
   least 0.6 of the truth's, total-variation distance of the 12-band hue histograms at most 0.15.

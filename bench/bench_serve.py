@@ -180,11 +180,13 @@ def main() -> None:
         f"server peak RSS {load['server_peak_rss_mb']:.0f} MB (target < 2048)"
     )
     print(
-        f"/api/health during the load: median {load['health_median_ms']:.1f} ms, worst {load['health_worst_ms']:.1f} ms"
+        f"/api/health during the load: median {load['health_median_ms']:.1f} ms, worst "
+        f"{load['health_worst_ms']:.1f} ms"
         " (target < 100)"
     )
     print(
-        f"temperature change, {rerender['preview_side']}-pixel preview: median {rerender['median_ms']:.0f} ms, "
+        f"temperature change, {rerender['preview_side']}-pixel preview: median {rerender['median_ms']:.0f} "
+        f"ms, "
         f"worst {rerender['worst_ms']:.0f} ms (target 150)"
     )
     load_end = os.getloadavg()[0]

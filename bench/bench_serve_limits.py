@@ -1,27 +1,36 @@
-"""The limits of ``chromalab serve`` (issue 30), measured from outside: for each kind of request, the worst one the
+"""The limits of ``chromalab serve`` (issue 30), measured from outside: for each kind of request, the worst
+one the
 limits still admit (its time and the server's resident-memory peak growth) and the refused one just beyond.
 
     python bench/bench_serve_limits.py [--only hints,zip,size,study,enrol,slow]      (about 8 minutes)
 
 1. **hints**: a 1-megapixel grey photo uploaded, 100 hints put (the limit) and its preview: seconds and peak
    growth; 101 hints refused (status, seconds).
-2. **zip**: 101 distinct 1-megapixel uploads, then ``GET /api/download.zip`` (PNG) of the last 100 (refused if the
-   store, 512 MB, has dropped some), and of as many as it still holds: seconds, body bytes, members, peak growth;
+2. **zip**: 101 distinct 1-megapixel uploads, then ``GET /api/download.zip`` (PNG) of the last 100 (refused
+if the
+   store, 512 MB, has dropped some), and of as many as it still holds: seconds, body bytes, members, peak
+   growth;
    101 ids refused; 40 copies of one id and a URL of 6,000 ids (the issue's probe).
 3. **size**: a 4096x4096 grey photo uploaded with ``size=512`` (the limit): seconds, peak growth, growth kept
    after; ``size=4096`` refused; the upload's full-resolution PNG download.
 4. **study body**: 200 MB sent to ``POST /api/study/NAME/answer``, once with its ``Content-Length`` and once
    chunked (no length): bytes the client got sent and bytes the server's process read from its socket (sent,
    less what waits in either socket's queue, ``/proc/net/tcp``) before the refusal, its status and seconds.
-5. **slow bodies**: 8 uploads of 45 MB sent but one kB, held in the 8 receiving slots: growth held, a ninth upload
-   (waits, then 503); then 8 bodies that stall or trickle, and 2 trickling headers: when each is cut off against
+5. **slow bodies**: 8 uploads of 45 MB sent but one kB, held in the 8 receiving slots: growth held, a ninth
+upload
+   (waits, then 503); then 8 bodies that stall or trickle, and 2 trickling headers: when each is cut off
+   against
    the bound the stated rule gives (headers 10 s; a body 20 s + received / 50 kB/s).
-6. **enrolment**: a study of 40 + 10 trials per participant; 400 new participants from one address (the per-client
-   limit: how many enrolled, how many 429), then enough forged participants from other loopback addresses to have
-   400 enrolled; a real participant's enrolment time early and after the 400, and a real answer's time while one
+6. **enrolment**: a study of 40 + 10 trials per participant; 400 new participants from one address (the
+per-client
+   limit: how many enrolled, how many 429), then enough forged participants from other loopback addresses to
+   have
+   400 enrolled; a real participant's enrolment time early and after the 400, and a real answer's time while
+   one
    address floods.
 
-The server's memory is that of its process: ``VmRSS`` before, ``VmHWM`` after (the peak is reset by writing 5 to
+The server's memory is that of its process: ``VmRSS`` before, ``VmHWM`` after (the peak is reset by writing 5
+to
 ``/proc/PID/clear_refs`` before each measured request). Each kind runs on a fresh ``chromalab serve`` (the
 installed command, its own process, 127.0.0.1, a free port). Photos are synthetic (waves and noise, numpy and
 Pillow). The machine is shared: the load average is stored with each kind. Writes
@@ -328,7 +337,8 @@ def bench_zip(folder: Path) -> dict[str, object]:
         hundred = call(
             server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join(ids[1:])
         )  # the last 100
-        # the largest zip of distinct 1-MP uploads the server still holds (its store drops the least recently used)
+        # the largest zip of distinct 1-MP uploads the server still holds (its store drops the least recently
+        # used)
         wanted = ids[-min(kept_uploads, MAX_ZIP_IDS) :]
         path = "/api/download.zip?format=png&ids=" + ",".join(wanted)
         zipped, cost = measured(server, lambda: call(server.port, "GET", path), settle_s=1.0)
@@ -411,7 +421,8 @@ def bench_size(folder: Path) -> dict[str, object]:
 
 
 def make_study(folder: Path) -> Path:
-    """A study of 12 synthetic photos and one method (their grey versions): 10 practice and 40 counted trials."""
+    """A study of 12 synthetic photos and one method (their grey versions): 10 practice and 40 counted "
+    "trials."""
     truth, grey = folder / "truth", folder / "grey"
     for place in (truth, grey):
         place.mkdir(parents=True, exist_ok=True)
@@ -453,13 +464,18 @@ def tcp_queues(port_a: int, port_b: int) -> tuple[int, int] | None:
 
 
 def big_body(server: Served, path: str, total: int, *, declared: bool) -> dict[str, object]:
-    """Send ``total`` bytes to ``path`` (with its Content-Length, or chunked) until the server answers: bytes the
-    client got sent, bytes the server's process read from its socket meanwhile (sent, less what waits in either
+    """Send ``total`` bytes to ``path`` (with its Content-Length, or chunked) until the server answers: bytes
+    the
+    client got sent, bytes the server's process read from its socket meanwhile (sent, less what waits in
+    either
     socket's queue: the most of its samples), its status, seconds."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     mine = sock.getsockname()[1]
     length = f"Content-Length: {total}" if declared else "Transfer-Encoding: chunked"
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n{length}\r\n\r\n"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: "
+        f"application/json\r\n{length}\r\n\r\n"
+    )
     piece = b" " * 65536
     frame = piece if declared else b"%x\r\n" % len(piece) + piece + b"\r\n"
     start = time.perf_counter()
@@ -637,7 +653,8 @@ def bench_enrol(folder: Path) -> dict[str, object]:
 
 
 def open_upload(server: Served, size: int) -> tuple[socket.socket, bytes]:
-    """A connection with an upload's headers sent, declaring a body of about ``size`` bytes; (socket, body)."""
+    """A connection with an upload's headers sent, declaring a body of about ``size`` bytes; (socket, "
+    "body)."""
     body, content_type = multipart(b"\0" * size)
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
     sock.sendall(
@@ -649,107 +666,117 @@ def open_upload(server: Served, size: int) -> tuple[socket.socket, bytes]:
 
 def bench_slow(folder: Path) -> dict[str, object]:
     with served(log=folder / "slow.log") as server:
-        # A: 8 bodies of 45 MB, all but the last kB sent, held in the receiving slots
-        before = server.memory()["rss_mb"]
-        server.reset_peak()
-        opened = [open_upload(server, 45_000_000) for _ in range(RECEIVING)]
-        start = time.monotonic()
-        with ThreadPoolExecutor(max_workers=RECEIVING) as pool:
-            list(pool.map(lambda pair: pair[0].sendall(pair[1][:-1000]), opened))
-        sent_s = time.monotonic() - start
-        time.sleep(2.0)
-        held = server.memory()
-        health = call(server.port, "GET", "/api/health", timeout=30)
-        ninth = upload(server, grey_photo(200, 200, 3))
-        answers = [closed_or_none(sock) for sock, _ in opened]
-        for sock, _ in opened:
-            sock.close()
-        time.sleep(2.0)
-        after_close = server.memory()["rss_mb"]
-        for _ in range(60):  # the slots free as the server sees the clients gone
-            if call(server.port, "GET", "/api/health", timeout=30).json().get("receiving") == 0:
-                break
-            time.sleep(0.5)
-        held_45 = {
-            "bodies": RECEIVING,
-            "each_mb": 45,
-            "sent_s": round(sent_s, 1),
-            "held_growth_mb": round(held["rss_mb"] - before, 1),
-            "peak_growth_mb": round(held["hwm_mb"] - before, 1),
-            "receiving": health.json().get("receiving"),
-            "health_ms": round(health.seconds * 1000, 1),
-            "ninth_upload": refused(ninth),
-            "answered_while_held": answers,
-            "kept_after_close_mb": round(after_close - before, 1),
-            "bound_if_stalled_s": round(BODY_GRACE_S + 45_000_000 / BODY_MIN_RATE),
-        }
-        # B: bodies that stall after 2 MB or trickle 1 kB every 0.1 s, and headers that trickle: when cut off
-        clients: list[dict[str, object]] = []
-        start = time.monotonic()
-        for k in range(RECEIVING):
-            sock, body = open_upload(server, 4_000_000)
-            stall = k < RECEIVING // 2
-            if stall:
-                sock.sendall(body[:2_000_000])
-            clients.append(
-                {
-                    "sock": sock,
-                    "body": body,
-                    "kind": "stalls after 2 MB" if stall else "trickles 10 kB/s",
-                    "sent": 2_000_000 if stall else 0,
-                    "start": time.monotonic(),
-                }
-            )
-        for _ in range(2):
-            sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
-            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            clients.append(
-                {
-                    "sock": sock,
-                    "body": b"a" * 10_000,
-                    "kind": "header trickles 10 B/s",
-                    "sent": 0,
-                    "start": time.monotonic(),
-                }
-            )
-        while time.monotonic() - start < 150 and any("answer" not in c for c in clients):
-            for client in clients:
-                if "answer" in client:
-                    continue
-                got = closed_or_none(client["sock"])
-                if got is not None:
-                    client["answer"], client["cut_s"] = got, round(time.monotonic() - client["start"], 1)
-                elif not client["kind"].startswith("stalls"):
-                    step = 1000 if client["kind"].startswith("trickles") else 1
-                    try:
-                        client["sock"].sendall(client["body"][client["sent"] : client["sent"] + step])
-                        client["sent"] += step
-                    except OSError:
-                        client["answer"], client["cut_s"] = (
-                            "(reset)",
-                            round(time.monotonic() - client["start"], 1),
-                        )
-            time.sleep(0.1)
-        cut = []
-        for client in clients:
-            client["sock"].close()
-            kind, sent = client["kind"], client["sent"]
-            if kind.startswith("header"):
-                bound = HEADER_TIMEOUT_S
-            elif kind.startswith("stalls"):
-                bound = BODY_GRACE_S + sent / BODY_MIN_RATE
-            else:  # at r bytes/s under the pace: cut when t > grace + r t / min_rate
-                bound = BODY_GRACE_S / (1 - 10_000 / BODY_MIN_RATE)
-            cut.append(
-                {
-                    "kind": kind,
-                    "answer": client.get("answer", "still open"),
-                    "cut_s": client.get("cut_s"),
-                    "sent_kb": round(sent / 1000, 1),
-                    "bound_s": round(bound, 1),
-                }
-            )
+        held_45 = held_bodies(server)
+        cut = cut_off_clients(server)
     return {"held_45mb": held_45, "cut_off": cut, "load": load()}
+
+
+def held_bodies(server: Served) -> dict[str, object]:
+    """8 bodies of 45 MB, all but the last kB sent, held in the receiving slots: what they cost and block."""
+    before = server.memory()["rss_mb"]
+    server.reset_peak()
+    opened = [open_upload(server, 45_000_000) for _ in range(RECEIVING)]
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=RECEIVING) as pool:
+        list(pool.map(lambda pair: pair[0].sendall(pair[1][:-1000]), opened))
+    sent_s = time.monotonic() - start
+    time.sleep(2.0)
+    held = server.memory()
+    health = call(server.port, "GET", "/api/health", timeout=30)
+    ninth = upload(server, grey_photo(200, 200, 3))
+    answers = [closed_or_none(sock) for sock, _ in opened]
+    for sock, _ in opened:
+        sock.close()
+    time.sleep(2.0)
+    after_close = server.memory()["rss_mb"]
+    for _ in range(60):  # the slots free as the server sees the clients gone
+        if call(server.port, "GET", "/api/health", timeout=30).json().get("receiving") == 0:
+            break
+        time.sleep(0.5)
+    held_45 = {
+        "bodies": RECEIVING,
+        "each_mb": 45,
+        "sent_s": round(sent_s, 1),
+        "held_growth_mb": round(held["rss_mb"] - before, 1),
+        "peak_growth_mb": round(held["hwm_mb"] - before, 1),
+        "receiving": health.json().get("receiving"),
+        "health_ms": round(health.seconds * 1000, 1),
+        "ninth_upload": refused(ninth),
+        "answered_while_held": answers,
+        "kept_after_close_mb": round(after_close - before, 1),
+        "bound_if_stalled_s": round(BODY_GRACE_S + 45_000_000 / BODY_MIN_RATE),
+    }
+    return held_45
+
+
+def cut_off_clients(server: Served) -> list[dict[str, object]]:
+    """Bodies that stall after 2 MB or trickle 1 kB per 0.1 s, and headers that trickle: when each is cut."""
+    clients: list[dict[str, object]] = []
+    start = time.monotonic()
+    for k in range(RECEIVING):
+        sock, body = open_upload(server, 4_000_000)
+        stall = k < RECEIVING // 2
+        if stall:
+            sock.sendall(body[:2_000_000])
+        clients.append(
+            {
+                "sock": sock,
+                "body": body,
+                "kind": "stalls after 2 MB" if stall else "trickles 10 kB/s",
+                "sent": 2_000_000 if stall else 0,
+                "start": time.monotonic(),
+            }
+        )
+    for _ in range(2):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        clients.append(
+            {
+                "sock": sock,
+                "body": b"a" * 10_000,
+                "kind": "header trickles 10 B/s",
+                "sent": 0,
+                "start": time.monotonic(),
+            }
+        )
+    while time.monotonic() - start < 150 and any("answer" not in c for c in clients):
+        for client in clients:
+            if "answer" in client:
+                continue
+            got = closed_or_none(client["sock"])
+            if got is not None:
+                client["answer"], client["cut_s"] = got, round(time.monotonic() - client["start"], 1)
+            elif not client["kind"].startswith("stalls"):
+                step = 1000 if client["kind"].startswith("trickles") else 1
+                try:
+                    client["sock"].sendall(client["body"][client["sent"] : client["sent"] + step])
+                    client["sent"] += step
+                except OSError:
+                    client["answer"], client["cut_s"] = (
+                        "(reset)",
+                        round(time.monotonic() - client["start"], 1),
+                    )
+        time.sleep(0.1)
+    cut = []
+    for client in clients:
+        client["sock"].close()
+        kind, sent = client["kind"], client["sent"]
+        if kind.startswith("header"):
+            bound = HEADER_TIMEOUT_S
+        elif kind.startswith("stalls"):
+            bound = BODY_GRACE_S + sent / BODY_MIN_RATE
+        else:  # at r bytes/s under the pace: cut when t > grace + r t / min_rate
+            bound = BODY_GRACE_S / (1 - 10_000 / BODY_MIN_RATE)
+        cut.append(
+            {
+                "kind": kind,
+                "answer": client.get("answer", "still open"),
+                "cut_s": client.get("cut_s"),
+                "sent_kb": round(sent / 1000, 1),
+                "bound_s": round(bound, 1),
+            }
+        )
+    return cut
 
 
 def closed_or_none(sock: socket.socket) -> str | None:
@@ -782,13 +809,15 @@ BEFORE = {  # issue 30's probe
 def after_line(kind: str, r: dict) -> str:
     if kind == "hints":
         return (
-            f"100 hints: put {r['put_hints_s']:.2f} s + preview {r['preview_s']:.2f} s, peak +{r['peak_growth_mb']:.0f} MB;"
+            f"100 hints: put {r['put_hints_s']:.2f} s + preview {r['preview_s']:.2f} s, peak "
+            f"+{r['peak_growth_mb']:.0f} MB;"
             f" 101: {r['refused_101']['status']} in {r['refused_101']['seconds'] * 1000:.0f} ms"
         )
     if kind == "zip":
         return (
             f"100 ids: {r['zip_of_last_100']['status']} (the store kept {r['uploads_kept_by_store']}); "
-            f"{r['zip_ids']} distinct 1-MP ids: {r['seconds']:.1f} s, {r['body_mb']:.0f} MB body ({r['members']} members), "
+            f"{r['zip_ids']} distinct 1-MP ids: {r['seconds']:.1f} s, {r['body_mb']:.0f} MB body "
+            f"({r['members']} members), "
             f"peak +{r['peak_growth_mb']:.0f} MB; 101 ids: {r['refused_101']['status']}; 40 copies: "
             f"{r['copies_40']['members']} member, {r['copies_40']['body_mb']:.1f} MB; 6,000 ids: "
             f"{r['url_6000_repeated_ids']['status']}"
@@ -796,13 +825,15 @@ def after_line(kind: str, r: dict) -> str:
     if kind == "size":
         return (
             f"size=512 of 4096x4096: {r['seconds']:.1f} s, peak +{r['peak_growth_mb']:.0f} MB, kept "
-            f"+{r['kept_growth_mb']:.0f} MB; size=4096: {r['refused_4096']['status']}; its full-resolution PNG: "
+            f"+{r['kept_growth_mb']:.0f} MB; size=4096: {r['refused_4096']['status']}; its full-resolution "
+            f"PNG: "
             f"{r['download_png']['seconds']:.1f} s, peak +{r['download_png']['peak_growth_mb']:.0f} MB"
         )
     if kind == "study":
         a, b = r["with_length"], r["chunked"]
         return (
-            f"with length: {a['answer']} after {a['server_read_kb']:.0f} kB read, {a['seconds'] * 1000:.0f} ms; "
+            f"with length: {a['answer']} after {a['server_read_kb']:.0f} kB read, {a['seconds'] * 1000:.0f} "
+            f"ms; "
             f"chunked: {b['answer']} after {b['server_read_kb']:.0f} kB read, {b['seconds'] * 1000:.0f} ms"
         )
     if kind == "slow":
@@ -813,13 +844,16 @@ def after_line(kind: str, r: dict) -> str:
         )
         return (
             f"8 x 45 MB held: +{h['held_growth_mb']:.0f} MB; 9th upload {h['ninth_upload']['status']} after "
-            f"{h['ninth_upload']['seconds']:.1f} s; {cuts}; a stalled 45 MB body's bound {h['bound_if_stalled_s']} s"
+            f"{h['ninth_upload']['seconds']:.1f} s; {cuts}; a stalled 45 MB body's bound "
+            f"{h['bound_if_stalled_s']} s"
         )
     if kind == "enrol":
         s = r["real_same_address_right_after"]
         return (
-            f"early {r['early_enrolment']['median_ms']:.0f} ms, after 400 {r['late_enrolment_after_400']['median_ms']:.0f} ms"
-            f" (max {r['late_enrolment_after_400']['max_ms']:.0f}); one address: {r['one_address_400']['statuses']};"
+            f"early {r['early_enrolment']['median_ms']:.0f} ms, after 400 "
+            f"{r['late_enrolment_after_400']['median_ms']:.0f} ms"
+            f" (max {r['late_enrolment_after_400']['max_ms']:.0f}); one address: "
+            f"{r['one_address_400']['statuses']};"
             f" a real one there: {s['status']}, admitted after {s['admitted_after_s']} s; answer in a flood "
             f"{r['answer_during_flood']['median_ms']:.0f} ms (max {r['answer_during_flood']['max_ms']:.0f})"
         )
@@ -861,7 +895,8 @@ def main() -> None:
     for kind in kinds:
         r = results[kind]
         print(
-            f"{kind:<6} | {BEFORE[kind]:<70} | {after_line(kind, r)} (load {r['load_before']:.1f}-{r['load']:.1f})"
+            f"{kind:<6} | {BEFORE[kind]:<70} | {after_line(kind, r)} (load "
+            f"{r['load_before']:.1f}-{r['load']:.1f})"
         )
     print(
         f"\nload average {results['load_average_start']} at start, {results['load_average_end']} at end "

@@ -1,4 +1,5 @@
-"""Spine benchmark: network speed against the machine's floor, the pipeline's own overhead on 12 MP, peak memory.
+"""Spine benchmark: network speed against the machine's floor, the pipeline's own overhead on 12 MP, peak
+memory.
 
     python bench/bench_spine.py            (``make bench``)
 
@@ -11,7 +12,8 @@
    memory (ru_maxrss of the child), also with the same network saved as a model file (its bins stored, none
    computed), plus this process's own peak.
 
-Prints a table and writes ``bench/results/spine.json``. The machine is shared: every figure is a median and the
+Prints a table and writes ``bench/results/spine.json``. The machine is shared: every figure is a median and
+the
 load average is recorded at start and end.
 """
 
@@ -108,10 +110,10 @@ def bench_end_to_end(path: Path, out: Path, model: str) -> dict[str, float]:
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))
+        return "  ".join(str(c).rjust(w) for c, w in zip(cells, widths, strict=True))
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -121,7 +123,8 @@ def main() -> None:
     load_start = os.getloadavg()
     started = time.time()
     print(
-        f"chromalab spine benchmark: torch {torch.__version__}, {THREADS} threads, load average {load_start[0]:.2f} at start"
+        f"chromalab spine benchmark: torch {torch.__version__}, {THREADS} threads, load average "
+        f"{load_start[0]:.2f} at start"
     )
 
     networks = [bench_network(1.0, runs=7), bench_network(0.25, runs=15)]
@@ -173,7 +176,8 @@ def main() -> None:
             "network_tiny",
         ]
         print(
-            f"\n(2) pipeline overhead on a {BIG[0]} x {BIG[1]} JPEG (median of 3, ms); target: total < {OVERHEAD_TARGET_S * 1e3:.0f} ms"
+            f"\n(2) pipeline overhead on a {BIG[0]} x {BIG[1]} JPEG (median of 3, ms); target: total < "
+            f"{OVERHEAD_TARGET_S * 1e3:.0f} ms"
         )
         print(
             table(
@@ -193,7 +197,8 @@ def main() -> None:
             case: bench_end_to_end(path, folder / "cli-out", model) for case, (path, model) in cases.items()
         }
         print(
-            "\n(3) `chromalab colorize big.jpg --model tiny` in a subprocess (includes Python + torch start-up)"
+            "\n(3) `chromalab colorize big.jpg --model tiny` in a subprocess (includes Python + torch "
+            "start-up)"
         )
         print(
             table(

@@ -5,7 +5,8 @@
 1. Quality on every clip of ``--videos`` (the first ``--frames`` frames; all by default), colorized by the
    bundled model with the stabiliser (for each ``--network-every``) and without: CDC, warping error, mean
    colourfulness and PSNR, and the same temporal numbers of the ground truth; and the CDC that the clip's
-   lightness alone makes (frame 0's true colour held still on every frame's L: a colorizer keeps L). Targets: CDC at least 30 % lower, warping error lower,
+   lightness alone makes (frame 0's true colour held still on every frame's L: a colorizer keeps L). Targets:
+   CDC at least 30 % lower, warping error lower,
    colourfulness at most 10 % lower, PSNR at most 0.3 dB lower.
 2. Speed of ``chromalab colorize`` (stabiliser on) in a child process on 60-frame clips at 640x360 and
    1920x1080 made from the street clip: frames per second, start-up included (targets 15 and 4), and the
@@ -101,7 +102,7 @@ def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 
         stream = output.add_stream("libx264", rate=Fraction(rate))
         stream.width, stream.height = size
         stream.pix_fmt, stream.options = "yuv420p", {"crf": "18", "preset": "veryfast"}
-        for _, rgb in zip(range(count), looped(source)):
+        for _, rgb in zip(range(count), looped(source), strict=False):
             picture = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
             for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
                 output.mux(packet)
@@ -208,7 +209,8 @@ def main() -> None:
         none, truth = rows["none"], rows["ground_truth"]
         print(
             f"{clip.name} ({rows['frames']} frames, {time.perf_counter() - started:.0f} s; truth: CDC "
-            f"{truth['cdc']:.5f}, warping error {truth['warping_error']:.5f}; its lightness under frame 0's true "
+            f"{truth['cdc']:.5f}, warping error {truth['warping_error']:.5f}; its lightness under frame 0's "
+            f"true "
             f"colour held still: CDC {rows['frozen_colour_cdc']:.5f}); per frame: CDC {none['cdc']:.5f}, "
             f"warping error {none['warping_error']:.5f}",
             flush=True,
@@ -217,9 +219,11 @@ def main() -> None:
             if isinstance(row, dict) and "change" in row:
                 change = row["change"]
                 print(
-                    f"  {name}: CDC {row['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30), warping error "
+                    f"  {name}: CDC {row['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30), warping "
+                    f"error "
                     f"{row['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %), colourfulness "
-                    f"{change['colorfulness_pct']:+.1f} % (>= -10), PSNR {change['psnr_db']:+.2f} dB (>= -0.3)",
+                    f"{change['colorfulness_pct']:+.1f} % (>= -10), PSNR {change['psnr_db']:+.2f} dB (>= "
+                    f"-0.3)",
                     flush=True,
                 )
     street = args.videos / "street.avi"

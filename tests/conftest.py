@@ -106,7 +106,8 @@ CliResult = tuple[int, str, str]
 
 @pytest.fixture(scope="session")
 def cli() -> Callable[..., CliResult]:
-    """Run the installed console script: ``cli("colorize", "a.jpg", cwd=tmp_path) -> (rc, stdout, stderr)``."""
+    """Run the installed console script: ``cli("colorize", "a.jpg", cwd=tmp_path) -> (rc, stdout, "
+    "stderr)``."""
     if not CHROMALAB.is_file():
         pytest.skip(f"console script not installed at {CHROMALAB} (pip install -e .)")
 

@@ -119,7 +119,8 @@ def _pixels_at(fig, points: np.ndarray, path: Path) -> np.ndarray:
     return np.stack([image[round(height - y), round(x)] for x, y in xy])
 
 
-# -- figure 1: bins -------------------------------------------------------------------------------------------
+# -- figure 1: bins
+# -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["gamut:16", "gamut:10", "channels:10"])
 def test_bins_are_drawn_in_their_colour_at_their_place(spec: str, tmp_path: Path) -> None:
     bins = make_bins(spec)
@@ -157,7 +158,8 @@ def test_unknown_bin_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "x.png").exists()
 
 
-# -- figure 2: prior ------------------------------------------------------------------------------------------------
+# -- figure 2: prior
+# ------------------------------------------------------------------------------------------------
 def test_prior_of_a_cache_fine_and_coarse(run: tuple[Path, Path], tmp_path: Path) -> None:
     from chromalab.data.cache import Cache
 
@@ -188,7 +190,8 @@ def test_prior_of_a_model_peaks_at_its_most_frequent_bin(run: tuple[Path, Path],
     assert code == 0, err
 
 
-# -- figure 7: a and b histograms ----------------------------------------------------------------------------------
+# -- figure 7: a and b histograms
+# ----------------------------------------------------------------------------------
 def test_histograms_count_every_pixel(crops: Path, run: tuple[Path, Path], tmp_path: Path) -> None:
     counts, description = load_ab_counts(crops)
     assert counts.sum() == 12 * 40 * 40 and "12 photos" in description
@@ -215,7 +218,8 @@ def test_a_folder_without_images_fails_with_one_line(tmp_path: Path) -> None:
     assert code == 2 and "no such" in err
 
 
-# -- figure 8: k-means clusters -------------------------------------------------------------------------------------
+# -- figure 8: k-means clusters
+# -------------------------------------------------------------------------------------
 def _tinted(rgb: np.ndarray, a: float, b: float) -> np.ndarray:
     """The photo's own L and a faint copy of its ab, moved to (a, b): a clearly green or red crop."""
     ab = rgb8_to_ab(rgb) * 0.3 + torch.tensor([a, b]).view(2, 1, 1)
@@ -258,7 +262,8 @@ def test_bin_histograms_of_channel_bins_sum_to_one_per_channel(photo: np.ndarray
         cluster_images([(str(i), rgb8_to_ab(photo)) for i in range(13)], make_bins("gamut:16"), k=14)
 
 
-# -- figures 3, 4, 5, 9: models -------------------------------------------------------------------------------------
+# -- figures 3, 4, 5, 9: models
+# -------------------------------------------------------------------------------------
 def test_temperature_strip_through_the_console_script(
     crops: Path, run: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -380,7 +385,8 @@ def test_activations_are_conv_outputs_before_the_inplace_relu(
     _png(tmp_path / "a.png")
 
 
-# -- figure 6: loss --------------------------------------------------------------------------------------------------
+# -- figure 6: loss
+# --------------------------------------------------------------------------------------------------
 def test_loss_curves_of_a_run(run: tuple[Path, Path], tmp_path: Path) -> None:
     cache, out = run
     code, _, err = analyze("loss", out, "-o", tmp_path / "loss.png")

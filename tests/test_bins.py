@@ -167,7 +167,8 @@ def test_lower_temperature_is_more_saturated(gamut10: JointBins) -> None:
 
 
 def logits_of(bins: JointBins, probabilities: dict[tuple[int, int], float]) -> torch.Tensor:
-    """(1, Q, 1, 1) logits whose softmax puts these probabilities on the bins at these centres (the rest ~0)."""
+    """(1, Q, 1, 1) logits whose softmax puts these probabilities on the bins at these centres (the rest "
+    "~0)."""
     logits = torch.full((1, bins.num_classes, 1, 1), -30.0)
     for (a, b), p in probabilities.items():
         [index] = ((bins.centres - torch.tensor([a, b], dtype=torch.float32)).norm(dim=1) < 1e-3).nonzero()[0]

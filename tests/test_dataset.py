@@ -42,7 +42,7 @@ def test_items_are_the_cache_rows_in_network_units(cache: Cache) -> None:
     assert torch.allclose(denormalize_l(l_norm)[0], torch.from_numpy(decode_l(cache.l[row])), atol=1e-4)
     assert torch.equal(ab, torch.from_numpy(cache.ab[row].astype(np.float32)))
     assert data.class_names[label] == cache.class_names[cache.labels[row]]
-    assert -0.5 <= l_norm.min() and l_norm.max() <= 0.5
+    assert l_norm.min() >= -0.5 and l_norm.max() <= 0.5
     assert torch.equal(data[-1][1], data[len(data) - 1][1])
     with pytest.raises(IndexError):
         data[len(data)]

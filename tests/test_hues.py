@@ -58,5 +58,6 @@ def test_hue_counts_agree_with_scikit_image(photos: dict[str, np.ndarray]) -> No
             np.floor(np.degrees(np.arctan2(b[chromatic], a[chromatic])) % 360).astype(int), minlength=360
         )
         ours = hues.hue_counts(rgb8_to_ab(rgb))
-        # float32 against float64 Lab: a pixel within ~1e-4 of a degree edge or of chroma 10 may fall either way
+        # float32 against float64 Lab: a pixel within ~1e-4 of a degree edge or of chroma 10 may fall either
+        # way
         assert np.abs(ours - expected).sum() <= max(2, rgb.shape[0] * rgb.shape[1] // 1000), name

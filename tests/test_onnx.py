@@ -37,7 +37,8 @@ def test_bundled_graph_is_the_bundled_weights() -> None:
     for t in (0.2, 0.6, 1.0):
         expected = torch_engine.predict_ab(lightness, temperature=t).numpy()
         # two runtimes' float rounding, sharpened by 1 / t (seen: 1.05e-3 at t = 0.2): a hundredth of a Lab
-        # unit is still 40 times below what one 8-bit sRGB code step moves; a stale graph is off by whole units
+        # unit is still 40 times below what one 8-bit sRGB code step moves; a stale graph is off by whole
+        # units
         np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=t), expected, atol=1e-2)
 
 
@@ -108,7 +109,8 @@ def test_export_cli_and_colorize_on_onnx_without_torch(
     Image.fromarray(photos["chelsea"]).convert("L").save(tmp_path / "cat.png")
     script = (
         "import sys\n"
-        f"sys.argv = ['chromalab', 'colorize', {str(tmp_path / 'cat.png')!r}, '-o', {str(tmp_path / 'out')!r},"
+        f"sys.argv = ['chromalab', 'colorize', {str(tmp_path / 'cat.png')!r}, '-o', "
+        f"{str(tmp_path / 'out')!r},"
         f" '--model', {str(tmp_path / 'd.onnx')!r}]\n"
         "from chromalab.cli import main\n"
         "try:\n    main()\nexcept SystemExit as stop:\n    print('EXIT', stop.code)\n"
@@ -194,7 +196,8 @@ def test_bad_graphs_and_engines_are_one_line_errors(
 def test_evaluate_scores_an_onnx_graph_as_its_safetensors(
     cli, tmp_path: Path, photos: dict[str, np.ndarray]
 ) -> None:
-    """Both backends go through the same view -> network -> render path: the numbers differ only by the network's
+    """Both backends go through the same view -> network -> render path: the numbers differ only by the
+    network's
     float rounding (ab within 1e-3, so a code value on a few pixels), far below what the metrics resolve."""
     for name in ("astronaut", "coffee", "china"):
         Image.fromarray(photos[name]).save(tmp_path / f"{name}.png")

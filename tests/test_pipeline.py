@@ -37,7 +37,8 @@ def untrained(**options: object) -> Colorizer:
 
 
 def pin_colour(colorizer: Colorizer, ab: tuple[float, float]) -> np.ndarray:
-    """Make the network predict one bin everywhere: head weights 0, the bias of the bin nearest ``ab`` wins."""
+    """Make the network predict one bin everywhere: head weights 0, the bias of the bin nearest ``ab`` "
+    "wins."""
     index = int(torch.cdist(torch.tensor([ab], dtype=torch.float32), colorizer.bins.centres).argmin())
     proj = colorizer.model.head.proj
     with torch.no_grad():
@@ -175,7 +176,7 @@ def test_a_view_never_upsamples_the_photo(colorizer: Colorizer) -> None:
         for h, w, v in ((64, 80, 30), (200, 300, 60), (70, 64, 90))
     ]
     answers = colorizer.predict_views(views, temperature=0.3)  # sides 64, 256, 64: two network calls
-    for view, ab in zip(views, answers):
+    for view, ab in zip(views, answers, strict=True):
         np.testing.assert_allclose(
             np.asarray(ab), np.asarray(colorizer.predict_ab(view.network_input, temperature=0.3)), atol=1e-4
         )  # batched or alone: the same up to float summation order

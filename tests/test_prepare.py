@@ -1,4 +1,5 @@
-"""``chromalab prepare``: sources (folders, .npy, tar), drops, cache contents vs rgb_to_lab, split, prior, errors.
+"""``chromalab prepare``: sources (folders, .npy, tar), drops, cache contents vs rgb_to_lab, split, prior,
+errors.
 
 Tiny real photos (the session ``photos`` fixture) cut into 40x40 pieces and prepared at 32x32, in this
 process (``workers=0``) except for one test of the worker pool and the Lab table.
@@ -36,7 +37,8 @@ def pieces(rgb: np.ndarray, side: int = 40) -> list[np.ndarray]:
 
 
 def make_folder(root: Path, photos: dict[str, np.ndarray]) -> Path:
-    """3 classes x 2 colour pieces (PNG and JPEG), a root photo, and one each of grey, corrupt, small, text."""
+    """3 classes x 2 colour pieces (PNG and JPEG), a root photo, and one each of grey, corrupt, small, "
+    "text."""
     for name in ("astronaut", "coffee", "chelsea"):
         (root / name).mkdir(parents=True)
         for i, piece in enumerate(pieces(photos[name])):
@@ -154,7 +156,8 @@ def test_pad_letterboxes_with_mid_grey_and_stretch_fills(tmp_path: Path, photos:
 
 
 def write_lab_arrays(photos: dict, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """8-bit Lab in the Kaggle / OpenCV convention: L * 2.55, a + 128, b + 128; (N, 40, 40) and (N, 40, 40, 2)."""
+    """8-bit Lab in the Kaggle / OpenCV convention: L * 2.55, a + 128, b + 128; (N, 40, 40) and (N, 40, 40, "
+    "2)."""
     rgb = np.stack([p for n in names for p in pieces(photos[n])])
     lab = rgb_to_lab(torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255).numpy()
     l_codes = np.clip(np.rint(lab[:, 0] * 2.55), 0, 255).astype(np.uint8)
@@ -394,7 +397,8 @@ def test_cli_help_explains_every_option_and_defaults_match_the_library(cli) -> N
 def test_exclude_drops_near_duplicates_of_evaluation_photos(
     folder: Path, tmp_path: Path, photos: dict[str, np.ndarray]
 ) -> None:
-    """A grey, smaller JPEG copy of one training photo in an --exclude folder drops that photo and no other."""
+    """A grey, smaller JPEG copy of one training photo in an --exclude folder drops that photo and no "
+    "other."""
     held_out = tmp_path / "eval"
     held_out.mkdir()
     copy = (

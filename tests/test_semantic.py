@@ -1,4 +1,5 @@
-"""``chromalab semantic`` and ``chromalab.evaluation.semantic``: a tiny real cache of three colour classes, an untrained
+"""``chromalab semantic`` and ``chromalab.evaluation.semantic``: a tiny real cache of three colour classes,
+an untrained
 ``tiny`` model file, the installed console script end to end, and bad inputs."""
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def test_classifier_file_round_trips(cache: Path, trained: tuple[Path, dict]) ->
     assert loaded_meta["source"] == f"loaded from {path}"
     assert loaded_meta["training"] == meta["training"] and loaded_meta["side"] == 32
     model, _ = obtain_classifier(Cache(cache), config=SMALL)  # the same seed trains the same weights
-    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 

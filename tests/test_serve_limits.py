@@ -60,7 +60,7 @@ def test_hints_per_photo_are_limited(client: TestClient, uploaded: dict) -> None
     rng = np.random.default_rng(0)
     hints = [
         {"x": int(x), "y": int(y), "ab": [20, -30]}
-        for x, y in zip(rng.integers(0, 64, MAX_HINTS + 1), rng.integers(0, 43, MAX_HINTS + 1))
+        for x, y in zip(rng.integers(0, 64, MAX_HINTS + 1), rng.integers(0, 43, MAX_HINTS + 1), strict=True)
     ]
     refused = client.put(route, json={"hints": hints})
     assert refused.status_code == 400 and f"at most {MAX_HINTS} hints" in refused.json()["error"], (

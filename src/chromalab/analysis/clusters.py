@@ -61,7 +61,7 @@ class Clusters:
         return np.bincount(self.labels, minlength=len(self.averages)).tolist()
 
     def members(self, cluster: int) -> list[str]:
-        return [name for name, label in zip(self.names, self.labels) if label == cluster]
+        return [name for name, label in zip(self.names, self.labels, strict=True) if label == cluster]
 
 
 def cluster_images(

@@ -60,7 +60,7 @@ def hue_bars(evaluations: Sequence[tuple[str, HueShares]]) -> Figure:
     fig, axes = new_figure((1.2 + 4.2 * len(evaluations), 3.2), 1, len(evaluations))
     x = np.arange(len(NAMED_BANDS))
     colours = [BAND_COLOURS[band.key] for band in NAMED_BANDS]
-    for ax, (name, shares) in zip(axes[0], evaluations):
+    for ax, (name, shares) in zip(axes[0], evaluations, strict=True):
         ax.bar(
             x - WIDTH / 2,
             [shares.model[band.key] for band in NAMED_BANDS],

@@ -38,7 +38,8 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
     return gray_rendering(rgb_lightness_u8(rgb))
 
 
-# -- temperature ----------------------------------------------------------------------------------------------
+# -- temperature
+# ----------------------------------------------------------------------------------------------
 def check_classification(colorizer: Colorizer, name: str) -> None:
     if colorizer.bins is None:
         raise ValueError(
@@ -54,7 +55,8 @@ def temperature_sweep(
     temperatures: Sequence[float] = TEMPERATURES,
     name: str = "model",
 ) -> Figure:
-    """The input, then its colorization at each annealed-mean temperature (seed 001 fig. 2; T = 0 is the mode)."""
+    """The input, then its colorization at each annealed-mean temperature (seed 001 fig. 2; T = 0 is the "
+    "mode)."""
     check_classification(colorizer, name)
     labels = {1.0: " (mean)", DEFAULT_TEMPERATURE: " (Zhang)", 0.0: " (mode)"}
     panels = [np.asarray(colorizer.colorize(rgb, temperature=t).convert("RGB")) for t in temperatures]
@@ -62,7 +64,8 @@ def temperature_sweep(
     return image_grid([[rgb, *panels]], columns=titles, title=f"{name}: annealed-mean temperature")
 
 
-# -- comparisons -----------------------------------------------------------------------------------------------
+# -- comparisons
+# -----------------------------------------------------------------------------------------------
 def comparison_grid(
     images: Sequence[Named], models: Sequence[tuple[str, Colorizer]], *, temperature: float | None = None
 ) -> Figure:
@@ -72,10 +75,11 @@ def comparison_grid(
         raise ValueError("a comparison needs at least one image and one model")
     greys = [grey_of(rgb) for _, rgb in images]
     with_truth = any(
-        np.abs(rgb.astype(np.int16) - grey).mean() > GREY_TOLERANCE for (_, rgb), grey in zip(images, greys)
+        np.abs(rgb.astype(np.int16) - grey).mean() > GREY_TOLERANCE
+        for (_, rgb), grey in zip(images, greys, strict=True)
     )
     rows = []
-    for (_, rgb), grey in zip(images, greys):
+    for (_, rgb), grey in zip(images, greys, strict=True):
         predictions = [np.asarray(c.colorize(rgb, temperature=temperature).convert("RGB")) for _, c in models]
         rows.append([*([rgb] if with_truth else []), grey, *predictions])
     columns = [*(["ground truth"] if with_truth else []), "grey input", *[name for name, _ in models]]
@@ -120,7 +124,8 @@ def lightness_averaged(
     )
 
 
-# -- activations -------------------------------------------------------------------------------------------------
+# -- activations
+# -------------------------------------------------------------------------------------------------
 def layer_activations(model: nn.Module, l_norm: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """Run ``model`` on one input (1, 1, S, S) and return every convolution's output (name, (C, h, w)).
 
@@ -178,7 +183,7 @@ def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model
     columns = min(6, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = new_figure((PANEL * columns, PANEL * rows + 0.6), rows, columns)
-    for ax, (layer, channel, mean, values) in zip(axes.flat, panels):
+    for ax, (layer, channel, mean, values) in zip(axes.flat, panels, strict=True):
         ax.imshow(values, cmap="gray" if layer == "input L" else "viridis", interpolation="nearest")
         total = "" if layer == "input L" else f"\nchannel {channel}, mean {mean:.3g}"
         ax.set_title(f"{layer}{total}", fontsize=8)

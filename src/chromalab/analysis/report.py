@@ -155,7 +155,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-# -- figures --------------------------------------------------------------------------------------------------
+# -- figures
+# --------------------------------------------------------------------------------------------------
 def _loss_and_samples(report: Report) -> None:
     from chromalab.analysis.model_figures import save_run_loss_curves
 
@@ -215,7 +216,8 @@ def _model_figures(report: Report, *, size: int | None) -> None:
         report.appendix.append(_table("Training configuration", loaded.spec.info["train_config"]))
     title = f"{report.run.resolve().name}/{path.stem}"
     photo, where = sample_photo(_find_cache(report.run, loaded.spec.info.get("cache")))
-    # the network sees the photo at its own size (the cache's), within [32, 256] unless ``size`` says otherwise
+    # the network sees the photo at its own size (the cache's), within [32, 256] unless ``size`` says
+    # otherwise
     size = size or (int(np.clip(max(photo.shape[:2]), 32, 256)) if photo is not None else 256)
     colorizer = Colorizer(loaded.model, bins=loaded.bins, spec=loaded.spec, size=size)
     if loaded.bins is None:
@@ -251,7 +253,8 @@ def _find_cache(run: Path, stored: str | None) -> Path | None:
 
 
 def sample_photo(cache_path: str | Path | None) -> tuple[np.ndarray | None, str]:
-    """(uint8 RGB, description): the first validation photo of the run's cache, else scikit-image's astronaut."""
+    """(uint8 RGB, description): the first validation photo of the run's cache, else scikit-image's "
+    "astronaut."""
     if cache_path and is_cache(Path(cache_path)):
         import torch
 
@@ -278,7 +281,8 @@ def sample_photo(cache_path: str | Path | None) -> tuple[np.ndarray | None, str]
         return None, "the run's cache is gone and scikit-image is not installed"
 
 
-# -- the page ---------------------------------------------------------------------------------------------------
+# -- the page
+# ---------------------------------------------------------------------------------------------------
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; } th, td { padding: 2px 10px; text-align: left; }

@@ -71,7 +71,8 @@ def progress(label: str, total: int | None, *, rate_of: str | None = None) -> It
 def open_colorizer(
     model: str, *, engine: str | None = None, show_warnings: bool = False, **options: object
 ) -> BaseColorizer:
-    """``--model`` on the backend ``engine`` picks (None: onnx for an .onnx file, torch for the rest, the bundled
+    """``--model`` on the backend ``engine`` picks (None: onnx for an .onnx file, torch for the rest, the
+    bundled
     model included), or exit 2 with the reason. A registered name gives an untrained network: it warns so, on
     stderr with ``show_warnings``, silently otherwise."""
     from chromalab.colorize.batch import load_colorizer
@@ -98,7 +99,8 @@ def json_text(summary: dict) -> str:
 
 
 def write_outputs(outputs: list[tuple[Path, str]]) -> bool:
-    """Write each (path, text) atomically; a failure is one ``error:`` line. False if any could not be written."""
+    """Write each (path, text) atomically; a failure is one ``error:`` line. False if any could not be "
+    "written."""
     from chromalab.files import atomic_write_text
 
     written = True

@@ -44,7 +44,8 @@ def colorize(
     engine: str = typer.Option(
         "auto",
         "--engine",
-        help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and for the default model when its graph and onnxruntime are installed, torch otherwise.",
+        help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and "
+        "for the default model when its graph and onnxruntime are installed, torch otherwise.",
     ),
     temperature: float = typer.Option(
         None,
@@ -67,7 +68,9 @@ def colorize(
     decode: str = typer.Option(
         None,
         "--decode",
-        help="How bins become a colour: annealed (mean at the temperature), mean, mode, or mode-hue (the annealed mean's chroma in the likeliest colour's hue: never a blend of two guesses). Default: the model's (annealed if it names none).",
+        help="How bins become a colour: annealed (mean at the temperature), mean, mode, or mode-hue (the "
+        "annealed mean's chroma in the likeliest colour's hue: never a blend of two guesses). "
+        "Default: the model's (annealed if it names none).",
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."
@@ -83,7 +86,8 @@ def colorize(
         "--network-every",
         min=1,
         max=100,
-        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame).",
+        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the "
+        "frames between carry its answer along the flow (1: every frame).",
     ),
     crf: int = typer.Option(
         18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."
@@ -169,7 +173,8 @@ def colorize(
         )
     done = len(jobs) - (failures - len(problems))
     print(
-        f"colorized {done} of {len(jobs)} {'files' if videos and photos else 'videos' if videos else 'images'} "
+        f"colorized {done} of {len(jobs)} "
+        f"{'files' if videos and photos else 'videos' if videos else 'images'} "
         f"into {out_dir}"
     )
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)

@@ -69,7 +69,8 @@ def evaluate(
         "--network-every",
         min=1,
         max=100,
-        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the frames between carry its answer along the flow (1: every frame).",
+        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the "
+        "frames between carry its answer along the flow (1: every frame).",
     ),
     frames: int | None = typer.Option(
         None, "--frames", min=2, help="Videos: score at most the first N frames of each."
@@ -83,7 +84,8 @@ def evaluate(
         "from the truth (Zhang et al. 2017's sampler, seeded): the PSNR-vs-hints curve.",
     ),
 ) -> None:
-    """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy; for videos
+    """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy; for
+    videos
     also the temporal consistency (CDC, warping error) of the colorization and of the truth."""
     from chromalab.images import evenly_spaced, list_images
     from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
@@ -98,7 +100,8 @@ def evaluate(
     if clips:
         if data.is_dir() and list_images(data):
             print(
-                f"note: {data}: scoring its {len(clips)} video(s); its photos are left out (evaluate them apart)",
+                f"note: {data}: scoring its {len(clips)} video(s); its photos are left out (evaluate them "
+                f"apart)",
                 file=sys.stderr,
             )
         if hints:
@@ -284,7 +287,10 @@ def _print_table(summary: dict, own_bins: str | None) -> None:
 
     ours, grey = summary["metrics"], summary["gray_baseline"]
     hints = f", {ours['hints']} hints each" if ours.get("hints") else ""
-    title = f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = {ours['temperature']}{hints})"
+    title = (
+        f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = "
+        f"{ours['temperature']}{hints})"
+    )
     table = Table(title=title)
     for column, justify in (("metric", "left"), ("model", "right"), ("grey baseline", "right")):
         table.add_column(column, justify=justify)

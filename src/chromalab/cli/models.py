@@ -27,7 +27,8 @@ def models() -> None:
         weights = bundled_weights(name)
         meta = read_metadata(weights)
         out.print(
-            f"weights: {name} -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} ({weights})"
+            f"weights: {name} -> {meta['model']} {meta.get('options', {})}, bins {meta.get('bins')} "
+            f"({weights})"
         )
         graph = bundled_weights(name, suffix=".onnx")
         if graph.is_file():

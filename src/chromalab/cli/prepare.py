@@ -38,12 +38,14 @@ def prepare(
     resize: str = typer.Option(
         "crop",
         "--resize",
-        help="crop: centre square then resize; stretch: resize ignoring aspect; pad: letterbox with grey L=50.",
+        help="crop: centre square then resize; stretch: resize ignoring aspect; pad: letterbox with grey "
+        "L=50.",
     ),
     val_fraction: float = typer.Option(
         None,
         "--val-fraction",
-        help="Share of each class held out for validation, drawn with --seed (default 0.05, or 0 with --val).",
+        help="Share of each class held out for validation, drawn with --seed (default 0.05, or 0 with "
+        "--val).",
         show_default=False,
     ),
     val: list[str] = typer.Option(
@@ -67,18 +69,21 @@ def prepare(
     min_side: int = typer.Option(
         None,
         "--min-side",
-        help="Enlarge photos whose side (the shorter one; the longer with --resize pad) is at least this but below --size; drop smaller ones (default: --size).",
+        help="Enlarge photos whose side (the shorter one; the longer with --resize pad) is at least this "
+        "but below --size; drop smaller ones (default: --size).",
         show_default=False,
     ),
     exclude: list[Path] = typer.Option(
         [],
         "--exclude",
         metavar="DIR",
-        help="Folder of photos never to train on (repeatable): evaluation sets. Near-duplicates of them (perceptual hash of the grey thumbnail) are dropped.",
+        help="Folder of photos never to train on (repeatable): evaluation sets. Near-duplicates of them "
+        "(perceptual hash of the grey thumbnail) are dropped.",
         show_default=False,
     ),
 ) -> None:
-    """Prepare photos for training: drop grey, corrupt, too-small and excluded ones, resize, convert to Lab, cache.
+    """Prepare photos for training: drop grey, corrupt, too-small and excluded ones, resize, convert to Lab,
+    cache.
 
     Writes L (uint8), ab (int8), labels, the train/val split, the ab histogram and prior, and manifest.json
     (every kept and dropped file with its reason). Running it again on unchanged sources does nothing.
@@ -152,7 +157,8 @@ def _summary(report: PrepareReport) -> None:
     out = Console(file=sys.stdout)
     if report.up_to_date:
         out.print(
-            f"{report.cache}: up to date ({report.kept.get('train', 0)} train, {report.kept.get('val', 0)} val "
+            f"{report.cache}: up to date ({report.kept.get('train', 0)} train, {report.kept.get('val', 0)} "
+            f"val "
             f"photos of {report.size}x{report.size}); nothing to do ({report.seconds:.1f} s)"
         )
         return

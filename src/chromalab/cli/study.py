@@ -1,4 +1,5 @@
-"""``chromalab study create`` and ``chromalab study results``: human studies of colorizations (docs/studies.md).
+"""``chromalab study create`` and ``chromalab study results``: human studies of colorizations
+(docs/studies.md).
 
 The study itself runs in the web app: ``chromalab serve --study FILE``."""
 
@@ -149,7 +150,8 @@ def _print_created(plan, created, out: Path) -> None:  # plan: StudyPlan, create
     print(f"admin token:  {plan.token}")
     if test_photos < plan.trials:
         print(
-            f"warning: {test_photos} test photos for {plan.trials} trials: a participant sees some photos more "
+            f"warning: {test_photos} test photos for {plan.trials} trials: a participant sees some photos "
+            f"more "
             "than once",
             file=sys.stderr,
         )
@@ -199,7 +201,8 @@ def _print_summary(summary: dict) -> None:
     excluded = summary["excluded"]
     print(
         f"study {summary['study']}: {summary['answers']} answers from {summary['participants']} participants "
-        f"({summary['finished']} finished); {excluded['participants']} excluded ({excluded['answers']} answers)"
+        f"({summary['finished']} finished); {excluded['participants']} excluded ({excluded['answers']} "
+        f"answers)"
     )
     print(f"  rule: {excluded['rule']}")
     rows = [("turing", label, "fooled", entry) for label, entry in summary["turing"].items()]

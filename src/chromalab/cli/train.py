@@ -64,7 +64,8 @@ def train(
     ),
     loss: str = typer.Option(
         DEFAULTS.loss,
-        help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + 100 x L1).",
+        help="ce (cross-entropy over ab bins), l2 or smooth-l1 (regression on ab), gan (pix2pix: PatchGAN + "
+        "100 x L1).",
     ),
     encoding: str = typer.Option(
         DEFAULTS.encoding, help="Cross-entropy targets: soft (5 nearest bins, sigma 5) or onehot."

@@ -61,13 +61,17 @@ def _channels_back(x: torch.Tensor) -> torch.Tensor:
 
 
 def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torch.Tensor) -> torch.Tensor:
-    """Logits with the bins last (..., Q) -> per-bin weights (..., Q) whose weighted sum of centres is the decoded
-    colour. Bins last: the softmax runs over contiguous memory, and one_hot puts its classes there (measured on
-    the exported default graph, decoding a (1, 261, 64, 64) map with the bins second took 32 of its 50 ms, 16 of
+    """Logits with the bins last (..., Q) -> per-bin weights (..., Q) whose weighted sum of centres is the
+    decoded
+    colour. Bins last: the softmax runs over contiguous memory, and one_hot puts its classes there (measured
+    on
+    the exported default graph, decoding a (1, 261, 64, 64) map with the bins second took 32 of its 50 ms, 16
+    of
     them moving the mode's one-hot back).
 
     A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an exported
-    graph (``colorize.export``) keeps it as an input: there the mode is the annealed mean's limit, a softmax at
+    graph (``colorize.export``) keeps it as an input: there the mode is the annealed mean's limit, a softmax
+    at
     ``MODE_LIMIT`` (one-hot to float precision; bins within ~1e-5 of the top logit share its weight), so that
     one softmax serves every temperature (an argmax and one-hot beside it took 4.6 of the graph's 23 ms)."""
     if method not in DECODE_METHODS:
@@ -323,7 +327,8 @@ def _grid_centres(grid: int) -> np.ndarray:
 
 
 def _srgb_cells(cell_of: Callable[[torch.Tensor], torch.Tensor], cells: int) -> torch.Tensor:
-    """Which of ``cells`` ab cells some 8-bit sRGB colour reaches; ``cell_of`` maps ab (2, P) -> cell ids (P,).
+    """Which of ``cells`` ab cells some 8-bit sRGB colour reaches; ``cell_of`` maps ab (2, P) -> cell ids
+    (P,).
 
     Walks the 256**3 colours one red level at a time, so memory stays ~10 MB.
     """

@@ -9,7 +9,8 @@ chroma from that annealed mean and its hue from around the mode.
 from __future__ import annotations
 
 DECODE_METHODS = ("annealed", "mean", "mode", "mode-hue")
-# mode-hue (joint bins): the annealed mean's chroma in the hue of the mode's neighbourhood (the annealed mean of
+# mode-hue (joint bins): the annealed mean's chroma in the hue of the mode's neighbourhood (the annealed mean
+# of
 # the bins within MODE_HUE_RADIUS of the most likely one), so that two likely colours (a blue and a red guess)
 # are never averaged into a third (violet). Where that neighbourhood has almost no hue (the mode is grey), the
 # annealed mean's own hue is kept.

@@ -132,7 +132,8 @@ def sample_hints(
 def hint_map(hints: list[Hint], photo_size: tuple[int, int], view_size: tuple[int, int]) -> np.ndarray:
     """The hints of a photo of ``photo_size`` (W, H) as a hint network's input at its view of ``view_size``
     (w, h): (3, h, w) float32, a and b (Lab units) over each hint's patch and a mask that is 1 there; zeros
-    elsewhere. A patch keeps its share of the photo (at least one view pixel); a later hint covers an earlier."""
+    elsewhere. A patch keeps its share of the photo (at least one view pixel); a later hint covers an
+    earlier."""
     (width, height), (view_width, view_height) = photo_size, view_size
     scale_x, scale_y = view_width / width, view_height / height
     drawn = np.zeros((3, view_height, view_width), dtype=np.float32)

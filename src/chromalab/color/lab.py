@@ -114,7 +114,8 @@ def join_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     face of ``srgb8.upsample_lab_to_srgb8``, which renders every colorization.
 
     One fused C pass (``srgb8.upsample_lab_to_srgb8``) on ``torch.get_num_threads()`` threads. The upsampling
-    rounds as torch's AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit (tests/test_srgb8.py).
+    rounds as torch's AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit
+    (tests/test_srgb8.py).
     """
     for name, x, dims in (("lightness", lightness, 2), ("ab", ab, 3)):
         if not isinstance(x, torch.Tensor):

@@ -1,4 +1,5 @@
-"""Whole 8-bit photos to and from CIE Lab without torch: the colour tables and the fused C kernels (``_srgb8``).
+"""Whole 8-bit photos to and from CIE Lab without torch: the colour tables and the fused C kernels
+(``_srgb8``).
 
 ``lab.py`` holds the batched, differentiable torch conversions (the reference the tests compare against);
 this module is what the pipeline runs on full-resolution photos, and it imports only numpy, so the
@@ -115,6 +116,7 @@ def gray_lightness_u8(gray: np.ndarray, *, slice_pixels: int = 1 << 16) -> np.nd
 
 
 def gray_lightness(gray: np.ndarray) -> np.ndarray:
-    """Grey values (H, W) in [0, 1] (16-bit or float photos) -> L (H, W) float32; a grey pixel has Y = linear(value)."""
+    """Grey values (H, W) in [0, 1] (16-bit or float photos) -> L (H, W) float32; a grey pixel has Y = "
+    "linear(value)."""
     linear = _srgb_to_linear(np.clip(np.asarray(gray, dtype=np.float32), 0.0, 1.0))
     return _lightness_of_luminance(linear * float(LUMINANCE_WEIGHTS.sum())).astype(np.float32, copy=False)

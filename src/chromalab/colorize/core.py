@@ -50,7 +50,8 @@ class BaseColorizer:
         return size
 
     def decoding(self, temperature: float | None, decode: str | None) -> tuple[str, float]:
-        """(method, temperature) of one call of ``predict_ab``: what the call asks for, else the colorizer's own."""
+        """(method, temperature) of one call of ``predict_ab``: what the call asks for, else the "
+        "colorizer's own."""
         method = check_decode(decode or self.decode)
         return method, self.temperature if temperature is None else check_temperature(temperature)
 
@@ -68,11 +69,13 @@ class BaseColorizer:
 
     @property
     def takes_hints(self) -> bool:
-        """Whether the network itself takes colour hints (else hints are spread over its colours afterwards)."""
+        """Whether the network itself takes colour hints (else hints are spread over its colours "
+        "afterwards)."""
         return False
 
     def hint_view(self, prepared: Prepared, hints: list[Hint | dict]) -> np.ndarray:
-        """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S) (``color.hints.hint_map``)."""
+        """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S) "
+        "(``color.hints.hint_map``)."""
         from chromalab.color.hints import as_hints, hint_map
 
         height, width = prepared.source.lightness.shape
@@ -91,7 +94,8 @@ class BaseColorizer:
     ) -> Image.Image:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
 
-        ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a, b]}``
+        ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a,
+        b]}``
         (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size. A network
         that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et al. 2004)."""
         prepared = self.prepare(image, size=size)
@@ -111,7 +115,8 @@ class BaseColorizer:
         hints: list[Hint | dict] | None = None,
         scribbles: str | Path | Image.Image | None = None,
     ) -> Any:
-        """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``spreading``), ready
+        """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``spreading``),
+        ready
         for ``render``; as it is when there are none."""
         if not hints and scribbles is None:
             return ab_small
@@ -127,7 +132,8 @@ class BaseColorizer:
         )
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
-        """The part of ``colorize`` before the network; thread-safe, so it may run while another image is in it."""
+        """The part of ``colorize`` before the network; thread-safe, so it may run while another image is "
+        "in it."""
         return self.view(as_lightness(image), size=size)
 
     def view(self, source: Lightness, *, size: int | None = None) -> Prepared:
@@ -147,7 +153,9 @@ class BaseColorizer:
             by_side.setdefault(view.network_input.shape, []).append(index)
         for indices in by_side.values():
             inputs = np.concatenate([views[i].network_input for i in indices])  # (B, 1, S, S)
-            for i, ab in zip(indices, self.predict_ab(inputs, temperature=temperature)):  # (B, 2, h, w)
+            for i, ab in zip(
+                indices, self.predict_ab(inputs, temperature=temperature), strict=True
+            ):  # (B, 2, h, w)
                 answers[i] = ab[None]
         return answers
 
@@ -157,7 +165,8 @@ class BaseColorizer:
 
 
 def render(source: Lightness, ab_small: Any) -> Image.Image:
-    """ab (1, 2, h, w) at any resolution onto the photo's full-resolution L, its alpha back: the RGB(A) photo."""
+    """ab (1, 2, h, w) at any resolution onto the photo's full-resolution L, its alpha back: the RGB(A) "
+    "photo."""
     result = Image.fromarray(upsample_lab_to_srgb8(source.lightness, np.asarray(ab_small)[0]), mode="RGB")
     if source.alpha is not None:
         result.putalpha(source.alpha)

@@ -1,4 +1,5 @@
-"""Export a model file to ONNX, so that ``onnx_backend.OnnxColorizer`` colorizes without torch; and the check that
+"""Export a model file to ONNX, so that ``onnx_backend.OnnxColorizer`` colorizes without torch; and the check
+that
 both backends agree.
 
 The graph holds the network and its decoding: inputs ``lightness`` (B, 1, S, S), L in [0, 100], and
@@ -33,7 +34,8 @@ CHECK_TEMPERATURES = (
 
 
 class DecodingNetwork(nn.Module):
-    """A network with its decoding: L (B, 1, S, S) in [0, 100] and T () -> ab (B, 2, h, w) in Lab units, and for
+    """A network with its decoding: L (B, 1, S, S) in [0, 100] and T () -> ab (B, 2, h, w) in Lab units, and
+    for
     joint bins the same in mode-hue."""
 
     def __init__(self, model: nn.Module, bins: Bins | None) -> None:
@@ -60,7 +62,8 @@ class DecodingNetwork(nn.Module):
 def export_onnx(source: Path, target: Path) -> dict:
     """Write the model file ``source`` (.safetensors) as an ONNX graph at ``target``; returns the metadata.
 
-    ValueError when ``source`` is not a model file; needs the ``onnx`` package (``pip install chromalab[export]``).
+    ValueError when ``source`` is not a model file; needs the ``onnx`` package (``pip install
+    chromalab[export]``).
     """
     import onnx
 

@@ -46,8 +46,10 @@ class Colorizer(BaseColorizer):
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> Colorizer:
-        """Load a bundled model by name (``default``, ``fast-v1``), a model file (.safetensors), or an untrained
-        registered architecture by name (useful for speed measurements only). ``options``: size, temperature, decode;
+        """Load a bundled model by name (``default``, ``fast-v1``), a model file (.safetensors), or an
+        untrained
+        registered architecture by name (useful for speed measurements only). ``options``: size, temperature,
+        decode;
         an option left out or None takes the model file's recommendation (``info["defaults"]``), if any. The
         network is held in its inference form (``models.inference``: BatchNorms folded, channels-last)."""
         path = Path(name_or_path)
@@ -76,7 +78,8 @@ class Colorizer(BaseColorizer):
         seed: int = 0,
         **options: object,
     ) -> Colorizer:
-        """A registered architecture with random weights drawn from ``seed`` (the same every call; torch's global
+        """A registered architecture with random weights drawn from ``seed`` (the same every call; torch's
+        global
         generator is left as it was); its colours are meaningless. Classification when the architecture allows
         it (over ``bins``), regression otherwise."""
         from chromalab.models import create_model, model_info
@@ -102,7 +105,8 @@ class Colorizer(BaseColorizer):
         decode: str | None = None,
         hint_map: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
-        """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S)] -> ab (B, 2, h, w) in Lab units at the network's
+        """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S)] -> ab (B, 2, h, w) in Lab units at the
+        network's
         output size."""
         return self.decode_output(
             self.network_output(lightness, hint_map), temperature=temperature, decode=decode
@@ -116,9 +120,11 @@ class Colorizer(BaseColorizer):
     def network_output(
         self, lightness: torch.Tensor | np.ndarray, hint_map: torch.Tensor | np.ndarray | None = None
     ) -> torch.Tensor:
-        """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the bins,
+        """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the
+        bins,
         or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any temperature.
-        ``hint_map``: (B, 3, S, S) for a network that ``takes_hints`` (``ValueError`` for one that does not)."""
+        ``hint_map``: (B, 3, S, S) for a network that ``takes_hints`` (``ValueError`` for one that does
+        not)."""
         l_norm = normalize_l(torch.as_tensor(lightness))
         if hint_map is None:
             return self.model(l_norm)
@@ -129,7 +135,8 @@ class Colorizer(BaseColorizer):
     @torch.inference_mode()
     def encode(self, lightness: torch.Tensor | np.ndarray) -> object:
         """A hint network's first half, which sees no hints: L (B, 1, S, S) -> its encoder's features, for
-        ``hinted_output`` (``colorize.hint_session``: the encoder runs once however often the hints change)."""
+        ``hinted_output`` (``colorize.hint_session``: the encoder runs once however often the hints
+        change)."""
         if not hasattr(self.model, "encode"):
             raise ValueError("this model does not split into encoder and decoder")
         return self.model.encode(normalize_l(torch.as_tensor(lightness)))
@@ -143,7 +150,8 @@ class Colorizer(BaseColorizer):
     def decode_output(
         self, output: torch.Tensor, *, temperature: float | None = None, decode: str | None = None
     ) -> torch.Tensor:
-        """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean, or mode)."""
+        """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean, "
+        "or mode)."""
         if self.bins is None:
             return denormalize_ab(output)
         method, t = self.decoding(temperature, decode)

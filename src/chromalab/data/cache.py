@@ -9,7 +9,8 @@ Layout of a cache folder (format ``chromalab-cache/1``)::
     labels.npy          int16 (N,)           index into cache.json "classes"
     split.npy           uint8 (N,)           0 train, 1 val
     ab-counts.npy       int64 (256, 256)     train pixels per integer (a, b): [a + 128, b + 128]
-    histogram10.npy     int64 (27, 27)       ``bins.ab_histogram(train ab, grid=10)`` (other grids: ``histogram_for``)
+    histogram10.npy     int64 (27, 27)       ``bins.ab_histogram(train ab, grid=10)`` (other grids:
+    ``histogram_for``)
     prior-gamut_10.npy  float64 (Q,)         frequency of each gamut:10 bin over the train pixels
 
 The stored ab values are integers, so the (256, 256) count table is a sufficient statistic of the train
@@ -20,6 +21,7 @@ likewise the ab histogram of any grid (``Cache.histogram_for``), and so ``data:G
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -73,14 +75,16 @@ def encode_ab(ab: np.ndarray) -> np.ndarray:
 
 
 def count_ab(ab: np.ndarray) -> np.ndarray:
-    """(256, 256) int64 count table of stored ab (..., 2, H, W) int8: pixels of each (a, b) at [a + 128, b + 128]."""
+    """(256, 256) int64 count table of stored ab (..., 2, H, W) int8: pixels of each (a, b) at [a + 128, b "
+    "+ 128]."""
     index = np.asarray(ab).astype(np.int32) - AB_LIMITS[0]
     flat = index[..., 0, :, :] * 256 + index[..., 1, :, :]
     return np.bincount(flat.ravel(), minlength=256 * 256).astype(np.int64).reshape(256, 256)
 
 
 def write_count_tables(folder: Path, counts: np.ndarray) -> None:
-    """Save the train pixels' count table (``count_ab``) and what derives from it: histogram, default prior."""
+    """Save the train pixels' count table (``count_ab``) and what derives from it: histogram, default "
+    "prior."""
     from chromalab.color.bins import make_bins
 
     np.save(folder / COUNTS_FILE, counts)
@@ -163,11 +167,13 @@ class Cache:
 
     @property
     def histogram(self) -> np.ndarray:
-        """(27, 27) int64: ``bins.ab_histogram(train ab, grid=10)``; what ``make_bins("data:10", ...)`` takes."""
+        """(27, 27) int64: ``bins.ab_histogram(train ab, grid=10)``; what ``make_bins("data:10", ...)`` "
+        "takes."""
         return np.load(self.path / HISTOGRAM_FILE)
 
     def histogram_for(self, grid: int) -> np.ndarray:
-        """(C, C) int64: ``bins.ab_histogram(train ab, grid=grid)``, exact, from the count table (milliseconds)."""
+        """(C, C) int64: ``bins.ab_histogram(train ab, grid=grid)``, exact, from the count table "
+        "(milliseconds)."""
         return self.histogram if grid == HISTOGRAM_GRID else histogram_from_counts(self.ab_counts, grid=grid)
 
     def bins(self, spec: str) -> Bins:
@@ -272,10 +278,8 @@ def prior_for(cache: Cache | str | Path, bins: Bins) -> torch.Tensor:
             return torch.from_numpy(prior).float()
     prior = prior_from_counts(cache.ab_counts, bins)
     if saved is not None:
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache still gives its prior, only not remembered
             _save_prior(saved, prior)
-        except OSError:
-            pass  # a read-only cache still gives its prior, it is only not remembered
     return prior
 
 

@@ -30,7 +30,8 @@ LOW = 8  # the LOW x LOW lowest frequencies make the hash (less the DC term: 63 
 # cbsd68: a copy at half size, grey, JPEG q75, or its centre square at 128x128, is at most 4 bits from the
 # photo (median 0); two different photos of those sets are at least 16 bits apart. 8 sits between.
 MAX_DISTANCE = 8
-# The same copies correlate with their photo at 0.992 or more; two different photos of those sets at most 0.895.
+# The same copies correlate with their photo at 0.992 or more; two different photos of those sets at most
+# 0.895.
 MIN_CORRELATION = 0.95
 _POPCOUNT8 = np.array([v.bit_count() for v in range(256)], np.uint8)
 

@@ -94,7 +94,8 @@ def prepare(
 
     ``val_fraction`` (default 0.05, or 0 with ``val_sources``) of each class goes to validation, drawn with
     ``seed``; ``val_sources`` are validation only. ``workers``: decoding processes (None: all cores, 0: this
-    process). ``min_side`` (default ``size``): photos whose fitting side is at least this but below ``size`` are
+    process). ``min_side`` (default ``size``): photos whose fitting side is at least this but below ``size``
+    are
     enlarged to it, smaller ones dropped. ``exclude``: folders of photos never to train on (evaluation sets);
     a candidate that is a near-duplicate of one of them (``near_duplicates``) is dropped, whatever its split.
     ``progress(done, total)`` is called after each chunk. Raises ``FileNotFoundError`` (missing
@@ -138,7 +139,7 @@ def prepare(
             "seconds": round(time.perf_counter() - start, 2),
             "sources": [
                 {"kind": s.kind, "path": str(s.path.resolve()), "role": s.role, "fingerprint": f}
-                for s, f in zip(parsed, stats)
+                for s, f in zip(parsed, stats, strict=True)
             ],
         }
         _write_json(build / fmt.INFO_FILE, info)  # last: a folder with cache.json is complete
@@ -149,7 +150,8 @@ def prepare(
 
 
 def _val_fraction(val_fraction: float | None, val_sources: Sequence[str | Path]) -> float:
-    """The default: 0.05, or 0 with validation sources; a fraction and validation sources exclude each other."""
+    """The default: 0.05, or 0 with validation sources; a fraction and validation sources exclude each "
+    "other."""
     if val_fraction is None:
         return 0.0 if val_sources else DEFAULT_VAL_FRACTION
     if val_sources and val_fraction > 0:
@@ -337,8 +339,8 @@ def _build(
             if lut is not None:
                 build_lab_table(lut, map_fn)
             for result in map_fn(process_chunk, _tasks(sources, items, options, lut, excluded, workers)):
-                k = len(result.l)
-                l_out[rows : rows + k], ab_out[rows : rows + k] = result.l, result.ab
+                k = len(result.l_codes)
+                l_out[rows : rows + k], ab_out[rows : rows + k] = result.l_codes, result.ab_codes
                 rows += k
                 counts += result.counts
                 outcomes += result.outcomes
@@ -354,7 +356,7 @@ def _build(
     for scratch in (lut, excluded):
         if scratch is not None:
             scratch.unlink()
-    kept = [item for item, outcome in zip(items, outcomes) if outcome[0] is None]
+    kept = [item for item, outcome in zip(items, outcomes, strict=True) if outcome[0] is None]
     drops = {reason: sum(1 for o in outcomes if o[0] == reason) for reason in DROP_REASONS}
     if not any(item.split == "train" for item in kept):
         found = ", ".join(f"{c} {r}" for r, c in sorted(drops.items()) if c) or "none"
@@ -394,10 +396,11 @@ def _write_rows_and_info(
 
 
 def _write_manifest(path: Path, sources: list[Source], items: list[Item], outcomes: list) -> None:
-    """Every kept photo (row, path, class, split, chroma) and every drop (path, class, split, reason, detail)."""
+    """Every kept photo (row, path, class, split, chroma) and every drop (path, class, split, reason, "
+    "detail)."""
     kept, dropped = [], []
     roots = [source.path.resolve() for source in sources]
-    for item, (reason, detail, chroma) in zip(items, outcomes):
+    for item, (reason, detail, chroma) in zip(items, outcomes, strict=True):
         entry = {
             "path": display_path(sources[item.source], roots[item.source], item.key),
             "class": item.label,

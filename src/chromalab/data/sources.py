@@ -1,4 +1,5 @@
-"""Photo sources of ``chromalab prepare``: what a command-line source is, its candidate photos, its fingerprint.
+"""Photo sources of ``chromalab prepare``: what a command-line source is, its candidate photos, its
+fingerprint.
 
 Sources (``parse_source``):
 
@@ -106,7 +107,8 @@ def _stat(path: Path, name: str) -> tuple[str, int, int]:
 
 
 def list_items(source: Source, index: int) -> list[Item]:
-    """The candidate photos of ``source`` (number ``index`` of the run); ``PrepareError`` when there are none."""
+    """The candidate photos of ``source`` (number ``index`` of the run); ``PrepareError`` when there are "
+    "none."""
     from chromalab.images import IMAGE_SUFFIXES
 
     if source.kind == "npy":
@@ -152,7 +154,7 @@ def npy_arrays(source: Source) -> tuple[np.ndarray, list[np.ndarray]]:
         raise PrepareError(source.path, f"cannot read the arrays ({error})") from None
     if l_codes.ndim != 3 or l_codes.dtype != np.uint8:
         raise PrepareError(source.path, f"L must be uint8 (N, H, W), got {l_codes.dtype} {l_codes.shape}")
-    for path, ab in zip(source.ab_paths, parts):
+    for path, ab in zip(source.ab_paths, parts, strict=True):
         if ab.ndim != 4 or ab.shape[1:] != (*l_codes.shape[1:], 2) or ab.dtype != np.uint8:
             raise PrepareError(
                 path,

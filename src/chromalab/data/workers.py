@@ -59,8 +59,8 @@ class Task:
 
 @dataclass
 class Result:
-    l: np.ndarray  # (k, S, S) uint8, kept photos only
-    ab: np.ndarray  # (k, 2, S, S) int8
+    l_codes: np.ndarray  # (k, S, S) uint8 codes of L, kept photos only
+    ab_codes: np.ndarray  # (k, 2, S, S) int8
     outcomes: list[tuple[str | None, str, float]]  # per photo: (drop reason or None, detail, mean chroma)
     counts: np.ndarray  # (256, 256) int64 integer-ab counts of the kept train photos (``cache.count_ab``)
 
@@ -141,7 +141,8 @@ def _member_bytes(source: Source, key: str) -> io.BytesIO:
 
 
 def _lab_codes(rgb: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """RGB in [0, 1] (*, 3, H, W) float -> ``rgb_to_lab`` as L codes (*, H, W) uint8 and ab (*, 2, H, W) int8."""
+    """RGB in [0, 1] (*, 3, H, W) float -> ``rgb_to_lab`` as L codes (*, H, W) uint8 and ab (*, 2, H, W) "
+    "int8."""
     from chromalab.color.lab import rgb_to_lab
 
     lab = rgb_to_lab(rgb).numpy()
@@ -220,7 +221,7 @@ def process_chunk(task: Task) -> Result:
     l_codes, ab_codes, boxes, drops = _npy_rows(task) if task.source.kind == "npy" else _image_rows(task)
     outcomes: list[tuple[str | None, str, float]] = []
     keep = np.zeros(len(task.keys), bool)
-    for i, (box, drop) in enumerate(zip(boxes, drops)):
+    for i, (box, drop) in enumerate(zip(boxes, drops, strict=True)):
         if drop is not None:
             outcomes.append((drop.reason, drop.detail, float("nan")))
             continue

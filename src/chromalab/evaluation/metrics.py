@@ -1,4 +1,5 @@
-"""Colorization metrics: pure, deterministic functions of a prediction and its ground truth, and the one list of
+"""Colorization metrics: pure, deterministic functions of a prediction and its ground truth, and the one list
+of
 the metric names that tables show (``SHOWN_METRICS``).
 
 Conventions. RGB images are numpy ``uint8`` arrays (H, W, 3) (or any real dtype holding 8-bit values);
@@ -37,7 +38,8 @@ AUC_GRID = 10  # colour classes of the rebalanced AuC: Zhang's grid-10 ab cells 
 COLORFULNESS_MEAN_WEIGHT = 0.3  # Hasler and Suesstrunk 2003, M = sigma_rgyb + 0.3 mu_rgyb
 
 # The set-level numbers of a scoring (``score.SetScores``) that tables show, in their order: (key, label,
-# format). The first seven are the JSON interface of ``chromalab evaluate`` (DESIGN.md): other tools read them.
+# format). The first seven are the JSON interface of ``chromalab evaluate`` (DESIGN.md): other tools read
+# them.
 SHOWN_METRICS = (
     ("psnr", "PSNR (dB)", "{:.2f}"),
     ("ssim", "SSIM", "{:.4f}"),

@@ -3,7 +3,8 @@
 For each photo: ground truth RGB (8-bit) -> L at full resolution -> the colorizer's own path, as ``chromalab
 colorize`` takes it (``view`` at ``size`` -> ``predict_ab`` -> ``render``: ab upsampled and joined with the
 ground-truth L) -> 8-bit RGB, which is compared with the ground truth. Any backend scores: a ``.safetensors``
-model on torch, an exported ``.onnx`` graph on onnxruntime. Every metric sees only the two rendered 8-bit images (the ab metrics use
+model on torch, an exported ``.onnx`` graph on onnxruntime. Every metric sees only the two rendered 8-bit
+images (the ab metrics use
 the Lab of the rendering, so gamut clipping counts, as the user sees it). The grey baseline renders the
 same L with ab = 0 as exact greys (R = G = B).
 
@@ -179,7 +180,7 @@ class Evaluation:
 
     def rows(self) -> Iterator[dict[str, object]]:
         """Per-image rows: name, width, height, the model's metrics, then the baseline's as ``gray_*``."""
-        for image, ours, grey in zip(self.images, self.model.rows, self.gray.rows):
+        for image, ours, grey in zip(self.images, self.model.rows, self.gray.rows, strict=True):
             yield {**image, **ours, **{f"gray_{k}": v for k, v in grey.items()}}
 
     def summary(self, info: dict[str, object]) -> dict[str, object]:
@@ -298,7 +299,7 @@ def _score_batch(
     ]
     ab_small = colorizer.predict_views(prepared, temperature=settings.temperature)  # each (1, 2, h, w)
     result.seconds_model += time.perf_counter() - started
-    for (path, truth), one, ab in zip(batch, prepared, ab_small):
+    for (path, truth), one, ab in zip(batch, prepared, ab_small, strict=True):
         with one_thread():
             result.model.add(settings.render(colorizer, one, ab, truth, len(result.images)), truth)
             result.gray.add(gray_rendering(truth.lightness), truth)

@@ -2,7 +2,8 @@
 
 Zhang et al. give colorized ImageNet validation photos to a VGG classifier trained on colour photos: the
 classifier loses accuracy on grey photos and colorized photos recover part of it. The same test here,
-adapted to what a prepared cache holds: a small CNN (``classifier.SemanticClassifier``) is trained from scratch on the
+adapted to what a prepared cache holds: a small CNN (``classifier.SemanticClassifier``) is trained from
+scratch on the
 TRUE-COLOUR training split of the cache (labels: the class folders), then scored on the validation split
 in three versions of each photo:
 
@@ -76,7 +77,8 @@ def grey_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
 
 
 def colorized_ab(colorizer: BaseColorizer, *, temperature: float | None = None) -> AbSource:
-    """ab predicted from L at the cache's size (or the nearest side the network accepts), as ``colorize`` would."""
+    """ab predicted from L at the cache's size (or the nearest side the network accepts), as ``colorize`` "
+    "would."""
 
     def predict_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         side = lightness.shape[-1]
@@ -122,7 +124,8 @@ class SemanticResult:
     seconds: float = 0.0
 
     def summary(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``{"semantic": {"true_colour", "grey", "colorized", "classes", "val_images", "classifier", ...}}``."""
+        """``{"semantic": {"true_colour", "grey", "colorized", "classes", "val_images", "classifier", "
+        "...}}``."""
         true, grey, colorized = (self.accuracies[v] for v in VERSIONS)
         lost = true - grey
         return {
@@ -159,7 +162,8 @@ def obtain_classifier(
     config: ClassifierConfig | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> tuple[SemanticClassifier, dict[str, Any]]:
-    """Load the classifier at ``path`` when it exists, else train one on the cache (saved at ``path`` if given).
+    """Load the classifier at ``path`` when it exists, else train one on the cache (saved at ``path`` if
+    given).
 
     Returns the model and its description: ``{"classes", "side", "widths", "training": {...}, "cache": ...}``.
     """

@@ -40,14 +40,16 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 @dataclass
 class TemporalScores:
-    """One clip's frames, added in order: ``add(frame, truth)``; then ``summary()``. The flow is the truth's."""
+    """One clip's frames, added in order: ``add(frame, truth)``; then ``summary()``. The flow is the "
+    "truth's."""
 
     histograms: list[np.ndarray] = field(default_factory=list)  # (3, 256) per frame
     warp_errors: list[float] = field(default_factory=list)
     previous: np.ndarray | None = None  # the last frame added, float [0, 1] (H, W, 3)
 
     def add(self, rgb: np.ndarray, motion: tuple[np.ndarray, np.ndarray] | None) -> None:
-        """``motion``: (the truth's flow from this frame back to the previous one, where it is reliable) or None
+        """``motion``: (the truth's flow from this frame back to the previous one, where it is reliable) or
+        None
         for the first frame."""
         self.histograms.append(rgb_histograms(rgb))
         frame = rgb.astype(np.float32) / 255.0
@@ -59,7 +61,12 @@ class TemporalScores:
 
     def summary(self) -> dict[str, float | None]:
         gaps = [
-            np.mean([js_divergence(a, b).mean() for a, b in zip(self.histograms, self.histograms[g:])])
+            np.mean(
+                [
+                    js_divergence(a, b).mean()
+                    for a, b in zip(self.histograms, self.histograms[g:], strict=False)
+                ]
+            )
             for g in CDC_GAPS
             if len(self.histograms) > g
         ]
@@ -70,7 +77,8 @@ class TemporalScores:
 
 
 def truth_motion(previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flow of the ground truth from ``current`` back to ``previous`` (uint8 RGB frames) and where it holds."""
+    """Flow of the ground truth from ``current`` back to ``previous`` (uint8 RGB frames) and where it "
+    "holds."""
     grey_prev, grey_now = (np.asarray(f.mean(-1), dtype=np.uint8) for f in (previous, current))
     backward = flow(grey_prev, grey_now, accurate=True)
     return backward, reliable(backward, flow(grey_now, grey_prev, accurate=True))

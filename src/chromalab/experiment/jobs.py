@@ -1,5 +1,7 @@
-"""An experiment's work as child processes: one ``chromalab train`` and several ``chromalab evaluate`` commands
-per run, run ``parallel`` at a time on ``cores / parallel`` threads each; a job whose result exists is skipped,
+"""An experiment's work as child processes: one ``chromalab train`` and several ``chromalab evaluate``
+commands
+per run, run ``parallel`` at a time on ``cores / parallel`` threads each; a job whose result exists is
+skipped,
 so an interrupted experiment goes on where it stopped."""
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def train_command(experiment: Experiment, run: RunSpec, out: Path) -> list[str]:
 
 
 def _option(key: str, value: object) -> str:
-    """KEY=VALUE as ``train --option`` reads it: JSON for TOML's booleans and numbers (``true``, not ``True``)."""
+    """KEY=VALUE as ``train --option`` reads it: JSON for TOML's booleans and numbers (``true``, not "
+    "``True``)."""
     return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
@@ -182,7 +185,7 @@ def run_jobs(
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         problems = list(pool.map(one, jobs))
-    return [(job, problem) for job, problem in zip(jobs, problems) if problem is not None]
+    return [(job, problem) for job, problem in zip(jobs, problems, strict=True) if problem is not None]
 
 
 def _last_line(log: Path, returncode: int) -> str:

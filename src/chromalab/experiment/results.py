@@ -1,4 +1,5 @@
-"""An experiment's results: every trained run profiled and its scores gathered (``results.json``), one Markdown
+"""An experiment's results: every trained run profiled and its scores gathered (``results.json``), one
+Markdown
 table (``results.md``) and a grid of colorizations (``comparison.png``)."""
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def collect(experiment: Experiment, out: Path, speeds: dict[str, dict[str, float
     return rows
 
 
-# (metric, column title): the short columns of the table; colorfulness_ratio is the share of the ground truth's
+# (metric, column title): the short columns of the table; colorfulness_ratio is the share of the ground
+# truth's
 TABLE_METRICS = tuple(
     (key, title, METRIC_FORMATS.get(key, "{:.2f}"))
     for key, title in (
@@ -179,7 +181,8 @@ def iter_trained(experiment: Experiment, out: Path) -> Iterator[tuple[RunSpec, P
 
 
 def comparison_figure(experiment: Experiment, out: Path):  # -> matplotlib Figure
-    """Rows = the figure's photos; columns = truth, grey, then every trained run (at the first temperature)."""
+    """Rows = the figure's photos; columns = truth, grey, then every trained run (at the first "
+    "temperature)."""
     from chromalab.analysis.ab_data import find_images, load_rgb
     from chromalab.analysis.model_figures import comparison_grid
     from chromalab.colorize.torch_backend import Colorizer

@@ -46,7 +46,8 @@ def tanh_ab(x: torch.Tensor) -> torch.Tensor:
 
 
 def scaled(channels: int, width: float) -> int:
-    """Channel count times a width multiplier, at least 4 and a multiple of 4 (seed 004's kernel multiplier)."""
+    """Channel count times a width multiplier, at least 4 and a multiple of 4 (seed 004's kernel "
+    "multiplier)."""
     return max(4, round(channels * width / 4) * 4)
 
 

@@ -41,7 +41,8 @@ class ModelSpec:
         return create_model(self.model, num_classes=num_classes, **self.options)
 
     def description(self) -> dict[str, Any]:
-        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under METADATA_KEY."""
+        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under "
+        "METADATA_KEY."""
         return {"format": FORMAT, **asdict(self)}
 
 
@@ -92,7 +93,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 
 def recommend(source: Path, target: Path, defaults: dict[str, Any], *, data: str | None = None) -> None:
-    """Copy the model file ``source`` to ``target`` with ``defaults`` merged into its ``info["defaults"]`` (what
+    """Copy the model file ``source`` to ``target`` with ``defaults`` merged into its ``info["defaults"]``
+    (what
     ``colorize`` uses when not told: size, temperature, decode) and, given ``data``, that description of the
     training data in place of the training machine's cache path (``info["cache"]``) and the model file a
     fine-tune started from by its file name alone (``train_config["init"]``): a file to ship should not name

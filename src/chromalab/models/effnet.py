@@ -1,12 +1,15 @@
-"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, -Lite1 or -Lite2, ``efficientnet``) under a light decoder to the
-ab bins at 1/4 of the input, with the encoder's pooled global feature fused in the manner of Iizuka et al. 2016
+"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, -Lite1 or -Lite2, ``efficientnet``) under
+a light decoder to the
+ab bins at 1/4 of the input, with the encoder's pooled global feature fused in the manner of Iizuka et al.
+2016
 and Deep Koalarization (seed 002): the network knows what things are before it picks their colour.
 
 Encoder maps at 1/4, 1/8, 1/16, 1/32 -> the 1/32 map plus the projected global feature -> three x2 steps up,
 each joined with the encoder's map of that size -> head at 1/4 (logits over Q bins, or ab). Options:
 ``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model files,
 whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its BatchNorm
-statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm statistics), ``width``
+statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm statistics),
+``width``
 (the decoder's channels), ``hints`` (the decoder also takes a hint map: ``models.hint_inputs``), ``encoder``
 ("lite0", the default, "lite1" or "lite2").
 
@@ -73,7 +76,8 @@ class EffNetColorizer(nn.Module):
     def train(self, mode: bool = True) -> EffNetColorizer:
         super().train(mode)
         if self.frozen_statistics:
-            self.encoder.eval()  # the encoder keeps its ImageNet BatchNorm statistics (eval mode changes nothing else)
+            # the encoder keeps its ImageNet BatchNorm statistics (eval mode changes nothing else)
+            self.encoder.eval()
         return self
 
     def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Colour hints as an input of a decoder, in the manner of Zhang et al. 2017: the user's (or the sampler's) hint
+"""Colour hints as an input of a decoder, in the manner of Zhang et al. 2017: the user's (or the sampler's)
+hint
 map, pooled to each scale the decoder works at, and turned into an offset added to the decoder's features.
 
 A hint map is (B, 3, H, W) at the network's view: a and b in Lab units where a hint is, and a mask that is 1
@@ -22,7 +23,8 @@ HIDDEN = 32  # channels of each scale's small spreading network
 
 
 def pool_hints(hint_map: torch.Tensor, stride: int) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 3, H/stride, W/stride): per cell the mean ab of its hinted pixels (normalised, ab / 110)
+    """(B, 3, H, W) -> (B, 3, H/stride, W/stride): per cell the mean ab of its hinted pixels (normalised, ab
+    / 110)
     and a mask that is 1 where the cell holds any hinted pixel."""
     ab, mask = hint_map[:, :2] / AB_SCALE, hint_map[:, 2:]
     covered = F.avg_pool2d(mask, stride)  # share of hinted pixels in each cell

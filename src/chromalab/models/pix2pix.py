@@ -56,7 +56,7 @@ class UNetGenerator(nn.Module):
         # encoder stage i: (B, enc[i], H / 2^(i+1), W / 2^(i+1)); no BatchNorm on the first and innermost
         self.downs = nn.ModuleList(
             _down(c_in, c_out, batchnorm=0 < i < depth - 1)
-            for i, (c_in, c_out) in enumerate(zip([1, *enc], enc))
+            for i, (c_in, c_out) in enumerate(zip([1, *enc], enc, strict=True))
         )
         # decoder block j mirrors encoder stage depth-2-j; its input is concatenated with the skip except
         # for the first (innermost) block

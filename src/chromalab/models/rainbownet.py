@@ -17,7 +17,8 @@ nearest-neighbour (Keras' UpSampling2D) to the size of the matching encoder stag
 
 Global embedding (v1): the seed fuses Inception-ResNet-v2's 1000-vector; no such weights exist here, so
 the default extractor is ``SmallGlobalEncoder`` trained jointly (``extractor="small"``, ``embedding_dim``
-1000); any ``nn.Module`` mapping normalised L to (B, embedding_dim) can replace it (see ``global_features``). The
+1000); any ``nn.Module`` mapping normalised L to (B, embedding_dim) can replace it (see ``global_features``).
+The
 fusion layer is Iizuka's: embedding repeated over the H/16 grid, concatenated, 1x1 convolution to 512.
 """
 
@@ -63,7 +64,8 @@ class RainbowNet(nn.Module):
         enc = [scaled(c, width) for c in ENCODER]
         dec = [scaled(c, width) for c in DECODER]
         self.encoder = nn.ModuleList(
-            _block(c_in, c_out, stride=2, batchnorm=batchnorm) for c_in, c_out in zip([1, *enc[:-1]], enc)
+            _block(c_in, c_out, stride=2, batchnorm=batchnorm)
+            for c_in, c_out in zip([1, *enc[:-1]], enc, strict=True)
         )
         self.global_branch: GlobalBranch | None = None
         if fusion:
@@ -78,7 +80,7 @@ class RainbowNet(nn.Module):
             self.fusion = nn.Conv2d(enc[-1] + embedding_dim, enc[-1], kernel_size=1)  # Iizuka's fusion layer
         self.decoder = nn.ModuleList(
             _block(c_in, c_out, stride=1, batchnorm=batchnorm)
-            for c_in, c_out in zip([enc[-1], *dec[:-1]], dec)
+            for c_in, c_out in zip([enc[-1], *dec[:-1]], dec, strict=True)
         )
         tail = scaled(TAIL, width)
         self.tail = nn.Sequential(*conv_relu(dec[-1], tail))
@@ -95,7 +97,7 @@ class RainbowNet(nn.Module):
             x = block(x)  # (B, 64..512, H/2..H/16, W/2..W/16)
         if self.global_branch is not None:
             x = fuse(x, self.global_branch(l_norm), self.fusion)  # (B, 512, H/16, W/16)
-        for block, size in zip(self.decoder, reversed(sizes)):
+        for block, size in zip(self.decoder, reversed(sizes), strict=True):
             x = F.interpolate(block(x), size=size, mode="nearest")  # (B, 512..64, H/8..H, W/8..W)
         return self.head(self.tail(x))  # (B, Q, H, W)
 

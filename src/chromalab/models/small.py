@@ -55,7 +55,7 @@ class ConvFCNet(nn.Module):
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         self.size = size
         layers: list[nn.Module] = []
-        for c_in, c_out in zip((1, *channels[:-1]), channels):
+        for c_in, c_out in zip((1, *channels[:-1]), channels, strict=True):
             # seed 003: ReLU then BatchNorm after every convolution, dropout right after the BatchNorm
             layers += [nn.Conv2d(c_in, c_out, KERNEL), nn.ReLU(inplace=True), nn.BatchNorm2d(c_out)]
             if dropout > 0:

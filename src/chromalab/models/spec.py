@@ -9,7 +9,8 @@ from __future__ import annotations
 
 FORMAT = "chromalab-model/1"
 METADATA_KEY = "chromalab"  # where a model file (.safetensors or .onnx) keeps its JSON description
-# the tensors of an exported graph (``colorize.export``): L and T in; the annealed mean's ab out, and for models
+# the tensors of an exported graph (``colorize.export``): L and T in; the annealed mean's ab out, and for
+# models
 # over joint bins (graphs exported since mode-hue decoding exists) the mode-hue ab too
 GRAPH_INPUTS = ("lightness", "temperature")
 GRAPH_OUTPUT = "ab"
@@ -17,7 +18,8 @@ GRAPH_MODE_HUE_OUTPUT = "ab_mode_hue"
 
 
 def side_for(requested: int, *, fixed: int | None = None, step: int | None = None) -> int:
-    """The square side a network takes when asked for ``requested``: its ``fixed`` side if it has one, else the
+    """The square side a network takes when asked for ``requested``: its ``fixed`` side if it has one, else
+    the
     nearest multiple of ``step`` if it needs one, else ``requested`` (``registry.side_rule`` says which)."""
     if fixed is not None:
         return fixed

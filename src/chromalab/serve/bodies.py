@@ -1,5 +1,6 @@
 """Request bodies read under limits: at most so many bytes, at least a minimum average rate (a client that
-trickles its body is cut off, 408), at most so many bodies being received at once (503); their JSON is parsed by
+trickles its body is cut off, 408), at most so many bodies being received at once (503); their JSON is parsed
+by
 ``files.parse_json``, whose nesting never reaches the interpreter's recursion limit (400, never 500).
 
 Each limit bounds what a slow or hostile client can hold: eight unfinished 45 MB uploads held 360 MB, and a
@@ -19,7 +20,8 @@ JSON_BYTES = 16_000  # a JSON body of the API (a study answer) is a few hundred 
 
 
 class BodyError(Exception):
-    """A body refused while it was read; ``status``: 408 (too slow), 413 (too large) or 503 (too many at once)."""
+    """A body refused while it was read; ``status``: 408 (too slow), 413 (too large) or 503 (too many at "
+    "once)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -27,7 +29,8 @@ class BodyError(Exception):
 
 
 class Receiving:
-    """At most ``limit`` request bodies received at once, at most ``per_client`` of them from one client address
+    """At most ``limit`` request bodies received at once, at most ``per_client`` of them from one client
+    address
     (one address cannot take every slot: eight bodies of one client, sent and then stalled, held every upload
     off); one more waits up to ``wait`` seconds for a slot (a burst of honest clients queues; its bodies wait
     unread, a few kB each), then gets 503. Event loop only."""
@@ -40,7 +43,8 @@ class Receiving:
 
     @contextlib.asynccontextmanager
     async def slot(self, client: str) -> AsyncIterator[None]:
-        """One body received meanwhile from ``client``; ``BodyError`` 503 when that client holds ``per_client``
+        """One body received meanwhile from ``client``; ``BodyError`` 503 when that client holds
+        ``per_client``
         slots already, or when no slot frees within ``wait`` seconds."""
         async with self._free:
             if self.by_client.get(client, 0) >= self.per_client:
@@ -71,7 +75,8 @@ class Receiving:
 @dataclass(frozen=True)
 class Pace:
     """A body must arrive at ``min_rate`` bytes per second on average, after ``grace`` seconds for free, and
-    never stall for longer than ``grace``: bytes sent at once buy no time to stall on (45 MB sent, then nothing,
+    never stall for longer than ``grace``: bytes sent at once buy no time to stall on (45 MB sent, then
+    nothing,
     held its receiving slot for 920 s under the average alone)."""
 
     grace: float

@@ -1,4 +1,5 @@
-"""The models the web app offers: the bundled ones (``default`` first) and every model file in ``--models-dir``, each
+"""The models the web app offers: the bundled ones (``default`` first) and every model file in
+``--models-dir``, each
 loaded once (on first use) and described in a few lines from its model card or its own metadata."""
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ ABOUT_CHARS = 320  # what the page shows of a card
 BUNDLED_ABOUT = {
     "default": "The best colours chromalab has: it knows what things are (skin, trees, skies) and takes your "
     "hints directly. Trained on 50,000 photos, many of people.",
-    "fast-v1": "An older, smaller model: 6-8 times faster than default, for slow computers, but duller colours "
+    "fast-v1": "An older, smaller model: 6-8 times faster than default, for slow computers, but duller "
+    "colours "
     "(it often guesses browns). Your hints are spread over its colours.",
 }
 

@@ -27,7 +27,8 @@ class ServeSettings:
     # view took 3.9 GB for 38 s, 512 takes a few hundred MB at most
     max_size: int = 512
     # a slow client: its request's headers must be complete within this many seconds, its body must come at
-    # body_min_kbps kB/s on average after body_grace_s seconds and never stall for body_grace_s (else 408), and
+    # body_min_kbps kB/s on average after body_grace_s seconds and never stall for body_grace_s (else 408),
+    # and
     # at most `receiving` bodies are received at once, `receiving_per_client` from one address (one more waits
     # up to 10 s, then gets 503; one more from an address at its share gets 503 at once): a trickling client
     # holds at most its share of the slots, for a bounded time

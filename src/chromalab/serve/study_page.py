@@ -66,7 +66,8 @@ def _section(title: str, entries: dict[str, dict], field: str) -> str:
     )
     return (
         f'<section class="results-section"><h2>{escape(title)}</h2><table class="results-table">'
-        f"<thead><tr><th>compared</th><th>{field}</th><th>rate (bar), Wilson 95 % (thick line), bootstrap 95 % (thin)"
+        f"<thead><tr><th>compared</th><th>{field}</th><th>rate (bar), Wilson 95 % (thick line), bootstrap "
+        f"95 % (thin)"
         f"</th></tr></thead><tbody>{rows}</tbody></table></section>"
     )
 
@@ -82,7 +83,8 @@ def _counts(entry: dict, field: str) -> str:
 
 
 def rate_plot(label: str, entry: dict) -> str:
-    """An inline SVG of one proportion: the rate as a bar, its Wilson interval as a thick whisker, the bootstrap
+    """An inline SVG of one proportion: the rate as a bar, its Wilson interval as a thick whisker, the
+    bootstrap
     interval as a thin one below, chance (50 %) as a dashed line."""
     span = PLOT_WIDTH - 2 * PLOT_MARGIN
 
@@ -97,7 +99,8 @@ def rate_plot(label: str, entry: dict) -> str:
     if entry["trials"]:
         (low, high), (boot_low, boot_high) = entry["ci95"], entry["bootstrap95"]
         parts += [
-            f'<rect class="rate" x="{x(0)}" y="8" width="{entry["rate"] * span:.1f}" height="16" fill="#3a6fd0"/>',
+            f'<rect class="rate" x="{x(0)}" y="8" width="{entry["rate"] * span:.1f}" height="16" '
+            f'fill="#3a6fd0"/>',
             f'<line x1="{x(low):.1f}" y1="16" x2="{x(high):.1f}" y2="16" stroke="#111" stroke-width="3"/>',
             f'<line x1="{x(boot_low):.1f}" y1="32" x2="{x(boot_high):.1f}" y2="32" stroke="#111"/>',
         ]

@@ -8,10 +8,12 @@ Participant (no personal data: a random id the page keeps in the browser):
 acknowledged after its commit; refused with 400 malformed, 403 another participant's trial, 404 unknown trial,
 409 repeated or out of turn), ``GET /api/study/NAME/pictures/TRIAL/SIDE`` (a picture; the address says nothing
 of its source).
-Admin, with the study's token (``?token=``): ``GET /study/NAME/results`` (the page), ``GET /api/study/NAME/results``
+Admin, with the study's token (``?token=``): ``GET /study/NAME/results`` (the page), ``GET
+/api/study/NAME/results``
 (the summary of ``chromalab study results``) and ``GET /api/study/NAME/results.csv`` (one row per answer).
 
-The handlers are plain functions: FastAPI runs them in its thread pool, so a commit never blocks the event loop
+The handlers are plain functions: FastAPI runs them in its thread pool, so a commit never blocks the event
+loop
 (the answer's handler reads its body on the loop, then commits in the same thread pool).
 """
 

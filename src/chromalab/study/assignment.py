@@ -1,7 +1,8 @@
 """Each participant's trials, balanced and randomised, drawn when the participant first asks for a trial.
 
 Balance, by minimisation over what earlier participants were given:
-- within a participant, every condition (a method's Turing test, a pair's preference test) comes equally often,
+- within a participant, every condition (a method's Turing test, a pair's preference test) comes equally
+often,
   within one; the conditions that get the remainder are those least given so far;
 - a participant sees each photo at most once while there are photos enough (practice has photos of its own);
 - across participants, each photo meets each condition about equally often: each trial in turn takes, among
@@ -39,7 +40,8 @@ class _Balance:
     seen: Counter = field(default_factory=Counter)  # photo -> trials of this participant
 
     def pick(self, quota: Counter, photos: list[str], rng: random.Random) -> tuple[Condition, str]:
-        """The (condition with trials left in ``quota``, photo) pair seen least by this participant, then least
+        """The (condition with trials left in ``quota``, photo) pair seen least by this participant, then
+        least
         shown together, then with the least shown photo; counts and quota updated."""
         condition, photo = min(
             ((c, p) for c in quota if quota[c] > 0 for p in photos),
@@ -60,7 +62,8 @@ def participant_trials(
     rng: random.Random,
 ) -> list[Trial]:
     """Practice trials then counted trials of a new participant. ``earlier``: the (condition, photo) of every
-    counted trial given to earlier participants, or a Counter of them (what the study file keeps: its size does
+    counted trial given to earlier participants, or a Counter of them (what the study file keeps: its size
+    does
     not grow with the participants)."""
     balance = _Balance()
     for (condition, photo), count in (earlier if isinstance(earlier, Counter) else Counter(earlier)).items():
@@ -97,7 +100,8 @@ def _practice(plan: StudyPlan, photos: list[str], rng: random.Random) -> list[tu
 
 
 def _placed(drawn: list[tuple[Condition, str]], rng: random.Random) -> list[Trial]:
-    """Trials with their sides: within each condition, the first source on the left in half of them (the odd one
+    """Trials with their sides: within each condition, the first source on the left in half of them (the odd
+    one
     out at random)."""
     lefts: dict[Condition, list[bool]] = {}
     for condition, count in Counter(condition for condition, _ in drawn).items():

@@ -96,7 +96,8 @@ class StudyPlan:
         return [Condition(PRACTICE, TRUTH, method) for method in self.methods]
 
     def question(self, kind: str) -> str:
-        """What a trial asks: its kind's question; practice and attention checks ask the study's first kind's."""
+        """What a trial asks: its kind's question; practice and attention checks ask the study's first "
+        "kind's."""
         return QUESTIONS.get(kind, QUESTIONS[self.kinds[0]])
 
     def practice_photo_count(self, photos: int) -> int:

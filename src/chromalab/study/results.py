@@ -100,7 +100,8 @@ def excluded_participants(counted: list[StoredTrial], min_attention: float) -> s
 def proportion(
     trials: list[StoredTrial], condition: Condition, name: str, success: Callable[[StoredTrial], bool]
 ) -> dict:
-    """``{name: successes, "trials", "rate", "ci95", "bootstrap95", "p_value", "participants"}`` of the answered
+    """``{name: successes, "trials", "rate", "ci95", "bootstrap95", "p_value", "participants"}`` of the
+    answered
     trials of ``condition``; rate and intervals are None without trials."""
     successes, totals = defaultdict(int), defaultdict(int)  # per participant
     for trial in trials:

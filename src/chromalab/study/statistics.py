@@ -69,7 +69,8 @@ def bootstrap_interval(
     seed: int = 0,
     confidence: float = CONFIDENCE,
 ) -> tuple[float, float] | None:
-    """Percentile interval of the pooled rate sum(successes) / sum(trials) when participants are resampled with
+    """Percentile interval of the pooled rate sum(successes) / sum(trials) when participants are resampled
+    with
     replacement; None without trials.
 
     ``successes`` and ``trials`` are (P,) counts, one per participant. Beside the Wilson interval, which takes

@@ -33,7 +33,8 @@ def display_size(width: int, height: int, side: int = DISPLAY_SIDE) -> tuple[int
 
 def shown_picture(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """The photo at ``path`` as shown: uint8 RGB (h, w, 3) at ``size`` (width, height), by default its own
-    display size. Raises ``ImageError`` (unreadable) or ``ValueError`` (another aspect ratio than ``size``)."""
+    display size. Raises ``ImageError`` (unreadable) or ``ValueError`` (another aspect ratio than
+    ``size``)."""
     image = Image.fromarray(open_rgb(path))
     if size is None:
         size = display_size(*image.size)

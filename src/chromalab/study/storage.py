@@ -44,8 +44,10 @@ CREATE TABLE trials (id TEXT PRIMARY KEY, participant TEXT NOT NULL REFERENCES p
 CREATE TABLE answers (trial TEXT PRIMARY KEY REFERENCES trials (id), participant TEXT NOT NULL,
     choice INTEGER NOT NULL CHECK (choice IN (0, 1)), answered REAL NOT NULL);
 """
-# counted trials given so far per (condition, photo): enrolment reads these few rows, not every earlier trial (after
-# 400 participants it took 601 ms instead of 40). Made with a new file, or at the first enrolment of an older one.
+# counted trials given so far per (condition, photo): enrolment reads these few rows, not every earlier trial
+# (after
+# 400 participants it took 601 ms instead of 40). Made with a new file, or at the first enrolment of an older
+# one.
 BALANCE = """
 CREATE TABLE IF NOT EXISTS balance (kind TEXT NOT NULL, first TEXT NOT NULL, second TEXT NOT NULL,
     photo TEXT NOT NULL, trials INTEGER NOT NULL, PRIMARY KEY (kind, first, second, photo));
@@ -207,7 +209,8 @@ class StudyStore:
                 raise
 
     def next_trial(self, participant: str) -> ShownTrial | None:
-        """The participant's first unanswered trial (None: all answered); a new participant gets their trials."""
+        """The participant's first unanswered trial (None: all answered); a new participant gets their "
+        "trials."""
         _check_participant(participant)
         with self._lock:
             if not self._db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone():
@@ -216,7 +219,8 @@ class StudyStore:
                 "SELECT count(*) FROM trials WHERE participant = ?", (participant,)
             ).fetchone()[0]
             row = self._db.execute(
-                "SELECT t.id, t.question, t.kind, t.position FROM trials t LEFT JOIN answers a ON a.trial = t.id "
+                "SELECT t.id, t.question, t.kind, t.position FROM trials t LEFT JOIN answers a ON a.trial = "
+                "t.id "
                 "WHERE t.participant = ? AND a.trial IS NULL ORDER BY t.position LIMIT 1",
                 (participant,),
             ).fetchone()
@@ -282,7 +286,8 @@ class StudyStore:
             )
 
     def record_answer(self, participant: str, trial: str, choice: int) -> int | None:
-        """Store one answer, committed before this returns; returns the real photo's side (0 left, 1 right) of a
+        """Store one answer, committed before this returns; returns the real photo's side (0 left, 1 right)
+        of a
         practice trial, for its feedback, else None. Raises an ``AnswerRefused`` and changes nothing for a
         malformed, unknown, foreign, repeated or out-of-turn answer."""
         _check_participant(participant)
@@ -328,7 +333,8 @@ class StudyStore:
         """Every participant's trials with their answers, in participant and position order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT t.id, t.participant, t.position, t.kind, t.first, t.second, t.photo, t.first_side, a.choice, "
+                "SELECT t.id, t.participant, t.position, t.kind, t.first, t.second, t.photo, t.first_side, "
+                "a.choice, "
                 "a.answered FROM trials t JOIN participants p ON p.id = t.participant "
                 "LEFT JOIN answers a ON a.trial = t.id ORDER BY p.number, t.position"
             ).fetchall()

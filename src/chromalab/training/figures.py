@@ -29,10 +29,10 @@ def save_loss_curves(metrics_path: Path, out: Path) -> None:
     epochs = [(r["step"], r["val_loss"]) for r in records if r.get("kind") == "epoch" and "val_loss" in r]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     if steps:
-        x, y = zip(*steps)
+        x, y = zip(*steps, strict=True)
         ax.plot(x, y, lw=0.8, alpha=0.8, label="train")
     if epochs:
-        x, y = zip(*epochs)
+        x, y = zip(*epochs, strict=True)
         ax.plot(x, y, "o-", label="validation")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
@@ -60,7 +60,7 @@ def save_samples(
     output = model(normalize_l(lightness))
     predicted = bins.decode(output, temperature=temperature) if bins is not None else denormalize_ab(output)
     rows = []
-    for l_img, ab_true, ab_pred in zip(lightness[:, 0], ab, predicted):
+    for l_img, ab_true, ab_pred in zip(lightness[:, 0], ab, predicted, strict=True):
         panels = [
             join_lightness(l_img, ab_true).numpy(),
             gray_rendering(l_img),

@@ -200,7 +200,8 @@ def parameter_groups(model: nn.Module) -> list[dict]:
 
 
 def start_from(path: Path, run: Run) -> None:
-    """Fine-tuning: copy the weights of the model file at ``path`` into ``run.model`` (same network and bins)."""
+    """Fine-tuning: copy the weights of the model file at ``path`` into ``run.model`` (same network and "
+    "bins)."""
     from chromalab.models.checkpoint import load_model
 
     try:
@@ -216,10 +217,11 @@ def start_from(path: Path, run: Run) -> None:
         and not torch.equal(source.bins.centres, run.bins.centres.to(source.bins.centres))
     ):
         raise TrainingError(
-            f"--init: {path} predicts other bins or outputs than this run ({run.config.loss}, {run.config.bins})"
+            f"--init: {path} predicts other bins or outputs than this run ({run.config.loss}, "
+            f"{run.config.bins})"
         )
     try:
-        missing, unexpected = run.model.load_state_dict(source.model.state_dict(), strict=False)
+        missing, unexpected = run.model.load_state_dict(source.model.state_dict(), strict=True)
     except RuntimeError as error:
         raise TrainingError(
             f"--init: {path}: weights do not fit the run's model ({str(error).splitlines()[0]})"

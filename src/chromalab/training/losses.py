@@ -1,4 +1,5 @@
-"""Training losses: (rebalanced) cross-entropy over ab bins, L2 / smooth-L1 regression on ab, and the image-class
+"""Training losses: (rebalanced) cross-entropy over ab bins, L2 / smooth-L1 regression on ab, and the
+image-class
 cross-entropy of a global branch (Iizuka et al. 2016). The adversarial step is ``gan.gan_step``.
 
 The colour losses take the network output at its own resolution (B, C, h, w) and ground-truth ab at the input
@@ -31,6 +32,7 @@ def pixel_weights(bins: Bins, target: torch.Tensor, class_weights: torch.Tensor)
         for part, weights in zip(
             target.split(bins.num_classes // bins.groups, dim=1),
             class_weights.split(bins.num_classes // bins.groups),
+            strict=True,
         )
     ]
     return torch.stack(per_group).mean(0)

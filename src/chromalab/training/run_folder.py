@@ -19,7 +19,8 @@ SAMPLES = "samples"
 
 def read_metrics(path: Path, *, skip_unreadable: bool = False) -> list[dict]:
     """The records of a metrics log ([] when there is none). A line that is not JSON raises
-    ``json.JSONDecodeError``, or is skipped with ``skip_unreadable`` (a line a running training is writing)."""
+    ``json.JSONDecodeError``, or is skipped with ``skip_unreadable`` (a line a running training is
+    writing)."""
     path = Path(path)
     if not path.is_file():
         return []

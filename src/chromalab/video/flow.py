@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 
 MANY_CHANNELS = 128  # cv2.remap takes at most this many at once; beyond 4 it places samples to 1/32 pixel
-# (within 0.13 of exact bilinear on unit noise moved 3 pixels: ample for the stabiliser's 261 logits, 8x faster
+# (within 0.13 of exact bilinear on unit noise moved 3 pixels: ample for the stabiliser's 261 logits, 8x
+# faster
 # than 4 at a time)
 CONSISTENCY = (0.01, 0.5)  # |fw + bw|^2 < 0.01 (|fw|^2 + |bw|^2) + 0.5: Sundaram et al. 2010's occlusion test
 
@@ -21,14 +22,16 @@ _MEDIUM = _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 
 def flow(source: np.ndarray, target: np.ndarray, *, accurate: bool = False) -> np.ndarray:
-    """Flow from ``target`` back to ``source``: for each pixel of ``target`` (H, W), the offset (dx, dy) at which
+    """Flow from ``target`` back to ``source``: for each pixel of ``target`` (H, W), the offset (dx, dy) at
+    which
     it is found in ``source``: (H, W, 2) float32. Frames are uint8 grey (H, W)."""
     method = _MEDIUM if accurate else _FAST
     return method.calc(np.ascontiguousarray(target), np.ascontiguousarray(source), None)
 
 
 def warp(image: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``image`` (H, W[, C]), any number of channels, seen from the other frame: out[y, x] = image[y + dy, x + dx]
+    """``image`` (H, W[, C]), any number of channels, seen from the other frame: out[y, x] = image[y + dy, x
+    + dx]
     (bilinear, edges repeated). ``offsets`` (H, W, 2) as ``flow`` returns them."""
     height, width = offsets.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))

@@ -22,7 +22,8 @@ from chromalab.video.flow import flow, reliable, warp
 
 KEEP = 0.9  # weight of the carried history where the flow is reliable (about ten frames of memory)
 DOUBTFUL = 0.5  # share of that weight kept where the flow fails its check: colour regions outlast the detail
-# (KEEP, DOUBTFUL) measured on the shared clips against 0.8 / 0 and 0.9 / 1 (README, Videos; bench/bench_video.py)
+# (KEEP, DOUBTFUL) measured on the shared clips against 0.8 / 0 and 0.9 / 1 (README, Videos;
+# bench/bench_video.py)
 CUT = 12.0  # mean |delta L| between two views (Lab units) above which a new scene starts
 LOST = 0.6  # share of unreliable flow above which a new scene starts too
 
@@ -53,7 +54,8 @@ class Stabiliser:
         return _as_output(state)
 
     def carry(self, view: np.ndarray) -> torch.Tensor | None:
-        """The previous frame's answer moved to ``view`` along the flow, as ``step`` returns it; None when there
+        """The previous frame's answer moved to ``view`` along the flow, as ``step`` returns it; None when
+        there
         is nothing to carry (first frame, a scene cut, flow lost): the network must see this frame."""
         grey = encode_l(view)
         grid = self.carried.state.shape[:2] if self.carried is not None else (0, 0)
