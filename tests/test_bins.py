@@ -73,7 +73,7 @@ def test_gamut10_count_matches_independent_recomputation(gamut10: JointBins) -> 
 
 def test_gamut16_count_near_seed_000() -> None:
     bins = make_bins("gamut:16")
-    assert 100 <= bins.num_classes <= 120, bins.num_classes  # seed 000 reports 112 buckets
+    assert 100 <= bins.num_classes <= 120, bins.num_classes  # Ling et al. report 112 buckets
     assert ((bins.centres + 128 - 8) % 16 == 0).all()  # cell centres of [-128 + 16k, -112 + 16k)
 
 
@@ -279,7 +279,7 @@ def test_rebalancing_rejects_bad_priors(gamut10: JointBins, prior: torch.Tensor,
         rebalancing_weights(gamut10, prior)
 
 
-# -- per-channel bins (seed 003) --------------------------------------------------------------------------
+# -- per-channel bins (Agrawal and Sawhney) --------------------------------------------------------------------------
 def test_channel_bins_shapes_sums_and_round_trip(photos: dict[str, np.ndarray]) -> None:
     bins = make_bins("channels:20")
     assert isinstance(bins, ChannelBins) and bins.num_classes == 40
@@ -314,7 +314,7 @@ def test_channel_bins_soft_encode_exactly_five_at_grey() -> None:
     assert (soft[:, :20] > 0).sum() == 5
 
 
-# -- data-derived bins (seed 001) ---------------------------------------------------------------------
+# -- data-derived bins (Gustavsson) ---------------------------------------------------------------------
 def test_data_bins_from_photo_histogram(gamut10: JointBins, photo: np.ndarray) -> None:
     ab = photo_ab(photo)
     histogram = ab_histogram(ab, grid=GRID)

@@ -123,7 +123,7 @@ def test_zhang_eccv16_costs_about_84_gflops_at_256() -> None:
     from chromalab.models.profile import count_flops
 
     model = create_model("zhang-eccv16", num_classes=313).eval()
-    assert 80e9 < count_flops(model, torch.zeros(1, 1, 256, 256)) < 88e9  # DESIGN.md: 84 GFLOP
+    assert 80e9 < count_flops(model, torch.zeros(1, 1, 256, 256)) < 88e9  # docs/design.md: 84 GFLOP
 
 
 def test_every_registering_module_is_found_without_a_list() -> None:

@@ -127,7 +127,7 @@ def test_binomial_test_matches_scipy() -> None:
         for chance in (0.5, 0.3, 0.87):
             expected = binomtest(successes, trials, chance, alternative="two-sided").pvalue
             assert binomial_test(successes, trials, chance) == pytest.approx(expected, rel=1e-9, abs=1e-300)
-    assert binomial_test(29, 50) == pytest.approx(binomtest(29, 50).pvalue)  # seed 001's 58 % of 50 pairs
+    assert binomial_test(29, 50) == pytest.approx(binomtest(29, 50).pvalue)  # Gustavsson's 58 % of 50 pairs
     assert binomial_test(0, 0) is None
 
 

@@ -1,5 +1,5 @@
-"""The model zoo of the seeds: RainbowNet (000), Koalarization (002), seed 003's small nets and pix2pix, seed
-004's zhang-small. Small inputs and width multipliers only: these run beside training jobs on two cores."""
+"""The model zoo of the reports (docs/references.md): RainbowNet, Koalarization, Agrawal and Sawhney's small nets
+and pix2pix, Santiago and Sieving's zhang-small. Small inputs and width multipliers only: these run beside training jobs on two cores."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from chromalab.models.profile import count_params
 from chromalab.training.gan import gan_step
 from chromalab.training.losses import auxiliary_loss
 
-Q = 20  # channels:10, seed 003's per-channel bins (2 x 10 logits)
+Q = 20  # channels:10, Agrawal and Sawhney's per-channel bins (2 x 10 logits)
 
 # name, kind, options, input side, output side
 CASES = [

@@ -4,8 +4,8 @@ Every ``plot_*`` function is pure: data in, a matplotlib ``Figure`` out (``figur
 figures are in ``model_figures``, the k-means clustering of images by their bin histograms in ``clusters``.
 
 Bins are drawn as squares of their grid size coloured by Lab(L = 50, a, b) rendered to sRGB with
-``lab_to_srgb8`` (hue and L kept, chroma reduced just enough to fit the gamut), as in seed 000 fig. 1 and
-seed 001 fig. 1a; axes are a (green -> red, horizontal) and b (blue -> yellow, vertical).
+``lab_to_srgb8`` (hue and L kept, chroma reduced just enough to fit the gamut), as in Ling et al. fig. 1 and
+Gustavsson fig. 1a; axes are a (green -> red, horizontal) and b (blue -> yellow, vertical).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from chromalab.color.lab import lab_to_srgb8
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-BIN_LIGHTNESS = 50.0  # seed 000 fig. 1 and seed 001 fig. 1a: RGB(a, b | L = 50)
+BIN_LIGHTNESS = 50.0  # Ling et al. fig. 1 and Gustavsson fig. 1a: RGB(a, b | L = 50)
 AB_VALUES = np.arange(-128, 128)  # the integer ab values of a (256, 256) count table
 EMPTY_GREY = 0.92  # bins of the set that hold no probability
 
@@ -104,8 +104,8 @@ def bins_title(bins: Bins) -> str:
 
 
 def plot_bins(bins: Bins, *, lightness: float = BIN_LIGHTNESS) -> Figure:
-    """The bin set in colour: each bin a square of its grid size, coloured by Lab(L, a, b) (seed 000 fig. "
-    "1)."""
+    """The bin set in colour: each bin a square of its grid size, coloured by Lab(L, a, b) (Ling et al.,
+    figure 1)."""
     centres, side = bin_cells(bins)
     fig, ((ax,),) = new_figure((6, 6))
     draw_cells(ax, centres, side, lab_colours(centres, lightness=lightness))
@@ -127,7 +127,7 @@ def _log_probability(values: np.ndarray) -> np.ndarray:
 
 
 def plot_ab_counts(counts: np.ndarray, *, grid: int = 1, title: str = "") -> Figure:
-    """A (C, C) ab histogram [a, b] as a log-scale heat map (seed 001 fig. 1b).
+    """A (C, C) ab histogram [a, b] as a log-scale heat map (Gustavsson fig. 1b).
 
     ``grid`` 1: a (256, 256) integer-ab count table (``Cache.ab_counts``), cells at -128 ... 127;
     ``grid`` G >= 2: ``bins.ab_histogram`` cells centred on multiples of G (``Cache.histogram`` is grid 10).
@@ -186,7 +186,7 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
 # -- a and b histograms
 # ---------------------------------------------------------------------------------------
 def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = False) -> Figure:
-    """Per-channel a and b histograms (seed 003 fig. 9) from a (256, 256) integer-ab count table."""
+    """Per-channel a and b histograms (Agrawal and Sawhney fig. 9) from a (256, 256) integer-ab count table."""
     counts = np.asarray(counts, dtype=np.float64)
     if counts.shape != (256, 256):
         raise ValueError(f"expected a (256, 256) ab count table, got {counts.shape}")

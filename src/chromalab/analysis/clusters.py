@@ -1,4 +1,4 @@
-"""K-means clustering of images by their colour-bin histograms (seed 000, section 6.1).
+"""K-means clustering of images by their colour-bin histograms (Ling et al., section 6.1).
 
 Each image becomes a normalised histogram over a bin set's classes (every pixel counted in its nearest bin,
 ``bins.nearest``); scikit-learn's KMeans groups the histograms into k clusters (seeded, so the same data
@@ -90,7 +90,7 @@ def cluster_images(
 
 
 def plot_clusters(clusters: Clusters, *, lightness: float = BIN_LIGHTNESS, title: str = "") -> Figure:
-    """One panel per cluster: its average histogram as coloured bins in the ab plane (seed 000 fig. 7)."""
+    """One panel per cluster: its average histogram as coloured bins in the ab plane (Ling et al. fig. 7)."""
     bins = clusters.bins
     centres, side = bin_cells(bins)
     colours = lab_colours(centres, lightness=lightness)

@@ -146,7 +146,7 @@ def bins_figure(
     cache: Path = typer.Option(None, "--cache", help="Cache whose ab histogram defines data:G bins."),
     lightness: float = typer.Option(50.0, "--lightness", "-l", min=0.0, max=100.0, help="L of the colours."),
 ) -> None:
-    """The bin set in colour: each bin a square of its grid size, coloured at L = 50 (seed 000 fig. 1)."""
+    """The bin set in colour: each bin a square of its grid size, coloured at L = 50 (Ling et al. fig. 1)."""
     from chromalab.analysis.ab_plane import plot_bins
 
     _save(plot_bins(_bins(bins, cache), lightness=lightness), out)
@@ -166,7 +166,7 @@ def prior_figure(
         "G = cells centred on multiples of G (10 = the stored histogram).",
     ),
 ) -> None:
-    """The ab prior as a log-scale heat map (seed 001 fig. 1b)."""
+    """The ab prior as a log-scale heat map (Gustavsson fig. 1b)."""
     from chromalab.analysis.ab_plane import plot_ab_counts, plot_bin_prior
 
     if not source.exists():
@@ -200,7 +200,7 @@ def histograms_figure(
     log: bool = typer.Option(False, "--log", help="Logarithmic y axis."),
     limit: int = LIMIT,
 ) -> None:
-    """Per-channel a and b histograms (seed 003 fig. 9)."""
+    """Per-channel a and b histograms (Agrawal and Sawhney fig. 9)."""
     from chromalab.analysis.ab_data import load_ab_counts
     from chromalab.analysis.ab_plane import plot_channel_histograms
 
@@ -219,7 +219,7 @@ def clusters_figure(
     seed: int = typer.Option(0, "--seed", help="Seed of k-means; same seed, same clusters."),
     limit: int = LIMIT,
 ) -> None:
-    """K-means of the photos by their bin histograms; each cluster's average histogram (seed 000, 6.1)."""
+    """K-means of the photos by their bin histograms; each cluster's average histogram (Ling et al., 6.1)."""
     from chromalab.analysis.ab_data import iter_ab
     from chromalab.analysis.clusters import cluster_images, plot_clusters
 
@@ -262,7 +262,7 @@ _one_photo_figure(
     "temperature_sweep",
     "A photo (colour or grey).",
     "The colorization at T = 1, 0.77, "
-    "0.58, 0.38, 0.29, 0.14, 0 (seed 001 fig. 2); classification models only.",
+    "0.58, 0.38, 0.29, 0.14, 0 (Gustavsson fig. 2); classification models only.",
 )
 
 
@@ -315,7 +315,7 @@ def flat_figure(
     size: int = SIZE,
     limit: int = ROWS,
 ) -> None:
-    """Lightness-averaged view (seed 004): ground truth and prediction with L made flat, so only colour "
+    """Lightness-averaged view (Santiago and Sieving): ground truth and prediction with L made flat, so only colour "
     "shows."""
     from chromalab.analysis.model_figures import lightness_averaged
 
@@ -330,7 +330,7 @@ _one_photo_figure(
     "activations",
     "activation_maps",
     "A photo.",
-    "One map per convolution layer: the channel with the highest mean activation (seed 004).",
+    "One map per convolution layer: the channel with the highest mean activation (Santiago and Sieving).",
 )
 
 

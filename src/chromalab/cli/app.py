@@ -1,6 +1,6 @@
 """The typer application and the conventions every command shares.
 
-Exit codes (DESIGN.md): 0 all done, 1 some inputs failed, 2 bad usage. Errors about one input are one line
+Exit codes (docs/design.md): 0 all done, 1 some inputs failed, 2 bad usage. Errors about one input are one line
 on stderr, ``error: PATH: reason``; nothing a user types may end in a traceback. Commands import torch
 inside their body so that ``chromalab --help`` stays instant.
 """

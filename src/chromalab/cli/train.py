@@ -82,7 +82,7 @@ def train(
         DEFAULTS.bins, help="Bin set: gamut:10, gamut:16, data:10, channels:N or file:PATH."
     ),
     lr: float = typer.Option(
-        DEFAULTS.lr, help="Adam learning rate (betas 0.9/0.99, weight decay 1e-3 as in seed 001)."
+        DEFAULTS.lr, help="Adam learning rate (betas 0.9/0.99, weight decay 1e-3 as in Gustavsson)."
     ),
     weight_decay: float = typer.Option(DEFAULTS.weight_decay, help="Adam weight decay."),
     schedule: str = typer.Option(

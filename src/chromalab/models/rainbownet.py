@@ -1,6 +1,6 @@
-"""RainbowNet (Ling, Lin and Wang; seed 000), versions v0, v1 and v2.
+"""RainbowNet (Ling, Lin and Wang; docs/references.md), versions v0, v1 and v2.
 
-- ``rainbownet-v0`` (seed 000 section 4.1): the baseline, "one encoder and one decoder both using ReLU",
+- ``rainbownet-v0`` (Ling et al. section 4.1): the baseline, "one encoder and one decoder both using ReLU",
   trained on raw ab (regression). The seed gives no layer table; ours is the smallest reading of it:
   encoder conv 64, 64 s2, 128 s2, 128; decoder up, 64, up, 32; 1x1 to ab. Output at the input size.
 - ``rainbownet-v1`` (section 4.2): four encoder blocks (64, 128, 256, 512) of two 3x3 convolutions +
@@ -10,7 +10,7 @@
 - ``rainbownet-v2`` (section 4.3): v1 without the fusion and without BatchNorm.
 
 Resolution: the seed's output is 224x224xQ for a 224x224 input, and its decoder holds four 2x
-upsamplings, so each encoder block ends in a stride-2 convolution (as Zhang et al.'s blocks, seed 001) and
+upsamplings, so each encoder block ends in a stride-2 convolution (as Zhang et al.'s blocks, Gustavsson) and
 the trunk runs at H/16. The last decoder block upsamples to H, where the 128 convolution and the head run:
 at 256x256 those two layers cost more than a third of the FLOPs (docs/models.md). Upsampling is
 nearest-neighbour (Keras' UpSampling2D) to the size of the matching encoder stage, so any H, W works.
@@ -32,13 +32,13 @@ from chromalab.models.blocks import OutputHead, check_width, conv_relu, scaled
 from chromalab.models.global_features import GlobalBranch, fuse
 from chromalab.models.registry import register_model
 
-ENCODER = (64, 128, 256, 512)  # seed 000 section 4.2: filters of the four encoder blocks
+ENCODER = (64, 128, 256, 512)  # Ling et al. section 4.2: filters of the four encoder blocks
 DECODER = (512, 256, 128, 64)  # ... and of the four decoder blocks
 TAIL = 128  # "one more convolutional layer of 128 filters, to ease the scaling up to 112"
 
 
 def _block(c_in: int, c_out: int, *, stride: int, batchnorm: bool) -> nn.Sequential:
-    """Two 3x3 convolutions + ReLU (the second with ``stride``), then BatchNorm (seed 000, v1)."""
+    """Two 3x3 convolutions + ReLU (the second with ``stride``), then BatchNorm (Ling et al., v1)."""
     layers = conv_relu(c_in, c_out) + conv_relu(c_out, c_out, stride=stride)
     return nn.Sequential(*layers, *([nn.BatchNorm2d(c_out)] if batchnorm else []))
 
@@ -103,7 +103,7 @@ class RainbowNet(nn.Module):
 
 
 class RainbowNetV0(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W): seed 000's ReLU encoder-decoder baseline."""
+    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W): Ling et al.'s ReLU encoder-decoder baseline."""
 
     def __init__(self, *, width: float = 1.0) -> None:
         super().__init__()
@@ -130,7 +130,7 @@ class RainbowNetV0(nn.Module):
     "rainbownet-v0",
     output_stride=1,
     kinds=("regression",),
-    summary="RainbowNet baseline (seed 000): small ReLU encoder-decoder on raw ab; option width",
+    summary="RainbowNet baseline (Ling et al.): small ReLU encoder-decoder on raw ab; option width",
 )
 def rainbownet_v0(*, num_classes: int | None, width: float = 1.0) -> RainbowNetV0:
     return RainbowNetV0(width=width)
@@ -141,7 +141,7 @@ def rainbownet_v0(*, num_classes: int | None, width: float = 1.0) -> RainbowNetV
     output_stride=1,
     kinds=("classification",),
     build_only=("pretrained",),
-    summary="RainbowNet v1 (seed 000): 4 BN encoder blocks, global embedding fusion, 4 decoder "
+    summary="RainbowNet v1 (Ling et al.): 4 BN encoder blocks, global embedding fusion, 4 decoder "
     "blocks, logits at full size; options width, extractor (small | efficientnet), "
     "pretrained, embedding_dim, classes, freeze_extractor",
 )
@@ -173,7 +173,7 @@ def rainbownet_v1(
     "rainbownet-v2",
     output_stride=1,
     kinds=("classification",),
-    summary="RainbowNet v2 (seed 000): v1 without fusion and BatchNorm, logits at full size; option width",
+    summary="RainbowNet v2 (Ling et al.): v1 without fusion and BatchNorm, logits at full size; option width",
 )
 def rainbownet_v2(*, num_classes: int | None, width: float = 1.0) -> RainbowNet:
     assert num_classes is not None

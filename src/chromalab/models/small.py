@@ -1,11 +1,11 @@
-"""Small networks of seeds 003 (Agrawal and Sawhney) and 004 (Santiago and Sieving).
+"""Small networks of Agrawal and Sawhney and of Santiago and Sieving (docs/references.md).
 
-- ``cifar-baseline`` (seed 003 section 4.1): "3 layers of CNN followed by a Fully Connected layer", ReLU and
+- ``cifar-baseline`` (Agrawal and Sawhney section 4.1): "3 layers of CNN followed by a Fully Connected layer", ReLU and
   BatchNorm, L2 loss, on 32x32 CIFAR-10. Regression; the fully connected layer fixes the input size.
-- ``small64`` (seed 003 section 4.2.3, figure 4): 9 convolutions, kernel 5, stride 1, each followed by ReLU
+- ``small64`` (Agrawal and Sawhney section 4.2.3, figure 4): 9 convolutions, kernel 5, stride 1, each followed by ReLU
   and BatchNorm; flatten; a fully connected layer whose output is reshaped to 64x64x2. Option ``dropout``:
   the "L2 with dropout" variant, dropout right after every BatchNorm (section 4.2.7).
-- ``zhang-small`` (seed 004): Zhang et al.'s network with a "kernel multiplier" of 16, 32 or 64 filters
+- ``zhang-small`` (Santiago and Sieving): Zhang et al.'s network with a "kernel multiplier" of 16, 32 or 64 filters
   instead of 64: ``ZhangNet`` (zhang.py) with width = multiplier / 64.
 
 How the fully connected layer stays sane. Figure 4 says the numbers below the convolutions are their
@@ -16,7 +16,7 @@ the text: ours double like Zhang's (32, 32, 64, 64, 128, 128, then 64, 32) and t
 narrows to ``bottleneck`` channels (4), so the layer is 28*28*4 -> 64*64*2 (25.7 M weights) rather than
 64*64*C -> 64*64*2 (billions).
 
-Classification (seed 003's per-channel bins, ``--bins channels:N`` -> Q = 2N logits): the fully connected
+Classification (Agrawal and Sawhney's per-channel bins, ``--bins channels:N`` -> Q = 2N logits): the fully connected
 layer is the same (64x64x2); a per-pixel head (1x1 convolution to 64, ReLU, 1x1 to Q) turns those two
 maps into Q logits, since a fully connected layer to 64x64xQ would be Q/2 times larger again.
 """
@@ -30,11 +30,11 @@ from chromalab.models.blocks import check_width
 from chromalab.models.registry import register_model
 from chromalab.models.zhang import ZhangNet
 
-KERNEL = 5  # seed 003: "settled on a kernel size of 5"
-CIFAR_CHANNELS = (32, 64)  # + bottleneck: three convolutions (seed 003 section 4.1)
+KERNEL = 5  # Agrawal and Sawhney: "settled on a kernel size of 5"
+CIFAR_CHANNELS = (32, 64)  # + bottleneck: three convolutions (Agrawal and Sawhney section 4.1)
 SMALL64_CHANNELS = (32, 32, 64, 64, 128, 128, 64, 32)  # + bottleneck: nine convolutions (figure 4)
 HEAD_HIDDEN = 64  # per-pixel classification head of our own (see the module docstring)
-ZHANG_MULTIPLIERS = (16, 32, 64)  # seed 004: multiples of 16, 32 or 64 filters (Zhang: 64)
+ZHANG_MULTIPLIERS = (16, 32, 64)  # Santiago and Sieving: multiples of 16, 32 or 64 filters (Zhang: 64)
 
 
 class ConvFCNet(nn.Module):
@@ -56,7 +56,7 @@ class ConvFCNet(nn.Module):
         self.size = size
         layers: list[nn.Module] = []
         for c_in, c_out in zip((1, *channels[:-1]), channels, strict=True):
-            # seed 003: ReLU then BatchNorm after every convolution, dropout right after the BatchNorm
+            # Agrawal and Sawhney: ReLU then BatchNorm after every convolution, dropout right after the BatchNorm
             layers += [nn.Conv2d(c_in, c_out, KERNEL), nn.ReLU(inplace=True), nn.BatchNorm2d(c_out)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
@@ -93,7 +93,7 @@ def _channels(base: tuple[int, ...], width: float, bottleneck: int) -> tuple[int
     "cifar-baseline",
     output_stride=1,
     kinds=("regression",),
-    summary="seed 003 baseline: 3 convolutions + fully connected, L2; size-specific, "
+    summary="Agrawal and Sawhney baseline: 3 convolutions + fully connected, L2; size-specific, "
     "options size (32), width, bottleneck",
 )
 def cifar_baseline(
@@ -107,7 +107,7 @@ def cifar_baseline(
 @register_model(
     "small64",
     output_stride=1,
-    summary="seed 003 final CNN: 9 unpadded 5x5 convolutions + ReLU + BN, fully "
+    summary="Agrawal and Sawhney final CNN: 9 unpadded 5x5 convolutions + ReLU + BN, fully "
     "connected to 64x64x2; size-specific, options size (64), dropout, width, bottleneck",
 )
 def small64(
@@ -123,7 +123,7 @@ def small64(
 
 @register_model(
     "zhang-small",
-    summary="seed 004: zhang-eccv16 with a kernel multiplier of 16, 32 or 64 "
+    summary="Santiago and Sieving: zhang-eccv16 with a kernel multiplier of 16, 32 or 64 "
     "filters (width multiplier / 64); option multiplier (16)",
 )
 def zhang_small(*, num_classes: int | None, multiplier: int = 16) -> ZhangNet:

@@ -1,9 +1,9 @@
-"""Zhang et al. 2016 ("Colorful Image Colorization", ECCV) network, layer table of seed 001 figure 3.
+"""Zhang et al. 2016 ("Colorful Image Colorization", ECCV) network, layer table of Gustavsson figure 3.
 
 conv1..conv7 blocks of 3x3 convolutions + ReLU with BatchNorm after each block; conv1-2 each end with a
 stride-2 convolution, conv3 too (so the trunk runs at 1/8), conv5-6 use dilation 2; conv8 upsamples x2 with
 a transposed convolution (stride 0.5 in the table) so the output is at 1/4 of the input; a 1x1 convolution
-maps to the Q bins. ``width`` scales every channel count (seed 004 used 16/32 kernels instead of 64).
+maps to the Q bins. ``width`` scales every channel count (Santiago and Sieving used 16/32 kernels instead of 64).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch import nn
 from chromalab.models.blocks import OutputHead, conv_relu, scaled
 from chromalab.models.registry import register_model
 
-# (channels, convolutions, stride of the last convolution, dilation) per block, seed 001 figure 3
+# (channels, convolutions, stride of the last convolution, dilation) per block, Gustavsson figure 3
 ECCV16_BLOCKS = (
     (64, 2, 2, 1),
     (128, 2, 2, 1),
@@ -51,6 +51,6 @@ class ZhangNet(nn.Module):
         return self.head(features)  # (B, Q, H/4, W/4)
 
 
-@register_model("zhang-eccv16", summary="Zhang et al. 2016 classification network (seed 001); option width")
+@register_model("zhang-eccv16", summary="Zhang et al. 2016 classification network (Gustavsson); option width")
 def zhang_eccv16(*, num_classes: int | None, width: float = 1.0) -> ZhangNet:
     return ZhangNet(num_classes=num_classes, width=width)

@@ -1,6 +1,6 @@
 """Human studies of colorizations: the colorization Turing test (Zhang et al. 2016: "which is the real
 photo?")
-and the preference test (seed 001: "which looks more realistic?"), with attention checks.
+and the preference test (Gustavsson: "which looks more realistic?"), with attention checks.
 
 ``pairing`` (photos matched across folders by name), ``stimuli`` (the pictures shown: resized, re-encoded, the
 random-colours attention check), ``plan`` (a study's settings and their rules), ``assignment`` (each

@@ -26,14 +26,14 @@ class TrainConfig:
         0.5  # weight of the uniform distribution mixed into the prior (Zhang et al.: 0.5)
     )
     bins: str = "gamut:10"
-    # Adam with seed 001's betas and weight decay; the learning rate is an option
+    # Adam with Gustavsson's betas and weight decay; the learning rate is an option
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 1e-3
     schedule: str = (
-        "step"  # step: x0.1 at ``lr_drop_at`` of the run (seed 002); plateau: on val loss (seed 003)
+        "step"  # step: x0.1 at ``lr_drop_at`` of the run (Lin and Liu); plateau: on val loss (Agrawal and Sawhney)
     )
-    lr_drop_at: float = 0.4  # seed 002 trains 10 epochs at 1e-3 then 15 at 1e-4
+    lr_drop_at: float = 0.4  # Lin and Liu train 10 epochs at 1e-3 then 15 at 1e-4
     batch_size: int = 32  # per process
     epochs: int = 10
     minutes: float | None = None  # wall-clock budget; stops at whichever of epochs / minutes comes first
@@ -45,7 +45,7 @@ class TrainConfig:
     val_images: int = 512  # validation images scored each epoch
     channels_last: bool = True
     compile: bool = False
-    overfit_one: bool = False  # seed 004's sanity check: one photo, its loss must fall
+    overfit_one: bool = False  # Santiago and Sieving's sanity check: one photo, its loss must fall
     class_loss_weight: float = (
         0.0  # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
     )

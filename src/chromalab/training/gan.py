@@ -1,4 +1,4 @@
-"""The pix2pix training step (Isola et al. 2017, seed 003's appendix): one discriminator step and one
+"""The pix2pix training step (Isola et al. 2017, Agrawal and Sawhney's appendix): one discriminator step and one
 generator
 step (adversarial + 100 x L1) for ``models.pix2pix``'s U-Net and PatchGAN."""
 

@@ -236,7 +236,7 @@ def start_from(path: Path, run: Run) -> None:
 
 
 def step_lr(config: TrainConfig, fraction_done: float) -> float:
-    """Seed 002's two-stage schedule: ``lr`` until ``lr_drop_at`` of the run, then lr / 10."""
+    """Lin and Liu's two-stage schedule: ``lr`` until ``lr_drop_at`` of the run, then lr / 10."""
     if config.schedule == "step" and fraction_done >= config.lr_drop_at:
         return config.lr * 0.1
     return config.lr

@@ -62,12 +62,12 @@ def cross_entropy(
 
 
 def regression(prediction: torch.Tensor, ab: torch.Tensor, *, kind: str = "l2") -> torch.Tensor:
-    """L2 or smooth-L1 between predicted normalised ab (B, 2, h, w) and ab / 110 (seeds 002, 003)."""
+    """L2 or smooth-L1 between predicted normalised ab (B, 2, h, w) and ab / 110 (Lin and Liu; Agrawal and Sawhney)."""
     target = normalize_ab(target_at(ab, prediction.shape[-2:]))
     if kind == "l2":
         return F.mse_loss(prediction, target)
     if kind == "smooth-l1":
-        # seed 003 / Girshick: quadratic below an error of 1 in Lab units, linear above
+        # Agrawal and Sawhney / Girshick: quadratic below an error of 1 in Lab units, linear above
         return F.smooth_l1_loss(denormalize_ab(prediction), denormalize_ab(target), beta=1.0)
     raise ValueError(f"unknown regression loss {kind!r}; choose one of {REGRESSION_LOSSES}")
 
