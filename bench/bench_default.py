@@ -20,10 +20,9 @@ by
    the folder loop in this process, as the CLI runs it (reading and writing beside the network) and one photo
    after another; both engines.
 
-Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and end.
-Idle OpenMP threads wait as in ``chromalab colorize`` (``batch.polite_openmp``: a brief spin on an idle
-machine,
-sleep on a busy one; the choice is printed and stored).
+Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and
+end. Idle OpenMP threads wait as in ``chromalab colorize`` (``batch.polite_openmp``: a brief spin on an
+idle machine, sleep on a busy one; the choice is printed and stored).
 """
 
 from __future__ import annotations
@@ -71,9 +70,8 @@ CHROMALAB = Path(sys.executable).parent / "chromalab"
 def network_row(
     name: str, options: dict, num_classes: int, *, weights: Path | None = None
 ) -> tuple[dict, Callable]:
-    """Size and FLOPs of a network (the trained one in ``weights``, else random weights) and its forward pass
-    at
-    256 x 256 in the inference form ``Colorizer.load`` holds, to be timed."""
+    """Size and FLOPs of a network (the trained one in ``weights``, else random weights) and its forward
+    pass at 256 x 256 in the inference form ``Colorizer.load`` holds, to be timed."""
     torch.manual_seed(0)
     model = (
         load_model(weights).model if weights else create_model(name, num_classes=num_classes, **options)
@@ -120,8 +118,8 @@ def onnx_row(graph: Path, name: str) -> tuple[dict, Callable]:
 
 def timed(rows: list[tuple[dict, Callable]], rounds: int) -> list[dict]:
     """The rows with their median forward milliseconds and their fraction of the last row's (Zhang's),
-    measured
-    in interleaved rounds after 5 warm-up rounds (a fresh process ran its first passes up to 1.6x slower)."""
+    measured in interleaved rounds after 5 warm-up rounds (a fresh process ran its first passes up to 1.6x
+    slower)."""
     with torch.inference_mode():
         seconds = interleaved_medians({row["model"]: call for row, call in rows}, rounds=rounds, warmup=5)
     reference = seconds[rows[-1][0]["model"]]
@@ -227,14 +225,13 @@ def main() -> None:
         )
         print(
             f"{'network at 256x256 (the model file; zhang: Q=313)':44s} {'params M':>9s} {'GFLOP':>7s} "
-            f"{'ms':>8s} "
-            f"{'floor ms':>9s} {'vs zhang':>9s}"
+            f"{'ms':>8s} {'floor ms':>9s} {'vs zhang':>9s}"
         )
         for row in rows:
             print(
                 f"{row['model']:44s} {row.get('params_M', float('nan')):9.2f} "
-                f"{row.get('gflops', float('nan')):7.2f} "
-                f"{row['ms']:8.1f} {row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}"
+                f"{row.get('gflops', float('nan')):7.2f} {row['ms']:8.1f} "
+                f"{row.get('floor_ms', float('nan')):9.1f} {row['fraction_of_zhang']:9.3f}"
             )
         print(
             "(torch rows: ratio to torch's zhang-eccv16; ONNX rows: to zhang's graph on onnxruntime; "
@@ -268,8 +265,8 @@ def main() -> None:
         print(
             f"[{engine:5s}] 12 MP JPEG end to end: {big[engine]['wall_s']:.2f} s (target < 1.5), peak RSS "
             f"{big[engine]['peak_rss_mb']:.0f} MB (< 1500); 100 photos of 0.5 MP: "
-            f"{folder_run[engine]['wall_s']:.2f} s"
-            f" = {folder_run[engine]['photos_per_s']:.1f} photos/s (>= 10)"
+            f"{folder_run[engine]['wall_s']:.2f} s = {folder_run[engine]['photos_per_s']:.1f} photos/s (>= "
+            f"10)"
         )
     print(
         f"start-up: python + CLI modules {startup['python_and_cli_s'] * 1000:.0f} ms, import torch "
@@ -284,8 +281,8 @@ def main() -> None:
         )
         print(
             f"[{engine:5s}] folder loop in one process: {loop[engine]['overlapped_photos_per_s']:.1f} "
-            f"photos/s as the "
-            f"CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after another"
+            f"photos/s as the CLI runs it, {loop[engine]['one_by_one_photos_per_s']:.1f} one photo after "
+            f"another"
         )
     load_end = os.getloadavg()[0]
     print(

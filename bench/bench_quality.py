@@ -6,10 +6,8 @@
 Scores MODEL ('default', a .safetensors or .onnx file) with ``chromalab.evaluation.score.evaluate`` (what
 ``chromalab evaluate`` runs) on kodak24, cbsd68, McMaster, 400 photos of val128 (evenly spaced) and, with
 ``--people``, the held-out people split (``scripts/split-training-photos.py`` writes it as LAYOUT/people),
-each
-with the model's own size and temperature unless ``--temperature`` is given. Prints one row per set, model
-minus
-grey where the target is relative, each cell marked ``*`` when it misses its target:
+each with the model's own size and temperature unless ``--temperature`` is given. Prints one row per set,
+model minus grey where the target is relative, each cell marked ``*`` when it misses its target:
 
 - rebalanced AuC gain over grey at least +8 / +10 / +7 / +9 / +8 (kodak24 / cbsd68 / McMaster / val128 /
 people);
@@ -17,8 +15,8 @@ people);
 - hues (``evaluation.hues``): violet+magenta share within 5 points of the truth's, yellow and green shares at
   least 0.6 of the truth's, total-variation distance of the 12-band hue histograms at most 0.15.
 
-Each set's summary JSON (as ``chromalab evaluate --json`` writes it) lands in ``--out``. Minutes per set on a
-2-core machine; the numbers do not depend on the load (only the seconds do).
+Each set's summary JSON (as ``chromalab evaluate --json`` writes it) lands in ``--out``. Minutes per set on
+a 2-core machine; the numbers do not depend on the load (only the seconds do).
 """
 
 from __future__ import annotations

@@ -186,8 +186,7 @@ def main() -> None:
     )
     print(
         f"temperature change, {rerender['preview_side']}-pixel preview: median {rerender['median_ms']:.0f} "
-        f"ms, "
-        f"worst {rerender['worst_ms']:.0f} ms (target 150)"
+        f"ms, worst {rerender['worst_ms']:.0f} ms (target 150)"
     )
     load_end = os.getloadavg()[0]
     print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")

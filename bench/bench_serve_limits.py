@@ -1,6 +1,6 @@
 """The limits of ``chromalab serve`` (issue 30), measured from outside: for each kind of request, the worst
-one the
-limits still admit (its time and the server's resident-memory peak growth) and the refused one just beyond.
+one the limits still admit (its time and the server's resident-memory peak growth) and the refused one just
+beyond.
 
     python bench/bench_serve_limits.py [--only hints,zip,size,study,enrol,slow]      (about 8 minutes)
 
@@ -29,11 +29,10 @@ per-client
    one
    address floods.
 
-The server's memory is that of its process: ``VmRSS`` before, ``VmHWM`` after (the peak is reset by writing 5
-to
-``/proc/PID/clear_refs`` before each measured request). Each kind runs on a fresh ``chromalab serve`` (the
-installed command, its own process, 127.0.0.1, a free port). Photos are synthetic (waves and noise, numpy and
-Pillow). The machine is shared: the load average is stored with each kind. Writes
+The server's memory is that of its process: ``VmRSS`` before, ``VmHWM`` after (the peak is reset by writing
+5 to ``/proc/PID/clear_refs`` before each measured request). Each kind runs on a fresh ``chromalab serve``
+(the installed command, its own process, 127.0.0.1, a free port). Photos are synthetic (waves and noise,
+numpy and Pillow). The machine is shared: the load average is stored with each kind. Writes
 ``bench/results/serve_limits.json`` and prints a table.
 """
 
@@ -464,11 +463,9 @@ def tcp_queues(port_a: int, port_b: int) -> tuple[int, int] | None:
 
 
 def big_body(server: Served, path: str, total: int, *, declared: bool) -> dict[str, object]:
-    """Send ``total`` bytes to ``path`` (with its Content-Length, or chunked) until the server answers: bytes
-    the
-    client got sent, bytes the server's process read from its socket meanwhile (sent, less what waits in
-    either
-    socket's queue: the most of its samples), its status, seconds."""
+    """Send ``total`` bytes to ``path`` (with its Content-Length, or chunked) until the server answers:
+    bytes the client got sent, bytes the server's process read from its socket meanwhile (sent, less what
+    waits in either socket's queue: the most of its samples), its status, seconds."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     mine = sock.getsockname()[1]
     length = f"Content-Length: {total}" if declared else "Transfer-Encoding: chunked"
@@ -810,31 +807,29 @@ def after_line(kind: str, r: dict) -> str:
     if kind == "hints":
         return (
             f"100 hints: put {r['put_hints_s']:.2f} s + preview {r['preview_s']:.2f} s, peak "
-            f"+{r['peak_growth_mb']:.0f} MB;"
-            f" 101: {r['refused_101']['status']} in {r['refused_101']['seconds'] * 1000:.0f} ms"
+            f"+{r['peak_growth_mb']:.0f} MB; 101: {r['refused_101']['status']} in "
+            f"{r['refused_101']['seconds'] * 1000:.0f} ms"
         )
     if kind == "zip":
         return (
             f"100 ids: {r['zip_of_last_100']['status']} (the store kept {r['uploads_kept_by_store']}); "
             f"{r['zip_ids']} distinct 1-MP ids: {r['seconds']:.1f} s, {r['body_mb']:.0f} MB body "
-            f"({r['members']} members), "
-            f"peak +{r['peak_growth_mb']:.0f} MB; 101 ids: {r['refused_101']['status']}; 40 copies: "
-            f"{r['copies_40']['members']} member, {r['copies_40']['body_mb']:.1f} MB; 6,000 ids: "
-            f"{r['url_6000_repeated_ids']['status']}"
+            f"({r['members']} members), peak +{r['peak_growth_mb']:.0f} MB; 101 ids: "
+            f"{r['refused_101']['status']}; 40 copies: {r['copies_40']['members']} member, "
+            f"{r['copies_40']['body_mb']:.1f} MB; 6,000 ids: {r['url_6000_repeated_ids']['status']}"
         )
     if kind == "size":
         return (
             f"size=512 of 4096x4096: {r['seconds']:.1f} s, peak +{r['peak_growth_mb']:.0f} MB, kept "
             f"+{r['kept_growth_mb']:.0f} MB; size=4096: {r['refused_4096']['status']}; its full-resolution "
-            f"PNG: "
-            f"{r['download_png']['seconds']:.1f} s, peak +{r['download_png']['peak_growth_mb']:.0f} MB"
+            f"PNG: {r['download_png']['seconds']:.1f} s, peak +{r['download_png']['peak_growth_mb']:.0f} MB"
         )
     if kind == "study":
         a, b = r["with_length"], r["chunked"]
         return (
             f"with length: {a['answer']} after {a['server_read_kb']:.0f} kB read, {a['seconds'] * 1000:.0f} "
-            f"ms; "
-            f"chunked: {b['answer']} after {b['server_read_kb']:.0f} kB read, {b['seconds'] * 1000:.0f} ms"
+            f"ms; chunked: {b['answer']} after {b['server_read_kb']:.0f} kB read, {b['seconds'] * 1000:.0f} "
+            f"ms"
         )
     if kind == "slow":
         h = r["held_45mb"]
@@ -851,11 +846,11 @@ def after_line(kind: str, r: dict) -> str:
         s = r["real_same_address_right_after"]
         return (
             f"early {r['early_enrolment']['median_ms']:.0f} ms, after 400 "
-            f"{r['late_enrolment_after_400']['median_ms']:.0f} ms"
-            f" (max {r['late_enrolment_after_400']['max_ms']:.0f}); one address: "
-            f"{r['one_address_400']['statuses']};"
-            f" a real one there: {s['status']}, admitted after {s['admitted_after_s']} s; answer in a flood "
-            f"{r['answer_during_flood']['median_ms']:.0f} ms (max {r['answer_during_flood']['max_ms']:.0f})"
+            f"{r['late_enrolment_after_400']['median_ms']:.0f} ms (max "
+            f"{r['late_enrolment_after_400']['max_ms']:.0f}); one address: "
+            f"{r['one_address_400']['statuses']}; a real one there: {s['status']}, admitted after "
+            f"{s['admitted_after_s']} s; answer in a flood {r['answer_during_flood']['median_ms']:.0f} ms "
+            f"(max {r['answer_during_flood']['max_ms']:.0f})"
         )
     return ""
 

@@ -5,7 +5,8 @@ memory.
 
 1. Forward time of ``zhang-eccv16`` (Q = 313, eval, inference_mode, batch 1, 256 x 256) at width 1.0 and 0.25:
    median of N runs after warm-up; FLOPs from a hook-based counter (2 x multiply-adds of every convolution and
-   transposed convolution); floor = FLOPs / 230 GFLOP/s (fp32 matmul peak measured here, docs/design.md); ratio.
+   transposed convolution); floor = FLOPs / 230 GFLOP/s (fp32 matmul peak measured here, docs/design.md);
+   ratio.
 2. The pipeline's own work on a 12-megapixel JPEG (4000 x 3000, colour and grey): decode, lightness, network
    input resize, upsample + Lab -> sRGB, JPEG encode; each a median, and their sum (target < 0.6 s).
 3. ``chromalab colorize big.jpg --model tiny`` end to end in a subprocess: wall time and its peak resident
@@ -13,8 +14,7 @@ memory.
    computed), plus this process's own peak.
 
 Prints a table and writes ``bench/results/spine.json``. The machine is shared: every figure is a median and
-the
-load average is recorded at start and end.
+the load average is recorded at start and end.
 """
 
 from __future__ import annotations

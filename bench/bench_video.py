@@ -1,4 +1,5 @@
-"""Video benchmark: flicker and quality on the shared clips, and speed, ``--temporal flow`` against ``none``.
+"""Video benchmark: flicker and quality on the shared clips, and speed, ``--temporal flow`` against
+``none``.
 
     python bench/bench_video.py [--videos ../shared/data/video] [--frames N]      (part of ``make bench``)
 
@@ -210,9 +211,8 @@ def main() -> None:
         print(
             f"{clip.name} ({rows['frames']} frames, {time.perf_counter() - started:.0f} s; truth: CDC "
             f"{truth['cdc']:.5f}, warping error {truth['warping_error']:.5f}; its lightness under frame 0's "
-            f"true "
-            f"colour held still: CDC {rows['frozen_colour_cdc']:.5f}); per frame: CDC {none['cdc']:.5f}, "
-            f"warping error {none['warping_error']:.5f}",
+            f"true colour held still: CDC {rows['frozen_colour_cdc']:.5f}); per frame: CDC "
+            f"{none['cdc']:.5f}, warping error {none['warping_error']:.5f}",
             flush=True,
         )
         for name, row in rows.items():
@@ -220,10 +220,9 @@ def main() -> None:
                 change = row["change"]
                 print(
                     f"  {name}: CDC {row['cdc']:.5f} ({change['cdc_pct']:+.0f} %, target <= -30), warping "
-                    f"error "
-                    f"{row['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %), colourfulness "
-                    f"{change['colorfulness_pct']:+.1f} % (>= -10), PSNR {change['psnr_db']:+.2f} dB (>= "
-                    f"-0.3)",
+                    f"error {row['warping_error']:.5f} ({change['warping_error_pct']:+.0f} %), "
+                    f"colourfulness {change['colorfulness_pct']:+.1f} % (>= -10), PSNR "
+                    f"{change['psnr_db']:+.2f} dB (>= -0.3)",
                     flush=True,
                 )
     street = args.videos / "street.avi"

@@ -279,7 +279,8 @@ def test_rebalancing_rejects_bad_priors(gamut10: JointBins, prior: torch.Tensor,
         rebalancing_weights(gamut10, prior)
 
 
-# -- per-channel bins (Agrawal and Sawhney) --------------------------------------------------------------------------
+# -- per-channel bins (Agrawal and Sawhney)
+# --------------------------------------------------------------------------
 def test_channel_bins_shapes_sums_and_round_trip(photos: dict[str, np.ndarray]) -> None:
     bins = make_bins("channels:20")
     assert isinstance(bins, ChannelBins) and bins.num_classes == 40

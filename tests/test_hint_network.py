@@ -1,7 +1,6 @@
 """The hint-conditioned network (Zhang et al. 2017's inputs on the effnet decoder): hint maps and their
-pooling
-against hand-computed cases, no hint meaning exactly the automatic network, the encoder / decoder split that
-the web app re-runs, the training sampler's share of hint-free images, the palette."""
+pooling against hand-computed cases, no hint meaning exactly the automatic network, the encoder / decoder
+split that the web app re-runs, the training sampler's share of hint-free images, the palette."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""The inference form of a network (``models.inference``): BatchNorms folded into convolutions, channels-last.
+"""The inference form of a network (``models.inference``): BatchNorms folded into convolutions,
+channels-last.
 
-Every registered network gives the same outputs in both forms, with BatchNorm statistics and affine parameters
-drawn at random first (at their initial values, mean 0, variance 1, scale 1, shift 0, folding would change
-almost nothing and a wrong formula would pass). Tolerance: folding only reorders float products (w * s then
-the
-sum, instead of the sum then * s); measured on the trained default network 4e-5 on logits of magnitude ~37
-(1e-6 relative), so 1e-4 relative to the output's largest value is 100x the rounding and far below a wrong
-fold
-(a missing shift or scale moves outputs by O(1) of the normalised activations).
+Every registered network gives the same outputs in both forms, with BatchNorm statistics and affine
+parameters drawn at random first (at their initial values, mean 0, variance 1, scale 1, shift 0, folding
+would change almost nothing and a wrong formula would pass). Tolerance: folding only reorders float
+products (w * s then the sum, instead of the sum then * s); measured on the trained default network 4e-5 on
+logits of magnitude ~37 (1e-6 relative), so 1e-4 relative to the output's largest value is 100x the
+rounding and far below a wrong fold (a missing shift or scale moves outputs by O(1) of the normalised
+activations).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def with_random_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def test_folding_one_convolution_by_hand() -> None:
     """1x1 convolution w = 2, b = 1 on x = 3 gives 7; BatchNorm (mean 1, var 4 - eps, scale 3, shift 0.5):
-    (7 - 1) / 2 * 3 + 0.5 = 9.5; folded: w' = 2 * 3 / 2 = 3, b' = (1 - 1) * 3 / 2 + 0.5 = 0.5, 3 * 3 + 0.5 =
-    9.5."""
+    (7 - 1) / 2 * 3 + 0.5 = 9.5; folded: w' = 2 * 3 / 2 = 3, b' = (1 - 1) * 3 / 2 + 0.5 = 0.5, 3 * 3 + 0.5
+    = 9.5."""
     conv, bn = nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1).eval()
     with torch.no_grad():
         conv.weight.fill_(2.0)

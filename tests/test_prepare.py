@@ -156,8 +156,8 @@ def test_pad_letterboxes_with_mid_grey_and_stretch_fills(tmp_path: Path, photos:
 
 
 def write_lab_arrays(photos: dict, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """8-bit Lab in the Kaggle / OpenCV convention: L * 2.55, a + 128, b + 128; (N, 40, 40) and (N, 40, 40, "
-    "2)."""
+    """8-bit Lab in the Kaggle / OpenCV convention: L * 2.55, a + 128, b + 128; (N, 40, 40) and (N, 40, 40,
+    " "2)."""
     rgb = np.stack([p for n in names for p in pieces(photos[n])])
     lab = rgb_to_lab(torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255).numpy()
     l_codes = np.clip(np.rint(lab[:, 0] * 2.55), 0, 255).astype(np.uint8)

@@ -139,10 +139,9 @@ def test_moving_one_hint_solves_only_its_response(photo: np.ndarray) -> None:
 
 
 def test_point_hints_agree_with_fixing_their_pixels(photo: np.ndarray) -> None:
-    """Sources making a disc's mean the hint's colour against Levin's fixed pixels (the disc set to it): they
-    differ by under 5% of the colour the hints bring (measured 4%: a source lets its disc vary about the
-    mean),
-    and by at most a fifth of the strongest hint anywhere."""
+    """Sources making a disc's mean the hint's colour against Levin's fixed pixels (the disc set to it):
+    they differ by under 5% of the colour the hints bring (measured 4%: a source lets its disc vary about
+    the mean), and by at most a fifth of the strongest hint anywhere."""
     lightness = rgb2lab(photo)[..., 0]
     prior = np.zeros((64, 64, 2))
     placed = {(10, 12): (50.0, 20.0), (40, 30): (-30.0, -40.0), (55, 5): (5.0, 70.0)}

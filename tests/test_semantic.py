@@ -1,6 +1,5 @@
 """``chromalab semantic`` and ``chromalab.evaluation.semantic``: a tiny real cache of three colour classes,
-an untrained
-``tiny`` model file, the installed console script end to end, and bad inputs."""
+an untrained ``tiny`` model file, the installed console script end to end, and bad inputs."""
 
 from __future__ import annotations
 

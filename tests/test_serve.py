@@ -1,6 +1,5 @@
 """``chromalab serve``'s API in process (FastAPI's TestClient): every status, real photos, the bounded pool
-and
-store, the token, and random bytes that never make the server fail."""
+and store, the token, and random bytes that never make the server fail."""
 
 from __future__ import annotations
 

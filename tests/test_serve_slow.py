@@ -1,10 +1,8 @@
-"""Slow clients against a real ``chromalab serve`` (its own process, on 127.0.0.1): headers that trickle are
-cut
-off after the header timeout, bodies that trickle after the body's grace (408), and no more than the server's
-receiving slots are held at once, and no more than its share by one address (503 beyond); a body that stalls
-is
-cut off after the grace however much it sent. Measured in what the server answers and holds, with generous
-bounds: the clients would trickle for minutes."""
+"""Slow clients against a real ``chromalab serve`` (its own process, on 127.0.0.1): headers that trickle
+are cut off after the header timeout, bodies that trickle after the body's grace (408), and no more than
+the server's receiving slots are held at once, and no more than its share by one address (503 beyond); a
+body that stalls is cut off after the grace however much it sent. Measured in what the server answers and
+holds, with generous bounds: the clients would trickle for minutes."""
 
 from __future__ import annotations
 
@@ -98,8 +96,7 @@ def test_trickling_bodies_are_cut_off_and_only_a_few_are_received_at_once(server
     declared = 45_000_000
     head = (
         f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-        f"boundary=xyz\r\n"
-        f"Content-Length: {declared}\r\n\r\n"
+        f"boundary=xyz\r\nContent-Length: {declared}\r\n\r\n"
     ).encode()
     first = (
         b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * 500_000
@@ -140,8 +137,7 @@ def test_one_address_holds_only_its_share_and_a_stalled_body_is_cut_off(server) 
     declared = 45_000_000
     head = (
         f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-        f"boundary=xyz\r\n"
-        f"Content-Length: {declared}\r\n\r\n"
+        f"boundary=xyz\r\nContent-Length: {declared}\r\n\r\n"
     ).encode()
     first = (
         b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'

@@ -49,9 +49,8 @@ METHODS = ("model", "muted")  # the bundled model's colorizations; the truth at 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """12 real 40x40 photos (truth, as PNG in three sub-folders), the bundled model's colorizations of their
-    grey
-    versions (PNG) and a muted copy (JPEG: pairing ignores the suffix)."""
+    """12 real 40x40 photos (truth, as PNG in three sub-folders), the bundled model's colorizations of
+    their grey versions (PNG) and a muted copy (JPEG: pairing ignores the suffix)."""
     from chromalab import OnnxColorizer
 
     root = tmp_path_factory.mktemp("study-photos")
@@ -92,8 +91,7 @@ def participant_id(number: int) -> str:
 
 def run_participant(get, post, participant: str, choose=lambda trial: 0) -> list[str]:
     """Answer every trial of ``participant`` with ``choose(trial)`` through the API (``get``/``post`` of an
-    HTTP
-    client); the acknowledged trial ids."""
+    HTTP client); the acknowledged trial ids."""
     acknowledged = []
     while not (trial := get("next", {"participant": participant})).get("done"):
         answer = post({"participant": participant, "trial": trial["trial"], "choice": choose(trial)})
@@ -544,9 +542,8 @@ def test_results_count_scripted_participants_and_exclude_the_inattentive(
     cli, folders: dict[str, Path], tmp_path: Path
 ) -> None:
     """Six careful participants (always fooled by 'model', never by 'muted', always prefer 'model', every
-    attention
-    check right) and one who always clicks left: balanced sides give them 2 of 4 checks, below the rule's 75
-    %."""
+    attention check right) and one who always clicks left: balanced sides give them 2 of 4 checks, below
+    the rule's 75 %."""
     path = tmp_path / "s.sqlite"
     new_study(folders, path, trials=20, attention=0.2)
     store = StudyStore(path)

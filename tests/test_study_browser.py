@@ -1,8 +1,7 @@
 """A human study as a participant meets it: ``chromalab serve --study`` in its own process and Debian's
-chromium
-driven by Playwright (test_serve_browser's pattern): instructions, practice with feedback, the exposure time,
-a
-reload in the middle that resumes where it stopped, the end; then the results page behind the admin token."""
+chromium driven by Playwright (test_serve_browser's pattern): instructions, practice with feedback, the
+exposure time, a reload in the middle that resumes where it stopped, the end; then the results page behind
+the admin token."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Human studies against forgers and careless users: enrolment costs the same after many participants
-(counted in
-SQLite's own steps, not seconds), new participants per client are rate-limited, the answer's body is bounded,
-and outputs in missing folders are one-line errors."""
+(counted in SQLite's own steps, not seconds), new participants per client are rate-limited, the answer's
+body is bounded, and outputs in missing folders are one-line errors."""
 
 from __future__ import annotations
 

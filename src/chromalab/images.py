@@ -194,8 +194,7 @@ def to_lightness(image: Image.Image) -> Lightness:
 
 def resize_channel(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A float channel (H, W) resized to ``size`` (w, h), antialiased bilinear (Pillow resamples float
-    images):
-    (h, w) float32."""
+    images): (h, w) float32."""
     image = Image.fromarray(np.asarray(channel, dtype=np.float32), mode="F")
     return np.array(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 

@@ -186,7 +186,8 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
 # -- a and b histograms
 # ---------------------------------------------------------------------------------------
 def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = False) -> Figure:
-    """Per-channel a and b histograms (Agrawal and Sawhney fig. 9) from a (256, 256) integer-ab count table."""
+    """Per-channel a and b histograms (Agrawal and Sawhney fig. 9) from a (256, 256) integer-ab count "
+    "table."""
     counts = np.asarray(counts, dtype=np.float64)
     if counts.shape != (256, 256):
         raise ValueError(f"expected a (256, 256) ab count table, got {counts.shape}")

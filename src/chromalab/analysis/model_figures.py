@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 
     from chromalab.colorize.core import BaseColorizer as Colorizer
 
-TEMPERATURES = (1.0, 0.77, 0.58, 0.38, 0.29, 0.14, 0.0)  # Gustavsson fig. 2: from the mean (1) to the mode (0)
+TEMPERATURES = (
+    1.0,
+    0.77,
+    0.58,
+    0.38,
+    0.29,
+    0.14,
+    0.0,
+)  # Gustavsson fig. 2: from the mean (1) to the mode (0)
 Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
 ROW_NAME_CHARS = 28  # longer photo names are cut: they run into the row above
 GREY_TOLERANCE = (
@@ -55,8 +63,8 @@ def temperature_sweep(
     temperatures: Sequence[float] = TEMPERATURES,
     name: str = "model",
 ) -> Figure:
-    """The input, then its colorization at each annealed-mean temperature (Gustavsson fig. 2; T = 0 is the "
-    "mode)."""
+    """The input, then its colorization at each annealed-mean temperature (Gustavsson fig. 2; T = 0 is the
+    " "mode)."""
     check_classification(colorizer, name)
     labels = {1.0: " (mean)", DEFAULT_TEMPERATURE: " (Zhang)", 0.0: " (mode)"}
     panels = [np.asarray(colorizer.colorize(rgb, temperature=t).convert("RGB")) for t in temperatures]
@@ -169,7 +177,8 @@ def strongest_channels(
 
 
 def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model") -> Figure:
-    """One map per convolution layer for one image: the channel with the highest mean activation (Santiago and Sieving).
+    """One map per convolution layer for one image: the channel with the highest mean activation (Santiago
+    and Sieving).
 
     The network sees the photo at ``colorizer.size`` (what it would colorize it at). A colorizer from
     ``Colorizer.load`` holds its network in the inference form: a convolution followed by a BatchNorm shows

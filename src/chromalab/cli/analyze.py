@@ -87,8 +87,7 @@ def _images(
     paths: list[Path], *, limit: int | None = None, max_side: int | None = None
 ) -> list[tuple[str, object]]:
     """IMAGE arguments (files or folders) -> [(name, uint8 RGB)], shrunk to ``max_side`` (default: the
-    figures'
-    ``MAX_SIDE``); exits on a missing or unreadable one."""
+    figures' ``MAX_SIDE``); exits on a missing or unreadable one."""
     from chromalab.analysis.ab_data import MAX_SIDE, find_images
     from chromalab.images import evenly_spaced, open_rgb
 
@@ -243,8 +242,8 @@ def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) 
 
 
 def _one_photo_figure(name: str, draw: str, photo: str, doc: str) -> None:
-    """Register ``chromalab analyze NAME IMAGE -o OUT``: ``model_figures.<draw>`` of one photo through one "
-    "model."""
+    """Register ``chromalab analyze NAME IMAGE -o OUT``: ``model_figures.<draw>`` of one photo through one
+    " "model."""
 
     def command(
         image: Path = typer.Argument(..., help=photo), out: Path = OUT, model: str = MODEL, size: int = SIZE
@@ -315,8 +314,8 @@ def flat_figure(
     size: int = SIZE,
     limit: int = ROWS,
 ) -> None:
-    """Lightness-averaged view (Santiago and Sieving): ground truth and prediction with L made flat, so only colour "
-    "shows."""
+    """Lightness-averaged view (Santiago and Sieving): ground truth and prediction with L made flat, so
+    only colour " "shows."""
     from chromalab.analysis.model_figures import lightness_averaged
 
     loaded = _images(images, limit=limit)
@@ -342,8 +341,7 @@ def hues_figure(
     out: Path = OUT,
 ) -> None:
     """Hue fidelity: the shares of the chromatic pixels per hue band (violet+magenta, red/orange, yellow,
-    green,
-    cyan/blue), the model's beside the truth's, and the hue distance (TV) of each evaluation."""
+    green, cyan/blue), the model's beside the truth's, and the hue distance (TV) of each evaluation."""
     from chromalab.analysis.hue_bars import hue_bars, read_hue_shares
 
     for path in evaluations:

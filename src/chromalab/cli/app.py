@@ -1,6 +1,7 @@
 """The typer application and the conventions every command shares.
 
-Exit codes (docs/design.md): 0 all done, 1 some inputs failed, 2 bad usage. Errors about one input are one line
+Exit codes (docs/design.md): 0 all done, 1 some inputs failed, 2 bad usage. Errors about one input are one
+line
 on stderr, ``error: PATH: reason``; nothing a user types may end in a traceback. Commands import torch
 inside their body so that ``chromalab --help`` stays instant.
 """
@@ -72,9 +73,8 @@ def open_colorizer(
     model: str, *, engine: str | None = None, show_warnings: bool = False, **options: object
 ) -> BaseColorizer:
     """``--model`` on the backend ``engine`` picks (None: onnx for an .onnx file, torch for the rest, the
-    bundled
-    model included), or exit 2 with the reason. A registered name gives an untrained network: it warns so, on
-    stderr with ``show_warnings``, silently otherwise."""
+    bundled model included), or exit 2 with the reason. A registered name gives an untrained network: it
+    warns so, on stderr with ``show_warnings``, silently otherwise."""
     from chromalab.colorize.batch import load_colorizer
 
     engine = engine or ("onnx" if model.endswith(".onnx") else "torch")

@@ -174,8 +174,7 @@ def colorize(
     done = len(jobs) - (failures - len(problems))
     print(
         f"colorized {done} of {len(jobs)} "
-        f"{'files' if videos and photos else 'videos' if videos else 'images'} "
-        f"into {out_dir}"
+        f"{'files' if videos and photos else 'videos' if videos else 'images'} into {out_dir}"
     )
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
 

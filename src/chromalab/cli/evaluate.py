@@ -85,8 +85,7 @@ def evaluate(
     ),
 ) -> None:
     """Score a model: PSNR, SSIM, AuC (plain and rebalanced), colorfulness, closeness, bin accuracy; for
-    videos
-    also the temporal consistency (CDC, warping error) of the colorization and of the truth."""
+    videos also the temporal consistency (CDC, warping error) of the colorization and of the truth."""
     from chromalab.images import evenly_spaced, list_images
     from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
 

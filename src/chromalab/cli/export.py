@@ -1,6 +1,5 @@
 """``chromalab export``: a model file as an ONNX graph, checked against torch on a real-looking input; or a
-copy
-of the model file with the settings it recommends (``--recommend``), as the bundled models are made."""
+copy of the model file with the settings it recommends (``--recommend``), as the bundled models are made."""
 
 from __future__ import annotations
 

@@ -82,8 +82,8 @@ def prepare(
         show_default=False,
     ),
 ) -> None:
-    """Prepare photos for training: drop grey, corrupt, too-small and excluded ones, resize, convert to Lab,
-    cache.
+    """Prepare photos for training: drop grey, corrupt, too-small and excluded ones, resize, convert to
+    Lab, cache.
 
     Writes L (uint8), ab (int8), labels, the train/val split, the ab histogram and prior, and manifest.json
     (every kept and dropped file with its reason). Running it again on unchanged sources does nothing.
@@ -158,8 +158,7 @@ def _summary(report: PrepareReport) -> None:
     if report.up_to_date:
         out.print(
             f"{report.cache}: up to date ({report.kept.get('train', 0)} train, {report.kept.get('val', 0)} "
-            f"val "
-            f"photos of {report.size}x{report.size}); nothing to do ({report.seconds:.1f} s)"
+            f"val photos of {report.size}x{report.size}); nothing to do ({report.seconds:.1f} s)"
         )
         return
     table = Table(title=f"{report.cache}  ({report.size}x{report.size}, {report.seconds:.1f} s)")

@@ -63,8 +63,8 @@ def semantic(
     batch_size: int = typer.Option(64, "--batch-size", min=2, max=1024, help="Classifier training batch."),
     seed: int = typer.Option(0, "--seed", help="Seed of the classifier's weights, order and augmentation."),
 ) -> None:
-    """Semantic interpretability (Zhang et al. 2016): classifier accuracy on true-colour, grey and colorized
-    photos.
+    """Semantic interpretability (Zhang et al. 2016): classifier accuracy on true-colour, grey and
+    colorized photos.
 
     Trains a small CNN on the true-colour training split of CACHE (or loads --classifier).
 

@@ -1,6 +1,5 @@
 """The video part of ``chromalab colorize``: clip after clip, a progress bar of frames, one ``error:`` line
-for
-a clip that cannot be read or written while the others are still done."""
+for a clip that cannot be read or written while the others are still done."""
 
 from __future__ import annotations
 

@@ -62,18 +62,15 @@ def _channels_back(x: torch.Tensor) -> torch.Tensor:
 
 def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torch.Tensor) -> torch.Tensor:
     """Logits with the bins last (..., Q) -> per-bin weights (..., Q) whose weighted sum of centres is the
-    decoded
-    colour. Bins last: the softmax runs over contiguous memory, and one_hot puts its classes there (measured
-    on
-    the exported default graph, decoding a (1, 261, 64, 64) map with the bins second took 32 of its 50 ms, 16
-    of
-    them moving the mode's one-hot back).
+    decoded colour. Bins last: the softmax runs over contiguous memory, and one_hot puts its classes there
+    (measured on the exported default graph, decoding a (1, 261, 64, 64) map with the bins second took 32
+    of its 50 ms, 16 of them moving the mode's one-hot back).
 
-    A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an exported
-    graph (``colorize.export``) keeps it as an input: there the mode is the annealed mean's limit, a softmax
-    at
-    ``MODE_LIMIT`` (one-hot to float precision; bins within ~1e-5 of the top logit share its weight), so that
-    one softmax serves every temperature (an argmax and one-hot beside it took 4.6 of the graph's 23 ms)."""
+    A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an
+    exported graph (``colorize.export``) keeps it as an input: there the mode is the annealed mean's limit,
+    a softmax at ``MODE_LIMIT`` (one-hot to float precision; bins within ~1e-5 of the top logit share its
+    weight), so that one softmax serves every temperature (an argmax and one-hot beside it took 4.6 of the
+    graph's 23 ms)."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
     if method == "mode-hue":
@@ -378,7 +375,8 @@ def compute_gamut_bins(grid: int) -> JointBins:
 def bins_from_histogram(
     counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = ""
 ) -> JointBins:
-    """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels (Gustavsson)."""
+    """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels "
+    "(Gustavsson)."""
     counts = torch.as_tensor(np.asarray(counts))
     cells = torch.as_tensor(_grid_centres(grid), dtype=torch.float32)
     if counts.shape != (len(cells), len(cells)):

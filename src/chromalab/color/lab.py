@@ -110,11 +110,11 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
 
 def join_lightness(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """L (H, W) + ab (2, h, w) -> uint8 sRGB (H, W, 3): ``lab_to_srgb8`` of L joined with ab upsampled by
-    ``F.interpolate(mode="bilinear", align_corners=False)``, without ever holding the full-size ab; the torch
-    face of ``srgb8.upsample_lab_to_srgb8``, which renders every colorization.
+    ``F.interpolate(mode="bilinear", align_corners=False)``, without ever holding the full-size ab; the
+    torch face of ``srgb8.upsample_lab_to_srgb8``, which renders every colorization.
 
-    One fused C pass (``srgb8.upsample_lab_to_srgb8``) on ``torch.get_num_threads()`` threads. The upsampling
-    rounds as torch's AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit
+    One fused C pass (``srgb8.upsample_lab_to_srgb8``) on ``torch.get_num_threads()`` threads. The
+    upsampling rounds as torch's AVX2 / AVX512 CPU kernels do, so the result is the same bit for bit
     (tests/test_srgb8.py).
     """
     for name, x, dims in (("lightness", lightness, 2), ("ab", ab, 3)):

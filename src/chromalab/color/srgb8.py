@@ -2,10 +2,10 @@
 (``_srgb8``).
 
 ``lab.py`` holds the batched, differentiable torch conversions (the reference the tests compare against);
-this module is what the pipeline runs on full-resolution photos, and it imports only numpy, so the
-ONNX path (``runtime.py``) colorizes without loading torch. The colour constants live here; the three
-transfer curves below are written again in numpy only to build the tables (tests/test_srgb8.py checks
-them against ``lab.py``).
+this module is what the pipeline runs on full-resolution photos, and it imports only numpy, so the ONNX
+path (``runtime.py``) colorizes without loading torch. The colour constants live here; the three transfer
+curves below are written again in numpy only to build the tables (tests/test_srgb8.py checks them against
+``lab.py``).
 """
 
 from __future__ import annotations

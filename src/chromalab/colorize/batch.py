@@ -34,17 +34,17 @@ IDLE_SPIN_COUNT = "3000"  # GOMP_SPINCOUNT on an idle machine: 30000 measured no
 
 
 def polite_openmp() -> str:
-    """Choose how idle OpenMP threads wait, before torch is first imported (its libgomp reads the environment
-    then); returns the choice, for reports. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+    """Choose how idle OpenMP threads wait, before torch is first imported (its libgomp reads the
+    environment then); returns the choice, for reports. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT
+    wins.
 
-    Between two layers of a forward pass a worker thread either spins, ready at once, or sleeps and is woken
-    by
-    the next layer. Measured on the 2-core machine with the default network at 256 x 256 in its inference
-    form,
-    2 threads: idle, a brief spin 23-26 ms against 37-43 ms asleep; beside one or two busy processes, 72-74 ms
-    spinning briefly against 40-42 ms asleep (a spinning worker keeps a core from the process that needs it;
-    libgomp's default, a long spin, took 1.6 s; earlier, the then default network at 128 x 128 470 ms against
-    23 ms asleep). So the threads spin briefly when the machine is idle and sleep at once otherwise.
+    Between two layers of a forward pass a worker thread either spins, ready at once, or sleeps and is
+    woken by the next layer. Measured on the 2-core machine with the default network at 256 x 256 in its
+    inference form, 2 threads: idle, a brief spin 23-26 ms against 37-43 ms asleep; beside one or two busy
+    processes, 72-74 ms spinning briefly against 40-42 ms asleep (a spinning worker keeps a core from the
+    process that needs it; libgomp's default, a long spin, took 1.6 s; earlier, the then default network at
+    128 x 128 470 ms against 23 ms asleep). So the threads spin briefly when the machine is idle and sleep
+    at once otherwise.
     """
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return "as set in the environment"
@@ -86,11 +86,11 @@ def expand_inputs(
 
 def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> BaseColorizer:
     """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
-    backend
-    ``engine`` picks (``options.backend_for``). ``options``: size, temperature, decode (None: the model's).
+    backend ``engine`` picks (``options.backend_for``). ``options``: size, temperature, decode (None: the
+    model's).
 
-    ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line) when
-    the model cannot run there."""
+    ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
+    when the model cannot run there."""
     backend = backend_for(model, engine)
     if backend == "onnx":
         if importlib.util.find_spec("onnxruntime") is None:
@@ -118,14 +118,13 @@ def colorize_all(
     overwrite: bool = False,
     on_done: OnDone = lambda source, problem: None,
 ) -> int:
-    """Colorize every job into ``out_dir``; ``on_done`` hears of each, in input order; returns the failures.
+    """Colorize every job into ``out_dir``; ``on_done`` hears of each, in input order; returns the
+    failures.
 
-    A failure (unreadable input, an output that exists without ``overwrite``, or that would replace an input)
-    is an ``ImageError`` or ``OSError`` passed to ``on_done``; the other photos go on. The network runs in
-    this
-    thread while one worker reads the next photo and writes the previous one (Pillow, numpy and the sRGB
-    kernel
-    release the GIL), so a folder costs little more than its networks.
+    A failure (unreadable input, an output that exists without ``overwrite``, or that would replace an
+    input) is an ``ImageError`` or ``OSError`` passed to ``on_done``; the other photos go on. The network
+    runs in this thread while one worker reads the next photo and writes the previous one (Pillow, numpy
+    and the sRGB kernel release the GIL), so a folder costs little more than its networks.
     """
     if not jobs:
         return 0

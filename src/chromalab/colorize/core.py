@@ -95,9 +95,9 @@ class BaseColorizer:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
 
         ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a,
-        b]}``
-        (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size. A network
-        that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et al. 2004)."""
+        b]}`` (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size.
+        A network that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et
+        al. 2004)."""
         prepared = self.prepare(image, size=size)
         hint_map = self.hint_view(prepared, hints) if hints and self.takes_hints else None
         ab_small = self.predict_ab(
@@ -116,8 +116,7 @@ class BaseColorizer:
         scribbles: str | Path | Image.Image | None = None,
     ) -> Any:
         """ab (1, 2, h, w) with the hints and scribbles spread over it (Levin et al. 2004: ``spreading``),
-        ready
-        for ``render``; as it is when there are none."""
+        ready for ``render``; as it is when there are none."""
         if not hints and scribbles is None:
             return ab_small
         from chromalab.color.hints import as_hints

@@ -1,12 +1,11 @@
-"""Export a model file to ONNX, so that ``onnx_backend.OnnxColorizer`` colorizes without torch; and the check
-that
-both backends agree.
+"""Export a model file to ONNX, so that ``onnx_backend.OnnxColorizer`` colorizes without torch; and the
+check that both backends agree.
 
 The graph holds the network and its decoding: inputs ``lightness`` (B, 1, S, S), L in [0, 100], and
-``temperature`` (a scalar; <= 0.001 gives the mode, 1 the mean), output ``ab`` (B, 2, h, w) in Lab units, the
-annealed mean; a model over joint bins also gives ``ab_mode_hue`` (B, 2, h, w), its ``mode-hue`` decoding.
-Everything else the model file says (architecture, bins, recommended size and temperature) goes into the
-ONNX file's metadata under the key ``chromalab``, with the rule for the side the network takes.
+``temperature`` (a scalar; <= 0.001 gives the mode, 1 the mean), output ``ab`` (B, 2, h, w) in Lab units,
+the annealed mean; a model over joint bins also gives ``ab_mode_hue`` (B, 2, h, w), its ``mode-hue``
+decoding. Everything else the model file says (architecture, bins, recommended size and temperature) goes
+into the ONNX file's metadata under the key ``chromalab``, with the rule for the side the network takes.
 """
 
 from __future__ import annotations
@@ -34,9 +33,8 @@ CHECK_TEMPERATURES = (
 
 
 class DecodingNetwork(nn.Module):
-    """A network with its decoding: L (B, 1, S, S) in [0, 100] and T () -> ab (B, 2, h, w) in Lab units, and
-    for
-    joint bins the same in mode-hue."""
+    """A network with its decoding: L (B, 1, S, S) in [0, 100] and T () -> ab (B, 2, h, w) in Lab units,
+    and for joint bins the same in mode-hue."""
 
     def __init__(self, model: nn.Module, bins: Bins | None) -> None:
         super().__init__()

@@ -57,9 +57,8 @@ class HintSession:
 
     def set_hints(self, hints: list[Hint | dict]) -> None:
         """Replace the hints (photo pixels; ``ValueError`` naming a bad one) and run the decoder with them.
-        The
-        first call (the web page makes it when its editor opens) also factorises the photo's spreading system,
-        ~0.7 s for a large photo, so that each later change is quick."""
+        The first call (the web page makes it when its editor opens) also factorises the photo's spreading
+        system, ~0.7 s for a large photo, so that each later change is quick."""
         self.hints = as_hints(hints, self.size)
         if self.spreading is None:
             self.spreading = Spreading.for_photo(self.prepared.source)
@@ -82,8 +81,7 @@ class HintSession:
     def palette(self, x: int, y: int, *, count: int = PALETTE_SIZE) -> list[dict[str, object]]:
         """The network's most likely colours at pixel (x, y) of the photo, most likely first, each at least
         ``PALETTE_SPACING`` apart: ``{"color": "#rrggbb" (at the pixel's lightness), "ab": [a, b], "p":
-        share}``.
-        Empty for a regression model (it has one colour, no distribution)."""
+        share}``. Empty for a regression model (it has one colour, no distribution)."""
         check_point(x, y, self.size)
         bins = self.colorizer.bins
         if bins is None:

@@ -69,8 +69,7 @@ class OnnxColorizer(BaseColorizer):
     @property
     def bins(self) -> object:  # -> Bins | None
         """The model's bin set when its spec alone rebuilds it (gamut and channel bins; the graph does not
-        carry
-        the centres of ``data:G`` or ``file:PATH`` bins); imports torch, so only scoring asks for it."""
+        carry the centres of ``data:G`` or ``file:PATH`` bins); imports torch, so only scoring asks for it."""
         spec = self.metadata.get("bins")
         if not spec or not spec.startswith(("gamut:", "channels:")):
             return None
@@ -90,8 +89,7 @@ class OnnxColorizer(BaseColorizer):
         hint_map: None = None,
     ) -> np.ndarray:
         """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size (the
-        exported
-        graph is the automatic one: it takes no hints)."""
+        exported graph is the automatic one: it takes no hints)."""
         if hint_map is not None:
             raise ValueError("an exported graph takes no hints; use the torch engine")
         method, t = self.decoding(temperature, decode)

@@ -108,8 +108,7 @@ class Spreading:
         self, prior: np.ndarray | None, placed: dict[tuple[int, int], tuple[float, float]]
     ) -> np.ndarray:
         """ab (h, w, 2): the system's solution over ``prior`` (h, w, 2) with a hint of colour
-        ``placed[centre]``
-        (a, b) at each working pixel ``centre`` (row, column)."""
+        ``placed[centre]`` (a, b) at each working pixel ``centre`` (row, column)."""
         solution, discs = self._solve_with_responses(self._right_side(prior), list(placed))  # (n, 2): A^-1 b
         if discs:
             pixels = [where for where, _ in discs.values()]
@@ -143,10 +142,9 @@ class Spreading:
         self, given: np.ndarray, centres: list[tuple[int, int]]
     ) -> tuple[np.ndarray, dict]:
         """(A^-1 ``given`` (n, 2), {centre: (its disc's pixels, A^-1 g)} for the discs of ``centres`` that
-        hold a
-        free pixel (a disc inside a scribble changes nothing)), the responses of new discs solved in the same
-        call (one pass over the factors). Only these are kept afterwards; the kept ones are read once, so
-        two threads spreading at once cost at most a repeated solve."""
+        hold a free pixel (a disc inside a scribble changes nothing)), the responses of new discs solved in
+        the same call (one pass over the factors). Only these are kept afterwards; the kept ones are read
+        once, so two threads spreading at once cost at most a repeated solve."""
         known = self.responses
         discs = {centre: self._disc(centre) for centre in centres}
         new = [centre for centre, pixels in discs.items() if pixels.size and centre not in known]

@@ -47,11 +47,10 @@ class Colorizer(BaseColorizer):
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> Colorizer:
         """Load a bundled model by name (``default``, ``fast-v1``), a model file (.safetensors), or an
-        untrained
-        registered architecture by name (useful for speed measurements only). ``options``: size, temperature,
-        decode;
-        an option left out or None takes the model file's recommendation (``info["defaults"]``), if any. The
-        network is held in its inference form (``models.inference``: BatchNorms folded, channels-last)."""
+        untrained registered architecture by name (useful for speed measurements only). ``options``: size,
+        temperature, decode; an option left out or None takes the model file's recommendation
+        (``info["defaults"]``), if any. The network is held in its inference form (``models.inference``:
+        BatchNorms folded, channels-last)."""
         path = Path(name_or_path)
         if is_bundled(str(name_or_path)):
             path = bundled_weights(str(name_or_path))
@@ -79,9 +78,8 @@ class Colorizer(BaseColorizer):
         **options: object,
     ) -> Colorizer:
         """A registered architecture with random weights drawn from ``seed`` (the same every call; torch's
-        global
-        generator is left as it was); its colours are meaningless. Classification when the architecture allows
-        it (over ``bins``), regression otherwise."""
+        global generator is left as it was); its colours are meaningless. Classification when the
+        architecture allows it (over ``bins``), regression otherwise."""
         from chromalab.models import create_model, model_info
 
         bin_set = make_bins(bins) if "classification" in model_info(name).kinds else None
@@ -106,8 +104,7 @@ class Colorizer(BaseColorizer):
         hint_map: torch.Tensor | np.ndarray | None = None,
     ) -> torch.Tensor:
         """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S)] -> ab (B, 2, h, w) in Lab units at the
-        network's
-        output size."""
+        network's output size."""
         return self.decode_output(
             self.network_output(lightness, hint_map), temperature=temperature, decode=decode
         )
@@ -121,10 +118,9 @@ class Colorizer(BaseColorizer):
         self, lightness: torch.Tensor | np.ndarray, hint_map: torch.Tensor | np.ndarray | None = None
     ) -> torch.Tensor:
         """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the
-        bins,
-        or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any temperature.
-        ``hint_map``: (B, 3, S, S) for a network that ``takes_hints`` (``ValueError`` for one that does
-        not)."""
+        bins, or normalised ab (B, 2, h, w) for a regression model. Kept, it is decoded again at any
+        temperature. ``hint_map``: (B, 3, S, S) for a network that ``takes_hints`` (``ValueError`` for one
+        that does not)."""
         l_norm = normalize_l(torch.as_tensor(lightness))
         if hint_map is None:
             return self.model(l_norm)

@@ -1,4 +1,5 @@
-"""The cache format (written by ``chromalab.data.prepare``): layout, encodings, count tables; reading a cache.
+"""The cache format (written by ``chromalab.data.prepare``): layout, encodings, count tables; reading a
+cache.
 
 Layout of a cache folder (format ``chromalab-cache/1``)::
 
@@ -75,8 +76,8 @@ def encode_ab(ab: np.ndarray) -> np.ndarray:
 
 
 def count_ab(ab: np.ndarray) -> np.ndarray:
-    """(256, 256) int64 count table of stored ab (..., 2, H, W) int8: pixels of each (a, b) at [a + 128, b "
-    "+ 128]."""
+    """(256, 256) int64 count table of stored ab (..., 2, H, W) int8: pixels of each (a, b) at [a + 128, b
+    " "+ 128]."""
     index = np.asarray(ab).astype(np.int32) - AB_LIMITS[0]
     flat = index[..., 0, :, :] * 256 + index[..., 1, :, :]
     return np.bincount(flat.ravel(), minlength=256 * 256).astype(np.int64).reshape(256, 256)

@@ -93,13 +93,13 @@ def prepare(
     """Prepare ``sources`` into the cache folder ``out``; a no-op when ``out`` is up to date.
 
     ``val_fraction`` (default 0.05, or 0 with ``val_sources``) of each class goes to validation, drawn with
-    ``seed``; ``val_sources`` are validation only. ``workers``: decoding processes (None: all cores, 0: this
-    process). ``min_side`` (default ``size``): photos whose fitting side is at least this but below ``size``
-    are
-    enlarged to it, smaller ones dropped. ``exclude``: folders of photos never to train on (evaluation sets);
-    a candidate that is a near-duplicate of one of them (``near_duplicates``) is dropped, whatever its split.
-    ``progress(done, total)`` is called after each chunk. Raises ``FileNotFoundError`` (missing
-    source), ``FileExistsError`` (``out`` is something else), ``ValueError`` (bad option), ``PrepareError``.
+    ``seed``; ``val_sources`` are validation only. ``workers``: decoding processes (None: all cores, 0:
+    this process). ``min_side`` (default ``size``): photos whose fitting side is at least this but below
+    ``size`` are enlarged to it, smaller ones dropped. ``exclude``: folders of photos never to train on
+    (evaluation sets); a candidate that is a near-duplicate of one of them (``near_duplicates``) is
+    dropped, whatever its split. ``progress(done, total)`` is called after each chunk. Raises
+    ``FileNotFoundError`` (missing source), ``FileExistsError`` (``out`` is something else), ``ValueError``
+    (bad option), ``PrepareError``.
     """
     start = time.perf_counter()
     val_fraction = _val_fraction(val_fraction, val_sources)

@@ -7,7 +7,8 @@ Sources (``parse_source``):
   (``root/dogs/a/x.jpg`` -> ``dogs``), photos lying at the root get the root folder's name;
 - a webdataset-style ``.tar`` shard whose members are images keyed by basename; the class is the member's
   ``<key>.cls`` text if present, else its top-level folder inside the tar, else the shard's name;
-- 8-bit Lab arrays in the Kaggle "image colorization" layout (Santiago and Sieving): ``L.npy:ab.npy`` with L (N, H, W)
+- 8-bit Lab arrays in the Kaggle "image colorization" layout (Santiago and Sieving): ``L.npy:ab.npy`` with L
+(N, H, W)
   uint8 (OpenCV's L * 2.55) and ab (N, H, W, 2) uint8 (a + 128, b + 128), or a folder holding
   ``gray_scale.npy`` (at its root or one level down) and ``ab*.npy`` at its root, in ``ab/`` or ``ab/ab/``
   (concatenated in numeric order: ab1, ab2, ab3). The class is the folder's (or the L file's) name.

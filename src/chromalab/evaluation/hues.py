@@ -1,11 +1,9 @@
 """Hue fidelity: which hues a colorization gives its chromatic pixels, against the truth's.
 
 A pixel is chromatic when its Lab chroma sqrt(a^2 + b^2) exceeds ``CHROMATIC`` (below it the hue angle is
-noise);
-its hue is the Lab hue angle atan2(b, a) in degrees. Counts are kept per whole degree (``hue_counts``: 360
-columns, column k = hues in [k, k + 1)), so a set can pool its pixels exactly and any band edges on whole
-degrees
-can be read off afterwards:
+noise); its hue is the Lab hue angle atan2(b, a) in degrees. Counts are kept per whole degree
+(``hue_counts``: 360 columns, column k = hues in [k, k + 1)), so a set can pool its pixels exactly and any
+band edges on whole degrees can be read off afterwards:
 
 - ``NAMED_BANDS``: five bands a reader recognises (violet+magenta, red/orange, yellow, green, cyan/blue), the
   shares that show a colorizer's typical failure (a violet cast where the truth is yellow and green);
@@ -49,8 +47,8 @@ DEGREES = 360
 
 
 def hue_counts(ab: torch.Tensor | np.ndarray) -> np.ndarray:
-    """ab (2, H, W) in Lab units -> chromatic pixels per whole degree of hue: (360,) int64, column k = [k, "
-    "k+1)."""
+    """ab (2, H, W) in Lab units -> chromatic pixels per whole degree of hue: (360,) int64, column k = [k,
+    " "k+1)."""
     a, b = np.asarray(ab, dtype=np.float64).reshape(2, -1)
     chromatic = np.hypot(a, b) > CHROMATIC
     degrees = np.degrees(np.arctan2(b[chromatic], a[chromatic])) % DEGREES  # [0, 360)
@@ -78,9 +76,8 @@ def histogram(counts: np.ndarray) -> np.ndarray:
 
 
 def tv_distance(counts: np.ndarray, true_counts: np.ndarray) -> float | None:
-    """Total-variation distance between the 12-band hue histograms of ``counts`` and ``true_counts``, in [0,
-    1];
-    None when either has no chromatic pixel (a grey rendering has no hues to compare)."""
+    """Total-variation distance between the 12-band hue histograms of ``counts`` and ``true_counts``, in
+    [0, 1]; None when either has no chromatic pixel (a grey rendering has no hues to compare)."""
     if not np.sum(counts) or not np.sum(true_counts):
         return None
     return float(0.5 * np.abs(histogram(counts) - histogram(true_counts)).sum())
@@ -88,9 +85,8 @@ def tv_distance(counts: np.ndarray, true_counts: np.ndarray) -> float | None:
 
 def hue_summary(counts: np.ndarray, true_counts: np.ndarray, pixels: int) -> dict[str, float | None]:
     """The JSON keys of hue fidelity, of ``pixels`` pixels in all: ``chromatic`` and ``chromatic_gt`` (the
-    share
-    of the pixels that are chromatic), ``hue_<band>`` and ``hue_<band>_gt`` (shares of the chromatic ones),
-    and ``hue_tv``."""
+    share of the pixels that are chromatic), ``hue_<band>`` and ``hue_<band>_gt`` (shares of the chromatic
+    ones), and ``hue_tv``."""
     ours, truth = named_shares(counts), named_shares(true_counts)
     out: dict[str, float | None] = {
         "chromatic": np.sum(counts) / pixels,

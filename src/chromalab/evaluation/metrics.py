@@ -1,9 +1,8 @@
-"""Colorization metrics: pure, deterministic functions of a prediction and its ground truth, and the one list
-of
-the metric names that tables show (``SHOWN_METRICS``).
+"""Colorization metrics: pure, deterministic functions of a prediction and its ground truth, and the one
+list of the metric names that tables show (``SHOWN_METRICS``).
 
-Conventions. RGB images are numpy ``uint8`` arrays (H, W, 3) (or any real dtype holding 8-bit values);
-ab images are float tensors or arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` makes them.
+Conventions. RGB images are numpy ``uint8`` arrays (H, W, 3) (or any real dtype holding 8-bit values); ab
+images are float tensors or arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` makes them.
 
 - ``psnr``, ``ssim``: on 8-bit sRGB, data range 255; SSIM follows Wang et al. 2004 (Gaussian window,
   sigma 1.5, population covariance, mean over channels) and matches scikit-image's
@@ -14,8 +13,10 @@ ab images are float tensors or arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` 
   pixels over a whole set (exact set-level AuC, not a mean of per-image AuCs) and rebalance by the inverse
   frequency of each pixel's ground-truth colour bin.
 - ``colorfulness``: Hasler and Suesstrunk 2003 on 8-bit values.
-- ``closeness``: Agrawal and Sawhney's Frobenius norm of the ab difference, and the same per pixel (RMS ab error).
-- ``bin_agreement``: Agrawal and Sawhney's classification accuracy: does the prediction fall in the true colour's bin.
+- ``closeness``: Agrawal and Sawhney's Frobenius norm of the ab difference, and the same per pixel (RMS ab
+error).
+- ``bin_agreement``: Agrawal and Sawhney's classification accuracy: does the prediction fall in the true
+colour's bin.
 """
 
 from __future__ import annotations
@@ -213,7 +214,8 @@ def auc(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) 
 
 
 def closeness(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) -> tuple[float, float]:
-    """Agrawal and Sawhney's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same / sqrt(H W)).
+    """Agrawal and Sawhney's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same /
+    sqrt(H W)).
 
     The second value is the root-mean-square per-pixel ab distance, comparable across image sizes.
     """
@@ -234,7 +236,8 @@ def bin_agreement(
     *,
     true_index: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Fraction of pixels whose predicted ab falls in the same bin as the true ab (Agrawal and Sawhney, section 5.4).
+    """Fraction of pixels whose predicted ab falls in the same bin as the true ab (Agrawal and Sawhney,
+    section 5.4).
 
     Works for any bin set on decoded colours, whatever bins (if any) the model predicts. Returns
     ``{"both": ...}``; per-channel bins add ``"a"`` and ``"b"`` (Agrawal and Sawhney require both to match).

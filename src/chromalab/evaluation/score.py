@@ -1,17 +1,16 @@
 """Score a colorizer on a folder of colour photos, next to the grey baseline (ab = 0).
 
-For each photo: ground truth RGB (8-bit) -> L at full resolution -> the colorizer's own path, as ``chromalab
-colorize`` takes it (``view`` at ``size`` -> ``predict_ab`` -> ``render``: ab upsampled and joined with the
-ground-truth L) -> 8-bit RGB, which is compared with the ground truth. Any backend scores: a ``.safetensors``
-model on torch, an exported ``.onnx`` graph on onnxruntime. Every metric sees only the two rendered 8-bit
-images (the ab metrics use
-the Lab of the rendering, so gamut clipping counts, as the user sees it). The grey baseline renders the
-same L with ab = 0 as exact greys (R = G = B).
+For each photo: ground truth RGB (8-bit) -> L at full resolution -> the colorizer's own path, as
+``chromalab colorize`` takes it (``view`` at ``size`` -> ``predict_ab`` -> ``render``: ab upsampled and
+joined with the ground-truth L) -> 8-bit RGB, which is compared with the ground truth. Any backend scores:
+a ``.safetensors`` model on torch, an exported ``.onnx`` graph on onnxruntime. Every metric sees only the
+two rendered 8-bit images (the ab metrics use the Lab of the rendering, so gamut clipping counts, as the
+user sees it). The grey baseline renders the same L with ab = 0 as exact greys (R = G = B).
 
 Set-level numbers: PSNR, SSIM, colorfulness and closeness are means of per-image values; AuC, rebalanced
 AuC, bin accuracies and hue fidelity (``hues``) pool all pixels of the set (exact, so larger images weigh
-more). The rebalanced AuC weights each pixel by the inverse frequency of its ground-truth grid-10 colour class
-over the whole set: per-class error histograms are accumulated and combined at the end
+more). The rebalanced AuC weights each pixel by the inverse frequency of its ground-truth grid-10 colour
+class over the whole set: per-class error histograms are accumulated and combined at the end
 (``metrics.accuracy_curve``).
 """
 
@@ -154,7 +153,8 @@ def _finite(value: float | None) -> float | None:
 
 
 def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, Bins]:
-    """Bin sets of the accuracy metrics: Agrawal and Sawhney's per-channel sets plus ``bins`` or the model's own.
+    """Bin sets of the accuracy metrics: Agrawal and Sawhney's per-channel sets plus ``bins`` or the model's
+    own.
 
     Accuracy compares decoded colours, never logits, so any bin set scores any model, including a
     regression model (which has no bins: then only ``bins`` adds ``accuracy_bins``).

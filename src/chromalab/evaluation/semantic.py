@@ -1,11 +1,11 @@
-"""Semantic interpretability test of a colorizer, after Zhang et al. 2016 (section 3.1, Table 1, "VGG top-1").
+"""Semantic interpretability test of a colorizer, after Zhang et al. 2016 (section 3.1, Table 1, "VGG
+top-1").
 
 Zhang et al. give colorized ImageNet validation photos to a VGG classifier trained on colour photos: the
 classifier loses accuracy on grey photos and colorized photos recover part of it. The same test here,
 adapted to what a prepared cache holds: a small CNN (``classifier.SemanticClassifier``) is trained from
-scratch on the
-TRUE-COLOUR training split of the cache (labels: the class folders), then scored on the validation split
-in three versions of each photo:
+scratch on the TRUE-COLOUR training split of the cache (labels: the class folders), then scored on the
+validation split in three versions of each photo:
 
 - true colour: the cache's L and ab;
 - grey: the cache's L with ab = 0 exactly;
@@ -165,7 +165,8 @@ def obtain_classifier(
     """Load the classifier at ``path`` when it exists, else train one on the cache (saved at ``path`` if
     given).
 
-    Returns the model and its description: ``{"classes", "side", "widths", "training": {...}, "cache": ...}``.
+    Returns the model and its description: ``{"classes", "side", "widths", "training": {...}, "cache":
+    ...}``.
     """
     check_cache(cache)
     if path is not None and Path(path).is_file():

@@ -49,8 +49,7 @@ class TemporalScores:
 
     def add(self, rgb: np.ndarray, motion: tuple[np.ndarray, np.ndarray] | None) -> None:
         """``motion``: (the truth's flow from this frame back to the previous one, where it is reliable) or
-        None
-        for the first frame."""
+        None for the first frame."""
         self.histograms.append(rgb_histograms(rgb))
         frame = rgb.astype(np.float32) / 255.0
         if motion is not None and self.previous is not None:

@@ -1,8 +1,6 @@
 """An experiment's work as child processes: one ``chromalab train`` and several ``chromalab evaluate``
-commands
-per run, run ``parallel`` at a time on ``cores / parallel`` threads each; a job whose result exists is
-skipped,
-so an interrupted experiment goes on where it stopped."""
+commands per run, run ``parallel`` at a time on ``cores / parallel`` threads each; a job whose result
+exists is skipped, so an interrupted experiment goes on where it stopped."""
 
 from __future__ import annotations
 

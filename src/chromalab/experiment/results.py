@@ -1,6 +1,5 @@
 """An experiment's results: every trained run profiled and its scores gathered (``results.json``), one
-Markdown
-table (``results.md``) and a grid of colorizations (``comparison.png``)."""
+Markdown table (``results.md``) and a grid of colorizations (``comparison.png``)."""
 
 from __future__ import annotations
 

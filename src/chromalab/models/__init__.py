@@ -1,11 +1,11 @@
 """Colorization networks and their files.
 
-``registry`` (``@register_model``, ``create_model``, the input-side rule), ``blocks`` shared by the families,
-one file per family (each registers itself; a new family is one new file here, found on first lookup),
-``checkpoint`` (self-describing model files), ``spec`` (what a model file says, torch-free), ``profile``
-(parameters, FLOPs, time) and ``inference`` (a loaded network's inference form). Imports ``color`` and
-``files`` only; imported by every stage above it. Names are
-loaded on first use, so that ``chromalab.models.spec`` stays torch-free for the ONNX backend.
+``registry`` (``@register_model``, ``create_model``, the input-side rule), ``blocks`` shared by the
+families, one file per family (each registers itself; a new family is one new file here, found on first
+lookup), ``checkpoint`` (self-describing model files), ``spec`` (what a model file says, torch-free),
+``profile`` (parameters, FLOPs, time) and ``inference`` (a loaded network's inference form). Imports
+``color`` and ``files`` only; imported by every stage above it. Names are loaded on first use, so that
+``chromalab.models.spec`` stays torch-free for the ONNX backend.
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ def tanh_ab(x: torch.Tensor) -> torch.Tensor:
 
 
 def scaled(channels: int, width: float) -> int:
-    """Channel count times a width multiplier, at least 4 and a multiple of 4 (Santiago and Sieving's kernel "
-    "multiplier)."""
+    """Channel count times a width multiplier, at least 4 and a multiple of 4 (Santiago and Sieving's
+    kernel " "multiplier)."""
     return max(4, round(channels * width / 4) * 4)
 
 

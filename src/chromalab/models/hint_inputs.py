@@ -1,10 +1,10 @@
 """Colour hints as an input of a decoder, in the manner of Zhang et al. 2017: the user's (or the sampler's)
-hint
-map, pooled to each scale the decoder works at, and turned into an offset added to the decoder's features.
+hint map, pooled to each scale the decoder works at, and turned into an offset added to the decoder's
+features.
 
-A hint map is (B, 3, H, W) at the network's view: a and b in Lab units where a hint is, and a mask that is 1
-there; zeros elsewhere (``color.hints.hint_map`` draws one). Every layer here is bias-free and the last one of
-each scale starts at zero, so that
+A hint map is (B, 3, H, W) at the network's view: a and b in Lab units where a hint is, and a mask that is
+1 there; zeros elsewhere (``color.hints.hint_map`` draws one). Every layer here is bias-free and the last
+one of each scale starts at zero, so that
 
 - an empty map gives an offset of exactly zero: the network with no hints is the automatic one, and
 - a trained automatic network gains this module without changing its output before fine-tuning.
@@ -23,9 +23,8 @@ HIDDEN = 32  # channels of each scale's small spreading network
 
 
 def pool_hints(hint_map: torch.Tensor, stride: int) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 3, H/stride, W/stride): per cell the mean ab of its hinted pixels (normalised, ab
-    / 110)
-    and a mask that is 1 where the cell holds any hinted pixel."""
+    """(B, 3, H, W) -> (B, 3, H/stride, W/stride): per cell the mean ab of its hinted pixels (normalised,
+    ab / 110) and a mask that is 1 where the cell holds any hinted pixel."""
     ab, mask = hint_map[:, :2] / AB_SCALE, hint_map[:, 2:]
     covered = F.avg_pool2d(mask, stride)  # share of hinted pixels in each cell
     mean_ab = F.avg_pool2d(ab * mask, stride) / covered.clamp(min=1e-6)

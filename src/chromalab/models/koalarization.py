@@ -2,9 +2,8 @@
 
 Encoder conv 64 s2, 128, 128 s2, 256, 256 s2, 512, 512, 256 (all 3x3, ReLU) -> fusion with the global
 embedding (``global_features``; ``extractor="efficientnet", pretrained=True`` is the seed's design: an
-ImageNet classifier's outputs, EfficientNet-Lite0's here) to 256 at H/8 -> decoder conv 128, up, 64, 64, up,
-32, 2 (tanh), up -> ab at
-H x W.
+ImageNet classifier's outputs, EfficientNet-Lite0's here) to 256 at H/8 -> decoder conv 128, up, 64, 64,
+up, 32, 2 (tanh), up -> ab at H x W.
 """
 
 from __future__ import annotations

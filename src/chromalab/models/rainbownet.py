@@ -9,17 +9,17 @@
   Q logits (the seed's softmax lives in the loss / decoder, outside the network).
 - ``rainbownet-v2`` (section 4.3): v1 without the fusion and without BatchNorm.
 
-Resolution: the seed's output is 224x224xQ for a 224x224 input, and its decoder holds four 2x
-upsamplings, so each encoder block ends in a stride-2 convolution (as Zhang et al.'s blocks, Gustavsson) and
-the trunk runs at H/16. The last decoder block upsamples to H, where the 128 convolution and the head run:
-at 256x256 those two layers cost more than a third of the FLOPs (docs/models.md). Upsampling is
-nearest-neighbour (Keras' UpSampling2D) to the size of the matching encoder stage, so any H, W works.
+Resolution: the seed's output is 224x224xQ for a 224x224 input, and its decoder holds four 2x upsamplings,
+so each encoder block ends in a stride-2 convolution (as Zhang et al.'s blocks, Gustavsson) and the trunk
+runs at H/16. The last decoder block upsamples to H, where the 128 convolution and the head run: at 256x256
+those two layers cost more than a third of the FLOPs (docs/models.md). Upsampling is nearest-neighbour
+(Keras' UpSampling2D) to the size of the matching encoder stage, so any H, W works.
 
-Global embedding (v1): the seed fuses Inception-ResNet-v2's 1000-vector; no such weights exist here, so
-the default extractor is ``SmallGlobalEncoder`` trained jointly (``extractor="small"``, ``embedding_dim``
-1000); any ``nn.Module`` mapping normalised L to (B, embedding_dim) can replace it (see ``global_features``).
-The
-fusion layer is Iizuka's: embedding repeated over the H/16 grid, concatenated, 1x1 convolution to 512.
+Global embedding (v1): the seed fuses Inception-ResNet-v2's 1000-vector; no such weights exist here, so the
+default extractor is ``SmallGlobalEncoder`` trained jointly (``extractor="small"``, ``embedding_dim``
+1000); any ``nn.Module`` mapping normalised L to (B, embedding_dim) can replace it (see
+``global_features``). The fusion layer is Iizuka's: embedding repeated over the H/16 grid, concatenated,
+1x1 convolution to 512.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class RainbowNet(nn.Module):
 
 
 class RainbowNetV0(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W): Ling et al.'s ReLU encoder-decoder baseline."""
+    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W): Ling et al.'s ReLU encoder-decoder "
+    "baseline."""
 
     def __init__(self, *, width: float = 1.0) -> None:
         super().__init__()

@@ -1,11 +1,14 @@
 """Small networks of Agrawal and Sawhney and of Santiago and Sieving (docs/references.md).
 
-- ``cifar-baseline`` (Agrawal and Sawhney section 4.1): "3 layers of CNN followed by a Fully Connected layer", ReLU and
+- ``cifar-baseline`` (Agrawal and Sawhney section 4.1): "3 layers of CNN followed by a Fully Connected
+layer", ReLU and
   BatchNorm, L2 loss, on 32x32 CIFAR-10. Regression; the fully connected layer fixes the input size.
-- ``small64`` (Agrawal and Sawhney section 4.2.3, figure 4): 9 convolutions, kernel 5, stride 1, each followed by ReLU
+- ``small64`` (Agrawal and Sawhney section 4.2.3, figure 4): 9 convolutions, kernel 5, stride 1, each
+followed by ReLU
   and BatchNorm; flatten; a fully connected layer whose output is reshaped to 64x64x2. Option ``dropout``:
   the "L2 with dropout" variant, dropout right after every BatchNorm (section 4.2.7).
-- ``zhang-small`` (Santiago and Sieving): Zhang et al.'s network with a "kernel multiplier" of 16, 32 or 64 filters
+- ``zhang-small`` (Santiago and Sieving): Zhang et al.'s network with a "kernel multiplier" of 16, 32 or 64
+filters
   instead of 64: ``ZhangNet`` (zhang.py) with width = multiplier / 64.
 
 How the fully connected layer stays sane. Figure 4 says the numbers below the convolutions are their
@@ -16,7 +19,8 @@ the text: ours double like Zhang's (32, 32, 64, 64, 128, 128, then 64, 32) and t
 narrows to ``bottleneck`` channels (4), so the layer is 28*28*4 -> 64*64*2 (25.7 M weights) rather than
 64*64*C -> 64*64*2 (billions).
 
-Classification (Agrawal and Sawhney's per-channel bins, ``--bins channels:N`` -> Q = 2N logits): the fully connected
+Classification (Agrawal and Sawhney's per-channel bins, ``--bins channels:N`` -> Q = 2N logits): the fully
+connected
 layer is the same (64x64x2); a per-pixel head (1x1 convolution to 64, ReLU, 1x1 to Q) turns those two
 maps into Q logits, since a fully connected layer to 64x64xQ would be Q/2 times larger again.
 """
@@ -56,7 +60,8 @@ class ConvFCNet(nn.Module):
         self.size = size
         layers: list[nn.Module] = []
         for c_in, c_out in zip((1, *channels[:-1]), channels, strict=True):
-            # Agrawal and Sawhney: ReLU then BatchNorm after every convolution, dropout right after the BatchNorm
+            # Agrawal and Sawhney: ReLU then BatchNorm after every convolution, dropout right after the
+            # BatchNorm
             layers += [nn.Conv2d(c_in, c_out, KERNEL), nn.ReLU(inplace=True), nn.BatchNorm2d(c_out)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

@@ -19,8 +19,8 @@ GRAPH_MODE_HUE_OUTPUT = "ab_mode_hue"
 
 def side_for(requested: int, *, fixed: int | None = None, step: int | None = None) -> int:
     """The square side a network takes when asked for ``requested``: its ``fixed`` side if it has one, else
-    the
-    nearest multiple of ``step`` if it needs one, else ``requested`` (``registry.side_rule`` says which)."""
+    the nearest multiple of ``step`` if it needs one, else ``requested`` (``registry.side_rule`` says
+    which)."""
     if fixed is not None:
         return fixed
     if step is not None:

@@ -1,18 +1,16 @@
 """The web app's routes (FastAPI). The page (``static/``) uses the same API as any other client.
 
 ``GET /api/health``; ``GET /api/models``; ``POST /api/colorize`` (multipart ``file``, optional
-``temperature``,
-``size``, ``format``, ``model`` -> the colorized image at the input's size); ``POST /api/uploads`` (the
-network
-runs once; the upload is kept) then ``GET /api/uploads/ID/preview?temperature=T`` (re-decoded and rendered
-without the network), ``PUT /api/uploads/ID/hints`` (JSON ``{"hints": [...]}`` as ``--hints`` files have them:
-the decoder runs again), ``GET /api/uploads/ID/palette?x=&y=`` (the network's likeliest colours there),
-``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
-Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image), 401 (token), 403 (a state-changing
-request from another site), 404, 408 (a body that came too slowly), 413 (too many bytes or pixels), 415 (not
-an
-image at all), 421 (a Host name the server was not started for: ``guard``) or 503 (the pool, or the slots for
-bodies being received, are full). With ``--study``, the human studies' routes too (``study_routes``).
+``temperature``, ``size``, ``format``, ``model`` -> the colorized image at the input's size); ``POST
+/api/uploads`` (the network runs once; the upload is kept) then ``GET
+/api/uploads/ID/preview?temperature=T`` (re-decoded and rendered without the network), ``PUT
+/api/uploads/ID/hints`` (JSON ``{"hints": [...]}`` as ``--hints`` files have them: the decoder runs again),
+``GET /api/uploads/ID/palette?x=&y=`` (the network's likeliest colours there), ``.../download``, ``DELETE
+/api/uploads/ID`` and ``GET /api/download.zip?ids=...``. Errors are ``{"error": "..."}`` with 400 (bad
+field, not a readable image), 401 (token), 403 (a state-changing request from another site), 404, 408 (a
+body that came too slowly), 413 (too many bytes or pixels), 415 (not an image at all), 421 (a Host name the
+server was not started for: ``guard``) or 503 (the pool, or the slots for bodies being received, are full).
+With ``--study``, the human studies' routes too (``study_routes``).
 """
 
 from __future__ import annotations
@@ -113,9 +111,8 @@ def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
 
 
 def remove_left_over_folders(parent: Path | None = None) -> list[Path]:
-    """Remove the temporary folders of servers that were killed (kill -9: no time to remove their own): ours
-    by
-    name, whose process id is no running process. Returns them."""
+    """Remove the temporary folders of servers that were killed (kill -9: no time to remove their own):
+    ours by name, whose process id is no running process. Returns them."""
     removed = []
     for folder in Path(parent or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
         pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
@@ -195,8 +192,7 @@ def validation_message(error: RequestValidationError) -> str:
 
 def _token(app: FastAPI, token: str | None) -> None:
     """With a token, every request carries it: header ``Authorization: Bearer T``, query ``?token=T`` (the
-    page's
-    address, which then sets a cookie for the page's own requests) or that cookie."""
+    page's address, which then sets a cookie for the page's own requests) or that cookie."""
     if token is None:
         return
 

@@ -1,7 +1,7 @@
 """Request bodies read under limits: at most so many bytes, at least a minimum average rate (a client that
-trickles its body is cut off, 408), at most so many bodies being received at once (503); their JSON is parsed
-by
-``files.parse_json``, whose nesting never reaches the interpreter's recursion limit (400, never 500).
+trickles its body is cut off, 408), at most so many bodies being received at once (503); their JSON is
+parsed by ``files.parse_json``, whose nesting never reaches the interpreter's recursion limit (400, never
+500).
 
 Each limit bounds what a slow or hostile client can hold: eight unfinished 45 MB uploads held 360 MB, and a
 body sent a byte at a time kept its connection for as long as the client liked."""
@@ -30,10 +30,9 @@ class BodyError(Exception):
 
 class Receiving:
     """At most ``limit`` request bodies received at once, at most ``per_client`` of them from one client
-    address
-    (one address cannot take every slot: eight bodies of one client, sent and then stalled, held every upload
-    off); one more waits up to ``wait`` seconds for a slot (a burst of honest clients queues; its bodies wait
-    unread, a few kB each), then gets 503. Event loop only."""
+    address (one address cannot take every slot: eight bodies of one client, sent and then stalled, held
+    every upload off); one more waits up to ``wait`` seconds for a slot (a burst of honest clients queues;
+    its bodies wait unread, a few kB each), then gets 503. Event loop only."""
 
     def __init__(self, limit: int, *, per_client: int, wait: float = 10.0) -> None:
         self.limit, self.per_client, self.wait = limit, per_client, wait
@@ -44,8 +43,7 @@ class Receiving:
     @contextlib.asynccontextmanager
     async def slot(self, client: str) -> AsyncIterator[None]:
         """One body received meanwhile from ``client``; ``BodyError`` 503 when that client holds
-        ``per_client``
-        slots already, or when no slot frees within ``wait`` seconds."""
+        ``per_client`` slots already, or when no slot frees within ``wait`` seconds."""
         async with self._free:
             if self.by_client.get(client, 0) >= self.per_client:
                 raise BodyError(
@@ -74,10 +72,9 @@ class Receiving:
 
 @dataclass(frozen=True)
 class Pace:
-    """A body must arrive at ``min_rate`` bytes per second on average, after ``grace`` seconds for free, and
-    never stall for longer than ``grace``: bytes sent at once buy no time to stall on (45 MB sent, then
-    nothing,
-    held its receiving slot for 920 s under the average alone)."""
+    """A body must arrive at ``min_rate`` bytes per second on average, after ``grace`` seconds for free,
+    and never stall for longer than ``grace``: bytes sent at once buy no time to stall on (45 MB sent, then
+    nothing, held its receiving slot for 920 s under the average alone)."""
 
     grace: float
     min_rate: float

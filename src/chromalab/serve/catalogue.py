@@ -1,6 +1,6 @@
 """The models the web app offers: the bundled ones (``default`` first) and every model file in
-``--models-dir``, each
-loaded once (on first use) and described in a few lines from its model card or its own metadata."""
+``--models-dir``, each loaded once (on first use) and described in a few lines from its model card or its
+own metadata."""
 
 from __future__ import annotations
 

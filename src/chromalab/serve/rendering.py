@@ -72,8 +72,7 @@ def shrink(source: Lightness, side: int) -> Lightness:
 
 def preview(upload: Upload, *, temperature: float | None, grey: bool = False) -> bytes:
     """The preview of an upload as JPEG: its colorization at ``temperature`` (decoded again from the kept
-    network
-    output, no network), or the grey photo the network sees."""
+    network output, no network), or the grey photo the network sees."""
     if grey:
         return encode_image(Image.fromarray(gray_rendering(upload.preview.lightness)), PREVIEW_FORMAT)
     return encode_image(

@@ -190,9 +190,8 @@ async def preview(request: Request, upload_id: str, grey: bool = False) -> Respo
 
 @router.put("/api/uploads/{upload_id}/hints")
 async def hints(request: Request, upload_id: str) -> dict[str, object]:
-    """Replace the upload's colour hints: JSON ``{"hints": [{"x": .., "y": .., "color": "#rrggbb" | "ab": [a,
-    b]}]}``
-    in photo pixels (``color.hints``); the previews and downloads that follow have them."""
+    """Replace the upload's colour hints: JSON ``{"hints": [{"x": .., "y": .., "color": "#rrggbb" | "ab":
+    [a, b]}]}`` in photo pixels (``color.hints``); the previews and downloads that follow have them."""
     server = _server(request)
     kept = _upload(server, upload_id)
     body = await read_body(
@@ -239,8 +238,7 @@ async def forget(request: Request, upload_id: str) -> dict[str, bool]:
 @router.get("/api/download.zip")
 async def download_all(request: Request, ids: str) -> StreamingResponse:
     """Every upload of ``ids`` (comma-separated, each once, at most ``MAX_ZIP_IDS``) at full resolution, in
-    one
-    zip streamed as its photos are rendered: one photo in memory at a time, however many are asked for."""
+    one zip streamed as its photos are rendered: one photo in memory at a time, however many are asked for."""
     server = _server(request)
     options = _query(request)
     wanted = list(

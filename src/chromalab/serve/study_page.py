@@ -84,8 +84,7 @@ def _counts(entry: dict, field: str) -> str:
 
 def rate_plot(label: str, entry: dict) -> str:
     """An inline SVG of one proportion: the rate as a bar, its Wilson interval as a thick whisker, the
-    bootstrap
-    interval as a thin one below, chance (50 %) as a dashed line."""
+    bootstrap interval as a thin one below, chance (50 %) as a dashed line."""
     span = PLOT_WIDTH - 2 * PLOT_MARGIN
 
     def x(rate: float) -> float:

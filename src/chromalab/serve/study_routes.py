@@ -1,20 +1,17 @@
 """The routes of the human studies (``chromalab serve --study FILE``); ``app.create_app`` mounts them.
 
-Participant (no personal data: a random id the page keeps in the browser):
-``GET /study/NAME`` (the page), ``GET /api/study/NAME`` (what the instructions need),
-``GET /api/study/NAME/next?participant=P`` -> ``{"trial", "images": [url, url], "question", ...}`` or
-``{"done": true}`` (a new participant id is enrolled: at most ``Newcomers`` per client, else 429),
-``POST /api/study/NAME/answer`` ``{"participant", "trial", "choice": 0|1}`` (at most ``bodies.JSON_BYTES``;
-acknowledged after its commit; refused with 400 malformed, 403 another participant's trial, 404 unknown trial,
-409 repeated or out of turn), ``GET /api/study/NAME/pictures/TRIAL/SIDE`` (a picture; the address says nothing
-of its source).
-Admin, with the study's token (``?token=``): ``GET /study/NAME/results`` (the page), ``GET
-/api/study/NAME/results``
-(the summary of ``chromalab study results``) and ``GET /api/study/NAME/results.csv`` (one row per answer).
+Participant (no personal data: a random id the page keeps in the browser): ``GET /study/NAME`` (the page),
+``GET /api/study/NAME`` (what the instructions need), ``GET /api/study/NAME/next?participant=P`` ->
+``{"trial", "images": [url, url], "question", ...}`` or ``{"done": true}`` (a new participant id is
+enrolled: at most ``Newcomers`` per client, else 429), ``POST /api/study/NAME/answer`` ``{"participant",
+"trial", "choice": 0|1}`` (at most ``bodies.JSON_BYTES``; acknowledged after its commit; refused with 400
+malformed, 403 another participant's trial, 404 unknown trial, 409 repeated or out of turn), ``GET
+/api/study/NAME/pictures/TRIAL/SIDE`` (a picture; the address says nothing of its source). Admin, with the
+study's token (``?token=``): ``GET /study/NAME/results`` (the page), ``GET /api/study/NAME/results`` (the
+summary of ``chromalab study results``) and ``GET /api/study/NAME/results.csv`` (one row per answer).
 
 The handlers are plain functions: FastAPI runs them in its thread pool, so a commit never blocks the event
-loop
-(the answer's handler reads its body on the loop, then commits in the same thread pool).
+loop (the answer's handler reads its body on the loop, then commits in the same thread pool).
 """
 
 from __future__ import annotations

@@ -35,8 +35,7 @@ class Upload:
     @property
     def nbytes(self) -> int:
         """Memory held: the session's answers and factors, the photo's full-resolution lightness and view
-        (kept
-        for the spreading and the palette), and the preview."""
+        (kept for the spreading and the palette), and the preview."""
         prepared = self.session.prepared
         preview = 0 if self.preview is prepared.source else lightness_bytes(self.preview)
         return (
@@ -57,8 +56,7 @@ def safe_stem(filename: str | None) -> str:
 
 class UploadStore:
     """Uploads by id; at most ``max_bytes`` of outputs and previews; each dropped ``ttl`` seconds after its
-    last
-    use. Thread-safe. The originals live in ``folder`` and are deleted with their upload."""
+    last use. Thread-safe. The originals live in ``folder`` and are deleted with their upload."""
 
     def __init__(self, folder: Path, *, max_bytes: int, ttl: float) -> None:
         self.folder = Path(folder)

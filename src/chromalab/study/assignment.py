@@ -41,8 +41,7 @@ class _Balance:
 
     def pick(self, quota: Counter, photos: list[str], rng: random.Random) -> tuple[Condition, str]:
         """The (condition with trials left in ``quota``, photo) pair seen least by this participant, then
-        least
-        shown together, then with the least shown photo; counts and quota updated."""
+        least shown together, then with the least shown photo; counts and quota updated."""
         condition, photo = min(
             ((c, p) for c in quota if quota[c] > 0 for p in photos),
             key=lambda pair: (self.seen[pair[1]], self.pairs[pair], self.photos[pair[1]], rng.random()),
@@ -61,10 +60,9 @@ def participant_trials(
     earlier: Iterable[tuple[Condition, str]] | Counter,
     rng: random.Random,
 ) -> list[Trial]:
-    """Practice trials then counted trials of a new participant. ``earlier``: the (condition, photo) of every
-    counted trial given to earlier participants, or a Counter of them (what the study file keeps: its size
-    does
-    not grow with the participants)."""
+    """Practice trials then counted trials of a new participant. ``earlier``: the (condition, photo) of
+    every counted trial given to earlier participants, or a Counter of them (what the study file keeps: its
+    size does not grow with the participants)."""
     balance = _Balance()
     for (condition, photo), count in (earlier if isinstance(earlier, Counter) else Counter(earlier)).items():
         balance.pairs[(condition, photo)] += count
@@ -100,9 +98,8 @@ def _practice(plan: StudyPlan, photos: list[str], rng: random.Random) -> list[tu
 
 
 def _placed(drawn: list[tuple[Condition, str]], rng: random.Random) -> list[Trial]:
-    """Trials with their sides: within each condition, the first source on the left in half of them (the odd
-    one
-    out at random)."""
+    """Trials with their sides: within each condition, the first source on the left in half of them (the
+    odd one out at random)."""
     lefts: dict[Condition, list[bool]] = {}
     for condition, count in Counter(condition for condition, _ in drawn).items():
         sides = [i % 2 == 0 for i in range(count)]

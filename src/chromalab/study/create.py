@@ -44,8 +44,7 @@ def create_study(
     on_photo: Callable[[], None] = lambda: None,
 ) -> Created:
     """Write the study of ``plan`` on the photos of ``pairing`` to ``path``. With problems (unpaired or
-    unreadable
-    photos) raises ``StudyProblems`` unless ``skip_problems``, which leaves those photos out."""
+    unreadable photos) raises ``StudyProblems`` unless ``skip_problems``, which leaves those photos out."""
     if pairing.problems and not skip_problems:
         raise StudyProblems(pairing.problems)
     problems = list(pairing.problems)
@@ -85,8 +84,8 @@ def create_study(
 
 
 def _read_photo(name: str, pairing: Pairing, problems: list[str]) -> dict[str, np.ndarray] | None:
-    """source -> shown picture of one photo (every method's at the truth's size), or None with its problem "
-    "listed."""
+    """source -> shown picture of one photo (every method's at the truth's size), or None with its problem
+    " "listed."""
     source, path = TRUTH, pairing.truth[name]
     try:
         pictures = {TRUTH: shown_picture(path)}

@@ -101,8 +101,7 @@ def proportion(
     trials: list[StoredTrial], condition: Condition, name: str, success: Callable[[StoredTrial], bool]
 ) -> dict:
     """``{name: successes, "trials", "rate", "ci95", "bootstrap95", "p_value", "participants"}`` of the
-    answered
-    trials of ``condition``; rate and intervals are None without trials."""
+    answered trials of ``condition``; rate and intervals are None without trials."""
     successes, totals = defaultdict(int), defaultdict(int)  # per participant
     for trial in trials:
         if trial.condition == condition:

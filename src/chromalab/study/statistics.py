@@ -70,12 +70,11 @@ def bootstrap_interval(
     confidence: float = CONFIDENCE,
 ) -> tuple[float, float] | None:
     """Percentile interval of the pooled rate sum(successes) / sum(trials) when participants are resampled
-    with
-    replacement; None without trials.
+    with replacement; None without trials.
 
-    ``successes`` and ``trials`` are (P,) counts, one per participant. Beside the Wilson interval, which takes
-    every answer as independent: participants differ (one is fooled often, another never), so answers of one
-    participant are correlated and the bootstrap's interval is the wider, honest one when they do."""
+    ``successes`` and ``trials`` are (P,) counts, one per participant. Beside the Wilson interval, which
+    takes every answer as independent: participants differ (one is fooled often, another never), so answers
+    of one participant are correlated and the bootstrap's interval is the wider, honest one when they do."""
     successes, trials = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
     if successes.shape != trials.shape or successes.ndim != 1:
         raise ValueError(f"expected two (P,) arrays, got {successes.shape} and {trials.shape}")

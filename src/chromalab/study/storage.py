@@ -220,8 +220,7 @@ class StudyStore:
             ).fetchone()[0]
             row = self._db.execute(
                 "SELECT t.id, t.question, t.kind, t.position FROM trials t LEFT JOIN answers a ON a.trial = "
-                "t.id "
-                "WHERE t.participant = ? AND a.trial IS NULL ORDER BY t.position LIMIT 1",
+                "t.id WHERE t.participant = ? AND a.trial IS NULL ORDER BY t.position LIMIT 1",
                 (participant,),
             ).fetchone()
         return None if row is None else ShownTrial(row[0], row[1], row[2], row[3] + 1, total)
@@ -287,9 +286,8 @@ class StudyStore:
 
     def record_answer(self, participant: str, trial: str, choice: int) -> int | None:
         """Store one answer, committed before this returns; returns the real photo's side (0 left, 1 right)
-        of a
-        practice trial, for its feedback, else None. Raises an ``AnswerRefused`` and changes nothing for a
-        malformed, unknown, foreign, repeated or out-of-turn answer."""
+        of a practice trial, for its feedback, else None. Raises an ``AnswerRefused`` and changes nothing
+        for a malformed, unknown, foreign, repeated or out-of-turn answer."""
         _check_participant(participant)
         if type(choice) is not int or choice not in (0, 1):
             raise BadAnswer(f"choice must be 0 (left) or 1 (right), got {choice!r}")
@@ -334,9 +332,8 @@ class StudyStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT t.id, t.participant, t.position, t.kind, t.first, t.second, t.photo, t.first_side, "
-                "a.choice, "
-                "a.answered FROM trials t JOIN participants p ON p.id = t.participant "
-                "LEFT JOIN answers a ON a.trial = t.id ORDER BY p.number, t.position"
+                "a.choice, a.answered FROM trials t JOIN participants p ON p.id = t.participant LEFT JOIN "
+                "answers a ON a.trial = t.id ORDER BY p.number, t.position"
             ).fetchall()
         return [
             StoredTrial(

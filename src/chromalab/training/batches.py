@@ -58,9 +58,8 @@ def half_size(lightness: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, 
 
 def hint_maps(ab: torch.Tensor, rng: np.random.Generator, *, no_hint_share: float) -> torch.Tensor:
     """Hint maps (B, 3, S, S) drawn from the true ab (B, 2, S, S) as Zhang et al. 2017 train
-    (``sample_hints``),
-    except that a ``no_hint_share`` of the images gets none, so that the network still colorizes on its
-    own."""
+    (``sample_hints``), except that a ``no_hint_share`` of the images gets none, so that the network still
+    colorizes on its own."""
     batch, _, height, width = ab.shape
     maps = np.zeros((batch, 3, height, width), dtype=np.float32)
     truth = ab.numpy()

@@ -30,9 +30,8 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 1e-3
-    schedule: str = (
-        "step"  # step: x0.1 at ``lr_drop_at`` of the run (Lin and Liu); plateau: on val loss (Agrawal and Sawhney)
-    )
+    # step: x0.1 at ``lr_drop_at`` of the run (Lin and Liu); plateau: on val loss (Agrawal and Sawhney)
+    schedule: str = "step"
     lr_drop_at: float = 0.4  # Lin and Liu train 10 epochs at 1e-3 then 15 at 1e-4
     batch_size: int = 32  # per process
     epochs: int = 10

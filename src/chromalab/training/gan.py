@@ -1,6 +1,5 @@
-"""The pix2pix training step (Isola et al. 2017, Agrawal and Sawhney's appendix): one discriminator step and one
-generator
-step (adversarial + 100 x L1) for ``models.pix2pix``'s U-Net and PatchGAN."""
+"""The pix2pix training step (Isola et al. 2017, Agrawal and Sawhney's appendix): one discriminator step
+and one generator step (adversarial + 100 x L1) for ``models.pix2pix``'s U-Net and PatchGAN."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Training losses: (rebalanced) cross-entropy over ab bins, L2 / smooth-L1 regression on ab, and the
-image-class
-cross-entropy of a global branch (Iizuka et al. 2016). The adversarial step is ``gan.gan_step``.
+image-class cross-entropy of a global branch (Iizuka et al. 2016). The adversarial step is
+``gan.gan_step``.
 
-The colour losses take the network output at its own resolution (B, C, h, w) and ground-truth ab at the input
-resolution (B, 2, H, W) in Lab units; the target is brought to (h, w) here, in one place.
+The colour losses take the network output at its own resolution (B, C, h, w) and ground-truth ab at the
+input resolution (B, 2, H, W) in Lab units; the target is brought to (h, w) here, in one place.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def cross_entropy(
 
 
 def regression(prediction: torch.Tensor, ab: torch.Tensor, *, kind: str = "l2") -> torch.Tensor:
-    """L2 or smooth-L1 between predicted normalised ab (B, 2, h, w) and ab / 110 (Lin and Liu; Agrawal and Sawhney)."""
+    """L2 or smooth-L1 between predicted normalised ab (B, 2, h, w) and ab / 110 (Lin and Liu; Agrawal and "
+    "Sawhney)."""
     target = normalize_ab(target_at(ab, prediction.shape[-2:]))
     if kind == "l2":
         return F.mse_loss(prediction, target)

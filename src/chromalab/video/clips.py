@@ -74,9 +74,8 @@ def transcode(
     source: Path, target: Path, paint: Callable[[np.ndarray], np.ndarray], *, crf: int = DEFAULT_CRF
 ) -> int:
     """Write ``target`` (MP4, H.264) with every frame of ``source`` passed through ``paint(rgb) -> rgb`` in
-    order,
-    the same frame count, size and average rate, and ``source``'s first audio stream; returns the frames
-    written."""
+    order, the same frame count, size and average rate, and ``source``'s first audio stream; returns the
+    frames written."""
     with open_clip(source) as container, av.open(str(target), mode="w", format="mp4") as output:
         video_in = container.streams.video[0]
         audio_in = container.streams.audio[0] if container.streams.audio else None

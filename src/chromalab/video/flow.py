@@ -23,16 +23,14 @@ _MEDIUM = _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 def flow(source: np.ndarray, target: np.ndarray, *, accurate: bool = False) -> np.ndarray:
     """Flow from ``target`` back to ``source``: for each pixel of ``target`` (H, W), the offset (dx, dy) at
-    which
-    it is found in ``source``: (H, W, 2) float32. Frames are uint8 grey (H, W)."""
+    which it is found in ``source``: (H, W, 2) float32. Frames are uint8 grey (H, W)."""
     method = _MEDIUM if accurate else _FAST
     return method.calc(np.ascontiguousarray(target), np.ascontiguousarray(source), None)
 
 
 def warp(image: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``image`` (H, W[, C]), any number of channels, seen from the other frame: out[y, x] = image[y + dy, x
-    + dx]
-    (bilinear, edges repeated). ``offsets`` (H, W, 2) as ``flow`` returns them."""
+    """``image`` (H, W[, C]), any number of channels, seen from the other frame: out[y, x] = image[y + dy,
+    x + dx] (bilinear, edges repeated). ``offsets`` (H, W, 2) as ``flow`` returns them."""
     height, width = offsets.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     map_x, map_y = grid_x + offsets[..., 0], grid_y + offsets[..., 1]

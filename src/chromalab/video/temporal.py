@@ -55,8 +55,7 @@ class Stabiliser:
 
     def carry(self, view: np.ndarray) -> torch.Tensor | None:
         """The previous frame's answer moved to ``view`` along the flow, as ``step`` returns it; None when
-        there
-        is nothing to carry (first frame, a scene cut, flow lost): the network must see this frame."""
+        there is nothing to carry (first frame, a scene cut, flow lost): the network must see this frame."""
         grey = encode_l(view)
         grid = self.carried.state.shape[:2] if self.carried is not None else (0, 0)
         history = self._history(grey, grid)
