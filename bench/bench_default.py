@@ -48,7 +48,7 @@ import torch
 from PIL import Image
 from probe import measure  # bench/probe.py, beside this script
 
-from chromalab.color.bins import make_bins
+from chromalab.color.bin_sets import make_bins
 from chromalab.colorize.batch import colorize_all, expand_inputs
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.export import export_onnx
@@ -89,8 +89,8 @@ def network_row(
 
 
 def zhang_graph(folder: Path) -> Path:
-    """``zhang-eccv16`` (random weights, 261 gamut:10 bins) exported with its decoding, as the default's "
-    "graph is."""
+    """``zhang-eccv16`` (random weights, 261 gamut:10 bins) exported with its decoding, as the default's
+    graph is."""
     bins = make_bins("gamut:10")
     torch.manual_seed(0)
     model = create_model("zhang-eccv16", num_classes=bins.num_classes)

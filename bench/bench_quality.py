@@ -39,7 +39,7 @@ class EvalSet:
     name: str
     folder: Path
     auc_gain: float  # rebalanced AuC, model minus grey, at least
-    colourfulness: tuple[float, float] = (0.8, 1.2)  # of the truth's
+    colorfulness: tuple[float, float] = (0.8, 1.2)  # of the truth's
     limit: int | None = None
 
 
@@ -55,7 +55,7 @@ def sets(data: Path, people: Path | None) -> list[EvalSet]:
 
 def target_row(ours: dict, grey: dict, target: EvalSet) -> dict[str, tuple[float, bool]]:
     """The set's figures, each with whether it meets its target."""
-    low, high = target.colourfulness
+    low, high = target.colorfulness
     share = ours["colorfulness"] / ours["colorfulness_gt"]
     gain = ours["auc_rebalanced"] - grey["auc_rebalanced"]
     return {

@@ -97,7 +97,7 @@ def grey_photo(width: int, height: int, seed: int, *, fmt: str = "JPEG") -> byte
     return buffer.getvalue()
 
 
-def colour_photo(side: int, seed: int) -> Image.Image:
+def color_photo(side: int, seed: int) -> Image.Image:
     rng = np.random.default_rng(seed)
     x = np.arange(side, dtype=np.float32)[None, :, None]
     y = np.arange(side, dtype=np.float32)[:, None, None]
@@ -420,13 +420,13 @@ def bench_size(folder: Path) -> dict[str, object]:
 
 
 def make_study(folder: Path) -> Path:
-    """A study of 12 synthetic photos and one method (their grey versions): 10 practice and 40 counted "
-    "trials."""
+    """A study of 12 synthetic photos and one method (their grey versions): 10 practice and 40 counted
+    trials."""
     truth, grey = folder / "truth", folder / "grey"
     for place in (truth, grey):
         place.mkdir(parents=True, exist_ok=True)
     for k in range(12):
-        picture = colour_photo(256, 100 + k)
+        picture = color_photo(256, 100 + k)
         picture.save(truth / f"photo{k:02d}.png")
         picture.convert("L").convert("RGB").save(grey / f"photo{k:02d}.png")
     path = folder / "bench.sqlite"
@@ -650,8 +650,8 @@ def bench_enrol(folder: Path) -> dict[str, object]:
 
 
 def open_upload(server: Served, size: int) -> tuple[socket.socket, bytes]:
-    """A connection with an upload's headers sent, declaring a body of about ``size`` bytes; (socket, "
-    "body)."""
+    """A connection with an upload's headers sent, declaring a body of about ``size`` bytes; (socket,
+    body)."""
     body, content_type = multipart(b"\0" * size)
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
     sock.sendall(

@@ -22,7 +22,7 @@ import torch
 from chromalab.training.batches import batch_slices, epoch_order, load_batch, random_flip
 from chromalab.training.config import TrainConfig
 from chromalab.training.distributed import World
-from chromalab.training.loop import build_run, training_step
+from chromalab.training.steps import build_run, training_step
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 BATCH = 32

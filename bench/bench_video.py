@@ -77,11 +77,11 @@ def quality(
             "psnr_db": row["psnr"] - none["psnr"],
         }
         rows[f"flow, network every {every}"] = row
-    rows["frozen_colour_cdc"] = frozen_colour_cdc(clip, max_frames)
+    rows["frozen_colour_cdc"] = frozen_color_cdc(clip, max_frames)
     return rows
 
 
-def frozen_colour_cdc(clip: Path, max_frames: int | None) -> float:
+def frozen_color_cdc(clip: Path, max_frames: int | None) -> float:
     """CDC of the clip's own lightness under the first frame's true colour, held still: what the lightness
     alone flickers, which a colorizer keeps (it never changes L)."""
     scores, first_ab = TemporalScores(), None

@@ -75,7 +75,7 @@ def zhang_313_path() -> Path:
 
 
 def png_bytes(
-    width: int, height: int, *, bit_depth: int = 8, colour_type: int = 0, rows: bytes | None = None
+    width: int, height: int, *, bit_depth: int = 8, color_type: int = 0, rows: bytes | None = None
 ) -> bytes:
     """A PNG built by hand: any header size, with ``rows`` (filter byte + pixels per row) or a tiny IDAT.
 
@@ -90,7 +90,7 @@ def png_bytes(
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
         )
 
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     idat = zlib.compress(rows if rows is not None else b"\0" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
@@ -106,8 +106,8 @@ CliResult = tuple[int, str, str]
 
 @pytest.fixture(scope="session")
 def cli() -> Callable[..., CliResult]:
-    """Run the installed console script: ``cli("colorize", "a.jpg", cwd=tmp_path) -> (rc, stdout, "
-    "stderr)``."""
+    """Run the installed console script: ``cli("colorize", "a.jpg", cwd=tmp_path) -> (rc, stdout,
+    stderr)``."""
     if not CHROMALAB.is_file():
         pytest.skip(f"console script not installed at {CHROMALAB} (pip install -e .)")
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from chromalab.analysis.ab_data import ab_counts, iter_ab, load_ab_counts
 from chromalab.analysis.ab_plane import (
     bin_cells,
-    lab_colours,
+    lab_colors,
     plot_ab_counts,
     plot_bin_prior,
     plot_bins,
@@ -36,7 +36,7 @@ from chromalab.analysis.model_figures import (
     strongest_channels,
 )
 from chromalab.cli import app
-from chromalab.color.bins import make_bins
+from chromalab.color.bin_sets import make_bins
 from chromalab.color.lab import lab_to_srgb8
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.evaluation.metrics import rgb8_to_ab
@@ -122,7 +122,7 @@ def _pixels_at(fig, points: np.ndarray, path: Path) -> np.ndarray:
 # -- figure 1: bins
 # -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec", ["gamut:16", "gamut:10", "channels:10"])
-def test_bins_are_drawn_in_their_colour_at_their_place(spec: str, tmp_path: Path) -> None:
+def test_bins_are_drawn_in_their_color_at_their_place(spec: str, tmp_path: Path) -> None:
     bins = make_bins(spec)
     centres, side = bin_cells(bins)
     assert side == {"gamut:16": 16, "gamut:10": 10, "channels:10": 20}[spec]
@@ -134,7 +134,7 @@ def test_bins_are_drawn_in_their_colour_at_their_place(spec: str, tmp_path: Path
     lab = torch.cat([torch.full((1, 3), 50.0), torch.from_numpy(picked).T]).float()[:, :, None]  # (3, 3, 1)
     expected = lab_to_srgb8(lab)[:, 0].numpy()  # (3, 3): what the pipeline renders for Lab(50, a, b)
     np.testing.assert_array_equal(_pixels_at(fig, picked, tmp_path / "bins.png"), expected)
-    np.testing.assert_allclose(lab_colours(picked) * 255, expected, atol=1e-3)
+    np.testing.assert_allclose(lab_colors(picked) * 255, expected, atol=1e-3)
 
 
 def test_data_and_file_bins(run: tuple[Path, Path], tmp_path: Path) -> None:
@@ -346,7 +346,7 @@ def test_black_and_white_photos_are_compared_without_a_truth_column(
         assert sheet.format == "JPEG" and min(sheet.size) > 200
 
 
-def test_flatten_lightness_keeps_only_the_colour(photo: np.ndarray) -> None:
+def test_flatten_lightness_keeps_only_the_color(photo: np.ndarray) -> None:
     flat = flatten_lightness(photo, 60.0)
     lightness = rgb_lightness_u8(flat)
     assert abs(float(lightness.mean()) - 60.0) < 0.5 and float(lightness.std()) < 0.5

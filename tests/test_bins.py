@@ -7,14 +7,8 @@ import pytest
 import torch
 from skimage.color import rgb2lab
 
-from chromalab.color.bins import (
-    SOFT_SIGMA,
-    ChannelBins,
-    JointBins,
-    ab_histogram,
-    make_bins,
-    rebalancing_weights,
-)
+from chromalab.color.bin_sets import ab_histogram, make_bins
+from chromalab.color.bins import SOFT_SIGMA, ChannelBins, JointBins, rebalancing_weights
 
 GRID = 10  # Zhang et al.'s lattice
 ROUNDING = 2**0.5  # nearest-bin lookup rounds ab to integers: up to 0.71 off, twice in the worst case
@@ -167,8 +161,8 @@ def test_lower_temperature_is_more_saturated(gamut10: JointBins) -> None:
 
 
 def logits_of(bins: JointBins, probabilities: dict[tuple[int, int], float]) -> torch.Tensor:
-    """(1, Q, 1, 1) logits whose softmax puts these probabilities on the bins at these centres (the rest "
-    "~0)."""
+    """(1, Q, 1, 1) logits whose softmax puts these probabilities on the bins at these centres (the rest
+    ~0)."""
     logits = torch.full((1, bins.num_classes, 1, 1), -30.0)
     for (a, b), p in probabilities.items():
         [index] = ((bins.centres - torch.tensor([a, b], dtype=torch.float32)).norm(dim=1) < 1e-3).nonzero()[0]
@@ -176,7 +170,7 @@ def logits_of(bins: JointBins, probabilities: dict[tuple[int, int], float]) -> t
     return logits
 
 
-def test_mode_hue_never_blends_two_guesses_into_a_third_colour(gamut10: JointBins) -> None:
+def test_mode_hue_never_blends_two_guesses_into_a_third_color(gamut10: JointBins) -> None:
     # a blue guess (a -20, b -40) at 0.55 and a red one (60, 40) at 0.45: the mean is a pale violet
     logits = logits_of(gamut10, {(-20, -40): 0.55, (60, 40): 0.45})
     mean = gamut10.decode(logits, method="annealed", temperature=1.0)[0, :, 0, 0]
@@ -374,6 +368,6 @@ def test_data_bins_reject_zero_grid() -> None:
 
 @pytest.mark.parametrize("grid", [10, 16])
 def test_shipped_gamut_tables_equal_the_rule(grid: int) -> None:
-    from chromalab.color.bins import compute_gamut_bins, gamut_bins
+    from chromalab.color.bin_sets import compute_gamut_bins, gamut_bins
 
     torch.testing.assert_close(gamut_bins(grid).centres, compute_gamut_bins(grid).centres, rtol=0, atol=0)

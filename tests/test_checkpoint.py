@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from chromalab.color.bins import make_bins
+from chromalab.color.bin_sets import make_bins
 from chromalab.files import atomic_write
 from chromalab.models.checkpoint import ModelSpec, load_model, read_metadata, save_model
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chromalab.color.bins import make_bins
+from chromalab.color.bin_sets import make_bins
 from chromalab.models.checkpoint import ModelSpec, save_model
 
 
@@ -115,7 +115,7 @@ def make_mixed_folder(
         "empty.jpg": (b"", "empty file"),
         "truncated.jpg": (buffer.getvalue()[: buffer.tell() // 2], "truncated or corrupt"),
         "notes.jpg": (b"holiday notes, not a photo\n", "not an image"),
-        "bomb.png": (png(20000, 20000, colour_type=2), "too large"),
+        "bomb.png": (png(20000, 20000, color_type=2), "too large"),
     }
     for name, (data, _) in bad.items():
         (folder / name).write_bytes(data)

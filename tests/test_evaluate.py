@@ -1,5 +1,5 @@
-"""``chromalab evaluate`` and ``chromalab.evaluation.score``: tiny real photos, small model files, bad "
-"inputs."""
+"""``chromalab evaluate`` and ``chromalab.evaluation.score``: tiny real photos, small model files, bad
+inputs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from chromalab.cli import app
 from chromalab.color.bins import Bins, ChannelBins, JointBins
-from chromalab.color.lab import gray_rendering, gray_to_lightness
+from chromalab.color.lab import grey_rendering, grey_to_lightness
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
@@ -114,12 +114,12 @@ def test_hints_from_the_truth_raise_psnr_and_are_the_same_every_run(folder: Path
     assert psnr[0] < psnr[5] < psnr[60] and psnr[60] > psnr[0] + 3  # an untrained model: the hints carry it
 
 
-def test_gray_rendering_is_exactly_grey(photo: np.ndarray) -> None:
+def test_grey_rendering_is_exactly_grey(photo: np.ndarray) -> None:
     lightness = torch.from_numpy(rgb_lightness_u8(photo))
-    grey = gray_rendering(lightness)
+    grey = grey_rendering(lightness)
     assert grey.dtype == np.uint8 and grey.shape == photo.shape
     assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
-    levels = gray_to_lightness(torch.arange(256) / 255.0)
+    levels = grey_to_lightness(torch.arange(256) / 255.0)
     rendered = levels[torch.from_numpy(grey[..., 0]).long()]
     assert (rendered - lightness).abs().max() <= levels.diff().max() / 2 + 1e-4  # the nearest grey level
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from chromalab.color.bins import make_bins
+from chromalab.color.bin_sets import make_bins
 from chromalab.color.hints import Hint, hint_map, sample_hints
 from chromalab.color.lab import AB_SCALE, normalize_l
 from chromalab.colorize.core import as_lightness
@@ -31,7 +31,7 @@ def test_a_hint_map_by_hand() -> None:
     assert wide[2].sum() == 9 and wide[2, 3:6, 3:6].all()  # the 3x3 patch around the point
 
 
-def test_pooling_keeps_the_mean_colour_of_the_hinted_pixels_only() -> None:
+def test_pooling_keeps_the_mean_color_of_the_hinted_pixels_only() -> None:
     drawn = torch.zeros(1, 3, 4, 4)
     drawn[0, :, 0, 0] = torch.tensor([10.0, 0.0, 1.0])
     drawn[0, :, 1, 1] = torch.tensor([30.0, -22.0, 1.0])

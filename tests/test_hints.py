@@ -20,11 +20,11 @@ from chromalab.evaluation.metrics import rgb8_to_ab
 CHROMALAB = Path(sys.executable).parent / "chromalab"
 
 
-def test_hex_colours_are_their_lab_chroma() -> None:
-    for hex_colour in ("#3a7bd5", "ff0000", "#00FF7f", "#808080"):
-        value = int(hex_colour.lstrip("#"), 16)
+def test_hex_colors_are_their_lab_chroma() -> None:
+    for hex_color in ("#3a7bd5", "ff0000", "#00FF7f", "#808080"):
+        value = int(hex_color.lstrip("#"), 16)
         rgb = np.array([[[(value >> 16) & 255, (value >> 8) & 255, value & 255]]], dtype=np.float64) / 255
-        np.testing.assert_allclose(hex_to_ab(hex_colour), rgb2lab(rgb)[0, 0, 1:], atol=0.01)
+        np.testing.assert_allclose(hex_to_ab(hex_color), rgb2lab(rgb)[0, 0, 1:], atol=0.01)
 
 
 def test_the_hints_file() -> None:
@@ -78,7 +78,7 @@ def test_the_sampler_follows_zhang_2017() -> None:
         assert wide.ab == pytest.approx((wide.y, wide.x))  # a linear ramp's 3x3 mean is its centre
 
 
-def test_hints_move_the_colour_where_they_are_given(photo: np.ndarray) -> None:
+def test_hints_move_the_color_where_they_are_given(photo: np.ndarray) -> None:
     with pytest.warns(UserWarning, match="random weights"):
         colorizer = Colorizer.untrained("tiny", size=32)
     grey = Image.fromarray(photo).convert("L")

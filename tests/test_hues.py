@@ -24,7 +24,7 @@ def test_hue_counts_by_hand() -> None:
     assert counts[[0, 90, 180, 270, 359]].tolist() == [1, 1, 1, 1, 1]  # -90 is 270, -0.4 is 359.6
 
 
-def test_named_bands_cover_the_circle_once_and_take_their_colours() -> None:
+def test_named_bands_cover_the_circle_once_and_take_their_colors() -> None:
     covered = np.concatenate([np.arange(band.start, band.end) % 360 for band in hues.NAMED_BANDS])
     assert sorted(covered.tolist()) == list(range(360))
     # sRGB colours, each in the band its name says; sRGB's primary blue (hue -54) is violet in Lab terms
@@ -35,8 +35,8 @@ def test_named_bands_cover_the_circle_once_and_take_their_colours() -> None:
         "green": [(0, 255, 0), (0, 128, 0)],
         "cyan_blue": [(0, 255, 255), (135, 206, 235), (70, 130, 180)],
     }  # cyan, sky blue (-125), steel blue (-97)
-    for band, colours in named.items():
-        shares = hues.named_shares(hues.hue_counts(rgb8_to_ab(np.array([colours], np.uint8))))
+    for band, colors in named.items():
+        shares = hues.named_shares(hues.hue_counts(rgb8_to_ab(np.array([colors], np.uint8))))
         assert shares[band] == 1.0, (band, shares)
 
 

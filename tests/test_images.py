@@ -42,17 +42,17 @@ MODES = ["1", "L", "LA", "P", "P+transparency", "RGB", "RGBA", "CMYK", "I;16", "
 def image_in_mode(rgb: np.ndarray, mode: str) -> tuple[Image.Image, np.ndarray]:
     """(image in ``mode``, the L it should give (H, W)) built from a real photo."""
     base = Image.fromarray(rgb)
-    gray = np.asarray(base.convert("L"))
-    gray_l = reference_lightness(np.repeat(gray[..., None], 3, axis=-1))
+    grey = np.asarray(base.convert("L"))
+    grey_l = reference_lightness(np.repeat(grey[..., None], 3, axis=-1))
     if mode == "P+transparency":
         image = base.convert("P")
         image.info["transparency"] = 0
         return image, reference_lightness(np.asarray(image.convert("RGB")))
     if mode in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK"):
         image = base.convert(mode)
-        expected = gray_l if mode in ("L", "LA") else reference_lightness(np.asarray(image.convert("RGB")))
+        expected = grey_l if mode in ("L", "LA") else reference_lightness(np.asarray(image.convert("RGB")))
         return image, expected
-    ramp = gray.astype(np.float64) / 255.0  # exact grey levels in [0, 1]
+    ramp = grey.astype(np.float64) / 255.0  # exact grey levels in [0, 1]
     expected = reference_lightness(np.repeat(ramp[..., None] * 255, 3, axis=-1))
     if mode == "I;16":
         return Image.fromarray((ramp * 65535).round().astype(np.uint16)), expected
@@ -165,7 +165,7 @@ def test_palette_png_with_transparency(rgb: np.ndarray, tmp_path: Path) -> None:
 
 
 def test_animated_gif_gives_the_first_frame(tmp_path: Path) -> None:
-    frames = [Image.new("RGB", (30, 20), colour) for colour in ("white", "black", "blue")]
+    frames = [Image.new("RGB", (30, 20), color) for color in ("white", "black", "blue")]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=50, loop=0)
     assert Image.open(path).n_frames == 3
@@ -186,7 +186,7 @@ def truncated_jpeg(rgb: np.ndarray) -> bytes:
         ("empty.jpg", lambda rgb, png: b"", "empty file"),
         ("truncated.jpg", lambda rgb, png: truncated_jpeg(rgb), "truncated or corrupt"),
         ("notes.jpg", lambda rgb, png: b"these are my holiday notes, not a photo\n", "not an image"),
-        ("bomb.png", lambda rgb, png: png(20000, 20000, colour_type=2), "too large"),
+        ("bomb.png", lambda rgb, png: png(20000, 20000, color_type=2), "too large"),
         ("zero.png", lambda rgb, png: png(0, 10), ""),
     ],
 )
@@ -245,7 +245,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 def test_huge_header_is_refused_quickly_with_bounded_memory(png, tmp_path: Path) -> None:
     path = tmp_path / "bomb.png"
-    path.write_bytes(png(20000, 20000, colour_type=2))  # 1.2 GB of RGB if it were decoded
+    path.write_bytes(png(20000, 20000, color_type=2))  # 1.2 GB of RGB if it were decoded
     start = time.perf_counter()
     with pytest.raises(ImageError, match="too large"):
         open_image(path)

@@ -17,7 +17,7 @@ from chromalab.color.lab import (
     L_SCALE,
     denormalize_ab,
     denormalize_l,
-    gray_to_lightness,
+    grey_to_lightness,
     lab_to_rgb,
     lab_to_srgb8,
     normalize_ab,
@@ -106,7 +106,7 @@ def test_rgb_to_lab_matches_skimage_on_photos(photos: dict[str, np.ndarray]) -> 
         assert error < LAB_TOLERANCE, f"{name}: max |Lab - skimage| = {error}"
 
 
-def test_rgb_to_lab_matches_skimage_on_random_colours() -> None:
+def test_rgb_to_lab_matches_skimage_on_random_colors() -> None:
     rgb = random_rgb()
     ours = hwc(rgb_to_lab(chw(rgb)))
     assert np.abs(ours - rgb2lab(rgb)).max() < LAB_TOLERANCE
@@ -143,7 +143,7 @@ def test_lab_to_rgb_matches_skimage_out_of_gamut() -> None:
 
 
 # -- round trip ----------------------------------------------------------------------------------------
-def test_round_trip_on_photos_and_random_colours(photos: dict[str, np.ndarray]) -> None:
+def test_round_trip_on_photos_and_random_colors(photos: dict[str, np.ndarray]) -> None:
     for rgb in [*(p / 255.0 for p in photos.values()), random_rgb()]:
         back = lab_to_rgb(rgb_to_lab(chw(rgb)))
         assert np.abs(hwc(back) - rgb).max() < RGB_TOLERANCE
@@ -151,8 +151,8 @@ def test_round_trip_on_photos_and_random_colours(photos: dict[str, np.ndarray]) 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=3, max_size=3))
-def test_round_trip_any_colour(colour: list[float]) -> None:
-    rgb = torch.tensor(colour, dtype=torch.float64).view(3, 1, 1)
+def test_round_trip_any_color(color: list[float]) -> None:
+    rgb = torch.tensor(color, dtype=torch.float64).view(3, 1, 1)
     assert torch.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-6)
 
 
@@ -196,13 +196,13 @@ def test_rgb_to_lightness_equals_l_of_rgb_to_lab(photos: dict[str, np.ndarray]) 
         torch.testing.assert_close(rgb_to_lightness(rgb), rgb_to_lab(rgb)[..., :1, :, :], atol=1e-3, rtol=0)
 
 
-def test_gray_to_lightness_equals_l_of_rgb_to_lab() -> None:
-    gray = torch.cat([torch.arange(256) / 255.0, torch.rand(256)]).view(2, 256)  # (H, W)
-    expected = rgb_to_lab(gray.expand(3, -1, -1))[0]
-    torch.testing.assert_close(gray_to_lightness(gray), expected, atol=1e-3, rtol=0)
+def test_grey_to_lightness_equals_l_of_rgb_to_lab() -> None:
+    grey = torch.cat([torch.arange(256) / 255.0, torch.rand(256)]).view(2, 256)  # (H, W)
+    expected = rgb_to_lab(grey.expand(3, -1, -1))[0]
+    torch.testing.assert_close(grey_to_lightness(grey), expected, atol=1e-3, rtol=0)
     # and scikit-image agrees on the 8-bit grey ramp
     ramp = np.repeat((np.arange(256) / 255.0)[None, :, None], 3, axis=-1)
-    np.testing.assert_allclose(gray_to_lightness(gray[0]).numpy(), rgb2lab(ramp)[0, :, 0], atol=LAB_TOLERANCE)
+    np.testing.assert_allclose(grey_to_lightness(grey[0]).numpy(), rgb2lab(ramp)[0, :, 0], atol=LAB_TOLERANCE)
 
 
 # -- 8-bit output -----------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def test_lab_to_srgb8_recovers_8bit_photos(photos: dict[str, np.ndarray]) -> Non
         ((53.585, 0.0, 0.0), (128, 128, 128)),
     ],
 )
-def test_lab_to_srgb8_known_colours(lab: tuple[float, ...], rgb: tuple[int, ...]) -> None:
+def test_lab_to_srgb8_known_colors(lab: tuple[float, ...], rgb: tuple[int, ...]) -> None:
     out = lab_to_srgb8(torch.tensor(lab).view(3, 1, 1))[0, 0].int()
     expected = np.round(skimage_lab2rgb(np.array(lab)[None, None])[0, 0] * 255).astype(int)
     assert np.abs(np.array(rgb) - expected).max() <= 1  # the table itself agrees with scikit-image

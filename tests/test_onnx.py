@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from chromalab.color.bins import make_bins
+from chromalab.color.bin_sets import make_bins
 from chromalab.colorize.export import export_onnx
 from chromalab.colorize.onnx_backend import OnnxColorizer
 from chromalab.colorize.options import bundled_weights

@@ -36,9 +36,9 @@ def untrained(**options: object) -> Colorizer:
     return Colorizer(base.model, bins=base.bins, spec=base.spec, **options)
 
 
-def pin_colour(colorizer: Colorizer, ab: tuple[float, float]) -> np.ndarray:
-    """Make the network predict one bin everywhere: head weights 0, the bias of the bin nearest ``ab`` "
-    "wins."""
+def pin_color(colorizer: Colorizer, ab: tuple[float, float]) -> np.ndarray:
+    """Make the network predict one bin everywhere: head weights 0, the bias of the bin nearest ``ab``
+    wins."""
     index = int(torch.cdist(torch.tensor([ab], dtype=torch.float32), colorizer.bins.centres).argmin())
     proj = colorizer.model.head.proj
     with torch.no_grad():
@@ -61,7 +61,7 @@ def colorizer() -> Colorizer:
 @pytest.fixture(scope="module")
 def neutral() -> Colorizer:
     model = untrained(size=32)
-    pin_colour(model, (0.0, 0.0))
+    pin_color(model, (0.0, 0.0))
     return model
 
 
@@ -106,9 +106,9 @@ def test_output_lightness_is_the_input_lightness(neutral: Colorizer, photos: dic
             assert error < L_TOLERANCE, f"{name}: max |L out - L in| = {error:.2f}"
 
 
-def test_lightness_kept_wherever_the_colour_fits_the_gamut(photos: dict[str, np.ndarray]) -> None:
+def test_lightness_kept_wherever_the_color_fits_the_gamut(photos: dict[str, np.ndarray]) -> None:
     model = untrained(size=32)
-    ab = pin_colour(model, (20.0, -30.0))
+    ab = pin_color(model, (20.0, -30.0))
     for rgb in photos.values():
         lightness = lab_of(rgb)[..., 0]
         lab = np.dstack([lightness, np.broadcast_to(ab, (*lightness.shape, 2))])
@@ -184,9 +184,9 @@ def test_a_view_never_upsamples_the_photo(colorizer: Colorizer) -> None:
 
 # -- the colour comes from the network ---------------------------------------------------------------------
 @pytest.mark.parametrize("ab", [(30.0, 50.0), (-40.0, 30.0), (10.0, -40.0)])
-def test_grey_input_gets_the_predicted_colour(ab: tuple[float, float], photo: np.ndarray) -> None:
+def test_grey_input_gets_the_predicted_color(ab: tuple[float, float], photo: np.ndarray) -> None:
     model = untrained(size=32)
-    centre = pin_colour(model, ab)
+    centre = pin_color(model, ab)
     grey = Image.new("L", (40, 30), 150)  # L = 61.6
     out = lab_of(model.colorize(grey))
     np.testing.assert_allclose(out[..., 0], lab_of(grey.convert("RGB"))[..., 0], atol=L_TOLERANCE)
@@ -211,7 +211,7 @@ def test_regression_models_predict_ab_directly() -> None:
     np.testing.assert_allclose(out[..., 1:].reshape(-1, 2).mean(0), [-20.0, 25.0], atol=1.0)
 
 
-def test_temperature_and_decode_change_the_colours(colorizer: Colorizer, photo: np.ndarray) -> None:
+def test_temperature_and_decode_change_the_colors(colorizer: Colorizer, photo: np.ndarray) -> None:
     chroma = {}
     for t in (0.0, 0.38, 1.0):
         lab = lab_of(colorizer.colorize(photo, temperature=t))
@@ -324,7 +324,7 @@ def test_size_specific_and_unet_models_get_a_side_they_accept() -> None:
     assert unet.colorize(image, size=100).size == (45, 30)
 
 
-def test_bundled_models_colour_a_grey_photo() -> None:
+def test_bundled_models_color_a_grey_photo() -> None:
     import skimage.data
 
     from chromalab.colorize.options import bundled_names

@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from chromalab.color.bins import ab_histogram, make_bins
+from chromalab.color.bin_sets import ab_histogram, make_bins
 from chromalab.color.lab import rgb_to_lab
 from chromalab.data import prepare as prep
 from chromalab.data.cache import CACHE_FORMAT, Cache, decode_l, prior_for
@@ -37,8 +37,8 @@ def pieces(rgb: np.ndarray, side: int = 40) -> list[np.ndarray]:
 
 
 def make_folder(root: Path, photos: dict[str, np.ndarray]) -> Path:
-    """3 classes x 2 colour pieces (PNG and JPEG), a root photo, and one each of grey, corrupt, small, "
-    "text."""
+    """3 classes x 2 colour pieces (PNG and JPEG), a root photo, and one each of grey, corrupt, small,
+    text."""
     for name in ("astronaut", "coffee", "chelsea"):
         (root / name).mkdir(parents=True)
         for i, piece in enumerate(pieces(photos[name])):
@@ -397,8 +397,8 @@ def test_cli_help_explains_every_option_and_defaults_match_the_library(cli) -> N
 def test_exclude_drops_near_duplicates_of_evaluation_photos(
     folder: Path, tmp_path: Path, photos: dict[str, np.ndarray]
 ) -> None:
-    """A grey, smaller JPEG copy of one training photo in an --exclude folder drops that photo and no "
-    "other."""
+    """A grey, smaller JPEG copy of one training photo in an --exclude folder drops that photo and no
+    other."""
     held_out = tmp_path / "eval"
     held_out.mkdir()
     copy = (

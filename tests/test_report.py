@@ -24,8 +24,8 @@ CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished tiny run (3 steps) on 12 real crops at 32x32, plus an ``evaluate`` JSON in the run "
-    "folder."""
+    """A finished tiny run (3 steps) on 12 real crops at 32x32, plus an ``evaluate`` JSON in the run
+    folder."""
     work = tmp_path_factory.mktemp("report")
     write_crops(work / "src")
     out = work / "run"

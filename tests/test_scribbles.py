@@ -26,8 +26,8 @@ CHROMALAB = Path(sys.executable).parent / "chromalab"
 
 def _strokes(shape: tuple[int, int], marks: dict[tuple[int, int], tuple[float, float]]) -> Strokes:
     mask, ab = np.zeros(shape, bool), np.zeros((*shape, 2), np.float32)
-    for (y, x), colour in marks.items():
-        mask[y, x], ab[y, x] = True, colour
+    for (y, x), color in marks.items():
+        mask[y, x], ab[y, x] = True, color
     return Strokes(mask, ab)
 
 
@@ -49,7 +49,7 @@ def test_one_free_pixel_takes_the_weighted_mean_of_its_neighbours() -> None:
     assert ab[0, 1, 0] == pytest.approx(expected, abs=1e-4) and ab[0, 1, 0] < 25  # nearer the similar left
 
 
-def test_an_edge_stops_the_colour() -> None:
+def test_an_edge_stops_the_color() -> None:
     lightness = np.full((24, 24), 30.0)
     lightness[:, 12:] = 70.0  # two flat regions
     marks = {
@@ -63,7 +63,7 @@ def test_an_edge_stops_the_colour() -> None:
     assert abs(flat[:, 11:13, 0].mean() - 25.0) < 5
 
 
-def test_with_a_prior_the_colour_fades_to_the_models() -> None:
+def test_with_a_prior_the_color_fades_to_the_models() -> None:
     """1 x 1000, flat L, a stroke at the left end: (1 + mu) U(r) = (U(r-1) + U(r+1)) / 2 (+ mu P) is solved by
     U(r) - P = (80 - P) q^r with q + 1/q = 2 (1 + mu)."""
     prior = np.zeros((1, 1000, 2), np.float32)
@@ -77,7 +77,7 @@ def test_with_a_prior_the_colour_fades_to_the_models() -> None:
     )  # far away: the model's colour
 
 
-def test_a_hint_on_a_strip_makes_its_disc_its_colour_and_fades_as_worked_out() -> None:
+def test_a_hint_on_a_strip_makes_its_disc_its_color_and_fades_as_worked_out() -> None:
     """1 x 400, flat L, no model colour (prior 0), a hint at the left end: its disc (pixels 0-2) averages the
     hint's colour exactly, and beyond it the free rows give U(r + 1) = q U(r), q as for the leak above."""
     spreading = Spreading(np.full((1, 400), 50.0), leak=PRIOR_LEAK)
@@ -111,9 +111,9 @@ def test_hints_are_sources_on_their_discs_and_nothing_else(photo: np.ndarray) ->
     system = (1 + PRIOR_LEAK) * np.eye(64 * 64) - affinity(lightness).toarray()
     residual = system @ ab - PRIOR_LEAK * prior.reshape(-1, 2)  # (n, 2)
     discs = np.zeros((64 * 64, len(placed)))  # (n, k): g_i
-    for i, (centre, colour) in enumerate(placed.items()):
+    for i, (centre, color) in enumerate(placed.items()):
         discs[spreading._disc(centre), i] = 1.0
-        np.testing.assert_allclose(ab[discs[:, i] > 0].mean(axis=0), colour, atol=1e-3)
+        np.testing.assert_allclose(ab[discs[:, i] > 0].mean(axis=0), color, atol=1e-3)
     strengths = np.linalg.lstsq(discs, residual, rcond=None)[0]  # (k, 2)
     assert np.abs(discs @ strengths - residual).max() < 1e-3  # float32 output of a float64 solve
     assert np.abs(strengths).min() > 0.01  # every hint pushes
@@ -148,9 +148,9 @@ def test_point_hints_agree_with_fixing_their_pixels(photo: np.ndarray) -> None:
     spreading = Spreading(lightness, leak=PRIOR_LEAK)
     as_sources = spreading.solve(prior, placed)
     mask, ab = np.zeros((64, 64), bool), np.zeros((64, 64, 2), np.float32)
-    for centre, colour in placed.items():
+    for centre, color in placed.items():
         rows, cols = np.unravel_index(spreading._disc(centre), (64, 64))
-        mask[rows, cols], ab[rows, cols] = True, colour
+        mask[rows, cols], ab[rows, cols] = True, color
     as_pixels = propagate(lightness, Strokes(mask, ab), prior)
     difference = np.abs(as_sources - as_pixels)
     brought = np.abs(as_pixels - prior).mean()  # 13 Lab units
@@ -160,8 +160,8 @@ def test_point_hints_agree_with_fixing_their_pixels(photo: np.ndarray) -> None:
 def _strokes_png(path: Path, size: tuple[int, int], lines: list[tuple[tuple, tuple]]) -> Path:
     layer = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    for (start, end), colour in lines:
-        draw.line([start, end], fill=(*colour, 255), width=5)
+    for (start, end), color in lines:
+        draw.line([start, end], fill=(*color, 255), width=5)
     layer.save(path)
     return path
 
@@ -180,7 +180,7 @@ def test_strokes_file_and_its_errors(tmp_path: Path) -> None:
         read_strokes(tmp_path / "empty.png", (40, 30))
 
 
-def test_scribbles_colour_a_real_photo_and_keep_its_lightness(photo: np.ndarray, tmp_path: Path) -> None:
+def test_scribbles_color_a_real_photo_and_keep_its_lightness(photo: np.ndarray, tmp_path: Path) -> None:
     grey = Image.fromarray(photo).convert("L")
     strokes = _strokes_png(tmp_path / "s.png", grey.size, [(((10, 50), (50, 55)), (40, 80, 220))])
     lightness = as_lightness(grey)

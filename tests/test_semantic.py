@@ -111,7 +111,7 @@ def invoke(*args: object) -> tuple[int, str]:
     return result.exit_code, result.stderr
 
 
-def test_classifier_learns_the_true_colour_training_set(trained: tuple[Path, dict]) -> None:
+def test_classifier_learns_the_true_color_training_set(trained: tuple[Path, dict]) -> None:
     path, meta = trained
     facts = meta["training"]
     assert path.is_file() and meta["source"].startswith("trained")
@@ -142,7 +142,7 @@ def test_grey_is_ab_zero_exactly(cache: Path) -> None:
     assert (grey.amax(1) - grey.amin(1)).max() <= 1  # R = G = B up to lab_to_srgb8's rounding of the white
 
 
-def test_render_is_join_lightness_and_true_colour_is_lab_to_rgb(cache: Path) -> None:
+def test_render_is_join_lightness_and_true_color_is_lab_to_rgb(cache: Path) -> None:
     opened = Cache(cache)
     rows = opened.train_indices[:3]
     lightness = torch.from_numpy(decode_l(opened.l[rows]))  # (3, 32, 32)

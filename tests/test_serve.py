@@ -133,7 +133,7 @@ def test_every_failure_is_one_json_error_with_its_status(
     content = {
         "truncated": lambda: truncated_jpeg(photo),
         "photo": lambda: encoded(photo),
-        "bomb": lambda: png(2000, 2000, colour_type=2),
+        "bomb": lambda: png(2000, 2000, color_type=2),
         "huge": lambda: b"\0" * 3_000_000,
     }.get(content, lambda: content)()
     answer = (
@@ -277,16 +277,16 @@ def test_hints_change_the_upload_and_bad_hints_are_one_error(
     assert client.put("/api/uploads/nope/hints", json={"hints": []}).status_code == 404
 
 
-def test_the_palette_offers_the_networks_likeliest_colours(
+def test_the_palette_offers_the_networks_likeliest_colors(
     client: TestClient, photos: dict[str, np.ndarray]
 ) -> None:
     grey = np.asarray(Image.fromarray(photos["chelsea"]).convert("L"))
     kept = post(client, "/api/uploads", encoded(grey)).json()
-    colours = client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 10, "y": 10}).json()["colors"]
-    shares = [colour["p"] for colour in colours]
-    assert 2 <= len(colours) <= 6 and shares == sorted(shares, reverse=True) and sum(shares) <= 1.0
-    assert all(len(colour["color"]) == 7 and colour["color"].startswith("#") for colour in colours)
-    centres = np.array([colour["ab"] for colour in colours])
-    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(len(colours), 1)]
+    colors = client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 10, "y": 10}).json()["colors"]
+    shares = [color["p"] for color in colors]
+    assert 2 <= len(colors) <= 6 and shares == sorted(shares, reverse=True) and sum(shares) <= 1.0
+    assert all(len(color["color"]) == 7 and color["color"].startswith("#") for color in colors)
+    centres = np.array([color["ab"] for color in colors])
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(len(colors), 1)]
     assert gaps.min() >= 12.0  # no two offered colours alike
     assert client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 999, "y": 0}).status_code == 400

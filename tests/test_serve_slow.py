@@ -52,8 +52,8 @@ def closed_or_answered(sock: socket.socket) -> bytes | None:
 
 
 def trickle(socks: dict[socket.socket, bytes], byte: bytes) -> dict[socket.socket, bytes]:
-    """One byte more on every open socket until each is closed or answered (or ``TRICKLE_S``); socket -> "
-    "answer."""
+    """One byte more on every open socket until each is closed or answered (or ``TRICKLE_S``); socket ->
+    answer."""
     answers: dict[socket.socket, bytes] = {}
     start = time.monotonic()
     while len(answers) < len(socks) and time.monotonic() - start < TRICKLE_S:

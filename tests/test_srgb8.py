@@ -1,5 +1,5 @@
-"""The fused C kernels (``chromalab.color._srgb8``) against the torch reference: F.interpolate + "
-"lab_to_rgb."""
+"""The fused C kernels (``chromalab.color._srgb8``) against the torch reference: F.interpolate +
+lab_to_rgb."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def test_upsampling_is_interpolate_bilinear(small: tuple[int, int], size: tuple[
         assert torch.equal(out, expected)
 
 
-def test_one_ab_value_colours_everything_alike() -> None:
+def test_one_ab_value_colors_everything_alike() -> None:
     lightness = torch.full((6, 11), 60.0)
     out = join_lightness(lightness, torch.tensor([20.0, -30.0]).view(2, 1, 1)).int()
     assert (out - out[0, 0]).abs().max() <= 1
@@ -124,7 +124,7 @@ def test_grey_white_and_black() -> None:
     assert (grey[:, 1].diff() >= 0).all()
 
 
-def test_nan_and_infinity_give_some_colour_not_a_crash() -> None:
+def test_nan_and_infinity_give_some_color_not_a_crash() -> None:
     lightness = torch.tensor([[float("nan"), float("inf"), -float("inf"), 50.0]])
     ab = torch.tensor([float("nan"), float("inf"), 1e30, -1e30]).view(2, 1, 2)
     assert join_lightness(lightness, ab).shape == (1, 4, 3)
@@ -150,8 +150,8 @@ def test_out_of_gamut_keeps_luminance_and_hue() -> None:
     cosine = (offset_got * offset_wanted).sum(0) / (
         offset_got.norm(dim=0) * offset_wanted.norm(dim=0) + 1e-12
     )
-    colourful = outside & (offset_got.norm(dim=0) > 0.1)  # 8-bit rounding blurs the direction of near-greys
-    assert colourful.sum() > 1000 and cosine[colourful].min() > 0.99
+    colorful = outside & (offset_got.norm(dim=0) > 0.1)  # 8-bit rounding blurs the direction of near-greys
+    assert colorful.sum() > 1000 and cosine[colorful].min() > 0.99
 
 
 # -- threads -----------------------------------------------------------------------------------------------
@@ -269,16 +269,16 @@ def test_rgb_lightness_rejects_bad_input() -> None:
 # ---------------------------------------------------
 def test_tables_agree_with_the_torch_conversions() -> None:
     from chromalab.color import srgb8
-    from chromalab.color.lab import gray_to_lightness, luminance_to_lightness
+    from chromalab.color.lab import grey_to_lightness, luminance_to_lightness
 
     steps = torch.linspace(0.0, 1.0, len(srgb8.ENCODE_TABLE), dtype=torch.float64)
     reference = (linear_to_srgb(steps).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
     assert np.abs(srgb8.ENCODE_TABLE.astype(int) - reference).max() <= 1
     assert (reference != srgb8.ENCODE_TABLE).mean() < 1e-3
     levels = torch.arange(256, dtype=torch.float64) / 255
-    np.testing.assert_allclose(srgb8.GRAY_LUT, gray_to_lightness(levels).numpy(), atol=1e-4)
+    np.testing.assert_allclose(srgb8.GREY_LUT, grey_to_lightness(levels).numpy(), atol=1e-4)
     np.testing.assert_allclose(
-        srgb8.gray_lightness(levels.numpy()), gray_to_lightness(levels).numpy(), atol=1e-4
+        srgb8.grey_lightness(levels.numpy()), grey_to_lightness(levels).numpy(), atol=1e-4
     )
     codes = torch.arange(0, 3 * srgb8.Y_STEPS + 1, 997, dtype=torch.float64)
     np.testing.assert_allclose(

@@ -32,7 +32,7 @@ from chromalab.serve.settings import ServeSettings
 from chromalab.study.assignment import participant_trials
 from chromalab.study.create import create_study
 from chromalab.study.pairing import pair_photos
-from chromalab.study.plan import ATTENTION, PRACTICE, RANDOM_COLOURS, TRUTH, PlanError, StudyPlan
+from chromalab.study.plan import ATTENTION, PRACTICE, RANDOM_COLORS, TRUTH, PlanError, StudyPlan
 from chromalab.study.results import answer_rows, summarise
 from chromalab.study.statistics import binomial_test, bootstrap_interval, wilson_interval
 from chromalab.study.storage import StudyStore
@@ -246,7 +246,7 @@ def test_assignment_is_balanced_within_and_across_participants() -> None:
 # ---------------------------------------------------------------- creating a study
 
 
-def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightness(
+def test_create_stores_every_picture_at_256_and_random_colors_keep_the_lightness(
     folders: dict[str, Path], tmp_path: Path
 ) -> None:
     from skimage.color import rgb2lab
@@ -263,7 +263,7 @@ def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightnes
         (photo, source): np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         for photo, source, *_, data in rows
     }
-    assert {source for _, source in pictures} == {TRUTH, *METHODS, RANDOM_COLOURS}
+    assert {source for _, source in pictures} == {TRUTH, *METHODS, RANDOM_COLORS}
     assert len(pictures) == 12 * 3 + 10  # every photo thrice, and a random-colours picture of each test photo
     assert all(max(w, h) == 256 and (w, h) == (256, 256) for _, _, w, h, _ in rows)  # the crops are square
     truth = np.asarray(
@@ -271,7 +271,7 @@ def test_create_stores_every_picture_at_256_and_random_colours_keep_the_lightnes
     )
     assert np.abs(pictures[("photo1/crop2", TRUTH)].astype(int) - truth).mean() < 2  # JPEG at quality 95
     for (photo, source), rgb in pictures.items():
-        if source == RANDOM_COLOURS:
+        if source == RANDOM_COLORS:
             real = pictures[(photo, TRUTH)]
             assert np.abs(rgb_lightness_u8(rgb) - rgb_lightness_u8(real)).mean() < 3  # the same lightness
             lab, real_lab = rgb2lab(rgb), rgb2lab(real)

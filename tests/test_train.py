@@ -519,8 +519,8 @@ def test_half_size_means_two_by_two_pixels() -> None:
 def test_half_size_share_is_the_share_of_steps_seen_at_half_size(
     cache: Path, tmp_path: Path, share: float, halved: int | None, monkeypatch
 ) -> None:
-    """Six steps: none, some (a seeded draw per step, the same on resume) or all see 16x16 batches of the "
-    "32x32 cache."""
+    """Six steps: none, some (a seeded draw per step, the same on resume) or all see 16x16 batches of the
+    32x32 cache."""
     from chromalab.training import loop
 
     sides: list[int] = []

@@ -154,7 +154,7 @@ def test_warping_many_channels_moves_each_as_alone() -> None:
     np.testing.assert_allclose(moved, alone, atol=float(slopes.max()) / 64 + 1e-4)
 
 
-def test_flow_steadies_the_colour_without_draining_it() -> None:
+def test_flow_steadies_the_color_without_draining_it() -> None:
     """On a real clip: much lower CDC than each frame on its own, the colourfulness kept (measured on 100
     frames: -62 % CDC, -4 % colourfulness; here 24 frames, looser bounds)."""
     colorizer = Colorizer.load("default")
@@ -166,9 +166,9 @@ def test_flow_steadies_the_colour_without_draining_it() -> None:
         for rgb in painted:
             scores.add(rgb, None)
         results[temporal] = (scores.summary()["cdc"], np.mean([colorfulness(rgb) for rgb in painted]))
-    (cdc_none, colour_none), (cdc_flow, colour_flow) = results["none"], results["flow"]
+    (cdc_none, color_none), (cdc_flow, color_flow) = results["none"], results["flow"]
     assert cdc_flow < 0.7 * cdc_none, results
-    assert colour_flow > 0.9 * colour_none, results
+    assert color_flow > 0.9 * color_none, results
 
 
 def test_the_network_sees_every_nth_frame_and_every_scene_cut() -> None:

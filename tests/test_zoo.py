@@ -1,7 +1,6 @@
-"""The model zoo of the reports (docs/references.md): RainbowNet, Koalarization, Agrawal and Sawhney's small
-nets
-and pix2pix, Santiago and Sieving's zhang-small. Small inputs and width multipliers only: these run beside
-training jobs on two cores."""
+"""The model zoo of the reports (docs/references.md): RainbowNet, Koalarization, Agrawal and Sawhney's
+small nets and pix2pix, Santiago and Sieving's zhang-small. Small inputs and width multipliers only: these
+run beside training jobs on two cores."""
 
 from __future__ import annotations
 

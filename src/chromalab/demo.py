@@ -56,9 +56,9 @@ def main(out_dir: Path) -> int:
     for name, load in photos.items():
         original = Image.fromarray(load()).convert("RGB")
         grey = original.convert("L")
-        colour = colorizer.colorize(grey)
+        color = colorizer.colorize(grey)
         sheet = np.concatenate(
-            [np.asarray(grey.convert("RGB")), np.asarray(colour), np.asarray(original)], axis=1
+            [np.asarray(grey.convert("RGB")), np.asarray(color), np.asarray(original)], axis=1
         )
         target = out_dir / f"{name}.png"
         save_image(Image.fromarray(sheet), target)

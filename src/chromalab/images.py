@@ -18,7 +18,7 @@ from typing import BinaryIO, TypeVar
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from chromalab.color.srgb8 import gray_lightness, gray_lightness_u8, rgb_lightness_u8
+from chromalab.color.srgb8 import grey_lightness, grey_lightness_u8, rgb_lightness_u8
 from chromalab.files import atomic_write
 
 # Refuse images above 120 megapixels before decoding: a 20000 x 20000 header would need gigabytes.
@@ -115,8 +115,8 @@ def _readable(source: ImageSource) -> Path | BinaryIO:
 
 
 def open_rgb(source: ImageSource, *, max_side: int | None = None) -> np.ndarray:
-    """A photo -> uint8 RGB (H, W, 3), alpha dropped, shrunk to ``max_side`` if given. Raises "
-    "``ImageError``."""
+    """A photo -> uint8 RGB (H, W, 3), alpha dropped, shrunk to ``max_side`` if given. Raises
+    ``ImageError``."""
     image = split_alpha(open_image(source))[0].convert("RGB")
     if max_side is not None:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
@@ -180,11 +180,11 @@ def to_lightness(image: Image.Image) -> Lightness:
     base, alpha = split_alpha(image)
     if base.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grey keeps its precision: scale to [0, 1] before the transfer curve
-        lightness = gray_lightness(np.asarray(base, dtype=np.float32) / 65535.0)
+        lightness = grey_lightness(np.asarray(base, dtype=np.float32) / 65535.0)
     elif base.mode == "F":
-        lightness = gray_lightness(np.asarray(base, dtype=np.float32))
+        lightness = grey_lightness(np.asarray(base, dtype=np.float32))
     elif base.mode in ("1", "L"):
-        lightness = gray_lightness_u8(np.asarray(base if base.mode == "L" else base.convert("L")))
+        lightness = grey_lightness_u8(np.asarray(base if base.mode == "L" else base.convert("L")))
     else:
         # CMYK, YCbCr, P, HSV ... -> RGB; an RGB image is not copied (convert costs 30 ms on 12 MP)
         rgb = np.asarray(base if base.mode == "RGB" else base.convert("RGB"))
@@ -216,8 +216,8 @@ def save_image(image: Image.Image, path: Path) -> None:
 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:
-    """The bytes of ``image`` as a file of format ``fmt`` ("PNG", "JPEG"...), with ``save_image``'s "
-    "settings."""
+    """The bytes of ``image`` as a file of format ``fmt`` ("PNG", "JPEG"...), with ``save_image``'s
+    settings."""
     buffer = io.BytesIO()
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG holds no alpha

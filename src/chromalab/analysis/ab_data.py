@@ -31,8 +31,8 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursive and sorted; FileNotFoundError or NoImagesError when there "
-    "are none."""
+    """Image files under ``folder``, recursive and sorted; FileNotFoundError or NoImagesError when there
+    are none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")

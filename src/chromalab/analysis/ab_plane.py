@@ -29,7 +29,7 @@ EMPTY_GREY = 0.92  # bins of the set that hold no probability
 
 
 # -- bins as squares in the ab plane -----------------------------------------------------------------------
-def lab_colours(ab: np.ndarray, *, lightness: float = BIN_LIGHTNESS) -> np.ndarray:
+def lab_colors(ab: np.ndarray, *, lightness: float = BIN_LIGHTNESS) -> np.ndarray:
     """ab points (n, 2) -> sRGB colours (n, 3) in [0, 1] of Lab(lightness, a, b), as the pipeline renders."""
     ab = torch.as_tensor(np.asarray(ab, dtype=np.float32)).reshape(-1, 2)
     lab = torch.cat([torch.full((ab.shape[0], 1), float(lightness)), ab], dim=1)  # (n, 3)
@@ -68,7 +68,7 @@ def cell_weights(bins: Bins, values: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def draw_cells(
-    ax, centres: np.ndarray, side: float, colours: np.ndarray, *, scale: np.ndarray | None = None
+    ax, centres: np.ndarray, side: float, colors: np.ndarray, *, scale: np.ndarray | None = None
 ) -> None:
     """Fill a square per centre (n, 2) with its colour (n, 3|4); ``scale`` (n,) shrinks each square."""
     from matplotlib.collections import PatchCollection
@@ -80,7 +80,7 @@ def draw_cells(
         for (a, b), s in zip(centres, scale, strict=True)
     ]
     # no antialiasing: neighbouring squares tile without seams and keep their exact colours
-    ax.add_collection(PatchCollection(squares, facecolors=colours, edgecolors="none", antialiased=False))
+    ax.add_collection(PatchCollection(squares, facecolors=colors, edgecolors="none", antialiased=False))
 
 
 def ab_axes(ax, centres: np.ndarray, side: float) -> None:
@@ -108,7 +108,7 @@ def plot_bins(bins: Bins, *, lightness: float = BIN_LIGHTNESS) -> Figure:
     figure 1)."""
     centres, side = bin_cells(bins)
     fig, ((ax,),) = new_figure((6, 6))
-    draw_cells(ax, centres, side, lab_colours(centres, lightness=lightness))
+    draw_cells(ax, centres, side, lab_colors(centres, lightness=lightness))
     ab_axes(ax, centres, side)
     ax.set_title(f"{bins_title(bins)}\nRGB(a, b | L = {lightness:g})", fontsize=10)
     fig.tight_layout()
@@ -186,8 +186,8 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
 # -- a and b histograms
 # ---------------------------------------------------------------------------------------
 def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = False) -> Figure:
-    """Per-channel a and b histograms (Agrawal and Sawhney fig. 9) from a (256, 256) integer-ab count "
-    "table."""
+    """Per-channel a and b histograms (Agrawal and Sawhney fig. 9) from a (256, 256) integer-ab count
+    table."""
     counts = np.asarray(counts, dtype=np.float64)
     if counts.shape != (256, 256):
         raise ValueError(f"expected a (256, 256) ab count table, got {counts.shape}")
@@ -195,7 +195,7 @@ def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = 
     if total <= 0:
         raise ValueError("no pixels counted")
     fig, ((ax,),) = new_figure((7, 4))
-    for values, name, colour in ((counts.sum(1), "a", "tab:blue"), (counts.sum(0), "b", "tab:orange")):
+    for values, name, color in ((counts.sum(1), "a", "tab:blue"), (counts.sum(0), "b", "tab:orange")):
         share = values / total
         mean = float((share * AB_VALUES).sum())
         ax.stairs(
@@ -203,7 +203,7 @@ def plot_channel_histograms(counts: np.ndarray, *, title: str = "", log: bool = 
             np.arange(-128.5, 128.0),
             fill=True,
             alpha=0.55,
-            color=colour,
+            color=color,
             label=f"{name} (mean {mean:+.1f})",
         )
     if log:

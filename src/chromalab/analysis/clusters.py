@@ -22,7 +22,7 @@ from chromalab.analysis.ab_plane import (
     bin_cells,
     cell_weights,
     draw_cells,
-    lab_colours,
+    lab_colors,
 )
 from chromalab.analysis.figures import new_figure
 from chromalab.color.bins import Bins, ChannelBins
@@ -93,7 +93,7 @@ def plot_clusters(clusters: Clusters, *, lightness: float = BIN_LIGHTNESS, title
     """One panel per cluster: its average histogram as coloured bins in the ab plane (Ling et al. fig. 7)."""
     bins = clusters.bins
     centres, side = bin_cells(bins)
-    colours = lab_colours(centres, lightness=lightness)
+    colors = lab_colors(centres, lightness=lightness)
     k = len(clusters.averages)
     columns = min(k, 4)
     rows = -(-k // columns)
@@ -106,7 +106,7 @@ def plot_clusters(clusters: Clusters, *, lightness: float = BIN_LIGHTNESS, title
         used = share > 0
         # area proportional to the share relative to the cluster's most frequent bin
         scale = np.sqrt(share / share.max())
-        draw_cells(ax, centres[used], side, colours[used], scale=np.maximum(scale[used], MIN_SCALE))
+        draw_cells(ax, centres[used], side, colors[used], scale=np.maximum(scale[used], MIN_SCALE))
         ab_axes(ax, centres, side)
         top = centres[int(np.argmax(share))]
         size = clusters.sizes[cluster]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 # one sRGB colour per band, for the bars (the band's middle at Lab chroma ~50, L 60)
-BAND_COLOURS = {
+BAND_COLORS = {
     "violet_magenta": "#b05cb8",
     "red_orange": "#d8684a",
     "yellow": "#c9a634",
@@ -59,20 +59,20 @@ def hue_bars(evaluations: Sequence[tuple[str, HueShares]]) -> Figure:
     """One panel per (name, shares): per band, the model's bar (solid) beside the truth's (hatched)."""
     fig, axes = new_figure((1.2 + 4.2 * len(evaluations), 3.2), 1, len(evaluations))
     x = np.arange(len(NAMED_BANDS))
-    colours = [BAND_COLOURS[band.key] for band in NAMED_BANDS]
+    colors = [BAND_COLORS[band.key] for band in NAMED_BANDS]
     for ax, (name, shares) in zip(axes[0], evaluations, strict=True):
         ax.bar(
             x - WIDTH / 2,
             [shares.model[band.key] for band in NAMED_BANDS],
             WIDTH,
-            color=colours,
+            color=colors,
             label="model",
         )
         ax.bar(
             x + WIDTH / 2,
             [shares.truth[band.key] for band in NAMED_BANDS],
             WIDTH,
-            color=colours,
+            color=colors,
             alpha=0.45,
             hatch="//",
             edgecolor="#333333",

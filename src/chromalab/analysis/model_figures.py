@@ -15,7 +15,7 @@ from torch import nn
 
 from chromalab.analysis.figures import PANEL, image_grid, new_figure
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
-from chromalab.color.lab import gray_rendering, lab_to_srgb8, normalize_l
+from chromalab.color.lab import grey_rendering, lab_to_srgb8, normalize_l
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.evaluation.metrics import rgb8_to_ab
 from chromalab.images import Lightness
@@ -43,7 +43,7 @@ GREY_TOLERANCE = (
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
     """What the network sees: the photo's lightness as an exact 8-bit grey (R = G = B)."""
-    return gray_rendering(rgb_lightness_u8(rgb))
+    return grey_rendering(rgb_lightness_u8(rgb))
 
 
 # -- temperature

@@ -253,8 +253,8 @@ def _find_cache(run: Path, stored: str | None) -> Path | None:
 
 
 def sample_photo(cache_path: str | Path | None) -> tuple[np.ndarray | None, str]:
-    """(uint8 RGB, description): the first validation photo of the run's cache, else scikit-image's "
-    "astronaut."""
+    """(uint8 RGB, description): the first validation photo of the run's cache, else scikit-image's
+    astronaut."""
     if cache_path and is_cache(Path(cache_path)):
         import torch
 

@@ -1,5 +1,5 @@
-"""``chromalab analyze FIGURE ... -o OUT.png``: one figure per sub-command, drawn by "
-"``chromalab.analysis``."""
+"""``chromalab analyze FIGURE ... -o OUT.png``: one figure per sub-command, drawn by
+``chromalab.analysis``."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _source(source: Path) -> Path:
 
 
 def _bins(spec: str, source: Path | None = None):  # -> Bins
-    from chromalab.color.bins import make_bins
+    from chromalab.color.bin_sets import make_bins
 
     histogram = None
     if spec.startswith("data:"):

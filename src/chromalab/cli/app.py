@@ -1,8 +1,7 @@
 """The typer application and the conventions every command shares.
 
 Exit codes (docs/design.md): 0 all done, 1 some inputs failed, 2 bad usage. Errors about one input are one
-line
-on stderr, ``error: PATH: reason``; nothing a user types may end in a traceback. Commands import torch
+line on stderr, ``error: PATH: reason``; nothing a user types may end in a traceback. Commands import torch
 inside their body so that ``chromalab --help`` stays instant.
 """
 
@@ -99,8 +98,8 @@ def json_text(summary: dict) -> str:
 
 
 def write_outputs(outputs: list[tuple[Path, str]]) -> bool:
-    """Write each (path, text) atomically; a failure is one ``error:`` line. False if any could not be "
-    "written."""
+    """Write each (path, text) atomically; a failure is one ``error:`` line. False if any could not be
+    written."""
     from chromalab.files import atomic_write_text
 
     written = True

@@ -147,7 +147,7 @@ def _score_photos(
     csv_path: Path | None,
 ) -> None:
     """``evaluate`` on photos; exits."""
-    from chromalab.color.bins import describe_bins
+    from chromalab.color.bin_sets import describe_bins
     from chromalab.evaluation import score
 
     if not paths:
@@ -173,7 +173,7 @@ def _score_photos(
             on_image=on_image,
         )
     if not result.images:
-        why = f"{len(result.grey)} grey" if result.grey else "no readable"
+        why = f"{len(result.grey_photos)} grey" if result.grey_photos else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
         raise typer.Exit(EXIT_SOME_FAILED)
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
@@ -181,8 +181,8 @@ def _score_photos(
     summary = result.summary(info)
     written = _write(json_path, csv_path, summary, result)
     _print_table(summary, own_bins)
-    if result.grey:
-        print(f"skipped {len(result.grey)} grey photos", file=sys.stderr)
+    if result.grey_photos:
+        print(f"skipped {len(result.grey_photos)} grey photos", file=sys.stderr)
     raise typer.Exit(EXIT_SOME_FAILED if result.failed or not written else EXIT_OK)
 
 
@@ -201,7 +201,7 @@ def _score_clips(
     csv_path: Path | None,
 ) -> None:
     """``evaluate`` on videos; exits."""
-    from chromalab.color.bins import describe_bins
+    from chromalab.color.bin_sets import describe_bins
     from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
     from chromalab.video.clips import VideoError
 
@@ -244,7 +244,7 @@ def _score_clips(
 
 
 def _check_bins(spec: str) -> None:
-    from chromalab.color.bins import make_bins
+    from chromalab.color.bin_sets import make_bins
 
     try:
         make_bins(spec)

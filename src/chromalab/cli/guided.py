@@ -57,13 +57,13 @@ def colorize_guided_photo(
     desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))
     target = _attempt(source, lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite))
 
-    def colour() -> Image.Image:
+    def color() -> Image.Image:
         if colorizer is not None:
             return colorizer.colorize(image, hints=hints, scribbles=scribbles)
         lightness = as_lightness(image)
         return render(lightness, spread(lightness, hints=hints, scribbles=scribbles))
 
-    result = _attempt(scribbles or source, colour)
+    result = _attempt(scribbles or source, color)
     _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))
     return target
 

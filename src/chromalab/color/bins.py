@@ -10,14 +10,10 @@ A bin set is a table of centres plus a fast nearest-bin lookup. Two shapes exist
 Both share one interface: ``num_classes`` (logit channels), ``soft_encode`` / ``one_hot`` (targets of the
 same shape as the logits), ``decode`` (mode, mean, annealed mean; joint bins also mode-hue), ``log_softmax``
 and ``nearest``.
-``make_bins(spec)`` builds one from a spec string, see ``BIN_SPECS``.
+``bin_sets.make_bins(spec)`` builds one from a spec string (see ``bin_sets.BIN_SPECS``).
 """
 
 from __future__ import annotations
-
-import functools
-from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,20 +26,10 @@ from chromalab.color.decoding import (
     MODE_HUE_MIN_CHROMA,
     MODE_HUE_RADIUS,
 )
-from chromalab.color.lab import rgb_to_lab
 
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
 AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
-
-BIN_SPECS = {
-    "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",
-    "gamut:16": "grid 16 over [-128, 127], cells no 8-bit sRGB colour reaches excluded (Ling et al.)",
-    "data:G": "grid-G centres that a dataset's ab histogram actually uses (Gustavsson); needs a prior",
-    "channels:N": "N equal bins over [-100, 100] for a and for b independently (Agrawal and Sawhney)",
-    "file:PATH": "a .npy of (Q, 2) centres, e.g. Zhang's pts_in_hull.npy",
-}
-
 
 MODE_LIMIT = (
     1e-6  # the temperature an exported graph decodes the mode at: a bin 1e-4 below the top weighs < 1e-43
@@ -303,130 +289,3 @@ def rebalancing_weights(
         weights = 1.0 / ((1 - lam) * part + lam / part.numel())
         halves.append(weights / (part * weights).sum())
     return torch.cat(halves)
-
-
-def ab_histogram(ab: torch.Tensor, *, grid: int) -> torch.Tensor:
-    """Counts (C, C) of ab values (..., 2, H, W) on a grid of cells centred at multiples of ``grid``."""
-    cells = _grid_centres(grid)
-    idx = (
-        (ab.detach().float() / grid).round().clamp(cells[0] / grid, cells[-1] / grid) - cells[0] / grid
-    ).long()
-    flat = idx[..., 0, :, :] * len(cells) + idx[..., 1, :, :]
-    return torch.bincount(flat.reshape(-1), minlength=len(cells) ** 2).reshape(len(cells), len(cells))
-
-
-def _grid_centres(grid: int) -> np.ndarray:
-    """Multiples of ``grid`` covering [-128, 127] (for grid 10: -130 ... 130)."""
-    if grid < 2:
-        raise ValueError(f"the ab grid must be at least 2, got {grid}")
-    half = int(np.ceil(128 / grid))
-    return np.arange(-half, half + 1) * grid
-
-
-def _srgb_cells(cell_of: Callable[[torch.Tensor], torch.Tensor], cells: int) -> torch.Tensor:
-    """Which of ``cells`` ab cells some 8-bit sRGB colour reaches; ``cell_of`` maps ab (2, P) -> cell ids
-    (P,).
-
-    Walks the 256**3 colours one red level at a time, so memory stays ~10 MB.
-    """
-    v = torch.arange(256, dtype=torch.float32) / 255
-    gb = torch.stack(torch.meshgrid(v, v, indexing="ij")).reshape(2, -1, 1)  # (2, 65536, 1)
-    used = torch.zeros(cells, dtype=torch.bool)
-    for red in v:
-        rgb = torch.cat([red.expand(1, gb.shape[1], 1), gb], dim=0)  # (3, 65536, 1)
-        used[cell_of(rgb_to_lab(rgb)[1:, :, 0])] = True
-    return used
-
-
-GAMUT_TABLES = Path(__file__).with_name("tables")  # gamut-G.npy: compute_gamut_bins(G) saved, a test checks
-
-
-@functools.lru_cache(maxsize=8)
-def gamut_bins(grid: int) -> JointBins:
-    """Centres of the grid cells that some 8-bit sRGB colour (at any L) reaches.
-
-    grid 10: cells centred on multiples of 10 (Zhang et al.'s lattice) -> 261 bins, all among Zhang's 313
-    (Zhang's hull is wider than sRGB). grid 16: cells [-128 + 16k, -112 + 16k) as in Ling et al. -> 114 bins.
-    The tables of grids 10 and 16 ship with the package (computing one takes seconds); others are computed.
-    """
-    table = GAMUT_TABLES / f"gamut-{grid}.npy"
-    if table.is_file():
-        return JointBins(np.load(table, allow_pickle=False), spec=f"gamut:{grid}")
-    return compute_gamut_bins(grid)
-
-
-def compute_gamut_bins(grid: int) -> JointBins:
-    """``gamut_bins`` from scratch: walk all 8-bit sRGB colours (a few seconds)."""
-    if grid == 16:
-        used = _srgb_cells(
-            lambda ab: (torch.floor((ab + 128) / 16).long() * torch.tensor([[16], [1]])).sum(0), 256
-        )
-        cells = torch.nonzero(used.reshape(16, 16)).float()
-        return JointBins(cells * 16 - 128 + 8, spec="gamut:16")
-    if grid < 2:
-        raise ValueError(f"gamut grid must be >= 2, got {grid}")
-    side = len(_grid_centres(grid))
-    used = _srgb_cells(
-        lambda ab: ab_histogram(ab.view(2, -1, 1), grid=grid).reshape(-1).nonzero()[:, 0], side * side
-    )
-    return bins_from_histogram(used.reshape(side, side).long(), grid=grid, spec=f"gamut:{grid}")
-
-
-def bins_from_histogram(
-    counts: torch.Tensor | np.ndarray, *, grid: int, min_count: int = 1, spec: str = ""
-) -> JointBins:
-    """Bins of a (C, C) ab histogram (see ``ab_histogram``) with at least ``min_count`` pixels "
-    "(Gustavsson)."""
-    counts = torch.as_tensor(np.asarray(counts))
-    cells = torch.as_tensor(_grid_centres(grid), dtype=torch.float32)
-    if counts.shape != (len(cells), len(cells)):
-        raise ValueError(
-            f"histogram for grid {grid} must be {(len(cells), len(cells))}, got {tuple(counts.shape)}"
-        )
-    ia, ib = torch.nonzero(counts >= min_count, as_tuple=True)
-    return JointBins(torch.stack([cells[ia], cells[ib]], dim=1), spec=spec or f"data:{grid}")
-
-
-def make_bins(spec: str, *, histogram: torch.Tensor | np.ndarray | None = None) -> Bins:
-    """Build a bin set from a spec string (see ``BIN_SPECS``). ``data:G`` needs a grid-G ``histogram``."""
-    kind, _, arg = spec.partition(":")
-    try:
-        if kind == "gamut":
-            return gamut_bins(int(arg))
-        if kind == "channels":
-            return ChannelBins(int(arg))
-        if kind == "data":
-            if histogram is None:
-                raise ValueError("data bins need a dataset's ab histogram (prepare a cache first)")
-            return bins_from_histogram(histogram, grid=int(arg), spec=spec)
-        if kind == "file":
-            return load_bins_file(Path(arg))
-    except ValueError as error:
-        if "invalid literal" in str(error):
-            raise ValueError(f"bad bin spec {spec!r}: {arg!r} is not a number") from None
-        raise
-    known = ", ".join(BIN_SPECS)
-    raise ValueError(f"unknown bin spec {spec!r}; known: {known}")
-
-
-def load_bins_file(path: Path) -> JointBins:
-    """Load (Q, 2) centres from a .npy file (never unpickles)."""
-    try:
-        centres = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read bin centres from {path}: {error}") from None
-    return JointBins(centres, spec=f"file:{path}")
-
-
-def bins_from_centres(spec: str, centres: torch.Tensor) -> Bins:
-    """Rebuild a bin set stored in a checkpoint (spec + centres)."""
-    if spec.startswith("channels:"):
-        return ChannelBins(int(spec.split(":")[1]))
-    return JointBins(centres, spec=spec)
-
-
-def describe_bins(bins: Bins | None) -> str | None:
-    """A short description of a bin set for summaries, e.g. ``gamut:10 (Q=261)``; None for no bins."""
-    if bins is None:
-        return None
-    return bins.spec if isinstance(bins, ChannelBins) else f"{bins.spec} (Q={bins.num_classes})"

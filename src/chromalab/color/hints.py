@@ -39,11 +39,11 @@ class Hint:
     )
 
 
-def hex_to_ab(colour: str) -> tuple[float, float]:
+def hex_to_ab(color: str) -> tuple[float, float]:
     """'#3a7bd5' -> its (a, b) in Lab; ValueError for anything but six hex digits."""
-    match = HEX.match(colour.strip()) if isinstance(colour, str) else None
+    match = HEX.match(color.strip()) if isinstance(color, str) else None
     if match is None:
-        raise ValueError(f"colour {colour!r} is not an sRGB hex colour like '#3a7bd5'")
+        raise ValueError(f"colour {color!r} is not an sRGB hex colour like '#3a7bd5'")
     import torch  # here: reading a hints file needs no torch until a colour is given as hex
 
     from chromalab.color.lab import rgb_to_lab

@@ -146,15 +146,15 @@ def rgb_to_lightness(rgb: torch.Tensor) -> torch.Tensor:
     return luminance_to_lightness(y)
 
 
-def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
+def grey_to_lightness(grey: torch.Tensor) -> torch.Tensor:
     """Grey sRGB values (*, H, W) in [0, 1] -> L (*, H, W): a grey pixel has Y = linear(value)."""
-    return luminance_to_lightness(srgb_to_linear(gray) * LUMINANCE_WEIGHTS.sum())
+    return luminance_to_lightness(srgb_to_linear(grey) * LUMINANCE_WEIGHTS.sum())
 
 
-_GREY_LEVELS = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0)  # (256,) increasing L
+_GREY_LEVELS = grey_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0)  # (256,) increasing L
 
 
-def gray_rendering(lightness: torch.Tensor | np.ndarray) -> np.ndarray:
+def grey_rendering(lightness: torch.Tensor | np.ndarray) -> np.ndarray:
     """L (H, W) -> 8-bit grey RGB (H, W, 3) with R = G = B: the ab = 0 baseline.
 
     Each pixel gets the 8-bit grey whose lightness is nearest to L. (Rendering Lab (L, 0, 0) through

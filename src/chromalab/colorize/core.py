@@ -50,8 +50,8 @@ class BaseColorizer:
         return size
 
     def decoding(self, temperature: float | None, decode: str | None) -> tuple[str, float]:
-        """(method, temperature) of one call of ``predict_ab``: what the call asks for, else the "
-        "colorizer's own."""
+        """(method, temperature) of one call of ``predict_ab``: what the call asks for, else the
+        colorizer's own."""
         method = check_decode(decode or self.decode)
         return method, self.temperature if temperature is None else check_temperature(temperature)
 
@@ -69,13 +69,13 @@ class BaseColorizer:
 
     @property
     def takes_hints(self) -> bool:
-        """Whether the network itself takes colour hints (else hints are spread over its colours "
-        "afterwards)."""
+        """Whether the network itself takes colour hints (else hints are spread over its colours
+        afterwards)."""
         return False
 
     def hint_view(self, prepared: Prepared, hints: list[Hint | dict]) -> np.ndarray:
-        """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S) "
-        "(``color.hints.hint_map``)."""
+        """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S)
+        (``color.hints.hint_map``)."""
         from chromalab.color.hints import as_hints, hint_map
 
         height, width = prepared.source.lightness.shape
@@ -131,8 +131,8 @@ class BaseColorizer:
         )
 
     def prepare(self, image: Image.Image | np.ndarray | str | Path, *, size: int | None = None) -> Prepared:
-        """The part of ``colorize`` before the network; thread-safe, so it may run while another image is "
-        "in it."""
+        """The part of ``colorize`` before the network; thread-safe, so it may run while another image is
+        in it."""
         return self.view(as_lightness(image), size=size)
 
     def view(self, source: Lightness, *, size: int | None = None) -> Prepared:
@@ -164,8 +164,8 @@ class BaseColorizer:
 
 
 def render(source: Lightness, ab_small: Any) -> Image.Image:
-    """ab (1, 2, h, w) at any resolution onto the photo's full-resolution L, its alpha back: the RGB(A) "
-    "photo."""
+    """ab (1, 2, h, w) at any resolution onto the photo's full-resolution L, its alpha back: the RGB(A)
+    photo."""
     result = Image.fromarray(upsample_lab_to_srgb8(source.lightness, np.asarray(ab_small)[0]), mode="RGB")
     if source.alpha is not None:
         result.putalpha(source.alpha)

@@ -73,7 +73,7 @@ class OnnxColorizer(BaseColorizer):
         spec = self.metadata.get("bins")
         if not spec or not spec.startswith(("gamut:", "channels:")):
             return None
-        from chromalab.color.bins import make_bins
+        from chromalab.color.bin_sets import make_bins
 
         return make_bins(spec)
 

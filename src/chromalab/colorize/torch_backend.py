@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from chromalab.color.bins import Bins, make_bins
+from chromalab.color.bin_sets import make_bins
+from chromalab.color.bins import Bins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.colorize.core import BaseColorizer
@@ -146,8 +147,8 @@ class Colorizer(BaseColorizer):
     def decode_output(
         self, output: torch.Tensor, *, temperature: float | None = None, decode: str | None = None
     ) -> torch.Tensor:
-        """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean, "
-        "or mode)."""
+        """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean,
+        or mode)."""
         if self.bins is None:
             return denormalize_ab(output)
         method, t = self.decoding(temperature, decode)

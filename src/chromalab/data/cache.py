@@ -84,9 +84,9 @@ def count_ab(ab: np.ndarray) -> np.ndarray:
 
 
 def write_count_tables(folder: Path, counts: np.ndarray) -> None:
-    """Save the train pixels' count table (``count_ab``) and what derives from it: histogram, default "
-    "prior."""
-    from chromalab.color.bins import make_bins
+    """Save the train pixels' count table (``count_ab``) and what derives from it: histogram, default
+    prior."""
+    from chromalab.color.bin_sets import make_bins
 
     np.save(folder / COUNTS_FILE, counts)
     np.save(folder / HISTOGRAM_FILE, histogram_from_counts(counts, grid=HISTOGRAM_GRID))
@@ -168,18 +168,18 @@ class Cache:
 
     @property
     def histogram(self) -> np.ndarray:
-        """(27, 27) int64: ``bins.ab_histogram(train ab, grid=10)``; what ``make_bins("data:10", ...)`` "
-        "takes."""
+        """(27, 27) int64: ``bins.ab_histogram(train ab, grid=10)``; what ``make_bins("data:10", ...)``
+        takes."""
         return np.load(self.path / HISTOGRAM_FILE)
 
     def histogram_for(self, grid: int) -> np.ndarray:
-        """(C, C) int64: ``bins.ab_histogram(train ab, grid=grid)``, exact, from the count table "
-        "(milliseconds)."""
+        """(C, C) int64: ``bins.ab_histogram(train ab, grid=grid)``, exact, from the count table
+        (milliseconds)."""
         return self.histogram if grid == HISTOGRAM_GRID else histogram_from_counts(self.ab_counts, grid=grid)
 
     def bins(self, spec: str) -> Bins:
         """``make_bins(spec)``; ``data:G`` bins get this cache's grid-G histogram, for any grid G."""
-        from chromalab.color.bins import make_bins
+        from chromalab.color.bin_sets import make_bins
 
         data = re.fullmatch(r"data:(\d+)", spec)
         return make_bins(spec, histogram=self.histogram_for(int(data.group(1))) if data else self.histogram)
@@ -187,7 +187,7 @@ class Cache:
     @property
     def prior(self) -> torch.Tensor:
         """Prior over the default bins (gamut:10), float32 summing to 1."""
-        from chromalab.color.bins import make_bins
+        from chromalab.color.bin_sets import make_bins
 
         return prior_for(self, make_bins(DEFAULT_PRIOR_SPEC))
 
@@ -249,7 +249,7 @@ def histogram_from_counts(counts: np.ndarray, *, grid: int) -> np.ndarray:
     """The ``bins.ab_histogram(ab, grid=grid)`` of the pixels counted in a (256, 256) integer-ab table."""
     import torch
 
-    from chromalab.color.bins import ab_histogram
+    from chromalab.color.bin_sets import ab_histogram
 
     values = _integer_ab()
     # the cell of each integer value, taken from ab_histogram itself so the two cannot disagree

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from chromalab.data import cache as fmt
+from chromalab.data.build_folder import replace_cache, truncate_npy, write_json
 from chromalab.data.near_duplicates import hash_folders
 from chromalab.data.sources import (
     Item,
@@ -139,19 +140,21 @@ def prepare(
             "seconds": round(time.perf_counter() - start, 2),
             "sources": [
                 {"kind": s.kind, "path": str(s.path.resolve()), "role": s.role, "fingerprint": f}
-                for s, f in zip(parsed, stats, strict=True)
+                for s, f in zip(
+                    parsed, stats[: len(parsed)], strict=True
+                )  # stats: the sources, then the excluded folders
             ],
         }
-        _write_json(build / fmt.INFO_FILE, info)  # last: a folder with cache.json is complete
-        _replace(build, out)
+        write_json(build / fmt.INFO_FILE, info)  # last: a folder with cache.json is complete
+        replace_cache(build, out)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return _report(out, info, up_to_date=False, seconds=time.perf_counter() - start)
 
 
 def _val_fraction(val_fraction: float | None, val_sources: Sequence[str | Path]) -> float:
-    """The default: 0.05, or 0 with validation sources; a fraction and validation sources exclude each "
-    "other."""
+    """The default: 0.05, or 0 with validation sources; a fraction and validation sources exclude each
+    other."""
     if val_fraction is None:
         return 0.0 if val_sources else DEFAULT_VAL_FRACTION
     if val_sources and val_fraction > 0:
@@ -239,45 +242,6 @@ def _make_build_folder(out: Path) -> Path:
     return build
 
 
-def _replace(build: Path, out: Path) -> None:
-    """Move the finished build folder to ``out``, replacing an older cache there."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-        build.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        build.rename(out)
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _truncate_npy(path: Path, rows: int) -> None:
-    """Shrink an .npy file to its first ``rows`` rows in place (rewrite the header's shape, cut the data)."""
-    with open(path, "r+b") as f:
-        version = np.lib.format.read_magic(f)
-        header_start = f.tell()
-        reader = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
-        shape, fortran, dtype = reader(f)
-        data_start = f.tell()
-        new_shape = (rows, *shape[1:])
-        header = repr(
-            {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": new_shape}
-        )
-        length_bytes = 2 if version == (1, 0) else 4
-        room = data_start - header_start - length_bytes
-        assert len(header) + 1 <= room, "the header only shrinks"
-        f.seek(header_start + length_bytes)
-        f.write((header.ljust(room - 1) + "\n").encode("latin1"))
-        f.truncate(data_start + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
-
-
 # -- decoding into the build folder ------------------------------------------------------------------------
 def _tasks(
     sources: list[Source],
@@ -363,7 +327,7 @@ def _build(
         what = "no usable photos" if not kept else "no training photos left (all kept photos are validation)"
         raise PrepareError(", ".join(str(s.path) for s in sources), f"{what}; dropped: {found}")
     for name in (fmt.L_FILE, fmt.AB_FILE):
-        _truncate_npy(build / name, rows)
+        truncate_npy(build / name, rows)
     fmt.write_count_tables(build, counts)
     _write_manifest(build / fmt.MANIFEST_FILE, sources, items, outcomes)
     return _write_rows_and_info(build, items, kept, drops, options)
@@ -396,8 +360,8 @@ def _write_rows_and_info(
 
 
 def _write_manifest(path: Path, sources: list[Source], items: list[Item], outcomes: list) -> None:
-    """Every kept photo (row, path, class, split, chroma) and every drop (path, class, split, reason, "
-    "detail)."""
+    """Every kept photo (row, path, class, split, chroma) and every drop (path, class, split, reason,
+    detail)."""
     kept, dropped = [], []
     roots = [source.path.resolve() for source in sources]
     for item, (reason, detail, chroma) in zip(items, outcomes, strict=True):

@@ -73,14 +73,14 @@ def parse_source(text: str, role: str = "auto") -> Source:
 
 
 def _find_kaggle_arrays(root: Path) -> tuple[Path, tuple[Path, ...]] | None:
-    grays = sorted(root.glob("gray_scale.npy")) + sorted(root.glob("*/gray_scale.npy"))
+    greys = sorted(root.glob("gray_scale.npy")) + sorted(root.glob("*/gray_scale.npy"))
     for pattern in ("ab*.npy", "ab/ab*.npy", "ab/ab/ab*.npy"):
         abs_ = sorted(
             root.glob(pattern),
             key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)],
         )
-        if grays and abs_:
-            return grays[0], tuple(abs_)
+        if greys and abs_:
+            return greys[0], tuple(abs_)
     return None
 
 
@@ -108,8 +108,8 @@ def _stat(path: Path, name: str) -> tuple[str, int, int]:
 
 
 def list_items(source: Source, index: int) -> list[Item]:
-    """The candidate photos of ``source`` (number ``index`` of the run); ``PrepareError`` when there are "
-    "none."""
+    """The candidate photos of ``source`` (number ``index`` of the run); ``PrepareError`` when there are
+    none."""
     from chromalab.images import IMAGE_SUFFIXES
 
     if source.kind == "npy":

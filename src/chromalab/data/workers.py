@@ -141,8 +141,8 @@ def _member_bytes(source: Source, key: str) -> io.BytesIO:
 
 
 def _lab_codes(rgb: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """RGB in [0, 1] (*, 3, H, W) float -> ``rgb_to_lab`` as L codes (*, H, W) uint8 and ab (*, 2, H, W) "
-    "int8."""
+    """RGB in [0, 1] (*, 3, H, W) float -> ``rgb_to_lab`` as L codes (*, H, W) uint8 and ab (*, 2, H, W)
+    int8."""
     from chromalab.color.lab import rgb_to_lab
 
     lab = rgb_to_lab(rgb).numpy()

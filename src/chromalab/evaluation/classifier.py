@@ -177,8 +177,8 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
 
 # -- classifier files ----------------------------------------------------------------------------------
 def save_classifier(path: Path, model: SemanticClassifier, meta: dict[str, Any]) -> None:
-    """Weights (safetensors) + JSON description (classes, side, widths, training facts), written "
-    "atomically."""
+    """Weights (safetensors) + JSON description (classes, side, widths, training facts), written
+    atomically."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chromalab.color.lab import gray_rendering
+from chromalab.color.lab import grey_rendering
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.evaluation.score import Evaluation, SetScores, Truth, metric_bins
 from chromalab.evaluation.temporal import TemporalScores, truth_motion
@@ -67,7 +67,7 @@ def _score_clip(
         truth = Truth.from_rgb(rgb)
         with one_thread():
             result.model.add(painted, truth)
-            result.gray.add(gray_rendering(truth.lightness), truth)
+            result.baseline.add(grey_rendering(truth.lightness), truth)
         motion = truth_motion(previous, rgb) if previous is not None else None
         model.add(painted, motion)
         truth_scores.add(rgb, motion)

@@ -214,8 +214,8 @@ def auc(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) 
 
 
 def closeness(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) -> tuple[float, float]:
-    """Agrawal and Sawhney's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same /
-    sqrt(H W)).
+    """Agrawal and Sawhney's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same
+    / sqrt(H W)).
 
     The second value is the root-mean-square per-pixel ab distance, comparable across image sizes.
     """
@@ -239,8 +239,8 @@ def bin_agreement(
     """Fraction of pixels whose predicted ab falls in the same bin as the true ab (Agrawal and Sawhney,
     section 5.4).
 
-    Works for any bin set on decoded colours, whatever bins (if any) the model predicts. Returns
-    ``{"both": ...}``; per-channel bins add ``"a"`` and ``"b"`` (Agrawal and Sawhney require both to match).
+    Works for any bin set on decoded colours, whatever bins (if any) the model predicts. Returns ``{"both":
+    ...}``; per-channel bins add ``"a"`` and ``"b"`` (Agrawal and Sawhney require both to match).
     ``true_index``: ``bin_index(true_ab, bins)`` when the caller has it already.
     """
     pred, true = _check_ab_pair(pred_ab, true_ab)

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from chromalab.color.bins import Bins, make_bins
+from chromalab.color.bin_sets import make_bins
+from chromalab.color.bins import Bins
 from chromalab.color.hints import sample_hints
-from chromalab.color.lab import gray_rendering
+from chromalab.color.lab import grey_rendering
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
 from chromalab.evaluation import hues, metrics
@@ -153,8 +154,8 @@ def _finite(value: float | None) -> float | None:
 
 
 def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, Bins]:
-    """Bin sets of the accuracy metrics: Agrawal and Sawhney's per-channel sets plus ``bins`` or the model's
-    own.
+    """Bin sets of the accuracy metrics: Agrawal and Sawhney's per-channel sets plus ``bins`` or the
+    model's own.
 
     Accuracy compares decoded colours, never logits, so any bin set scores any model, including a
     regression model (which has no bins: then only ``bins`` adds ``accuracy_bins``).
@@ -171,16 +172,16 @@ class Evaluation:
     """Everything ``evaluate`` found: per-image rows, the two accumulators, and the problems."""
 
     model: SetScores
-    gray: SetScores
+    baseline: SetScores  # the grey baseline (ab = 0)
     images: list[dict[str, object]] = field(default_factory=list)  # name, width, height per scored photo
     failed: list[tuple[Path, str]] = field(default_factory=list)
-    grey: list[Path] = field(default_factory=list)
+    grey_photos: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     seconds_model: float = 0.0
 
     def rows(self) -> Iterator[dict[str, object]]:
         """Per-image rows: name, width, height, the model's metrics, then the baseline's as ``gray_*``."""
-        for image, ours, grey in zip(self.images, self.model.rows, self.gray.rows, strict=True):
+        for image, ours, grey in zip(self.images, self.model.rows, self.baseline.rows, strict=True):
             yield {**image, **ours, **{f"gray_{k}": v for k, v in grey.items()}}
 
     def summary(self, info: dict[str, object]) -> dict[str, object]:
@@ -189,12 +190,12 @@ class Evaluation:
             "seconds": round(self.seconds, 3),
             "seconds_model": round(self.seconds_model, 3),
             "failed": len(self.failed),
-            "skipped_grey": len(self.grey),
+            "skipped_grey": len(self.grey_photos),
         }
         return {
             "images": len(self.images),
             "metrics": {**self.model.summary(), **info, **run},
-            "gray_baseline": {**self.gray.summary(), "model": "gray (ab = 0)"},
+            "gray_baseline": {**self.baseline.summary(), "model": "gray (ab = 0)"},
         }
 
 
@@ -215,7 +216,7 @@ def evaluate(
     the photo's place in the list), are given to the colorizer.
 
     ``on_image(path, problem)`` is called once per path: ``problem`` is None when it was scored, else
-    ``"grey: ..."`` or the reason it failed (those also land in ``Evaluation.grey`` / ``.failed``).
+    ``"grey: ..."`` or the reason it failed (those also land in ``Evaluation.grey_photos`` / ``.failed``).
     """
     bin_sets = metric_bins(colorizer, bins)
     result = Evaluation(SetScores(bin_sets), SetScores(bin_sets))
@@ -248,7 +249,7 @@ def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> st
         result.failed.append((path, reason))
         return reason
     if truth.chroma < GREY_CHROMA:
-        result.grey.append(path)
+        result.grey_photos.append(path)
         return f"grey: mean chroma {truth.chroma:.2f} < {GREY_CHROMA}, no colour to compare with; skipped"
     batch.append((path, truth))
     return None
@@ -302,7 +303,7 @@ def _score_batch(
     for (path, truth), one, ab in zip(batch, prepared, ab_small, strict=True):
         with one_thread():
             result.model.add(settings.render(colorizer, one, ab, truth, len(result.images)), truth)
-            result.gray.add(gray_rendering(truth.lightness), truth)
+            result.baseline.add(grey_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]
         name = path.relative_to(root).as_posix() if root is not None else path.name
         result.images.append({"name": name, "width": width, "height": height})

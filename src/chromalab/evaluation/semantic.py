@@ -77,8 +77,8 @@ def grey_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
 
 
 def colorized_ab(colorizer: BaseColorizer, *, temperature: float | None = None) -> AbSource:
-    """ab predicted from L at the cache's size (or the nearest side the network accepts), as ``colorize`` "
-    "would."""
+    """ab predicted from L at the cache's size (or the nearest side the network accepts), as ``colorize``
+    would."""
 
     def predict_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         side = lightness.shape[-1]
@@ -124,8 +124,8 @@ class SemanticResult:
     seconds: float = 0.0
 
     def summary(self, info: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``{"semantic": {"true_colour", "grey", "colorized", "classes", "val_images", "classifier", "
-        "...}}``."""
+        """``{"semantic": {"true_colour", "grey", "colorized", "classes", "val_images", "classifier",
+        ...}}``."""
         true, grey, colorized = (self.accuracies[v] for v in VERSIONS)
         lost = true - grey
         return {

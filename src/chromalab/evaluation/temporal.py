@@ -40,8 +40,8 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 @dataclass
 class TemporalScores:
-    """One clip's frames, added in order: ``add(frame, truth)``; then ``summary()``. The flow is the "
-    "truth's."""
+    """One clip's frames, added in order: ``add(frame, truth)``; then ``summary()``. The flow is the
+    truth's."""
 
     histograms: list[np.ndarray] = field(default_factory=list)  # (3, 256) per frame
     warp_errors: list[float] = field(default_factory=list)
@@ -76,8 +76,8 @@ class TemporalScores:
 
 
 def truth_motion(previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flow of the ground truth from ``current`` back to ``previous`` (uint8 RGB frames) and where it "
-    "holds."""
+    """Flow of the ground truth from ``current`` back to ``previous`` (uint8 RGB frames) and where it
+    holds."""
     grey_prev, grey_now = (np.asarray(f.mean(-1), dtype=np.uint8) for f in (previous, current))
     backward = flow(grey_prev, grey_now, accurate=True)
     return backward, reliable(backward, flow(grey_now, grey_prev, accurate=True))

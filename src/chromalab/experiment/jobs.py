@@ -60,8 +60,8 @@ def train_command(experiment: Experiment, run: RunSpec, out: Path) -> list[str]:
 
 
 def _option(key: str, value: object) -> str:
-    """KEY=VALUE as ``train --option`` reads it: JSON for TOML's booleans and numbers (``true``, not "
-    "``True``)."""
+    """KEY=VALUE as ``train --option`` reads it: JSON for TOML's booleans and numbers (``true``, not
+    ``True``)."""
     return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 

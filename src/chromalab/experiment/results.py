@@ -180,8 +180,8 @@ def iter_trained(experiment: Experiment, out: Path) -> Iterator[tuple[RunSpec, P
 
 
 def comparison_figure(experiment: Experiment, out: Path):  # -> matplotlib Figure
-    """Rows = the figure's photos; columns = truth, grey, then every trained run (at the first "
-    "temperature)."""
+    """Rows = the figure's photos; columns = truth, grey, then every trained run (at the first
+    temperature)."""
     from chromalab.analysis.ab_data import find_images, load_rgb
     from chromalab.analysis.model_figures import comparison_grid
     from chromalab.colorize.torch_backend import Colorizer

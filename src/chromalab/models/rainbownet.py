@@ -103,8 +103,8 @@ class RainbowNet(nn.Module):
 
 
 class RainbowNetV0(nn.Module):
-    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W): Ling et al.'s ReLU encoder-decoder "
-    "baseline."""
+    """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W): Ling et al.'s ReLU encoder-decoder
+    baseline."""
 
     def __init__(self, *, width: float = 1.0) -> None:
         super().__init__()

@@ -13,16 +13,15 @@ filters
 
 How the fully connected layer stays sane. Figure 4 says the numbers below the convolutions are their
 "output spatial resolution" and the text says "the only down sampling is done through the convolutional
-layers themselves" with stride 1: we read that as unpadded ("valid") 5x5 convolutions, each taking 4
-pixels off, so 64 -> 28 after nine (32 -> 20 after the baseline's three). The channel counts are not in
-the text: ours double like Zhang's (32, 32, 64, 64, 128, 128, then 64, 32) and the last convolution
-narrows to ``bottleneck`` channels (4), so the layer is 28*28*4 -> 64*64*2 (25.7 M weights) rather than
-64*64*C -> 64*64*2 (billions).
+layers themselves" with stride 1: we read that as unpadded ("valid") 5x5 convolutions, each taking 4 pixels
+off, so 64 -> 28 after nine (32 -> 20 after the baseline's three). The channel counts are not in the text:
+ours double like Zhang's (32, 32, 64, 64, 128, 128, then 64, 32) and the last convolution narrows to
+``bottleneck`` channels (4), so the layer is 28*28*4 -> 64*64*2 (25.7 M weights) rather than 64*64*C ->
+64*64*2 (billions).
 
 Classification (Agrawal and Sawhney's per-channel bins, ``--bins channels:N`` -> Q = 2N logits): the fully
-connected
-layer is the same (64x64x2); a per-pixel head (1x1 convolution to 64, ReLU, 1x1 to Q) turns those two
-maps into Q logits, since a fully connected layer to 64x64xQ would be Q/2 times larger again.
+connected layer is the same (64x64x2); a per-pixel head (1x1 convolution to 64, ReLU, 1x1 to Q) turns those
+two maps into Q logits, since a fully connected layer to 64x64xQ would be Q/2 times larger again.
 """
 
 from __future__ import annotations

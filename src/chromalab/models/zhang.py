@@ -3,8 +3,8 @@
 conv1..conv7 blocks of 3x3 convolutions + ReLU with BatchNorm after each block; conv1-2 each end with a
 stride-2 convolution, conv3 too (so the trunk runs at 1/8), conv5-6 use dilation 2; conv8 upsamples x2 with
 a transposed convolution (stride 0.5 in the table) so the output is at 1/4 of the input; a 1x1 convolution
-maps to the Q bins. ``width`` scales every channel count (Santiago and Sieving used 16/32 kernels instead of
-64).
+maps to the Q bins. ``width`` scales every channel count (Santiago and Sieving used 16/32 kernels instead
+of 64).
 """
 
 from __future__ import annotations

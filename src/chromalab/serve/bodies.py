@@ -20,8 +20,8 @@ JSON_BYTES = 16_000  # a JSON body of the API (a study answer) is a few hundred 
 
 
 class BodyError(Exception):
-    """A body refused while it was read; ``status``: 408 (too slow), 413 (too large) or 503 (too many at "
-    "once)."""
+    """A body refused while it was read; ``status``: 408 (too slow), 413 (too large) or 503 (too many at
+    once)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

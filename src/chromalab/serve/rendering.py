@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from chromalab.color.hints import as_hints
-from chromalab.color.lab import gray_rendering
+from chromalab.color.lab import grey_rendering
 from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.files import parse_json
@@ -74,7 +74,7 @@ def preview(upload: Upload, *, temperature: float | None, grey: bool = False) ->
     """The preview of an upload as JPEG: its colorization at ``temperature`` (decoded again from the kept
     network output, no network), or the grey photo the network sees."""
     if grey:
-        return encode_image(Image.fromarray(gray_rendering(upload.preview.lightness)), PREVIEW_FORMAT)
+        return encode_image(Image.fromarray(grey_rendering(upload.preview.lightness)), PREVIEW_FORMAT)
     return encode_image(
         upload.session.colorize(temperature=temperature, source=upload.preview), PREVIEW_FORMAT
     )

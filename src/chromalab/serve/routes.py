@@ -212,10 +212,10 @@ async def palette(request: Request, upload_id: str, x: int, y: int) -> dict[str,
     server = _server(request)
     kept = _upload(server, upload_id)
     try:
-        colours = await server.pool.run(kept.session.palette, x, y)
+        colors = await server.pool.run(kept.session.palette, x, y)
     except ValueError as error:
         raise ApiError(400, f"palette: {error}") from None
-    return {"colors": colours}
+    return {"colors": colors}
 
 
 @router.get("/api/uploads/{upload_id}/download")

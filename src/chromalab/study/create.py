@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from chromalab.study.pairing import Pairing
-from chromalab.study.plan import RANDOM_COLOURS, TRUTH, PlanError, StudyPlan
-from chromalab.study.stimuli import jpeg, random_colours, shown_picture
+from chromalab.study.plan import RANDOM_COLORS, TRUTH, PlanError, StudyPlan
+from chromalab.study.stimuli import jpeg, random_colors, shown_picture
 from chromalab.study.storage import Picture, write_study
 
 
@@ -64,7 +64,7 @@ def create_study(
     stored = []
     for name in names:
         if name not in practice and plan.attention_trials:
-            shown[name][RANDOM_COLOURS] = random_colours(shown[name][TRUTH], rng)
+            shown[name][RANDOM_COLORS] = random_colors(shown[name][TRUTH], rng)
         files = {TRUTH: pairing.truth[name]} | {
             label: files[name] for label, files in pairing.methods.items()
         }

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 KINDS = ("turing", "preference")
 QUESTIONS = {"turing": "Which is the real photo?", "preference": "Which looks more realistic?"}
 TRUTH = "truth"  # the source of a real photo; a method's label is the source of its colorizations
-RANDOM_COLOURS = "random colours"  # the attention check's picture (stimuli.random_colours)
+RANDOM_COLORS = "random colours"  # the attention check's picture (stimuli.random_colors)
 ATTENTION = "attention"  # the kind of an attention check
 PRACTICE = (
     "practice"  # the kind of a practice trial: a real photo beside a method's colorization, with feedback
@@ -89,15 +89,15 @@ class StudyPlan:
 
     @property
     def attention_condition(self) -> Condition:
-        return Condition(ATTENTION, TRUTH, RANDOM_COLOURS)
+        return Condition(ATTENTION, TRUTH, RANDOM_COLORS)
 
     @property
     def practice_conditions(self) -> list[Condition]:
         return [Condition(PRACTICE, TRUTH, method) for method in self.methods]
 
     def question(self, kind: str) -> str:
-        """What a trial asks: its kind's question; practice and attention checks ask the study's first "
-        "kind's."""
+        """What a trial asks: its kind's question; practice and attention checks ask the study's first
+        kind's."""
         return QUESTIONS.get(kind, QUESTIONS[self.kinds[0]])
 
     def practice_photo_count(self, photos: int) -> int:
@@ -138,7 +138,7 @@ def _check_methods(methods: tuple[str, ...]) -> None:
     if not methods:
         raise PlanError("no method: give at least one --method LABEL=DIR")
     for label in methods:
-        if not NAME_PATTERN.fullmatch(label) or label in (TRUTH, RANDOM_COLOURS):
+        if not NAME_PATTERN.fullmatch(label) or label in (TRUTH, RANDOM_COLORS):
             raise PlanError(f"--method label {label!r}: use letters, digits, '_', '-' or '.' (not 'truth')")
     if len(set(methods)) != len(methods):
         raise PlanError(f"--method labels must differ, got {', '.join(methods)}")

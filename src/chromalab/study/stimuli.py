@@ -46,7 +46,7 @@ def shown_picture(path: Path, size: tuple[int, int] | None = None) -> np.ndarray
     return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
 
 
-def random_colours(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_colors(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The attention check's picture: ``rgb``'s own lightness (uint8 (h, w, 3)) under random colours."""
     lightness = rgb_lightness_u8(rgb, threads=1)  # (h, w), L in [0, 100]
     hue = rng.uniform(0.0, 2 * np.pi, size=(RANDOM_GRID, RANDOM_GRID))

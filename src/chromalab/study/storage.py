@@ -209,8 +209,8 @@ class StudyStore:
                 raise
 
     def next_trial(self, participant: str) -> ShownTrial | None:
-        """The participant's first unanswered trial (None: all answered); a new participant gets their "
-        "trials."""
+        """The participant's first unanswered trial (None: all answered); a new participant gets their
+        trials."""
         _check_participant(participant)
         with self._lock:
             if not self._db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone():

@@ -11,7 +11,7 @@ from torch import nn
 
 from chromalab.color.bins import Bins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
-from chromalab.color.lab import denormalize_ab, gray_rendering, join_lightness, normalize_l
+from chromalab.color.lab import denormalize_ab, grey_rendering, join_lightness, normalize_l
 from chromalab.files import atomic_write
 from chromalab.training.batches import load_batch
 from chromalab.training.run_folder import read_metrics
@@ -63,7 +63,7 @@ def save_samples(
     for l_img, ab_true, ab_pred in zip(lightness[:, 0], ab, predicted, strict=True):
         panels = [
             join_lightness(l_img, ab_true).numpy(),
-            gray_rendering(l_img),
+            grey_rendering(l_img),
             join_lightness(l_img, ab_pred).numpy(),
         ]
         rows.append(np.concatenate(panels, axis=1))

@@ -62,8 +62,8 @@ def cross_entropy(
 
 
 def regression(prediction: torch.Tensor, ab: torch.Tensor, *, kind: str = "l2") -> torch.Tensor:
-    """L2 or smooth-L1 between predicted normalised ab (B, 2, h, w) and ab / 110 (Lin and Liu; Agrawal and "
-    "Sawhney)."""
+    """L2 or smooth-L1 between predicted normalised ab (B, 2, h, w) and ab / 110 (Lin and Liu; Agrawal and
+    " "Sawhney)."""
     target = normalize_ab(target_at(ab, prediction.shape[-2:]))
     if kind == "l2":
         return F.mse_loss(prediction, target)

@@ -1,5 +1,5 @@
-"""How a clip is steadied, torch-free (the command line's defaults and checks read it without loading a "
-"model)."""
+"""How a clip is steadied, torch-free (the command line's defaults and checks read it without loading a
+model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``gray_lightness_u8``: the sliced table lookup behind ``to_lightness`` for grey photos."""
+"""``grey_lightness_u8``: the sliced table lookup behind ``to_lightness`` for grey photos."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from chromalab.color.lab import gray_to_lightness
-from chromalab.color.srgb8 import gray_lightness_u8
+from chromalab.color.lab import grey_to_lightness
+from chromalab.color.srgb8 import grey_lightness_u8
 from chromalab.images import to_lightness
 
 
@@ -16,8 +16,8 @@ from chromalab.images import to_lightness
 def test_sliced_lookup_is_the_exact_conversion(slice_pixels: int) -> None:
     codes = np.random.default_rng(0).integers(0, 256, size=(13, 17), dtype=np.uint8)  # 221 pixels: odd slices
     codes[0, :4] = (0, 1, 254, 255)
-    expected = gray_to_lightness(torch.from_numpy(codes).float() / 255.0).numpy()
-    lightness = gray_lightness_u8(codes, slice_pixels=slice_pixels)
+    expected = grey_to_lightness(torch.from_numpy(codes).float() / 255.0).numpy()
+    lightness = grey_lightness_u8(codes, slice_pixels=slice_pixels)
     assert lightness.dtype == np.float32 and lightness.shape == codes.shape
     np.testing.assert_allclose(lightness, expected, atol=1e-4)
 
