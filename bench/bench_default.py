@@ -21,7 +21,7 @@ by
    after another; both engines.
 
 Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and
-end. Idle OpenMP threads wait as in ``chromalab colorize`` (``batch.polite_openmp``: a brief spin on an
+end. Idle OpenMP threads wait as in ``chromalab colorize`` (``openmp.polite_openmp``: a brief spin on an
 idle machine, sleep on a busy one; the choice is printed and stored).
 """
 
@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chromalab.colorize.batch import polite_openmp  # torch-free
+from chromalab.colorize.openmp import polite_openmp  # torch-free
 
 THREAD_WAIT = polite_openmp()  # before torch: as chromalab colorize does
 
@@ -195,9 +195,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    torch.set_flush_denormal(
-        True
-    )  # random weights drift into denormal activations, which time the CPU, not the net
+    # random weights drift into denormal activations, which time the CPU, not the net
+    torch.set_flush_denormal(True)
     path = bundled_weights() if args.model == "default" else Path(args.model)
     meta = read_metadata(path)
     load_start = os.getloadavg()[0]

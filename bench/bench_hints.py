@@ -31,9 +31,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-os.environ.setdefault(
-    "OMP_WAIT_POLICY", "PASSIVE"
-)  # idle threads sleep: the busy-machine case of batch.polite_openmp
+# idle threads sleep: the busy-machine case of openmp.polite_openmp
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import skimage.data

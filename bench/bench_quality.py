@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from chromalab.colorize.batch import load_colorizer
+from chromalab.colorize.loading import load_colorizer
 from chromalab.evaluation.score import evaluate
 from chromalab.images import evenly_spaced, list_images
 
@@ -102,7 +102,6 @@ def main() -> int:
         return 2
     colorizer = load_colorizer(
         args.model,
-        engine="torch" if args.model.endswith(".safetensors") else "auto",
         temperature=args.temperature,
         decode=args.decode,
     )

@@ -298,9 +298,8 @@ def bench_hints(folder: Path) -> dict[str, object]:
 
         (put, preview), cost = measured(server, put_and_preview, settle_s=1.0)
         assert put.status == 200 and preview.status == 200, (put.body, preview.body)
-        again = call(
-            server.port, "GET", f"/api/uploads/{upload_id}/preview?temperature=0.4"
-        )  # a temperature change
+        # a temperature change
+        again = call(server.port, "GET", f"/api/uploads/{upload_id}/preview?temperature=0.4")
         beyond = call(
             server.port, "PUT", f"/api/uploads/{upload_id}/hints", hints(MAX_HINTS + 1), json_header
         )
@@ -333,9 +332,8 @@ def bench_zip(folder: Path) -> dict[str, object]:
         ]
         ids = [answer.json()["id"] for answer in answers]
         kept_uploads = call(server.port, "GET", "/api/health").json()["uploads"]
-        hundred = call(
-            server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join(ids[1:])
-        )  # the last 100
+        # the last 100
+        hundred = call(server.port, "GET", "/api/download.zip?format=png&ids=" + ",".join(ids[1:]))
         # the largest zip of distinct 1-MP uploads the server still holds (its store drops the least recently
         # used)
         wanted = ids[-min(kept_uploads, MAX_ZIP_IDS) :]

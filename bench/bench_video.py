@@ -162,9 +162,8 @@ def strip(
     for index, rgb in enumerate(frames(clip)):
         if index >= first + count * step:
             break
-        painted = {
-            temporal: painter(rgb) for temporal, painter in painters.items()
-        }  # every frame: the flow needs them
+        # every frame: the flow needs them
+        painted = {temporal: painter(rgb) for temporal, painter in painters.items()}
         if index in chosen:
             for name, picture in (("truth", rgb), *painted.items()):
                 rows[name].append(

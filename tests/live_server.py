@@ -17,6 +17,7 @@ import pytest
 from conftest import CHROMALAB
 
 CHROMIUM = Path("/usr/bin/chromium")
+# this machine's network is closed: ask for nothing
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -25,7 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-]  # this machine's network is closed: ask for nothing
+]
 START_SECONDS = 60
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chromalab.colorize import batch
-from chromalab.colorize.batch import colorize_all, expand_inputs, load_colorizer
+from chromalab.colorize.batch import colorize_all, expand_inputs
+from chromalab.colorize.loading import load_colorizer
 from chromalab.images import ImageError
 
 
@@ -76,35 +76,3 @@ def test_an_output_that_would_replace_its_input_is_refused(
     )
     assert isinstance(problems[0], ImageError) and "would replace an input" in str(problems[0])
     assert (tmp_path / "f.png").read_bytes() == before
-
-
-def test_backend_errors_say_why(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="runs with --engine onnx"):
-        load_colorizer(str(tmp_path / "m.onnx"), engine="torch")
-    with pytest.raises(ValueError, match="chromalab export"):
-        load_colorizer(str(tmp_path / "m.safetensors"), engine="onnx")
-    with pytest.raises(ValueError, match="--engine must be one of"):
-        load_colorizer("default", engine="gpu")
-
-
-@pytest.mark.parametrize(
-    ("load", "variable", "value"),
-    [(0.2, "GOMP_SPINCOUNT", batch.IDLE_SPIN_COUNT), (1.7, "OMP_WAIT_POLICY", "PASSIVE")],
-)
-def test_openmp_threads_spin_briefly_only_on_an_idle_machine(
-    monkeypatch: pytest.MonkeyPatch, load: float, variable: str, value: str
-) -> None:
-    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(batch.os, "getloadavg", lambda: (load, load, load))
-    batch.polite_openmp()
-    assert batch.os.environ.get(variable) == value
-    assert len({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(batch.os.environ)) == 1  # one choice, not both
-
-
-def test_a_users_own_openmp_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    monkeypatch.setattr(batch.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert batch.polite_openmp() == "as set in the environment"
-    assert batch.os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in batch.os.environ

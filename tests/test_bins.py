@@ -174,9 +174,10 @@ def test_mode_hue_never_blends_two_guesses_into_a_third_color(gamut10: JointBins
     # a blue guess (a -20, b -40) at 0.55 and a red one (60, 40) at 0.45: the mean is a pale violet
     logits = logits_of(gamut10, {(-20, -40): 0.55, (60, 40): 0.45})
     mean = gamut10.decode(logits, method="annealed", temperature=1.0)[0, :, 0, 0]
+    # (16, -4): chroma 16.5, hue -14 degrees, magenta
     torch.testing.assert_close(
         mean, torch.tensor([0.55 * -20 + 0.45 * 60, 0.55 * -40 + 0.45 * 40]), atol=1e-4, rtol=0
-    )  # (16, -4): chroma 16.5, hue -14 degrees, magenta
+    )
     kept = gamut10.decode(logits, method="mode-hue", temperature=1.0)[0, :, 0, 0]
     blue = torch.tensor([-20.0, -40.0])
     torch.testing.assert_close(kept.norm(), mean.norm())  # the mean's chroma ...

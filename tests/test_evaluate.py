@@ -17,7 +17,6 @@ from chromalab.cli import app
 from chromalab.color.bins import Bins, ChannelBins, JointBins
 from chromalab.color.lab import grey_rendering, grey_to_lightness
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.colorize.options import bundled_weights
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.evaluation import hues
 from chromalab.evaluation.metrics import INTERFACE_METRICS, SHOWN_METRICS
@@ -268,12 +267,6 @@ def test_bad_model_and_bins(folder: Path, model_file: Path, tmp_path: Path) -> N
     assert code == 2 and "not a readable safetensors file" in err
     code, _, err = run(folder, "--model", model_file, "--bins", "hexagons:3")
     assert code == 2 and "unknown bin spec" in err
-
-
-@pytest.mark.skipif(bundled_weights().is_file(), reason="the bundled default model exists")
-def test_default_model_missing(folder: Path) -> None:
-    code, _, err = run(folder)
-    assert code == 2 and "bundled default model is not in this build" in err
 
 
 # -- end to end: the installed console script --------------------------------------------------------------

@@ -37,9 +37,8 @@ def test_pooling_keeps_the_mean_color_of_the_hinted_pixels_only() -> None:
     drawn[0, :, 1, 1] = torch.tensor([30.0, -22.0, 1.0])
     pooled = pool_hints(drawn, 2)  # (1, 3, 2, 2)
     expected = torch.zeros(1, 3, 2, 2)
-    expected[0, :, 0, 0] = torch.tensor(
-        [20.0 / AB_SCALE, -11.0 / AB_SCALE, 1.0]
-    )  # not diluted by the empty pixels
+    # not diluted by the empty pixels
+    expected[0, :, 0, 0] = torch.tensor([20.0 / AB_SCALE, -11.0 / AB_SCALE, 1.0])
     torch.testing.assert_close(pooled, expected)
 
 
@@ -62,9 +61,8 @@ def test_no_hint_is_exactly_the_automatic_network_and_the_halves_make_the_whole(
     with torch.no_grad():
         automatic = plain(lightness)
         assert torch.equal(network(lightness), automatic)
-        assert torch.equal(
-            network(lightness, torch.zeros(2, 3, 64, 96)), automatic
-        )  # bias-free: zeros stay zeros
+        # bias-free: zeros stay zeros
+        assert torch.equal(network(lightness, torch.zeros(2, 3, 64, 96)), automatic)
         hints = torch.zeros(2, 3, 64, 96)
         hints[:, :, 30:33, 40:43] = torch.tensor([50.0, 20.0, 1.0])[:, None, None]
         hinted = network(lightness, hints)

@@ -63,9 +63,8 @@ def test_bad_hints_files_name_the_problem(text: str, message: str) -> None:
 
 def test_the_sampler_follows_zhang_2017() -> None:
     rng = np.random.default_rng(0)
-    ab = np.stack(np.meshgrid(np.arange(64.0), np.arange(48.0)))[::-1].astype(
-        np.float32
-    )  # a = row, b = column
+    # a = row, b = column
+    ab = np.stack(np.meshgrid(np.arange(64.0), np.arange(48.0)))[::-1].astype(np.float32)
     counts = [len(sample_hints(ab, rng)) for _ in range(4000)]
     assert np.mean(counts) == pytest.approx((1 - HINT_COUNT_P) / HINT_COUNT_P, rel=0.06)  # geometric mean: 7
     assert np.mean(np.array(counts) == 0) == pytest.approx(HINT_COUNT_P, abs=0.02)

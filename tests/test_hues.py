@@ -28,13 +28,14 @@ def test_named_bands_cover_the_circle_once_and_take_their_colors() -> None:
     covered = np.concatenate([np.arange(band.start, band.end) % 360 for band in hues.NAMED_BANDS])
     assert sorted(covered.tolist()) == list(range(360))
     # sRGB colours, each in the band its name says; sRGB's primary blue (hue -54) is violet in Lab terms
+    # cyan, sky blue (-125), steel blue (-97)
     named = {
         "violet_magenta": [(255, 0, 255), (128, 0, 255), (0, 0, 255)],
         "red_orange": [(255, 0, 0), (255, 128, 0)],
         "yellow": [(255, 255, 0)],
         "green": [(0, 255, 0), (0, 128, 0)],
         "cyan_blue": [(0, 255, 255), (135, 206, 235), (70, 130, 180)],
-    }  # cyan, sky blue (-125), steel blue (-97)
+    }
     for band, colors in named.items():
         shares = hues.named_shares(hues.hue_counts(rgb8_to_ab(np.array([colors], np.uint8))))
         assert shares[band] == 1.0, (band, shares)

@@ -87,9 +87,8 @@ def test_regression_size_specific_and_channel_models_export(
     lightness = _gradient(side)
     expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
     np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)
-    if side_rule(torch_engine.model)[
-        "step"
-    ]:  # another side of the rule: the graph is not tied to its example
+    # another side of the rule: the graph is not tied to its example
+    if side_rule(torch_engine.model)["step"]:
         lightness = _gradient(3 * side)
         expected = torch_engine.predict_ab(lightness, temperature=0.5).numpy()
         np.testing.assert_allclose(onnx_engine.predict_ab(lightness, temperature=0.5), expected, atol=1e-3)

@@ -114,9 +114,8 @@ def test_lightness_kept_wherever_the_color_fits_the_gamut(photos: dict[str, np.n
         lab = np.dstack([lightness, np.broadcast_to(ab, (*lightness.shape, 2))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits = np.all(
-                np.abs(rgb2lab(lab2rgb(lab)) - lab) < 0.5, axis=-1
-            )  # in gamut: survives sRGB clipping
+            # in gamut: survives sRGB clipping
+            fits = np.all(np.abs(rgb2lab(lab2rgb(lab)) - lab) < 0.5, axis=-1)
         assert fits.mean() > 0.3
         out = lab_of(model.colorize(rgb))
         assert np.abs(out[..., 0] - lightness)[fits].max() < L_TOLERANCE
@@ -177,9 +176,10 @@ def test_a_view_never_upsamples_the_photo(colorizer: Colorizer) -> None:
     ]
     answers = colorizer.predict_views(views, temperature=0.3)  # sides 64, 256, 64: two network calls
     for view, ab in zip(views, answers, strict=True):
+        # batched or alone: the same up to float summation order
         np.testing.assert_allclose(
             np.asarray(ab), np.asarray(colorizer.predict_ab(view.network_input, temperature=0.3)), atol=1e-4
-        )  # batched or alone: the same up to float summation order
+        )
 
 
 # -- the colour comes from the network ---------------------------------------------------------------------

@@ -21,9 +21,10 @@ import torch
 from PIL import Image
 
 from chromalab.color.bin_sets import ab_histogram, make_bins
+from chromalab.color.codes import decode_l
 from chromalab.color.lab import rgb_to_lab
 from chromalab.data import prepare as prep
-from chromalab.data.cache import CACHE_FORMAT, Cache, decode_l, prior_for
+from chromalab.data.cache import CACHE_FORMAT, Cache, prior_for
 from chromalab.data.prepare import PrepareError, prepare
 
 SIZE = 32
@@ -75,12 +76,13 @@ def test_folder_counts_classes_and_drop_reasons(folder: Path, tmp_path: Path) ->
     dropped = {Path(d["path"]).name: d["reason"] for d in m["dropped"]}
     assert dropped == {"grey.png": "grey", "broken.jpg": "corrupt", "small.png": "too-small"}
     kept_classes = {Path(k["path"]).name if k["class"] == "photos" else k["class"] for k in m["kept"]}
+    # a root photo gets the folder's name
     assert kept_classes == {
         "astronaut",
         "coffee",
         "chelsea",
         "top.png",
-    }  # a root photo gets the folder's name
+    }
     assert [k["row"] for k in m["kept"]] == list(range(7))
     cache = Cache(tmp_path / "cache")
     assert cache.l.shape == (7, SIZE, SIZE) and cache.ab.shape == (7, 2, SIZE, SIZE)
@@ -305,9 +307,8 @@ def test_histogram_and_data_bins_of_any_grid_from_the_count_table(folder: Path, 
 def test_lab_table_equals_rgb_to_lab(tmp_path: Path, photos: dict) -> None:
     table = tmp_path / "lut.npy"
     np.lib.format.open_memmap(table, mode="w+", dtype=np.uint32, shape=(1 << 24,))
-    rgb = np.concatenate([p.reshape(1, -1, 8, 3)[:, :64] for p in photos.values()]).astype(
-        np.uint8
-    )  # (5, 64, 8, 3)
+    # (5, 64, 8, 3)
+    rgb = np.concatenate([p.reshape(1, -1, 8, 3)[:, :64] for p in photos.values()]).astype(np.uint8)
     rgb[..., 0] = np.where(rgb[..., 0] < 128, 0, 255)  # two slices of the table suffice: red 0 and 255
     for red in (0, 255):
         prep._fill_lab_table((str(table), red << 16, (red + 1) << 16))
@@ -407,9 +408,8 @@ def test_exclude_drops_near_duplicates_of_evaluation_photos(
         .resize((32, 32), Image.Resampling.LANCZOS)
     )
     copy.save(held_out / "copy.jpg", quality=75)
-    Image.fromarray(photos["china"]).save(
-        held_out / "unrelated.png"
-    )  # the whole photo; only a piece is in training
+    # the whole photo; only a piece is in training
+    Image.fromarray(photos["china"]).save(held_out / "unrelated.png")
     report = run([folder], tmp_path / "cache", val_fraction=0.0, exclude=[held_out])
     assert report.drops["near-duplicate"] == 1 and report.kept["train"] == 6
     duplicate = [d for d in manifest(tmp_path / "cache")["dropped"] if d["reason"] == "near-duplicate"]

@@ -72,9 +72,8 @@ def test_with_a_prior_the_color_fades_to_the_models() -> None:
     q = (1 + PRIOR_LEAK) - math.sqrt((1 + PRIOR_LEAK) ** 2 - 1)
     for r in (0, 10, 50, 200):
         assert ab[0, r, 0] == pytest.approx(80.0 * q**r, rel=1e-3), r
-    assert abs(ab[0, -1, 0]) < 0.1 and ab[0, -1, 1] == pytest.approx(
-        30.0, abs=0.01
-    )  # far away: the model's colour
+    # far away: the model's colour
+    assert abs(ab[0, -1, 0]) < 0.1 and ab[0, -1, 1] == pytest.approx(30.0, abs=0.01)
 
 
 def test_a_hint_on_a_strip_makes_its_disc_its_color_and_fades_as_worked_out() -> None:

@@ -17,9 +17,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from chromalab.cli import app
+from chromalab.color.codes import decode_l
 from chromalab.color.lab import join_lightness, lab_to_rgb
 from chromalab.colorize.torch_backend import Colorizer
-from chromalab.data.cache import Cache, decode_l
+from chromalab.data.cache import Cache
 from chromalab.evaluation.classifier import ClassifierConfig, load_classifier
 from chromalab.evaluation.semantic import grey_ab, obtain_classifier, photos, render, semantic_test, true_ab
 from chromalab.models import create_model
@@ -249,9 +250,8 @@ def test_classifier_of_other_classes_or_not_a_classifier(
 
 
 def test_time_budget_stops_training(cache: Path) -> None:
-    config = ClassifierConfig(
-        side=32, widths=(8, 8, 8, 8), epochs=10_000, batch_size=16, minutes=0.02
-    )  # 1.2 s
+    # 1.2 s
+    config = ClassifierConfig(side=32, widths=(8, 8, 8, 8), epochs=10_000, batch_size=16, minutes=0.02)
     _, meta = obtain_classifier(Cache(cache), config=config)
     facts = meta["training"]
     assert 0 < facts["steps"] < 2 * config.epochs and facts["epochs_done"] < config.epochs

@@ -190,9 +190,8 @@ def test_the_token_is_needed_on_every_request(photo: np.ndarray) -> None:
         page = guarded.get("/?token=s3cret")  # the page's address sets a cookie for its own requests
         assert page.status_code == 200 and "chromalab_token" in page.headers["set-cookie"]
         assert guarded.get("/static/app.js").status_code == 200
-        uploaded = guarded.post(
-            "/api/colorize", files={"file": ("p.png", encoded(photo))}
-        )  # the cookie again
+        # the cookie again
+        uploaded = guarded.post("/api/colorize", files={"file": ("p.png", encoded(photo))})
         assert uploaded.status_code == 200
         guarded.cookies.clear()
         assert guarded.post("/api/colorize", files={"file": ("p.png", encoded(photo))}).status_code == 401
@@ -255,9 +254,8 @@ def test_hints_change_the_upload_and_bad_hints_are_one_error(
     )
     assert answer.status_code == 200 and [h["x"] for h in answer.json()["hints"]] == [20, 50]
     after = pixels(client.get(f"/api/uploads/{kept['id']}/preview").content)
-    assert (
-        after[20, 20, 2] - after[20, 20, 0] > before[20, 20, 2] - before[20, 20, 0] + 10
-    )  # bluer at the hint
+    # bluer at the hint
+    assert after[20, 20, 2] - after[20, 20, 0] > before[20, 20, 2] - before[20, 20, 0] + 10
     download = pixels(client.get(f"/api/uploads/{kept['id']}/download").content)
     assert download[20, 20, 2] > download[20, 20, 0] + 10  # the download has the hints too
     cleared = client.put(route, json={"hints": []})

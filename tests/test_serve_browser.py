@@ -23,9 +23,8 @@ def resident_kib(pid: int, field: str = "VmRSS") -> int:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
-def upload_in_browser(
-    playwright, url: str, photo: Path, problems: list[str], *, width: int
-):  # -> (Browser, Page)
+# -> (Browser, Page)
+def upload_in_browser(playwright, url: str, photo: Path, problems: list[str], *, width: int):
     """Chromium on the app's page (problems watched), ``photo`` chosen in its file input."""
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": width, "height": 800})
@@ -48,9 +47,8 @@ def test_a_200_mb_body_is_refused_while_it_streams(server: tuple[str, subprocess
     connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
     connection.putrequest("POST", "/api/colorize")
     connection.putheader("Content-Type", "multipart/form-data; boundary=xyz")
-    connection.putheader(
-        "Transfer-Encoding", "chunked"
-    )  # no length announced: the limit must hold as it streams
+    # no length announced: the limit must hold as it streams
+    connection.putheader("Transfer-Encoding", "chunked")
     connection.endheaders()
     chunk = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n' + b"\0" * (
         1 << 20

@@ -131,9 +131,8 @@ def test_state_changing_requests_from_another_site_are_refused(client: TestClien
         client.post("/api/uploads", files=files, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     )
     assert client.post("/api/uploads", files=files, headers={"Origin": "http://localhost"}).status_code == 200
-    assert (
-        client.post("/api/uploads", files=files).status_code == 200
-    )  # no Origin: not a browser on another site
+    # no Origin: not a browser on another site
+    assert client.post("/api/uploads", files=files).status_code == 200
     assert client.get("/api/health", headers={"Origin": "http://evil.example"}).status_code == 200  # a read
 
 

@@ -19,9 +19,8 @@ from chromalab.serve.settings import ServeSettings
 
 DEFAULTS = ServeSettings()
 TRICKLE_S = 180  # how long each client would go on
-CUT_BOUND_S = (
-    90  # the server must have cut every one off by then (10 s of headers; a body: 20 s of grace, then
-)
+# the server must have cut every one off by then (10 s of headers; a body: 20 s of grace, then
+CUT_BOUND_S = 90
 # 50 kB/s on average: the 0.5 MB sent at once buys 10 s more)
 
 

@@ -242,9 +242,8 @@ def test_rgb_lightness_is_the_table_formula_and_close_to_exact() -> None:
     assert lightness.dtype == torch.float32 and np.array_equal(lightness.numpy(), expected)
     exact = rgb_to_lightness(torch.from_numpy(rgb).permute(2, 0, 1).double() / 255)[0]
     assert (lightness.double() - exact).abs().max() < 0.021  # 3 x 0.5 / 65535 in Y, 903 L per Y near black
-    assert torch.equal(
-        torch.from_numpy(rgb_lightness_u8(rgb[:, ::-1])), lightness.flip(1)
-    )  # a strided view is fine
+    # a strided view is fine
+    assert torch.equal(torch.from_numpy(rgb_lightness_u8(rgb[:, ::-1])), lightness.flip(1))
 
 
 def test_rgb_lightness_rejects_bad_input() -> None:

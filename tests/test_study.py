@@ -231,10 +231,11 @@ def test_assignment_is_balanced_within_and_across_participants() -> None:
         assert sum(t.condition.kind == ATTENTION for t in counted) == 1
         for condition in per_condition:
             first_left = [t.sides[0] == condition.first for t in counted if t.condition == condition]
+            # 3 trials: the first source left once or twice, never 0 or 3 times
             assert sum(first_left) in (
                 1,
                 2,
-            )  # 3 trials: the first source left once or twice, never 0 or 3 times
+            )
         earlier += [(t.condition, t.photo) for t in counted]
     cells = Counter(pair for pair in earlier if pair[0].kind != ATTENTION)
     counts = [cells[(condition, photo)] for condition in plan.conditions for photo in photos]
@@ -256,9 +257,8 @@ def test_create_stores_every_picture_at_256_and_random_colors_keep_the_lightness
         practice = [name for (name,) in db.execute("SELECT name FROM photos WHERE practice")]
         rows = db.execute("SELECT photo, source, width, height, jpeg FROM pictures").fetchall()
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert (
-        len(practice) == plan.practice_photo_count(12) == 2
-    )  # one photo in five (3), at most --practice (2)
+    # one photo in five (3), at most --practice (2)
+    assert len(practice) == plan.practice_photo_count(12) == 2
     pictures = {
         (photo, source): np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         for photo, source, *_, data in rows
@@ -277,10 +277,11 @@ def test_create_stores_every_picture_at_256_and_random_colors_keep_the_lightness
             lab, real_lab = rgb2lab(rgb), rgb2lab(real)
             shift = np.linalg.norm(lab[..., 1:] - real_lab[..., 1:], axis=-1)  # (h, w) ab distance
             visible = (real_lab[..., 0] > 25) & (real_lab[..., 0] < 95)  # near black or white no colour shows
+            # obviously other colours
             assert np.median(shift[visible]) > 25, (
                 photo,
                 np.median(shift[visible]),
-            )  # obviously other colours
+            )
 
 
 # ---------------------------------------------------------------- the participant's API, in process
@@ -318,9 +319,8 @@ def test_a_participant_goes_through_practice_with_feedback_then_the_trials(clien
     participant = participant_id(1)
     first = test_client.get("/api/study/demo/next", params={"participant": participant}).json()
     assert first["practice"] and first["position"] == 1 and first["total"] == 3 + 8
-    assert (
-        test_client.get("/api/study/demo/next", params={"participant": participant}).json() == first
-    )  # resumes
+    # resumes
+    assert test_client.get("/api/study/demo/next", params={"participant": participant}).json() == first
     rows = {row[0]: row for row in trial_rows(path, participant)}
     with contextlib.closing(sqlite3.connect(path)) as db:
         blobs = {
@@ -363,10 +363,11 @@ def test_forged_repeated_and_out_of_turn_answers_are_refused_and_change_nothing(
     assert ok.status_code == 200
     before = count_answers(path)
     forged = [
+        # repeated (even with another choice)
         (
             {"participant": alice, "trial": alice_trials[0], "choice": 0},
             409,
-        ),  # repeated (even with another choice)
+        ),
         ({"participant": alice, "trial": alice_trials[2], "choice": 0}, 409),  # not her current trial
         ({"participant": alice, "trial": bob_trials[0], "choice": 0}, 403),  # another participant's trial
         ({"participant": bob, "trial": alice_trials[1], "choice": 0}, 403),
@@ -593,9 +594,8 @@ def test_results_count_scripted_participants_and_exclude_the_inattentive(
     }
     rows = (tmp_path / "r.csv").read_text().splitlines()
     assert len(rows) == 1 + summary["answers"] + summary["practice_answers"]
-    assert (
-        sum(row.endswith(",1") for row in rows[1:]) == 20 + 2
-    )  # the excluded participant's answers, practice too
+    # the excluded participant's answers, practice too
+    assert sum(row.endswith(",1") for row in rows[1:]) == 20 + 2
     assert "model" in stdout and "fooled" in stdout and "rule:" in stdout
     with contextlib.closing(StudyStore(path)) as store:  # the command's summary is the library's
         assert summarise(store.plan, store.trials()) == summary
@@ -712,7 +712,6 @@ def test_a_server_killed_with_sigkill_keeps_every_acknowledged_answer(
         stored = {trial for (trial,) in db.execute("SELECT trial FROM answers")}
     lost = set(acknowledged) - stored
     assert not lost, f"{len(lost)} acknowledged answers lost"
-    assert (
-        len(stored) - len(acknowledged) <= 8
-    )  # at most the answers in flight: committed, not yet acknowledged
+    # at most the answers in flight: committed, not yet acknowledged
+    assert len(stored) - len(acknowledged) <= 8
     print(f"\nSIGKILL after {len(acknowledged)} acknowledged answers: {len(stored)} stored, none lost")

@@ -75,9 +75,8 @@ def test_a_participant_practises_reloads_resumes_and_finishes(
             expect(page.locator(".choice").first).to_be_enabled()
             page.locator(".choice").nth(number % 2).click()
         expect(page.locator("#progress-text")).to_have_text("Pair 3 of 4")
-        assert (
-            len(answered(path)) == 4 and not page.locator("#feedback").text_content()
-        )  # no feedback when counted
+        # no feedback when counted
+        assert len(answered(path)) == 4 and not page.locator("#feedback").text_content()
         page.reload()  # mid-way: the page goes on where it stopped, without the instructions
         expect(page.locator("#progress-text")).to_have_text("Pair 3 of 4")
         expect(page.locator("#instructions")).to_be_hidden()

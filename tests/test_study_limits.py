@@ -98,9 +98,8 @@ def test_new_participants_per_client_are_rate_limited(study_client: TestClient) 
         )
     refused = study_client.get("/api/study/demo/next", params={"participant": participant_id(burst)})
     assert refused.status_code == 429 and "too many new participants" in refused.json()["error"]
-    again = study_client.get(
-        "/api/study/demo/next", params={"participant": participant_id(0)}
-    )  # enrolled: served
+    # enrolled: served
+    again = study_client.get("/api/study/demo/next", params={"participant": participant_id(0)})
     assert again.status_code == 200 and "trial" in again.json()
 
 

@@ -453,9 +453,8 @@ def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     meta = read_metadata(tmp_path / "run" / FINAL_MODEL)
     assert meta["options"] == {"freeze_encoder": True, "width": 0.25}
-    assert (
-        meta["info"]["train_config"]["model_options"]["pretrained"] is True
-    )  # the run still says how it began
+    # the run still says how it began
+    assert meta["info"]["train_config"]["model_options"]["pretrained"] is True
 
 
 def test_a_hint_network_starts_from_an_automatic_one_and_learns_its_hints(

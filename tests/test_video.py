@@ -112,18 +112,16 @@ def test_the_temporal_metrics_against_references() -> None:
     rng = np.random.default_rng(0)
     p, q = rng.random((3, 256)), rng.random((3, 256))
     p, q = p / p.sum(1, keepdims=True), q / q.sum(1, keepdims=True)
-    np.testing.assert_allclose(
-        js_divergence(p, q), jensenshannon(p, q, axis=1) ** 2, rtol=1e-10
-    )  # natural log
+    # natural log
+    np.testing.assert_allclose(js_divergence(p, q), jensenshannon(p, q, axis=1) ** 2, rtol=1e-10)
     frame = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
     assert rgb_histograms(frame).sum(1) == pytest.approx([1, 1, 1])
     steady = TemporalScores()
     for _ in range(6):
         steady.add(frame, None if not steady.histograms else truth_motion(frame, frame))
     assert steady.summary() == {"cdc": 0.0, "warping_error": 0.0}
-    textured = np.kron(
-        (rng.random((12, 16, 3)) * 255).astype(np.uint8), np.ones((8, 8, 1), np.uint8)
-    )  # 96 x 128
+    # 96 x 128
+    textured = np.kron((rng.random((12, 16, 3)) * 255).astype(np.uint8), np.ones((8, 8, 1), np.uint8))
     moving, previous = TemporalScores(), None
     for shift in range(0, 12, 2):  # the same picture sliding right: the flow explains it all
         current = np.roll(textured, shift, axis=1)

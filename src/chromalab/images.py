@@ -39,9 +39,8 @@ _WRITABLE = {
 }
 
 
-ImageSource = (
-    str | Path | bytes | BinaryIO
-)  # a file's path, its bytes, or a readable binary stream (an upload)
+# a file's path, its bytes, or a readable binary stream (an upload)
+ImageSource = str | Path | bytes | BinaryIO
 T = TypeVar("T")
 
 

@@ -171,9 +171,8 @@ def plot_bin_prior(bins: Bins, prior: np.ndarray | torch.Tensor, *, title: str =
     norm = colors.Normalize(vmin=float(logp[shown].min()), vmax=float(logp[shown].max()))
     cmap = matplotlib.colormaps["viridis"]
     fig, ((ax,),) = new_figure((6.4, 5.6))
-    draw_cells(
-        ax, centres[~shown], side, np.full((int((~shown).sum()), 3), EMPTY_GREY)
-    )  # the rest of the set
+    # the rest of the set
+    draw_cells(ax, centres[~shown], side, np.full((int((~shown).sum()), 3), EMPTY_GREY))
     draw_cells(ax, centres[shown], side, cmap(norm(logp[shown])))
     ab_axes(ax, centres, side)
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="log10 probability")

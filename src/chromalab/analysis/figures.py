@@ -79,7 +79,6 @@ def image_grid(
                 ax.set_ylabel(row_names[r], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(
-        rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if title else None
-    )  # the title's own band
+    # the title's own band
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if title else None)
     return fig

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from chromalab.colorize.core import BaseColorizer as Colorizer
 
+# Gustavsson fig. 2: from the mean (1) to the mode (0)
 TEMPERATURES = (
     1.0,
     0.77,
@@ -33,12 +34,11 @@ TEMPERATURES = (
     0.29,
     0.14,
     0.0,
-)  # Gustavsson fig. 2: from the mean (1) to the mode (0)
+)
 Named = tuple[str, np.ndarray]  # (title, uint8 RGB (H, W, 3))
 ROW_NAME_CHARS = 28  # longer photo names are cut: they run into the row above
-GREY_TOLERANCE = (
-    4.0  # mean code values from its own grey: scanned black-and-white JPEGs, sepia ones (2.6) too
-)
+# mean code values from its own grey: scanned black-and-white JPEGs, sepia ones (2.6) too
+GREY_TOLERANCE = 4.0
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -184,9 +184,8 @@ def activation_maps(colorizer: Colorizer, rgb: np.ndarray, *, name: str = "model
     ``Colorizer.load`` holds its network in the inference form: a convolution followed by a BatchNorm shows
     the BatchNorm's output (folded into it), not the bare convolution's."""
     size = colorizer.size
-    lightness = torch.from_numpy(
-        colorizer.view(Lightness(rgb_lightness_u8(rgb), None)).network_input
-    )  # (1, 1, S, S)
+    # (1, 1, S, S)
+    lightness = torch.from_numpy(colorizer.view(Lightness(rgb_lightness_u8(rgb), None)).network_input)
     picked = strongest_channels(layer_activations(colorizer.model, normalize_l(lightness)))
     panels = [("input L", 0, 0.0, lightness[0, 0].numpy())] + picked
     columns = min(6, len(panels))

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import EXIT_SOME_FAILED, app, open_colorizer, report_error, usage_error
+from chromalab.cli.shared_options import TORCH_MODEL_HELP, model_option, size_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 analyze_app = typer.Typer(
@@ -24,15 +25,8 @@ analyze_app = typer.Typer(
 app.add_typer(analyze_app, name="analyze")
 
 OUT = typer.Option(..., "-o", "--out", help="Figure to write: PNG, or JPEG when it ends in .jpg.")
-MODEL = typer.Option(
-    "default",
-    "--model",
-    "-m",
-    help="A bundled model ('default', 'fast-v1'), a .safetensors file, or a registered name.",
-)
-SIZE = typer.Option(
-    None, "--size", "-s", min=16, max=4096, help="Side of the square the network sees (default 256)."
-)
+MODEL = model_option(TORCH_MODEL_HELP)
+SIZE = size_option("Side of the square the network sees (default 256).")
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
 ROWS = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced.")
 

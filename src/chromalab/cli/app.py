@@ -69,18 +69,22 @@ def progress(label: str, total: int | None, *, rate_of: str | None = None) -> It
 
 
 def open_colorizer(
-    model: str, *, engine: str | None = None, show_warnings: bool = False, **options: object
+    model: str,
+    *,
+    engine: str = "auto",
+    needs: frozenset[str] = frozenset(),
+    show_warnings: bool = False,
+    **options: object,
 ) -> BaseColorizer:
-    """``--model`` on the backend ``engine`` picks (None: onnx for an .onnx file, torch for the rest, the
-    bundled model included), or exit 2 with the reason. A registered name gives an untrained network: it
-    warns so, on stderr with ``show_warnings``, silently otherwise."""
-    from chromalab.colorize.batch import load_colorizer
+    """``--model`` on the backend ``engine`` picks for what the caller ``needs`` (``colorize.loading``), or
+    exit 2 with the reason. A registered name gives an untrained network: it warns so, on stderr with
+    ``show_warnings``, silently otherwise."""
+    from chromalab.colorize.loading import load_colorizer
 
-    engine = engine or ("onnx" if model.endswith(".onnx") else "torch")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            colorizer = load_colorizer(model, engine=engine, **options)
+            colorizer = load_colorizer(model, engine=engine, needs=needs, **options)
     except ImportError as error:
         usage_error(str(error))
     except (FileNotFoundError, ValueError) as error:

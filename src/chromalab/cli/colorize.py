@@ -18,6 +18,7 @@ from chromalab.cli.app import (
     usage_error,
 )
 from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
+from chromalab.cli.shared_options import model_option, size_option
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
@@ -35,17 +36,13 @@ def colorize(
         ..., help="Image files, folders (searched recursively) or glob patterns."
     ),
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
-    model: str = typer.Option(
-        "default",
-        "--model",
-        "-m",
-        help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name.",
-    ),
+    model: str = model_option(),
     engine: str = typer.Option(
         "auto",
         "--engine",
         help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and "
-        "for the default model when its graph and onnxruntime are installed, torch otherwise.",
+        "for the default model when its graph and onnxruntime are installed, torch otherwise (and for "
+        "videos and hints, which need the network's logits or its hint inputs).",
     ),
     temperature: float = typer.Option(
         None,
@@ -56,14 +53,9 @@ def colorize(
         help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
         f"({DEFAULT_TEMPERATURE} if it names none).",
     ),
-    size: int = typer.Option(
-        None,
-        "--size",
-        "-s",
-        min=16,
-        max=4096,
-        help="Side of the square the network sees, at most the photo's shorter side; output keeps the "
-        f"input size. Default: the model's ({DEFAULT_SIZE} if it names none).",
+    size: int = size_option(
+        "Side of the square the network sees, at most the photo's shorter side; output keeps the "
+        f"input size. Default: the model's ({DEFAULT_SIZE} if it names none)."
     ),
     decode: str = typer.Option(
         None,
@@ -111,16 +103,15 @@ def colorize(
     (videos: the same frames, size and rate, audio kept, as OUT/NAME.mp4)."""
     from chromalab.color.decoding import DECODE_METHODS
     from chromalab.colorize import batch
-    from chromalab.colorize.options import backend_for
+    from chromalab.colorize.loading import ENGINES
+    from chromalab.colorize.openmp import polite_openmp
     from chromalab.images import IMAGE_SUFFIXES
 
-    batch.polite_openmp()
+    polite_openmp()
     if decode is not None and decode not in DECODE_METHODS:
         usage_error(f"--decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
-    try:
-        backend = backend_for(model, engine)
-    except ValueError as error:
-        usage_error(str(error))
+    if engine not in ENGINES:
+        usage_error(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     jobs, problems = batch.expand_inputs(inputs, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for argument, problem in problems:
         report_error(argument, problem)
@@ -145,6 +136,7 @@ def colorize(
             hints_file=hints,
             scribbles=scribbles,
             model=model,
+            engine=engine,
             options=options,
             overwrite=overwrite,
         )
@@ -155,12 +147,10 @@ def colorize(
     failures = len(problems)
     if photos:
         failures += _colorize_photos(
-            open_colorizer(model, engine=backend, **options), photos, out_dir, overwrite
+            open_colorizer(model, engine=engine, **options), photos, out_dir, overwrite
         )
-    if videos:
-        if backend == "onnx" and model != "default":
-            usage_error(f"--model {model}: videos run with --engine torch (a .safetensors file or 'default')")
-        colorizer = open_colorizer(model, engine="torch", **options)
+    if videos:  # the stabiliser keeps the network's logits
+        colorizer = open_colorizer(model, engine=engine, needs=frozenset({"logits"}), **options)
         failures += colorize_videos(
             colorizer,
             videos,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -18,8 +19,12 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
+from chromalab.cli.shared_options import model_option, size_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
+
+if TYPE_CHECKING:
+    from chromalab.evaluation.score import Skipped
 
 
 @app.command()
@@ -29,20 +34,10 @@ def evaluate(
         help="Folder of colour photos (searched recursively; grey ones are skipped), or a colour video or a "
         "folder of them (frame metrics, plus CDC and warping error).",
     ),
-    model: str = typer.Option(
-        "default",
-        "--model",
-        "-m",
-        help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name.",
-    ),
-    size: int = typer.Option(
-        None,
-        "--size",
-        "-s",
-        min=16,
-        max=4096,
-        help="Side of the square the network sees, at most the photo's shorter side "
-        "(default: the model's, else 256).",
+    model: str = model_option(),
+    size: int = size_option(
+        "Side of the square the network sees, at most the photo's shorter side "
+        "(default: the model's, else 256)."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),
@@ -105,7 +100,7 @@ def evaluate(
             )
         if hints:
             usage_error("--hints scores photos; videos take no hints")
-        _score_clips(
+        return _score_clips(
             clips,
             data,
             model,
@@ -119,7 +114,7 @@ def evaluate(
             csv_path=csv_path,
         )
     paths = evenly_spaced(list_images(data), limit)
-    _score_photos(
+    return _score_photos(
         paths,
         data,
         model,
@@ -145,7 +140,7 @@ def _score_photos(
     hints: int,
     json_path: Path | None,
     csv_path: Path | None,
-) -> None:
+) -> NoReturn:
     """``evaluate`` on photos; exits."""
     from chromalab.color.bin_sets import describe_bins
     from chromalab.evaluation import score
@@ -153,20 +148,18 @@ def _score_photos(
     if not paths:
         report_error(data, "no images found in this folder")
         raise typer.Exit(EXIT_SOME_FAILED)
-    colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
-    size, temperature = colorizer.size, colorizer.temperature  # what the model file recommends, if not given
+    needs = frozenset({"hints"}) if hints else frozenset()  # hints go into the network
+    colorizer = open_colorizer(model, needs=needs, show_warnings=True, size=size, temperature=temperature)
     with progress("evaluating", len(paths)) as advance:
 
-        def on_image(path: Path, problem: str | None) -> None:
-            _report(path, problem)
+        def on_image(path: Path, skipped: score.Skipped | None) -> None:
+            _report(path, skipped)
             advance()
 
         result = score.evaluate(
             paths,
             colorizer,
             root=data,
-            size=size,
-            temperature=temperature,
             bins=bins,
             batch_size=batch_size,
             hints=hints,
@@ -177,7 +170,13 @@ def _score_photos(
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
         raise typer.Exit(EXIT_SOME_FAILED)
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
-    info = {"model": model, "bins": own_bins, "size": size, "temperature": temperature, "hints": hints}
+    info = {
+        "model": model,
+        "bins": own_bins,
+        "size": colorizer.size,
+        "temperature": colorizer.temperature,
+        "hints": hints,
+    }
     summary = result.summary(info)
     written = _write(json_path, csv_path, summary, result)
     _print_table(summary, own_bins)
@@ -199,7 +198,7 @@ def _score_clips(
     frames: int | None,
     json_path: Path | None,
     csv_path: Path | None,
-) -> None:
+) -> NoReturn:
     """``evaluate`` on videos; exits."""
     from chromalab.color.bin_sets import describe_bins
     from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
@@ -207,7 +206,9 @@ def _score_clips(
 
     if temporal not in TEMPORAL:
         usage_error(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
-    colorizer = open_colorizer(model, engine="torch", show_warnings=True, size=size, temperature=temperature)
+    colorizer = open_colorizer(
+        model, needs=frozenset({"logits"}), show_warnings=True, size=size, temperature=temperature
+    )
     with progress("frames", None, rate_of="frames") as advance:
         try:
             result, scored = evaluate_clips(
@@ -252,12 +253,12 @@ def _check_bins(spec: str) -> None:
         usage_error(f"--bins {spec}: {error}")
 
 
-def _report(path: Path, problem: str | None) -> None:
+def _report(path: Path, skipped: Skipped | None) -> None:
     """``score.evaluate``'s word on one photo: a grey one is a note, an unreadable one an error line."""
-    if problem is not None and problem.startswith("grey:"):
-        print(f"note: {path}: {problem[len('grey: ') :]}", file=sys.stderr, flush=True)
-    elif problem is not None:
-        report_error(path, problem)
+    if skipped is not None and skipped.grey:
+        print(f"note: {path}: {skipped.reason}", file=sys.stderr, flush=True)
+    elif skipped is not None:
+        report_error(path, skipped.reason)
 
 
 def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result) -> bool:

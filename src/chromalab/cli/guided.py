@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from chromalab.cli.app import open_colorizer, usage_error
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 T = TypeVar("T")
 
@@ -25,6 +22,7 @@ def colorize_guided_photo(
     hints_file: Path | None,
     scribbles: Path | None,
     model: str,
+    engine: str,
     options: dict,
     overwrite: bool,
 ) -> Path:
@@ -32,8 +30,7 @@ def colorize_guided_photo(
     problem, before anything is written."""
     from chromalab.color.hints import parse_hints
     from chromalab.colorize.batch import claim_target, identity
-    from chromalab.colorize.core import as_lightness, render
-    from chromalab.colorize.spreading import spread
+    from chromalab.colorize.core import colorize_without_model
     from chromalab.images import has_alpha, open_image, output_path, save_image
     from chromalab.video.kinds import is_video
 
@@ -46,7 +43,11 @@ def colorize_guided_photo(
     for given, name in ((hints_file, "--hints"), (scribbles, "--scribbles")):
         if given is not None and not given.is_file():
             usage_error(f"{name} {given}: no such file")
-    colorizer = None if model == NO_MODEL else open_colorizer(model, engine="torch", **options)
+    colorizer = (
+        None
+        if model == NO_MODEL
+        else open_colorizer(model, engine=engine, needs=frozenset({"hints"}), **options)
+    )
     image = _attempt(source, lambda: open_image(source))
     hints = (
         None
@@ -57,13 +58,8 @@ def colorize_guided_photo(
     desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))
     target = _attempt(source, lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite))
 
-    def color() -> Image.Image:
-        if colorizer is not None:
-            return colorizer.colorize(image, hints=hints, scribbles=scribbles)
-        lightness = as_lightness(image)
-        return render(lightness, spread(lightness, hints=hints, scribbles=scribbles))
-
-    result = _attempt(scribbles or source, color)
+    colorize = colorize_without_model if colorizer is None else colorizer.colorize
+    result = _attempt(scribbles or source, lambda: colorize(image, hints=hints, scribbles=scribbles))
     _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))
     return target
 

@@ -8,20 +8,16 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, report_error, usage_error
+from chromalab.cli.shared_options import size_option
 
 
 @app.command()
 def report(
     run: Path = typer.Argument(..., help="A run folder made by 'chromalab train'."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for index.html (created if missing)."),
-    size: int = typer.Option(
-        None,
-        "--size",
-        "-s",
-        min=16,
-        max=4096,
-        help="Side of the square the network "
-        "sees in the temperature and activation figures (default: the cache's, 32-256).",
+    size: int = size_option(
+        "Side of the square the network "
+        "sees in the temperature and activation figures (default: the cache's, 32-256)."
     ),
 ) -> None:
     """One self-contained HTML page (OUT/index.html) about a run: loss, samples, bins, prior, temperature

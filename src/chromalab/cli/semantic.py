@@ -23,6 +23,7 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
+from chromalab.cli.shared_options import model_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "colorized"}
@@ -33,12 +34,7 @@ def semantic(
     cache: Path = typer.Argument(
         ..., help="Cache made by 'chromalab prepare' (classes = top-level folders)."
     ),
-    model: str = typer.Option(
-        "default",
-        "--model",
-        "-m",
-        help="A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name.",
-    ),
+    model: str = model_option(),
     classifier: Path | None = typer.Option(
         None, "--classifier", help="Classifier file: loaded when it exists, else trained and written there."
     ),

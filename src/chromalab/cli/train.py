@@ -13,12 +13,13 @@ from chromalab.training.config import TrainConfig
 from chromalab.training.run_folder import FINAL_MODEL
 
 DEFAULTS = TrainConfig(model="")  # the option defaults are the library's (the module imports no torch)
+# as options
 SETTINGS = {field.name for field in fields(TrainConfig)} - {
     "model",
     "model_options",
     "betas",
     "init",
-}  # as options
+}
 
 
 def parse_options(pairs: list[str]) -> dict[str, object]:
@@ -148,9 +149,8 @@ def train(
     ),
 ) -> None:
     """Train a colorization model. Multi-process: torchrun --nproc-per-node N $(which chromalab) train ..."""
-    settings = {
-        name: value for name, value in locals().items() if name in SETTINGS
-    }  # options named as the fields
+    # options named as the fields
+    settings = {name: value for name, value in locals().items() if name in SETTINGS}
     from chromalab.training.loop import BUDGET_FIELDS, Trainer, TrainingError
 
     options = parse_options(option)

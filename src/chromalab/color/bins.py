@@ -31,9 +31,8 @@ SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
 AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
 
-MODE_LIMIT = (
-    1e-6  # the temperature an exported graph decodes the mode at: a bin 1e-4 below the top weighs < 1e-43
-)
+# the temperature an exported graph decodes the mode at: a bin 1e-4 below the top weighs < 1e-43
+MODE_LIMIT = 1e-6
 
 
 def _bins_last(x: torch.Tensor) -> torch.Tensor:
@@ -161,15 +160,13 @@ class JointBins:
     ) -> torch.Tensor:
         """ab (..., 2) turned to the hue of the weighted mean of the bins near each pixel's ``mode`` (...),
         keeping its chroma (``decoding.MODE_HUE_RADIUS``); weights (..., Q) of the annealed mean."""
-        near = self._mode_neighbourhoods().to(weights)[
-            mode
-        ]  # (..., Q): 1 within the radius of the mode, else 0
+        # (..., Q): 1 within the radius of the mode, else 0
+        near = self._mode_neighbourhoods().to(weights)[mode]
         weights_near = weights * near  # (..., Q)
         around = weights_near @ centres  # (..., 2), not normalised: only its direction is used
         around_chroma = around.norm(dim=-1, keepdim=True) / weights_near.sum(-1, keepdim=True)
-        hue = torch.where(
-            around_chroma >= MODE_HUE_MIN_CHROMA, around, ab
-        )  # a grey neighbourhood: ab's own hue
+        # a grey neighbourhood: ab's own hue
+        hue = torch.where(around_chroma >= MODE_HUE_MIN_CHROMA, around, ab)
         return hue / hue.norm(dim=-1, keepdim=True).clamp_min(1e-6) * ab.norm(dim=-1, keepdim=True)
 
     def _mode_neighbourhoods(self) -> torch.Tensor:

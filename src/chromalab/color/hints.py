@@ -34,9 +34,8 @@ class Hint:
     x: int  # column in the input photo, 0 = left
     y: int  # row, 0 = top
     ab: tuple[float, float]  # Lab units
-    side: int = (
-        1  # the square patch of the photo the colour stands for (the sampler's patch; a click: one pixel)
-    )
+    # the square patch of the photo the colour stands for (the sampler's patch; a click: one pixel)
+    side: int = 1
 
 
 def hex_to_ab(color: str) -> tuple[float, float]:

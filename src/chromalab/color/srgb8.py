@@ -58,13 +58,11 @@ RGB_FROM_F_INV = np.ascontiguousarray(np.linalg.inv(XYZ_FROM_RGB) * np.array(WHI
 # table of 196606 entries: at most 0.021 L units off the exact conversion (three roundings, darkest greys).
 Y_STEPS = 65535
 _LEVELS = np.arange(256) / 255.0
-Y_CODES = np.round(LUMINANCE_WEIGHTS[:, None] * _srgb_to_linear(_LEVELS)[None] * Y_STEPS).astype(
-    np.int32
-)  # (3, 256)
+# (3, 256)
+Y_CODES = np.round(LUMINANCE_WEIGHTS[:, None] * _srgb_to_linear(_LEVELS)[None] * Y_STEPS).astype(np.int32)
 L_OF_Y_CODE = _lightness_of_luminance(np.arange(3 * Y_STEPS + 1) / Y_STEPS).astype(np.float32)
-GREY_LUT = _lightness_of_luminance(_srgb_to_linear(_LEVELS) * LUMINANCE_WEIGHTS.sum()).astype(
-    np.float32
-)  # (256,)
+# (256,)
+GREY_LUT = _lightness_of_luminance(_srgb_to_linear(_LEVELS) * LUMINANCE_WEIGHTS.sum()).astype(np.float32)
 
 
 def default_threads() -> int:

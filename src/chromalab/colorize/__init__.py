@@ -1,8 +1,10 @@
-"""Colorizing photos with a trained model: ``options`` (torch-free defaults and rules), ``core`` (prepare ->
-network -> render, shared by both backends), ``torch_backend`` and ``onnx_backend``, ``export`` (model file ->
-ONNX graph), ``batch`` (many photos, overlapped; progress by callbacks) and ``scribbles`` (the user's hints
-and strokes spread over the colours, Levin et al. 2004).
+"""Colorizing photos: ``options`` (torch-free defaults and rules), ``loading`` (the one place a model is
+opened: which backend, which options), ``core`` (prepare -> network -> render, shared by both backends; and
+``--model none``), ``torch_backend`` and ``onnx_backend``, ``export`` (model file -> ONNX graph), ``batch``
+(many photos, overlapped; progress by callbacks), ``openmp`` (how idle threads wait), ``hint_session`` (one
+photo whose hints keep changing), ``scribbles`` and ``spreading`` (the user's hints and strokes spread over
+the colours, Levin et al. 2004).
 
-Imports ``color``, ``images``, ``files`` and ``models``; imported by evaluation, analysis, experiment, the
-command line and ``demo``.
+Imports ``color``, ``images``, ``files`` and ``models``; imported by video, evaluation, analysis, experiment,
+serve, the command line, ``demo`` and the package's own ``__init__``.
 """

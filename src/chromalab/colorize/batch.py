@@ -1,4 +1,4 @@
-"""Many photos through one colorizer: the inputs a user names, the backend that runs the model, and the
+"""Many photos through one colorizer: the inputs a user names and the
 overlapped loop that reads, colorizes and writes. The command line, the benchmarks (and the web app and video
 next) call this; it reports through callbacks and never prints.
 """
@@ -6,14 +6,11 @@ next) call this; it reports through callbacks and never prints.
 from __future__ import annotations
 
 import glob
-import importlib.util
-import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from chromalab.colorize.core import BaseColorizer, Prepared
-from chromalab.colorize.options import backend_for
 from chromalab.images import (
     IMAGE_SUFFIXES,
     ImageError,
@@ -27,32 +24,6 @@ from chromalab.images import (
 GLOB_CHARS = set("*?[")
 Job = tuple[Path, Path]  # (input file, its output's path relative to the output folder)
 OnDone = Callable[[Path, Exception | None], None]  # (input, None or what went wrong), in input order
-
-
-IDLE_LOAD = 1.0  # a 1-minute load average below this: no other process has been busy, on average
-IDLE_SPIN_COUNT = "3000"  # GOMP_SPINCOUNT on an idle machine: 30000 measured no faster, 300 and 1000 slower
-
-
-def polite_openmp() -> str:
-    """Choose how idle OpenMP threads wait, before torch is first imported (its libgomp reads the
-    environment then); returns the choice, for reports. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT
-    wins.
-
-    Between two layers of a forward pass a worker thread either spins, ready at once, or sleeps and is
-    woken by the next layer. Measured on the 2-core machine with the default network at 256 x 256 in its
-    inference form, 2 threads: idle, a brief spin 23-26 ms against 37-43 ms asleep; beside one or two busy
-    processes, 72-74 ms spinning briefly against 40-42 ms asleep (a spinning worker keeps a core from the
-    process that needs it; libgomp's default, a long spin, took 1.6 s; earlier, the then default network at
-    128 x 128 470 ms against 23 ms asleep). So the threads spin briefly when the machine is idle and sleep
-    at once otherwise.
-    """
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        return "as set in the environment"
-    if os.getloadavg()[0] < IDLE_LOAD:
-        os.environ["GOMP_SPINCOUNT"] = IDLE_SPIN_COUNT
-        return f"idle machine: brief spin (GOMP_SPINCOUNT={IDLE_SPIN_COUNT})"
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return "busy machine: sleep at once (OMP_WAIT_POLICY=PASSIVE)"
 
 
 def expand_inputs(
@@ -82,32 +53,6 @@ def expand_inputs(
                 problems.append((argument, "no file matches this pattern"))
             found += [(m, Path(m.name)) for m in matches]
     return found, problems
-
-
-def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> BaseColorizer:
-    """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
-    backend ``engine`` picks (``options.backend_for``). ``options``: size, temperature, decode (None: the
-    model's).
-
-    ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
-    when the model cannot run there."""
-    backend = backend_for(model, engine)
-    if backend == "onnx":
-        if importlib.util.find_spec("onnxruntime") is None:
-            raise ImportError("--engine onnx needs onnxruntime: pip install onnxruntime")
-        if model.endswith(".safetensors"):
-            raise ValueError(
-                "a .safetensors file runs with --engine torch (or auto); "
-                "'chromalab export' turns it into an .onnx file"
-            )
-        from chromalab.colorize.onnx_backend import OnnxColorizer
-
-        return OnnxColorizer.load(model, **options)
-    if model.endswith(".onnx"):
-        raise ValueError("an .onnx file runs with --engine onnx (or auto)")
-    from chromalab.colorize.torch_backend import Colorizer
-
-    return Colorizer.load(model, **options)
 
 
 def colorize_all(

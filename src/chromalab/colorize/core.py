@@ -152,9 +152,8 @@ class BaseColorizer:
             by_side.setdefault(view.network_input.shape, []).append(index)
         for indices in by_side.values():
             inputs = np.concatenate([views[i].network_input for i in indices])  # (B, 1, S, S)
-            for i, ab in zip(
-                indices, self.predict_ab(inputs, temperature=temperature), strict=True
-            ):  # (B, 2, h, w)
+            # (B, 2, h, w)
+            for i, ab in zip(indices, self.predict_ab(inputs, temperature=temperature), strict=True):
                 answers[i] = ab[None]
         return answers
 
@@ -172,9 +171,22 @@ def render(source: Lightness, ab_small: Any) -> Image.Image:
     return result
 
 
-SMALLEST_VIEW = (
-    32  # a view never upsamples the photo, except a photo smaller than this (the networks' 1/32 maps)
-)
+def colorize_without_model(
+    image: Image.Image | np.ndarray | str | Path,
+    *,
+    hints: list[Hint] | None = None,
+    scribbles: str | Path | Image.Image | None = None,
+) -> Image.Image:
+    """``--model none``: the photo in the user's colours alone, its hints and strokes spread over its
+    lightness (Levin et al. 2004: ``spreading``); the same output as ``BaseColorizer.colorize``."""
+    from chromalab.colorize.spreading import spread  # scipy: only when asked
+
+    lightness = as_lightness(image)
+    return render(lightness, spread(lightness, hints=hints, scribbles=scribbles))
+
+
+# a view never upsamples the photo, except a photo smaller than this (the networks' 1/32 maps)
+SMALLEST_VIEW = 32
 
 
 def network_view(lightness: np.ndarray, size: int) -> np.ndarray:

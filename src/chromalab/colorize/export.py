@@ -26,10 +26,11 @@ from chromalab.models.registry import input_side, side_rule
 from chromalab.models.spec import GRAPH_INPUTS, GRAPH_MODE_HUE_OUTPUT, GRAPH_OUTPUT, METADATA_KEY
 
 OPSET = 17
+# not the mode: a near tie may fall either way in float rounding
 CHECK_TEMPERATURES = (
     DEFAULT_TEMPERATURE,
     1.0,
-)  # not the mode: a near tie may fall either way in float rounding
+)
 
 
 class DecodingNetwork(nn.Module):
@@ -109,10 +110,11 @@ def largest_difference(source: Path, graph: Path) -> float:
     ramp = np.linspace(0.0, 100.0, side, dtype=np.float32)
     lightness = (ramp[:, None] * 0.7 + ramp[None, :] * 0.3)[None, None]  # (1, 1, S, S)
     methods = ["annealed", "mode-hue"] if isinstance(torch_backend.bins, JointBins) else ["annealed"]
+    # (1, 2, h, w) each
     differences = [
         onnx_backend.predict_ab(lightness, temperature=t, decode=method)
         - torch_backend.predict_ab(lightness, temperature=t, decode=method).numpy()
         for t in CHECK_TEMPERATURES
         for method in methods
-    ]  # (1, 2, h, w) each
+    ]
     return max(float(np.abs(d).max()) for d in differences)

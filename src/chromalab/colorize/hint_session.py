@@ -31,11 +31,12 @@ class HintSession:
         self.hints: list[Hint] = []
         inside = colorizer.takes_hints and hasattr(colorizer.model, "encode")
         self.encoded = colorizer.encode(self.prepared.network_input) if inside else None
+        # (1, Q | 2, h, w)
         self.automatic = (
             colorizer.hinted_output(self.encoded, None)
             if inside
             else colorizer.network_output(self.prepared.network_input)
-        )  # (1, Q | 2, h, w)
+        )
         self.output = self.automatic
         self.spreading: Spreading | None = None  # built by the first ``set_hints``
 

@@ -47,9 +47,8 @@ class OnnxColorizer(BaseColorizer):
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model file not found: {path}")
         settings = onnxruntime.SessionOptions()
-        settings.add_session_config_entry(
-            "session.intra_op.allow_spinning", "0"
-        )  # as OMP_WAIT_POLICY=PASSIVE
+        # as OMP_WAIT_POLICY=PASSIVE
+        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
         except (
@@ -93,10 +92,11 @@ class OnnxColorizer(BaseColorizer):
         if hint_map is not None:
             raise ValueError("an exported graph takes no hints; use the torch engine")
         method, t = self.decoding(temperature, decode)
+        # mode, mean: annealed
         feeds = {
             "lightness": np.ascontiguousarray(lightness, dtype=np.float32),
             "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32),
-        }  # mode, mean: annealed
+        }
         output = GRAPH_MODE_HUE_OUTPUT if method == "mode-hue" else GRAPH_OUTPUT
         if output not in self.outputs:
             raise ValueError(

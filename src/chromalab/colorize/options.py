@@ -7,7 +7,6 @@ registered name) or ``onnx`` (``onnx_backend.OnnxColorizer``, a graph written by
 
 from __future__ import annotations
 
-import importlib.util
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ from chromalab.color.decoding import DECODE_METHODS
 
 DEFAULT_MODEL = "default"
 DEFAULT_SIZE = 256
+MIN_SIZE, MAX_SIZE = 16, 4096  # the sides a colorizer accepts for its view
 RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
-ENGINES = ("auto", "onnx", "torch")  # auto: onnx whenever it can run the model
 
 
 def bundled_weights(name: str = DEFAULT_MODEL, suffix: str = ".safetensors") -> Path:
@@ -45,27 +44,9 @@ def chosen_options(recommended: dict[str, Any], given: dict[str, Any]) -> dict[s
     return {k: v for k, v in {**recommended, **given}.items() if k in RECOMMENDABLE}
 
 
-def backend_for(model: str, engine: str = "auto") -> str:
-    """'onnx' or 'torch' for ``--engine``; auto picks onnx for .onnx files, and for the bundled model when its
-    graph and onnxruntime are installed."""
-    if engine not in ENGINES:
-        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine != "auto":
-        return engine
-    if model.endswith(".onnx"):
-        return "onnx"
-    if (
-        model == DEFAULT_MODEL
-        and bundled_weights(suffix=".onnx").is_file()
-        and importlib.util.find_spec("onnxruntime")
-    ):
-        return "onnx"
-    return "torch"
-
-
 def check_size(size: int) -> int:
-    if not isinstance(size, int) or size < 16 or size > 4096:
-        raise ValueError(f"size must be an integer in [16, 4096], got {size!r}")
+    if not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"size must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {size!r}")
     return size
 
 

@@ -40,9 +40,8 @@ FILL_LEAK = 1e-6  # hints alone, no model, no scribble: a leak to grey over ~600
 HINT_RADIUS = 2.0  # working pixels: a point hint is a disc this large (a point barely reaches its neighbours)
 EDGE_SCALE = 0.6  # the paper prints 2; with 2, 14% of a stroke's colour crossed a step of 40 L (0.6: 0.2%)
 MIN_VARIANCE = 1e-4  # (L / 100)^2: a flat window still separates lightness steps of a few units
-ORDERING = (
-    "MMD_AT_PLUS_A"  # SuperLU's column order: on these grids 20% less fill and 3x faster solves than COLAMD
-)
+# SuperLU's column order: on these grids 20% less fill and 3x faster solves than COLAMD
+ORDERING = "MMD_AT_PLUS_A"
 NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
@@ -96,11 +95,12 @@ class Spreading:
         scribbles spread over ``prior_ab`` (1, 2, h', w'), a model's colours at any resolution (None: over
         nothing)."""
         height, width = self.shape
+        # (h, w, 2)
         prior = (
             None
             if prior_ab is None
             else np.stack([resize_channel(np.asarray(prior_ab)[0, c], (width, height)) for c in range(2)], -1)
-        )  # (h, w, 2)
+        )
         placed = {self._centre(hint): hint.ab for hint in hints}  # a later hint in the same pixel wins
         return np.ascontiguousarray(self.solve(prior, placed).transpose(2, 0, 1))[None]
 
@@ -113,12 +113,12 @@ class Spreading:
         if discs:
             pixels = [where for where, _ in discs.values()]
             responses = np.stack([response for _, response in discs.values()], axis=1)  # (n, k): A^-1 g_j
-            coupling = np.stack(
-                [responses[where].mean(axis=0) for where in pixels]
-            )  # (k, k): disc i's mean of j
+            # (k, k): disc i's mean of j
+            coupling = np.stack([responses[where].mean(axis=0) for where in pixels])
+            # (k, 2)
             missing = np.array([placed[centre] for centre in discs]) - np.stack(
                 [solution[where].mean(axis=0) for where in pixels]
-            )  # (k, 2)
+            )
             strengths = np.linalg.lstsq(coupling, missing, rcond=None)[0]  # (k, 2); lstsq: overlapping discs
             solution += responses @ strengths
         return solution.reshape(*self.shape, 2).astype(np.float32)
@@ -220,16 +220,14 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
         step = unit[ys, xs] - unit[moved]
         rows.append(index[ys, xs].ravel())
         cols.append(index[moved].ravel())
-        weights.append(
-            np.exp(-(step.ravel() ** 2) / (EDGE_SCALE * variance[ys, xs].ravel())) + 1e-12
-        )  # > 0: connected
+        # > 0: connected
+        weights.append(np.exp(-(step.ravel() ** 2) / (EDGE_SCALE * variance[ys, xs].ravel())) + 1e-12)
     matrix = sparse.csr_matrix(
         (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w)
     )
     sums = np.asarray(matrix.sum(axis=1)).ravel()
-    return (
-        sparse.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ matrix
-    )  # 1 pixel: none
+    # 1 pixel: none
+    return sparse.diags(np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)) @ matrix
 
 
 def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:

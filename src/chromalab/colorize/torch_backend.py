@@ -57,8 +57,8 @@ class Colorizer(BaseColorizer):
             path = bundled_weights(str(name_or_path))
             if not path.is_file():
                 raise FileNotFoundError(
-                    "the bundled default model is not in this build yet (issue 'Bundled default model'); "
-                    "pass --model PATH to a trained .safetensors file"
+                    f"the bundled model {str(name_or_path)!r} is missing from this installation ({path}); "
+                    "reinstall chromalab, or pass --model PATH to a trained .safetensors file"
                 )
         if path.suffix == ".safetensors" or path.is_file():
             if not path.is_file():

@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chromalab.color.codes import AB_LIMITS, L_CODES_PER_UNIT, decode_l
+
 if TYPE_CHECKING:
     import torch
 
     from chromalab.color.bins import Bins
 
 CACHE_FORMAT = "chromalab-cache/1"
-L_CODES_PER_UNIT = 2.55  # uint8 L code = round(L * 2.55), OpenCV's 8-bit Lab convention (step 0.39 L units)
-AB_LIMITS = (-128, 127)  # int8 range of the stored ab
 SPLITS = ("train", "val")  # split.npy stores the index into this tuple
 
 INFO_FILE = "cache.json"
@@ -52,32 +52,16 @@ HISTOGRAM_FILE = f"histogram{HISTOGRAM_GRID}.npy"
 DEFAULT_PRIOR_SPEC = "gamut:10"
 # the arrays of a complete cache, besides cache.json (written last) and manifest.json
 ARRAY_FILES = (L_FILE, AB_FILE, LABELS_FILE, SPLIT_FILE, COUNTS_FILE, HISTOGRAM_FILE)
+# in cache.json
 ENCODINGS = {
     "l_encoding": f"uint8 round(L * {L_CODES_PER_UNIT})",
     "ab_encoding": "int8 round(ab)",
-}  # in cache.json
-
-
-def encode_l(lightness: np.ndarray) -> np.ndarray:
-    """L in [0, 100] (any shape) -> uint8 codes."""
-    return np.clip(np.rint(np.asarray(lightness, dtype=np.float32) * L_CODES_PER_UNIT), 0, 255).astype(
-        np.uint8
-    )
-
-
-def decode_l(codes: np.ndarray) -> np.ndarray:
-    """uint8 codes -> L in [0, 100], float32."""
-    return np.asarray(codes, dtype=np.float32) / np.float32(L_CODES_PER_UNIT)
-
-
-def encode_ab(ab: np.ndarray) -> np.ndarray:
-    """ab in Lab units (any shape) -> int8."""
-    return np.clip(np.rint(np.asarray(ab, dtype=np.float32)), *AB_LIMITS).astype(np.int8)
+}
 
 
 def count_ab(ab: np.ndarray) -> np.ndarray:
     """(256, 256) int64 count table of stored ab (..., 2, H, W) int8: pixels of each (a, b) at [a + 128, b
-    " "+ 128]."""
+    + 128]."""
     index = np.asarray(ab).astype(np.int32) - AB_LIMITS[0]
     flat = index[..., 0, :, :] * 256 + index[..., 1, :, :]
     return np.bincount(flat.ravel(), minlength=256 * 256).astype(np.int64).reshape(256, 256)

@@ -41,9 +41,8 @@ def _thumbnail(grey: Image.Image) -> np.ndarray:
 
 
 def _dct_hash(thumbnail: np.ndarray) -> int:
-    low = dctn(thumbnail.astype(np.float64), type=2, norm="ortho")[:LOW, :LOW].ravel()[
-        1:
-    ]  # (63,), no DC term
+    # (63,), no DC term
+    low = dctn(thumbnail.astype(np.float64), type=2, norm="ortho")[:LOW, :LOW].ravel()[1:]
     bits = low > np.median(low)
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 

@@ -140,9 +140,8 @@ def prepare(
             "seconds": round(time.perf_counter() - start, 2),
             "sources": [
                 {"kind": s.kind, "path": str(s.path.resolve()), "role": s.role, "fingerprint": f}
-                for s, f in zip(
-                    parsed, stats[: len(parsed)], strict=True
-                )  # stats: the sources, then the excluded folders
+                # stats: the sources, then the excluded folders
+                for s, f in zip(parsed, stats[: len(parsed)], strict=True)
             ],
         }
         write_json(build / fmt.INFO_FILE, info)  # last: a folder with cache.json is complete

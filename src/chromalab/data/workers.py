@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from chromalab.color.codes import decode_l, encode_ab, encode_l
 from chromalab.data import cache as fmt
 from chromalab.data.near_duplicates import ExcludedPhotos
 from chromalab.data.sources import Source, npy_arrays
@@ -146,7 +147,7 @@ def _lab_codes(rgb: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     from chromalab.color.lab import rgb_to_lab
 
     lab = rgb_to_lab(rgb).numpy()
-    return fmt.encode_l(lab[..., 0, :, :]), fmt.encode_ab(lab[..., 1:, :, :])
+    return encode_l(lab[..., 0, :, :]), encode_ab(lab[..., 1:, :, :])
 
 
 def _rgb_to_codes(rgb: np.ndarray, lut_path: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -154,9 +155,8 @@ def _rgb_to_codes(rgb: np.ndarray, lut_path: str | None) -> tuple[np.ndarray, np
     if lut_path is not None:
         lut = _opened(lut_path, lambda: np.load(lut_path, mmap_mode="r"))
         rgb = rgb.astype(np.int32)
-        codes = lut[(rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]].view(
-            np.uint8
-        )  # (k, S, S * 4): L a b 0
+        # (k, S, S * 4): L a b 0
+        codes = lut[(rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]].view(np.uint8)
         codes = codes.reshape(*rgb.shape[:3], 4)
         return np.ascontiguousarray(codes[..., 0]), np.ascontiguousarray(
             codes[..., 1:3].view(np.int8).transpose(0, 3, 1, 2)
@@ -206,10 +206,10 @@ def _npy_rows(task: Task) -> Rows:
             boxes.append(None)
             drops.append(drop)
             continue
-        planes = [fmt.decode_l(l_all[row]), ab[..., 0], ab[..., 1]]
+        planes = [decode_l(l_all[row]), ab[..., 0], ab[..., 1]]
         fitted = [_fit(Image.fromarray(p), s, task.resize) for p in planes]  # float32 -> mode "F"
-        l_out[i] = fmt.encode_l(np.asarray(fitted[0][0]))
-        ab_out[i] = fmt.encode_ab(np.stack([np.asarray(f[0]) for f in fitted[1:]]))
+        l_out[i] = encode_l(np.asarray(fitted[0][0]))
+        ab_out[i] = encode_ab(np.stack([np.asarray(f[0]) for f in fitted[1:]]))
         boxes.append(fitted[0][1])
         drops.append(None)
     return l_out, ab_out, boxes, drops
@@ -231,7 +231,7 @@ def process_chunk(task: Task) -> Result:
         if box != (0, 0, s, s):  # letterbox: neutral grey outside the photo
             inside = np.zeros((s, s), bool)
             inside[top:bottom, left:right] = True
-            l_codes[i][~inside] = fmt.encode_l(np.float32(PAD_LIGHTNESS))
+            l_codes[i][~inside] = encode_l(np.float32(PAD_LIGHTNESS))
             ab_codes[i][:, ~inside] = 0
         if chroma < task.min_chroma:
             outcomes.append(("grey", f"mean chroma {chroma:.2f} < {task.min_chroma:g}", chroma))

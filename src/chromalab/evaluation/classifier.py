@@ -22,12 +22,13 @@ from chromalab.images import evenly_spaced
 FORMAT = "chromalab-semantic/1"
 METADATA_KEY = "chromalab-semantic"
 DEFAULT_SIDE = 64
+# 0.3 M parameters; 4x faster than twice as wide, for more epochs in a budget
 DEFAULT_WIDTHS = (
     16,
     32,
     64,
     128,
-)  # 0.3 M parameters; 4x faster than twice as wide, for more epochs in a budget
+)
 INPUT_MEAN, INPUT_STD = 0.5, 0.25  # RGB in [0, 1] -> about [-2, 2] for the first convolution
 TRAIN_ACCURACY_IMAGES = 2048  # evenly spaced train photos scored after training (all, when fewer)
 

@@ -40,9 +40,8 @@ CHANNEL_BINS = (10, 30, 50)  # Agrawal and Sawhney, table 2
 BATCH_SIZE = 8  # network inputs all have the same size, whatever the photo's size
 HINT_SEED = 2017  # evaluate --hints: the same hints for every model, photo by photo
 POOLED = ("auc", "auc_rebalanced")  # the other metrics are per-image means; accuracies are pooled too
-HUE_POOLED = (
-    "hue_tv",
-)  # a photo's own in its row; the set's from the pooled hue counts (``hues.hue_summary``)
+# a photo's own in its row; the set's from the pooled hue counts (``hues.hue_summary``)
+HUE_POOLED = ("hue_tv",)
 
 
 @dataclass
@@ -199,43 +198,50 @@ class Evaluation:
         }
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """Why ``evaluate`` did not score a photo: a grey one (``grey``: no colour to compare with, a note for
+    the user) or one it could not read or use (an error)."""
+
+    reason: str
+    grey: bool = False
+
+
+OnImage = Callable[[Path, Skipped | None], None]  # (photo, None when it was scored), once per photo
+
+
 def evaluate(
     paths: Iterable[Path],
     colorizer: BaseColorizer,
     *,
     root: Path | None = None,
-    size: int | None = None,
-    temperature: float | None = None,
     bins: str | None = None,
     batch_size: int = BATCH_SIZE,
     hints: int = 0,
-    on_image: Callable[[Path, str | None], None] | None = None,
+    on_image: OnImage | None = None,
 ) -> Evaluation:
-    """Score ``colorizer`` and the grey baseline on ``paths``; unreadable and grey photos are skipped.
+    """Score ``colorizer`` (at its own size, temperature and decoding) and the grey baseline on ``paths``;
+    unreadable and grey photos are skipped (they land in ``Evaluation.failed`` / ``.grey_photos``).
     ``hints``: that many point hints per photo, drawn from its truth (Zhang et al. 2017's sampler, seeded by
-    the photo's place in the list), are given to the colorizer.
-
-    ``on_image(path, problem)`` is called once per path: ``problem`` is None when it was scored, else
-    ``"grey: ..."`` or the reason it failed (those also land in ``Evaluation.grey_photos`` / ``.failed``).
-    """
+    the photo's place in the list), are given to the colorizer. ``on_image`` hears of every photo."""
     bin_sets = metric_bins(colorizer, bins)
     result = Evaluation(SetScores(bin_sets), SetScores(bin_sets))
-    settings = Scoring(colorizer.size if size is None else size, temperature, hints)
+    report = on_image or (lambda path, skipped: None)
     started = time.perf_counter()
     batch: list[tuple[Path, Truth]] = []
     for path in paths:
-        problem = _read(path, batch, result)
-        if problem is not None and on_image is not None:
-            on_image(path, problem)
+        skipped = _read(path, batch, result)
+        if skipped is not None:
+            report(path, skipped)
         if len(batch) == batch_size:
-            _score_batch(batch, result, colorizer, settings, root, on_image)
-    _score_batch(batch, result, colorizer, settings, root, on_image)
+            _score_batch(batch, result, colorizer, hints, root, report)
+    _score_batch(batch, result, colorizer, hints, root, report)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> str | None:
-    """Load one photo into ``batch``; returns the problem if it cannot be scored."""
+def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> Skipped | None:
+    """Load one photo into ``batch``; returns why not if it cannot be scored."""
     try:
         with one_thread():
             truth = Truth.from_rgb(open_rgb(path))
@@ -247,66 +253,51 @@ def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> st
     except (ImageError, OSError) as error:
         reason = str(error.strerror if isinstance(error, OSError) and error.strerror else error)
         result.failed.append((path, reason))
-        return reason
+        return Skipped(reason)
     if truth.chroma < GREY_CHROMA:
         result.grey_photos.append(path)
-        return f"grey: mean chroma {truth.chroma:.2f} < {GREY_CHROMA}, no colour to compare with; skipped"
+        return Skipped(
+            f"mean chroma {truth.chroma:.2f} < {GREY_CHROMA}, no colour to compare with; skipped", grey=True
+        )
     batch.append((path, truth))
     return None
 
 
-@dataclass(frozen=True)
-class Scoring:
-    """How each photo is colorized for scoring."""
-
-    size: int  # the view's side (at most the photo's shorter side)
-    temperature: float | None  # None: the colorizer's
-    hints: int = 0  # point hints per photo from its truth
-
-    def render(
-        self, colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, index: int
-    ) -> np.ndarray:
-        """The colorized photo (H, W, 3) uint8, with its hints when there are any."""
-        if self.hints:
-            hints = sample_hints(
-                truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=self.hints
-            )
-            if (
-                colorizer.takes_hints
-            ):  # the network is run again, with them; then they are spread, as colorize does
-                ab_small = colorizer.predict_ab(
-                    view.network_input,
-                    temperature=self.temperature,
-                    hint_map=colorizer.hint_view(view, hints),
-                )
-            ab_small = colorizer.spread_guidance(view, ab_small, hints=hints)
-        return np.asarray(colorizer.render(view.source, ab_small))
+def _render(
+    colorizer: BaseColorizer, view: Prepared, ab_small: Any, truth: Truth, *, hints: int, index: int
+) -> np.ndarray:
+    """The colorized photo (H, W, 3) uint8, with ``hints`` hints from its truth when there are any."""
+    if hints:
+        given = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=hints)
+        # the network runs again, with them (when it takes hints); then they are spread, as colorize does
+        if colorizer.takes_hints:
+            ab_small = colorizer.predict_ab(view.network_input, hint_map=colorizer.hint_view(view, given))
+        ab_small = colorizer.spread_guidance(view, ab_small, hints=given)
+    return np.asarray(colorizer.render(view.source, ab_small))
 
 
 def _score_batch(
     batch: list[tuple[Path, Truth]],
     result: Evaluation,
     colorizer: BaseColorizer,
-    settings: Scoring,
+    hints: int,
     root: Path | None,
-    on_image: Callable[[Path, str | None], None] | None,
+    report: OnImage,
 ) -> None:
     """Run the network once on the batch, then score each photo and its grey baseline; empties ``batch``."""
     if not batch:
         return
     started = time.perf_counter()
-    prepared = [
-        colorizer.view(Lightness(truth.lightness.numpy(), None), size=settings.size) for _, truth in batch
-    ]
-    ab_small = colorizer.predict_views(prepared, temperature=settings.temperature)  # each (1, 2, h, w)
+    prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None)) for _, truth in batch]
+    ab_small = colorizer.predict_views(prepared)  # each (1, 2, h, w)
     result.seconds_model += time.perf_counter() - started
     for (path, truth), one, ab in zip(batch, prepared, ab_small, strict=True):
         with one_thread():
-            result.model.add(settings.render(colorizer, one, ab, truth, len(result.images)), truth)
+            rendered = _render(colorizer, one, ab, truth, hints=hints, index=len(result.images))
+            result.model.add(rendered, truth)
             result.baseline.add(grey_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]
         name = path.relative_to(root).as_posix() if root is not None else path.name
         result.images.append({"name": name, "width": width, "height": height})
-        if on_image is not None:
-            on_image(path, None)
+        report(path, None)
     batch.clear()

@@ -31,9 +31,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from chromalab.color.codes import decode_l
 from chromalab.color.lab import lab_to_srgb8
 from chromalab.colorize.core import BaseColorizer
-from chromalab.data.cache import Cache, decode_l
+from chromalab.data.cache import Cache
 from chromalab.evaluation.classifier import (
     ClassifierConfig,
     SemanticClassifier,
@@ -83,9 +84,8 @@ def colorized_ab(colorizer: BaseColorizer, *, temperature: float | None = None) 
     def predict_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         side = lightness.shape[-1]
         views = [colorizer.view(Lightness(one.numpy(), None), size=side).network_input for one in lightness]
-        return torch.as_tensor(
-            colorizer.predict_ab(np.concatenate(views), temperature=temperature)
-        )  # (B, 2, h, w)
+        # (B, 2, h, w)
+        return torch.as_tensor(colorizer.predict_ab(np.concatenate(views), temperature=temperature))
 
     return predict_ab
 

@@ -63,9 +63,8 @@ class ExperimentError(ValueError):
 class RunSpec:
     name: str
     model: str
-    train: dict[
-        str, Any
-    ]  # chromalab train options: TrainConfig names, plus "option" (dict) and "args" (list)
+    # chromalab train options: TrainConfig names, plus "option" (dict) and "args" (list)
+    train: dict[str, Any]
 
     @property
     def classification(self) -> bool:

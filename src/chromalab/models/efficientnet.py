@@ -37,12 +37,13 @@ VARIANTS = {
     "lite1": ((1, 16), (3, 24), (3, 40), (4, 80), (4, 112), (5, 192), (1, 320)),
     "lite2": ((1, 16), (3, 24), (3, 48), (4, 88), (4, 120), (5, 208), (1, 352)),
 }
+# stages after which the map is at 1/4, 1/8, 1/16, 1/32 (stage numbers from 1)
 TAPS = {
     2: 4,
     3: 8,
     5: 16,
     7: 32,
-}  # stages after which the map is at 1/4, 1/8, 1/16, 1/32 (stage numbers from 1)
+}
 STEM, HEAD, CLASSES = 32, 1280, 1000
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's BatchNorm settings, which the weights were trained with
 
@@ -72,11 +73,12 @@ class MBConv(nn.Module):
     """Inverted residual: 1x1 expansion, depthwise k x k, 1x1 projection; ReLU6; identity skip when shapes
     " "agree."""
 
+    # folded: models.inference
     conv_bn_pairs = (
         ("_expand_conv", "_bn0"),
         ("_depthwise_conv", "_bn1"),
         ("_project_conv", "_bn2"),
-    )  # folded: models.inference
+    )
 
     def __init__(self, c_in: int, c_out: int, *, expansion: int, kernel: int, stride: int) -> None:
         super().__init__()
@@ -149,9 +151,8 @@ class EfficientNetLite(nn.Module):
 def grey_input(l_norm: torch.Tensor) -> torch.Tensor:
     """Normalised L (B, 1, H, W) -> the grey sRGB it means, as the encoder's input (B, 3, H, W)."""
     lab = torch.cat([denormalize_l(l_norm), torch.zeros_like(l_norm).expand(-1, 2, -1, -1)], dim=1)
-    grey = (
-        lab_to_rgb(lab).mean(dim=1, keepdim=True) * 255.0
-    )  # (B, 1, H, W): R = G = B up to the white's rounding
+    # (B, 1, H, W): R = G = B up to the white's rounding
+    grey = lab_to_rgb(lab).mean(dim=1, keepdim=True) * 255.0
     return ((grey - 127.0) / 128.0).expand(-1, 3, -1, -1)
 
 

@@ -33,9 +33,8 @@ class EffNetColorizer(nn.Module):
     """Normalised L (B, 1, H, W) [+ hint map (B, 3, H, W)] -> logits (B, Q, H/4, W/4) or normalised ab
     (B, 2, H/4, W/4)."""
 
-    side_step = (
-        32  # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
-    )
+    # views are multiples of 32: every map is even, so TF 'SAME' padding is one rule (ONNX traces it)
+    side_step = 32
 
     def __init__(
         self,

@@ -29,12 +29,13 @@ class FastNet(nn.Module):
         c1, c2, c3, c4 = (scaled(c, width) for c in (16, 32, 64, 128))
         self.stem = nn.Sequential(conv_bn(1, c1, stride=2), conv_bn(c1, c2, stride=2), conv_bn(c2, c2))  # 1/4
         self.down8 = nn.Sequential(conv_bn(c2, c3, stride=2), conv_bn(c3, c3))  # 1/8
+        # 1/16
         self.down16 = nn.Sequential(
             conv_bn(c3, c4, stride=2),
             conv_bn(c4, c4, dilation=2),
             conv_bn(c4, c4, dilation=4),
             conv_bn(c4, c4),
-        )  # 1/16
+        )
         self.global_mlp = nn.Sequential(nn.Linear(c4, c4), nn.ReLU(inplace=True), nn.Linear(c4, c4))
         self.up8 = conv_bn(c4 + c3, c3)
         self.up4 = nn.Sequential(conv_bn(c3 + c2, c3), conv_bn(c3, c3))

@@ -1,4 +1,5 @@
-"""The web app's routes (FastAPI). The page (``static/``) uses the same API as any other client.
+"""The web app (FastAPI): what it serves and how it starts, fails and stops. The page (``static/``) uses
+the same API as any other client.
 
 ``GET /api/health``; ``GET /api/models``; ``POST /api/colorize`` (multipart ``file``, optional
 ``temperature``, ``size``, ``format``, ``model`` -> the colorized image at the input's size); ``POST
@@ -21,7 +22,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,32 +37,18 @@ from chromalab.serve.catalogue import Catalogue
 from chromalab.serve.forms import FormError
 from chromalab.serve.guard import Guard
 from chromalab.serve.routes import STATIC, ApiError, router
+from chromalab.serve.server import Server
 from chromalab.serve.settings import ServeSettings
 from chromalab.serve.study_routes import Newcomers
 from chromalab.serve.study_routes import router as study_router
 from chromalab.serve.uploads import UploadStore
 from chromalab.serve.work import Busy, WorkPool
-from chromalab.study.storage import StudyStore, open_studies
+from chromalab.study.storage import open_studies
 
 TOKEN_COOKIE = "chromalab_token"
 EXPIRY_INTERVAL_S = 30.0
-FOLDER_PREFIX = (
-    "chromalab-serve-"  # then the server's process id: a folder whose process is gone is left over
-)
-
-
-@dataclass
-class Server:
-    """What the routes share; made when the app starts, taken down when it stops."""
-
-    settings: ServeSettings
-    catalogue: Catalogue
-    pool: WorkPool
-    store: UploadStore
-    folder: Path  # the server's own temporary folder: the only place it writes (besides the study files)
-    studies: dict[str, StudyStore]  # study name -> its open file
-    receiving: Receiving  # request bodies being received at once, bounded
-    newcomers: Newcomers  # new study participants per client, bounded
+# then the server's process id: a folder whose process is gone is left over
+FOLDER_PREFIX = "chromalab-serve-"
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
@@ -76,7 +62,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
-def _lifespan(settings: ServeSettings):  # -> the app's lifespan context
+def _lifespan(settings: ServeSettings) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threads = torch.get_num_threads()
@@ -170,9 +156,7 @@ def _errors(app: FastAPI) -> None:
     for kind, status in statuses.items():
         app.add_exception_handler(kind, handler(status))
 
-    async def unexpected(
-        request: Request, error: Exception
-    ) -> JSONResponse:  # a bug: said in one line, logged
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:  # a bug: said in one line
         return JSONResponse({"error": f"internal error ({type(error).__name__})"}, status_code=500)
 
     app.add_exception_handler(Exception, unexpected)

@@ -6,7 +6,7 @@ import zipfile
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -16,13 +16,17 @@ from chromalab.colorize.options import check_size, check_temperature
 from chromalab.serve import rendering
 from chromalab.serve.bodies import Pace, chunks, read_body
 from chromalab.serve.forms import Form, read_form
+from chromalab.serve.server import Server
 from chromalab.serve.uploads import Upload, safe_stem
+
+if TYPE_CHECKING:
+    from chromalab.colorize.torch_backend import Colorizer
+    from chromalab.serve.settings import ServeSettings
 
 STATIC = Path(str(resources.files("chromalab.serve") / "static"))
 router = APIRouter()
-MAX_HINTS_BYTES = (
-    64 * rendering.MAX_HINTS * 2
-)  # a hint is about 50 bytes of JSON: twice that, with room to spare
+# a hint is about 50 bytes of JSON: twice that, with room to spare
+MAX_HINTS_BYTES = 64 * rendering.MAX_HINTS * 2
 MAX_ZIP_IDS = 100  # photos in one zip: a page's worth; each is rendered in turn, at full resolution
 
 
@@ -32,11 +36,11 @@ class ApiError(Exception):
         self.status = status
 
 
-def _server(request: Request):  # -> app.Server
+def _server(request: Request) -> Server:
     return request.app.state.server
 
 
-def pace(settings) -> Pace:  # settings: ServeSettings
+def pace(settings: ServeSettings) -> Pace:
     return Pace(settings.body_grace_s, settings.body_min_kbps * 1000)
 
 
@@ -89,14 +93,14 @@ def _query(request: Request) -> dict[str, object]:
     return _options(dict(request.query_params), _server(request).settings.max_size)
 
 
-def _colorizer(server, name: str | None):  # -> Colorizer
+def _colorizer(server: Server, name: str | None) -> Colorizer:
     try:
         return server.catalogue.colorizer(name)
     except (ValueError, FileNotFoundError) as error:
         raise ApiError(400, str(error)) from None
 
 
-def _upload(server, upload_id: str) -> Upload:
+def _upload(server: Server, upload_id: str) -> Upload:
     try:
         return server.store.get(upload_id)
     except KeyError:
@@ -194,9 +198,8 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
     [a, b]}]}`` in photo pixels (``color.hints``); the previews and downloads that follow have them."""
     server = _server(request)
     kept = _upload(server, upload_id)
-    body = await read_body(
-        request, max_bytes=MAX_HINTS_BYTES, pace=pace(server.settings)
-    )  # refused past the limit
+    # refused past the limit
+    body = await read_body(request, max_bytes=MAX_HINTS_BYTES, pace=pace(server.settings))
     try:
         entries = rendering.hint_entries(body.decode("utf-8", errors="replace"))
         stored = await server.pool.run(rendering.set_hints, kept, entries)
@@ -241,9 +244,8 @@ async def download_all(request: Request, ids: str) -> StreamingResponse:
     one zip streamed as its photos are rendered: one photo in memory at a time, however many are asked for."""
     server = _server(request)
     options = _query(request)
-    wanted = list(
-        dict.fromkeys(upload_id for upload_id in ids.split(",") if upload_id)
-    )  # each id once, in order
+    # each id once, in order
+    wanted = list(dict.fromkeys(upload_id for upload_id in ids.split(",") if upload_id))
     if len(wanted) > MAX_ZIP_IDS:
         raise ApiError(400, f"ids: at most {MAX_ZIP_IDS} uploads in one zip, got {len(wanted)}")
     kept = [_upload(server, upload_id) for upload_id in wanted]
@@ -273,7 +275,7 @@ class _Sink:
         return data
 
 
-async def _zipped(server, kept: list[Upload], options: dict[str, object]) -> AsyncIterator[bytes]:
+async def _zipped(server: Server, kept: list[Upload], options: dict[str, object]) -> AsyncIterator[bytes]:
     sink, names = _Sink(), set()
     with zipfile.ZipFile(sink, "w") as archive:
         for one in kept:
@@ -283,7 +285,7 @@ async def _zipped(server, kept: list[Upload], options: dict[str, object]) -> Asy
     yield sink.take()  # the central directory
 
 
-async def _full_resolution(server, upload: Upload, options: dict[str, object]) -> tuple[str, bytes]:
+async def _full_resolution(server: Server, upload: Upload, options: dict[str, object]) -> tuple[str, bytes]:
     """(download name, encoded image) of an upload at full resolution, in the pool."""
     body = await server.pool.run(
         rendering.full_resolution,

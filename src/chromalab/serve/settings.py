@@ -16,9 +16,8 @@ class ServeSettings:
     max_megapixels: float = MAX_PIXELS / 1e6  # pixels of one photo, read from its header (413)
     token: str | None = None  # when set, every request must carry it
     workers: int = 2  # photos in the network at once (each on one torch thread: two cores, two photos)
-    queue: int = (
-        64  # photos in work or waiting at once; one more is refused (503), never an unbounded backlog
-    )
+    # photos in work or waiting at once; one more is refused (503), never an unbounded backlog
+    queue: int = 64
     preview_side: int = 1600  # longest side of the previews the page shows and re-renders
     store_mb: float = 512.0  # network outputs and previews kept, least recently used dropped first
     upload_ttl_s: float = 3600.0  # an upload unused this long is dropped
@@ -37,9 +36,8 @@ class ServeSettings:
     body_min_kbps: float = 50.0
     receiving: int = 8
     receiving_per_client: int = 2
-    connections: int = (
-        128  # open connections (or requests in work); a request beyond gets 503 (uvicorn's limit)
-    )
+    # open connections (or requests in work); a request beyond gets 503 (uvicorn's limit)
+    connections: int = 128
     allow_hosts: tuple[str, ...] = ()  # Host names accepted besides loopback, IP literals and the bound host
     host: str = "127.0.0.1"  # the address the server listens on (its name is an accepted Host)
 

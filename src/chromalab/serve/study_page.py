@@ -9,11 +9,12 @@ from urllib.parse import quote
 
 from chromalab.study.plan import StudyPlan
 
+# pixels of one plot; the axis spans the width less the margins
 PLOT_WIDTH, PLOT_HEIGHT, PLOT_MARGIN = (
     420,
     64,
     20,
-)  # pixels of one plot; the axis spans the width less the margins
+)
 
 
 def results_page(summary: dict, plan: StudyPlan, token: str) -> str:

@@ -18,9 +18,8 @@ class Pairing:
     """The photos every folder holds, and what did not pair."""
 
     truth: dict[str, Path] = field(default_factory=dict)  # photo name -> the real photo's file
-    methods: dict[str, dict[str, Path]] = field(
-        default_factory=dict
-    )  # label -> photo name -> its colorization
+    # label -> photo name -> its colorization
+    methods: dict[str, dict[str, Path]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one line each: what did not pair, and why
 
     @property

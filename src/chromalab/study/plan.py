@@ -20,9 +20,8 @@ QUESTIONS = {"turing": "Which is the real photo?", "preference": "Which looks mo
 TRUTH = "truth"  # the source of a real photo; a method's label is the source of its colorizations
 RANDOM_COLORS = "random colours"  # the attention check's picture (stimuli.random_colors)
 ATTENTION = "attention"  # the kind of an attention check
-PRACTICE = (
-    "practice"  # the kind of a practice trial: a real photo beside a method's colorization, with feedback
-)
+# the kind of a practice trial: a real photo beside a method's colorization, with feedback
+PRACTICE = "practice"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a study's name or a method's label (in URLs)
 MAX_ATTENTION = 0.5
 PRACTICE_PHOTO_SHARE = 5  # practice takes at most one photo in five (rounded up) for itself

@@ -150,10 +150,11 @@ def write_study(path: Path, plan: StudyPlan, pictures: list[Picture], practice_p
             )
         connection.execute("PRAGMA journal_mode=WAL")  # kept in the file: every later connection writes ahead
         connection.close()
+        # an old study's journal must not meet the new file
         for stale in (
             Path(f"{path}-wal"),
             Path(f"{path}-shm"),
-        ):  # an old study's journal must not meet the new file
+        ):
             stale.unlink(missing_ok=True)
         os.replace(temporary, path)
     finally:
@@ -175,9 +176,8 @@ class StudyStore:
         try:
             self.plan = self._read_plan()
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "PRAGMA synchronous=FULL"
-            )  # each commit reaches the disk before it is acknowledged
+            # each commit reaches the disk before it is acknowledged
+            self._db.execute("PRAGMA synchronous=FULL")
             photos = self._db.execute("SELECT name, practice FROM photos ORDER BY name").fetchall()
         except (sqlite3.DatabaseError, KeyError, TypeError, ValueError) as error:
             self._db.close()
@@ -231,9 +231,8 @@ class StudyStore:
             if db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone():
                 return  # enrolled meanwhile by another process on this file
             _balance_table(db)
-            number = db.execute("SELECT coalesce(max(number) + 1, 0) FROM participants").fetchone()[
-                0
-            ]  # the index
+            # the index
+            number = db.execute("SELECT coalesce(max(number) + 1, 0) FROM participants").fetchone()[0]
             earlier = Counter(
                 {
                     (Condition(kind, first, second), photo): count

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from chromalab.color.codes import L_CODES_PER_UNIT
 from chromalab.color.hints import hint_map, sample_hints
-from chromalab.data.cache import L_CODES_PER_UNIT
 
 
 def epoch_order(indices: np.ndarray, *, seed: int, epoch: int, rank: int = 0, world: int = 1) -> np.ndarray:

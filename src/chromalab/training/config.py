@@ -22,9 +22,8 @@ class TrainConfig:
     loss: str = "ce"  # ce | l2 | smooth-l1 | gan (pix2pix: PatchGAN + 100 x L1)
     encoding: str = "soft"  # soft | onehot (cross-entropy targets)
     rebalance: bool = True  # class rebalancing, Zhang et al. 2016
-    rebalance_lambda: float = (
-        0.5  # weight of the uniform distribution mixed into the prior (Zhang et al.: 0.5)
-    )
+    # weight of the uniform distribution mixed into the prior (Zhang et al.: 0.5)
+    rebalance_lambda: float = 0.5
     bins: str = "gamut:10"
     # Adam with Gustavsson's betas and weight decay; the learning rate is an option
     lr: float = 1e-3
@@ -45,9 +44,8 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     overfit_one: bool = False  # Santiago and Sieving's sanity check: one photo, its loss must fall
-    class_loss_weight: float = (
-        0.0  # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
-    )
+    # > 0: the global branch also predicts the photo's class (Iizuka et al.: 1/300)
+    class_loss_weight: float = 0.0
     init: str | None = None  # a model file whose weights the run starts from (fine-tuning); None: random
     no_hint_share: float = 0.5  # hint networks (model option hints): the share of images trained with no hint
     half_size_share: float = 0.0  # the share of steps whose batch is seen at half the cache's size

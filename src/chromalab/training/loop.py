@@ -81,9 +81,8 @@ class Trainer:
         config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.set_flush_denormal(
-            True
-        )  # measured: Adam's tiny moments went denormal and halved the CPU's speed
+        # measured: Adam's tiny moments went denormal and halved the CPU's speed
+        torch.set_flush_denormal(True)
         self.run = build_run(config, self.cache, self.world)
         self.progress = Progress()
         if config.init and not resume:

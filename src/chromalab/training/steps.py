@@ -81,9 +81,8 @@ def training_step(
     x = normalize_l(lightness)
     if run.config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    output = (
-        run.wrapped(x) if hints is None else run.wrapped(x, hints)
-    )  # (B, Q, h, w) logits or (B, 2, h, w) ab
+    # (B, Q, h, w) logits or (B, 2, h, w) ab
+    output = run.wrapped(x) if hints is None else run.wrapped(x, hints)
     loss = run.loss_fn(output, ab)
     if run.config.class_loss_weight > 0:  # Iizuka et al. 2016: the global features also name the scene
         loss = loss + run.config.class_loss_weight * auxiliary_loss(run.model, labels)
@@ -160,9 +159,8 @@ def build_run(config: TrainConfig, cache, world: distributed.World) -> Run:
         adversary = Adversary(
             discriminator, torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=PIX2PIX_BETAS)
         )
-    kept = {
-        k: v for k, v in options.items() if k not in model_info(config.model).build_only
-    }  # what the file needs
+    # what the file needs
+    kept = {k: v for k, v in options.items() if k not in model_info(config.model).build_only}
     spec = ModelSpec(
         config.model,
         kept,

@@ -13,9 +13,8 @@ import av
 import numpy as np
 
 COPYABLE_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}  # what an MP4 holds as it is
-DEFAULT_CRF = (
-    18  # x264's constant rate factor: 18 is visually lossless for most eyes; 23 is x264's own default
-)
+# x264's constant rate factor: 18 is visually lossless for most eyes; 23 is x264's own default
+DEFAULT_CRF = 18
 PRESET = "veryfast"
 
 
@@ -133,13 +132,15 @@ class _AudioPass:
             return
         self.stream = output.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
         channels = source.codec_context.channels
+        # more: mixed down
         self.stream.layout, self.stream.format = (
             "mono" if channels == 1 else "stereo",
             "fltp",
-        )  # more: mixed down
+        )
+        # AAC's frame
         self.resampler = av.AudioResampler(
             format="fltp", layout=self.stream.layout, rate=self.stream.rate, frame_size=1024
-        )  # AAC's frame
+        )
 
     def send(self, packet: av.Packet) -> None:
         if packet.dts is None:

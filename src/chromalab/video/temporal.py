@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from chromalab.data.cache import decode_l, encode_l
+from chromalab.color.codes import decode_l, encode_l
 from chromalab.video.flow import flow, reliable, warp
 
 KEEP = 0.9  # weight of the carried history where the flow is reliable (about ten frames of memory)
@@ -79,9 +79,8 @@ class Stabiliser:
         height, width = grid
         scale = np.array([width / grey.shape[1], height / grey.shape[0]], dtype=np.float32)
         offsets = cv2.resize(backward, (width, height), interpolation=cv2.INTER_AREA) * scale
-        trusted = cv2.resize(
-            trusted, (width, height), interpolation=cv2.INTER_AREA
-        )  # share of reliable pixels
+        # share of reliable pixels
+        trusted = cv2.resize(trusted, (width, height), interpolation=cv2.INTER_AREA)
         return self.keep * np.maximum(trusted, DOUBTFUL)[..., None], offsets
 
 

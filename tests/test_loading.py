@@ -1,0 +1,53 @@
+"""``colorize.loading``: the one place that opens a model picks its backend and hands back a colorizer that
+carries its own size, temperature and decoding."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import pytest
+
+from chromalab.colorize.loading import backend_for, load_colorizer
+from chromalab.colorize.options import bundled_weights
+
+
+def test_backend_errors_say_why(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="runs with --engine onnx"):
+        load_colorizer(str(tmp_path / "m.onnx"), engine="torch")
+    with pytest.raises(ValueError, match="chromalab export"):
+        load_colorizer(str(tmp_path / "m.safetensors"), engine="onnx")
+    with pytest.raises(ValueError, match="--engine must be one of"):
+        load_colorizer("default", engine="gpu")
+
+
+def test_auto_runs_graphs_on_onnx_and_model_files_on_torch() -> None:
+    assert backend_for("any/where/model.onnx") == "onnx"
+    assert backend_for("any/where/model.safetensors") == "torch"
+    assert backend_for("tiny") == "torch"  # a registered name is built by torch
+    assert backend_for("default", "torch") == "torch"
+    can_run_graph = bundled_weights(suffix=".onnx").is_file() and importlib.util.find_spec("onnxruntime")
+    assert backend_for("default") == ("onnx" if can_run_graph else "torch")
+
+
+def test_the_colorizer_carries_what_it_was_built_with() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights: only the options are under test
+        given = load_colorizer("tiny", engine="torch", size=48, temperature=0.7, decode="mean")
+    assert (given.size, given.temperature, given.decode) == (48, 0.7, "mean")
+    recommended = load_colorizer("default", engine="torch")  # what the bundled file recommends
+    info = recommended.spec.info["defaults"]
+    assert (recommended.size, recommended.temperature, recommended.decode) == (
+        info["size"],
+        info["temperature"],
+        info["decode"],
+    )
+
+
+def test_a_missing_bundled_model_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from chromalab.colorize import torch_backend
+
+    monkeypatch.setattr(torch_backend, "bundled_weights", lambda name, suffix=".safetensors": tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="bundled model 'default' is missing from this installation"):
+        load_colorizer("default", engine="torch")
