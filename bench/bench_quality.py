@@ -106,7 +106,8 @@ def main() -> int:
         decode=args.decode,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{args.model}: size {colorizer.size}, T = {colorizer.temperature}, decode {colorizer.decode}")
+    settings = f"size {colorizer.size}, T = {colorizer.temperature}, decode {colorizer.decode_method}"
+    print(f"{args.model}: {settings}")
     for target in chosen:
         paths = evenly_spaced(list_images(target.folder), target.limit)
         result = evaluate(paths, colorizer, root=target.folder)
@@ -115,7 +116,7 @@ def main() -> int:
                 "model": args.model,
                 "size": colorizer.size,
                 "temperature": colorizer.temperature,
-                "decode": colorizer.decode,
+                "decode": colorizer.decode_method,
             }
         )
         (args.out / f"{target.name}.json").write_text(json.dumps(summary, indent=1) + "\n")

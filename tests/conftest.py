@@ -53,6 +53,18 @@ def write_crops(folder: Path) -> Path:
     return folder
 
 
+def train_tiny_run(source: Path, work: Path) -> tuple[Path, Path]:
+    """(cache, run folder) in ``work``: ``chromalab prepare SOURCE`` at 32 (a quarter held out) and
+    ``chromalab train --model tiny`` for 3 steps, both as subprocesses of the console script."""
+    cache, run = work / "cache", work / "run"
+    prepare = ["prepare", source, "-o", cache, "--size", "32", "--val-fraction", "0.25"]
+    train = ["train", cache, "--model", "tiny", "-o", run, "--max-steps", "3", "--epochs", "2"]
+    for args in (prepare, [*train, "--val-images", "4", "--batch-size", "4"]):
+        done = subprocess.run([CHROMALAB, *map(str, args)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    return cache, run
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, np.ndarray]:
     """name -> uint8 RGB array (H, W, 3), longest side 64; five real photographs."""

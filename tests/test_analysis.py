@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import train_tiny_run, write_crops
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -46,52 +47,16 @@ from chromalab.models.checkpoint import ModelSpec, load_model, save_model
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
 
 
-def _photos() -> list[np.ndarray]:
-    import skimage.data
-
-    return [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()]
-
-
 @pytest.fixture(scope="module")
 def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 real 40x40 crops, 4 per photo, one folder per photo."""
-    root = tmp_path_factory.mktemp("analysis-src")
-    for i, photo in enumerate(_photos()):
-        image = Image.fromarray(photo).resize((80, 80), Image.Resampling.LANCZOS)
-        (root / f"photo{i}").mkdir()
-        for k in range(4):
-            x, y = (k % 2) * 40, (k // 2) * 40
-            image.crop((x, y, x + 40, y + 40)).save(root / f"photo{i}" / f"crop{k}.png")
-    return root
+    return write_crops(tmp_path_factory.mktemp("analysis-src"))
 
 
 @pytest.fixture(scope="module")
 def run(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(cache, run folder): ``chromalab prepare`` at 32 and ``chromalab train --model tiny --max-steps 3``."""
-    work = tmp_path_factory.mktemp("analysis-run")
-    cache, out = work / "cache", work / "run"
-    for args in (
-        ["prepare", crops, "-o", cache, "--size", "32", "--val-fraction", "0.25"],
-        [
-            "train",
-            cache,
-            "--model",
-            "tiny",
-            "-o",
-            out,
-            "--max-steps",
-            "3",
-            "--val-images",
-            "4",
-            "--batch-size",
-            "4",
-            "--epochs",
-            "2",
-        ],
-    ):
-        done = subprocess.run([CHROMALAB, *map(str, args)], capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
-    return cache, out
+    return train_tiny_run(crops, tmp_path_factory.mktemp("analysis-run"))
 
 
 def analyze(*args: object) -> tuple[int, str, str]:

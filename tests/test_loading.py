@@ -35,10 +35,10 @@ def test_the_colorizer_carries_what_it_was_built_with() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random weights: only the options are under test
         given = load_colorizer("tiny", engine="torch", size=48, temperature=0.7, decode="mean")
-    assert (given.size, given.temperature, given.decode) == (48, 0.7, "mean")
+    assert (given.size, given.temperature, given.decode_method) == (48, 0.7, "mean")
     recommended = load_colorizer("default", engine="torch")  # what the bundled file recommends
     info = recommended.spec.info["defaults"]
-    assert (recommended.size, recommended.temperature, recommended.decode) == (
+    assert (recommended.size, recommended.temperature, recommended.decode_method) == (
         info["size"],
         info["temperature"],
         info["decode"],

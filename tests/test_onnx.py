@@ -152,7 +152,8 @@ def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None
     )
     assert rc == 0, stderr
     graph = OnnxColorizer.load(tmp_path / "r.onnx")
-    assert (graph.size, graph.temperature, graph.decode) == (96, 0.7, "mean")  # the copy's, and the new one
+    # the copy's, and the new one
+    assert (graph.size, graph.temperature, graph.decode_method) == (96, 0.7, "mean")
     for args, message in (
         (["--recommend", "speed=3"], "KEY one of size, temperature, decode"),
         (["--recommend", "size=9"], "size must be an integer in [16, 4096]"),

@@ -246,9 +246,9 @@ def test_options_left_at_none_take_the_model_files_recommendation(tmp_path: Path
         bins=model.bins,
     )
     loaded = Colorizer.load(path, size=None, temperature=None, decode=None)
-    assert (loaded.size, loaded.temperature, loaded.decode) == (96, 0.6, "annealed")
+    assert (loaded.size, loaded.temperature, loaded.decode_method) == (96, 0.6, "annealed")
     loaded = Colorizer.load(path, size=64, temperature=None, decode="mode")
-    assert (loaded.size, loaded.temperature, loaded.decode) == (64, 0.6, "mode")
+    assert (loaded.size, loaded.temperature, loaded.decode_method) == (64, 0.6, "mode")
 
 
 # -- validation ---------------------------------------------------------------------------------------------

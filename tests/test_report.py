@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_crops
+from conftest import train_tiny_run, write_crops
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -28,28 +28,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder."""
     work = tmp_path_factory.mktemp("report")
     write_crops(work / "src")
-    out = work / "run"
-    for args in (
-        ["prepare", work / "src", "-o", work / "cache", "--size", "32", "--val-fraction", "0.25"],
-        [
-            "train",
-            work / "cache",
-            "--model",
-            "tiny",
-            "-o",
-            out,
-            "--max-steps",
-            "3",
-            "--val-images",
-            "4",
-            "--batch-size",
-            "4",
-            "--epochs",
-            "2",
-        ],
-    ):
-        done = subprocess.run([CHROMALAB, *map(str, args)], capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
+    _, out = train_tiny_run(work / "src", work)
     result = CliRunner().invoke(
         app,
         [

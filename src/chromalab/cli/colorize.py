@@ -18,13 +18,12 @@ from chromalab.cli.app import (
     usage_error,
 )
 from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
-from chromalab.cli.shared_options import model_option, size_option
+from chromalab.cli.shared_options import model_option, network_every_option, size_option, temperature_option
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
 from chromalab.files import sweep_stale_temps
 from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
-from chromalab.video.settings import NETWORK_EVERY
 
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
@@ -44,14 +43,9 @@ def colorize(
         "for the default model when its graph and onnxruntime are installed, torch otherwise (and for "
         "videos and hints, which need the network's logits or its hint inputs).",
     ),
-    temperature: float = typer.Option(
-        None,
-        "--temperature",
-        "-t",
-        min=0.0,
-        max=10.0,
-        help="Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
-        f"({DEFAULT_TEMPERATURE} if it names none).",
+    temperature: float = temperature_option(
+        "Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
+        f"({DEFAULT_TEMPERATURE} if it names none)."
     ),
     size: int = size_option(
         "Side of the square the network sees, at most the photo's shorter side; output keeps the "
@@ -73,14 +67,7 @@ def colorize(
         help="Videos: flow (carry the colour along the optical flow: "
         "no flicker) or none (each frame on its own).",
     ),
-    network_every: int = typer.Option(
-        NETWORK_EVERY,
-        "--network-every",
-        min=1,
-        max=100,
-        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the "
-        "frames between carry its answer along the flow (1: every frame).",
-    ),
+    network_every: int = network_every_option(),
     crf: int = typer.Option(
         18, "--crf", min=0, max=51, help="Videos: H.264 quality, 0 (lossless) to 51 (worst)."
     ),
@@ -117,15 +104,7 @@ def colorize(
         report_error(argument, problem)
     if not jobs:
         raise typer.Exit(EXIT_SOME_FAILED)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(out_dir, os.W_OK | os.X_OK):
-            raise PermissionError("permission denied")
-    except OSError as error:
-        report_error(out_dir, f"cannot write to the output folder ({error.strerror or error})")
-        raise typer.Exit(EXIT_SOME_FAILED) from None
-    for folder in {(out_dir / relative).parent for _, relative in jobs}:
-        sweep_stale_temps(folder)  # what a killed run left, by name and age
+    _open_output(out_dir, [relative for _, relative in jobs])
     options = {"size": size, "temperature": temperature, "decode": decode}
     if hints is not None or scribbles is not None or model == NO_MODEL:
         if hints is None and scribbles is None:
@@ -167,6 +146,20 @@ def colorize(
         f"{'files' if videos and photos else 'videos' if videos else 'images'} into {out_dir}"
     )
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
+
+
+def _open_output(out_dir: Path, outputs: list[Path]) -> None:
+    """Make the output folder (exit 1 with one line if it cannot be written) and sweep the temporary files a
+    killed run left where the ``outputs`` (relative paths) will go."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise PermissionError("permission denied")
+    except OSError as error:
+        report_error(out_dir, f"cannot write to the output folder ({error.strerror or error})")
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    for folder in {(out_dir / relative).parent for relative in outputs}:
+        sweep_stale_temps(folder)  # what a killed run left, by name and age
 
 
 def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwrite: bool) -> int:

@@ -19,11 +19,12 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
-from chromalab.cli.shared_options import model_option, size_option
+from chromalab.cli.shared_options import model_option, network_every_option, size_option, temperature_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
-from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
+from chromalab.video.settings import TEMPORAL
 
 if TYPE_CHECKING:
+    from chromalab.colorize.core import BaseColorizer
     from chromalab.evaluation.score import Skipped
 
 
@@ -41,13 +42,8 @@ def evaluate(
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per photo here (CSV)."),
-    temperature: float = typer.Option(
-        None,
-        "--temperature",
-        "-t",
-        min=0.0,
-        max=10.0,
-        help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE}).",
+    temperature: float = temperature_option(
+        f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE})."
     ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Score at most N photos, evenly spaced through the sorted list."
@@ -59,14 +55,7 @@ def evaluate(
     temporal: str = typer.Option(
         "flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."
     ),
-    network_every: int = typer.Option(
-        NETWORK_EVERY,
-        "--network-every",
-        min=1,
-        max=100,
-        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the "
-        "frames between carry its answer along the flow (1: every frame).",
-    ),
+    network_every: int = network_every_option(),
     frames: int | None = typer.Option(
         None, "--frames", min=2, help="Videos: score at most the first N frames of each."
     ),
@@ -170,13 +159,7 @@ def _score_photos(
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
         raise typer.Exit(EXIT_SOME_FAILED)
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
-    info = {
-        "model": model,
-        "bins": own_bins,
-        "size": colorizer.size,
-        "temperature": colorizer.temperature,
-        "hints": hints,
-    }
+    info = {**_settings(model, own_bins, colorizer), "hints": hints}
     summary = result.summary(info)
     written = _write(json_path, csv_path, summary, result)
     _print_table(summary, own_bins)
@@ -226,10 +209,7 @@ def _score_clips(
             raise typer.Exit(EXIT_SOME_FAILED) from None
     own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
     info = {
-        "model": model,
-        "bins": own_bins,
-        "size": colorizer.size,
-        "temperature": colorizer.temperature,
+        **_settings(model, own_bins, colorizer),
         "temporal": temporal,
         "network_every": network_every if temporal == "flow" else 1,
     }
@@ -259,6 +239,11 @@ def _report(path: Path, skipped: Skipped | None) -> None:
         print(f"note: {path}: {skipped.reason}", file=sys.stderr, flush=True)
     elif skipped is not None:
         report_error(path, skipped.reason)
+
+
+def _settings(model: str, own_bins: str | None, colorizer: BaseColorizer) -> dict[str, object]:
+    """What the summary says it was scored with: the model, its accuracy bins, its view and temperature."""
+    return {"model": model, "bins": own_bins, "size": colorizer.size, "temperature": colorizer.temperature}
 
 
 def _write(json_path: Path | None, csv_path: Path | None, summary: dict, result) -> bool:

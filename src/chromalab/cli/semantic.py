@@ -23,7 +23,7 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
-from chromalab.cli.shared_options import model_option
+from chromalab.cli.shared_options import model_option, temperature_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 LABELS = {"true_colour": "true colour", "grey": "grey (ab = 0)", "colorized": "colorized"}
@@ -39,13 +39,8 @@ def semantic(
         None, "--classifier", help="Classifier file: loaded when it exists, else trained and written there."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
-    temperature: float = typer.Option(
-        None,
-        "--temperature",
-        "-t",
-        min=0.0,
-        max=10.0,
-        help=f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE}).",
+    temperature: float = temperature_option(
+        f"Annealed-mean temperature (default: the model's, else {DEFAULT_TEMPERATURE})."
     ),
     epochs: int = typer.Option(
         30, "--classifier-epochs", min=1, help="Classifier training: at most this many epochs."

@@ -1,4 +1,5 @@
-"""The options several commands take, defined once: ``--model`` and ``--size``."""
+"""The options several commands take, defined once: ``--model``, ``--size``, ``--temperature`` and
+``--network-every``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 import typer
 
-from chromalab.colorize.options import DEFAULT_MODEL, MAX_SIZE, MIN_SIZE
+from chromalab.colorize.options import DEFAULT_MODEL, MAX_SIZE, MAX_TEMPERATURE, MIN_SIZE
+from chromalab.video.settings import NETWORK_EVERY
 
 MODEL_HELP = "A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."
 TORCH_MODEL_HELP = "A bundled model ('default', 'fast-v1'), a .safetensors file, or a registered name."
@@ -20,3 +22,20 @@ def model_option(help: str = MODEL_HELP) -> Any:
 def size_option(help: str) -> Any:
     """``--size``/``-s``: the side of the square the network sees, within the sizes a colorizer accepts."""
     return typer.Option(None, "--size", "-s", min=MIN_SIZE, max=MAX_SIZE, help=help)
+
+
+def temperature_option(help: str) -> Any:
+    """``--temperature``/``-t``: the annealed mean's T, unset unless given (the model's own then)."""
+    return typer.Option(None, "--temperature", "-t", min=0.0, max=MAX_TEMPERATURE, help=help)
+
+
+def network_every_option() -> Any:
+    """``--network-every``: how often a steadied clip runs the network."""
+    return typer.Option(
+        NETWORK_EVERY,
+        "--network-every",
+        min=1,
+        max=100,
+        help="Videos, with --temporal flow: run the network on every N-th frame (and at scene cuts); the "
+        "frames between carry its answer along the flow (1: every frame).",
+    )

@@ -43,7 +43,7 @@ class BaseColorizer:
     ):
         self.size = self.input_side(check_size(size))
         self.temperature = check_temperature(temperature)
-        self.decode = check_decode(decode)
+        self.decode_method = check_decode(decode)
 
     def input_side(self, size: int) -> int:
         """The side the network sees when asked for ``size`` (a network made for one size overrides this)."""
@@ -52,7 +52,7 @@ class BaseColorizer:
     def decoding(self, temperature: float | None, decode: str | None) -> tuple[str, float]:
         """(method, temperature) of one call of ``predict_ab``: what the call asks for, else the
         colorizer's own."""
-        method = check_decode(decode or self.decode)
+        method = check_decode(decode or self.decode_method)
         return method, self.temperature if temperature is None else check_temperature(temperature)
 
     def predict_ab(

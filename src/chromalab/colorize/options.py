@@ -16,6 +16,7 @@ from chromalab.color.decoding import DECODE_METHODS
 DEFAULT_MODEL = "default"
 DEFAULT_SIZE = 256
 MIN_SIZE, MAX_SIZE = 16, 4096  # the sides a colorizer accepts for its view
+MAX_TEMPERATURE = 10.0  # T in [0, MAX_TEMPERATURE]: 0 is the mode, 1 the mean, above it paler still
 RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
 
 
@@ -51,8 +52,8 @@ def check_size(size: int) -> int:
 
 
 def check_temperature(temperature: float) -> float:
-    if not 0.0 <= float(temperature) <= 10.0:
-        raise ValueError(f"temperature must be in [0, 10], got {temperature}")
+    if not 0.0 <= float(temperature) <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be in [0, {MAX_TEMPERATURE:g}], got {temperature}")
     return float(temperature)
 
 

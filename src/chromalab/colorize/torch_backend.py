@@ -141,7 +141,7 @@ class Colorizer(BaseColorizer):
     @torch.inference_mode()
     def hinted_output(self, encoded: object, hint_map: torch.Tensor | np.ndarray | None) -> torch.Tensor:
         """The network's answer from ``encode``'s features and hint maps (B, 3, S, S) (None: none)."""
-        return self.model.decode(encoded, None if hint_map is None else torch.as_tensor(hint_map))
+        return self.model.run_decoder(encoded, None if hint_map is None else torch.as_tensor(hint_map))
 
     @torch.inference_mode()
     def decode_output(

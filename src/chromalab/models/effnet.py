@@ -11,11 +11,13 @@ BatchNorm statistics kept), ``freeze_bn`` (fine-tuning: the encoder learns but k
 statistics), ``width`` (the decoder's channels), ``hints`` (the decoder also takes a hint map:
 ``models.hint_inputs``), ``encoder`` ("lite0", the default, "lite1" or "lite2").
 
-``encode`` and ``decode`` are the two halves of ``forward``: the encoder does not see the hints, so a page
-that re-colorizes a photo as its hints change runs the encoder once.
+``encode`` and ``run_decoder`` are the two halves of ``forward``: the encoder does not see the hints, so a
+page that re-colorizes a photo as its hints change runs the encoder once.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -78,13 +80,13 @@ class EffNetColorizer(nn.Module):
         return self
 
     def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(self.encode(l_norm), hint_map)
+        return self.run_decoder(self.encode(l_norm), hint_map)
 
     def encode(self, l_norm: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
         """The encoder's maps at 1/4 .. 1/32 and its pooled feature (B, 1280)."""
         return self.encoder.features(grey_input(l_norm))
 
-    def decode(
+    def run_decoder(
         self, encoded: tuple[dict[int, torch.Tensor], torch.Tensor], hint_map: torch.Tensor | None = None
     ) -> torch.Tensor:
         taps, pooled = encoded
@@ -105,22 +107,6 @@ class EffNetColorizer(nn.Module):
     "pretrained (training), freeze_encoder, freeze_bn, width, hints (colour hint inputs), "
     "encoder (lite0 | lite1 | lite2)",
 )
-def effnet(
-    *,
-    num_classes: int | None,
-    pretrained: bool = False,
-    freeze_encoder: bool = False,
-    freeze_bn: bool = False,
-    width: float = 1.0,
-    hints: bool = False,
-    encoder: str = "lite0",
-) -> EffNetColorizer:
-    return EffNetColorizer(
-        num_classes=num_classes,
-        pretrained=pretrained,
-        freeze_encoder=freeze_encoder,
-        freeze_bn=freeze_bn,
-        width=width,
-        hints=hints,
-        encoder=encoder,
-    )
+def effnet(*, num_classes: int | None, **options: Any) -> EffNetColorizer:
+    """``options``: ``EffNetColorizer``'s (pretrained, freeze_encoder, freeze_bn, width, hints, encoder)."""
+    return EffNetColorizer(num_classes=num_classes, **options)

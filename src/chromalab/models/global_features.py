@@ -63,11 +63,11 @@ class GlobalBranch(nn.Module):
     def __init__(
         self,
         *,
-        extractor: str | nn.Module,
-        embedding_dim: int,
-        classes: int | None,
-        freeze_extractor: bool,
-        width: float,
+        extractor: str | nn.Module = "small",
+        embedding_dim: int = ImageNetEmbedding.dim,
+        classes: int | None = None,
+        freeze_extractor: bool = False,
+        width: float = 1.0,
         pretrained: bool = False,
     ) -> None:
         super().__init__()

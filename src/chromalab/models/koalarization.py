@@ -8,6 +8,8 @@ up, 32, 2 (tanh), up -> ab at H x W.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,16 +23,7 @@ from chromalab.models.registry import register_model
 class Koalarization(nn.Module):
     """Normalised L (B, 1, H, W) -> normalised ab (B, 2, H, W) in [-128/110, 128/110]; Lin and Liu table 1."""
 
-    def __init__(
-        self,
-        *,
-        extractor: str | nn.Module,
-        embedding_dim: int,
-        classes: int | None,
-        freeze_extractor: bool,
-        width: float,
-        pretrained: bool = False,
-    ) -> None:
+    def __init__(self, *, global_branch: GlobalBranch, width: float) -> None:
         super().__init__()
         c = {n: scaled(n, check_width(width)) for n in (32, 64, 128, 256, 512)}
         # encoder, Lin and Liu table 1 (left): three stride-2 convolutions take it to H/8
@@ -44,15 +37,10 @@ class Koalarization(nn.Module):
             *conv_relu(c[512], c[512]),
             *conv_relu(c[512], c[256]),
         )
-        self.global_branch = GlobalBranch(
-            extractor=extractor,
-            embedding_dim=embedding_dim,
-            classes=classes,
-            freeze_extractor=freeze_extractor,
-            width=width,
-            pretrained=pretrained,
-        )
-        self.fusion = nn.Conv2d(c[256] + embedding_dim, c[256], kernel_size=1)  # table 1 (middle)
+        self.global_branch = global_branch  # (B, 1, H, W) -> (B, E)
+        self.fusion = nn.Conv2d(
+            c[256] + global_branch.embedding_dim, c[256], kernel_size=1
+        )  # table 1 (middle)
         # decoder, table 1 (right); the three nearest-neighbour x2 upsamplings are in forward
         self.decode8 = nn.Sequential(*conv_relu(c[256], c[128]))
         self.decode4 = nn.Sequential(*conv_relu(c[128], c[64]), *conv_relu(c[64], c[64]))
@@ -85,24 +73,12 @@ class Koalarization(nn.Module):
     "freeze_extractor, width",
 )
 def koalarization(
-    *,
-    num_classes: int | None,
-    extractor: str | nn.Module = "small",
-    embedding_dim: int | None = None,
-    classes: int | None = None,
-    freeze_extractor: bool = False,
-    width: float = 1.0,
-    pretrained: bool = False,
+    *, num_classes: int | None, width: float = 1.0, embedding_dim: int | None = None, **branch_options: Any
 ) -> Koalarization:
+    """``branch_options``: ``GlobalBranch``'s (extractor, classes, freeze_extractor, pretrained)."""
     assert num_classes is None  # regression only: create_model checks the kind
     if embedding_dim is None:
         # the ImageNet classifier's 1000 outputs; else 1001, Inception-ResNet-v2's (1000 classes + background)
-        embedding_dim = ImageNetEmbedding.dim if extractor == "efficientnet" else 1001
-    return Koalarization(
-        extractor=extractor,
-        embedding_dim=embedding_dim,
-        classes=classes,
-        freeze_extractor=freeze_extractor,
-        width=width,
-        pretrained=pretrained,
-    )
+        embedding_dim = ImageNetEmbedding.dim if branch_options.get("extractor") == "efficientnet" else 1001
+    branch = GlobalBranch(embedding_dim=embedding_dim, width=width, **branch_options)
+    return Koalarization(global_branch=branch, width=width)

@@ -24,6 +24,8 @@ default extractor is ``SmallGlobalEncoder`` trained jointly (``extractor="small"
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,20 +46,16 @@ def _block(c_in: int, c_out: int, *, stride: int, batchnorm: bool) -> nn.Sequent
 
 
 class RainbowNet(nn.Module):
-    """Normalised L (B, 1, H, W) -> logits (B, Q, H, W); v1 (``fusion``, ``batchnorm``) and v2 (neither)."""
+    """Normalised L (B, 1, H, W) -> logits (B, Q, H, W); v1 (a ``global_branch``, ``batchnorm``) and v2
+    (neither)."""
 
     def __init__(
         self,
         *,
         num_classes: int,
-        fusion: bool,
+        global_branch: GlobalBranch | None,
         batchnorm: bool,
         width: float = 1.0,
-        extractor: str | nn.Module = "small",
-        embedding_dim: int = 1000,
-        classes: int | None = None,
-        freeze_extractor: bool = False,
-        pretrained: bool = False,
     ) -> None:
         super().__init__()
         width = check_width(width)
@@ -67,17 +65,10 @@ class RainbowNet(nn.Module):
             _block(c_in, c_out, stride=2, batchnorm=batchnorm)
             for c_in, c_out in zip([1, *enc[:-1]], enc, strict=True)
         )
-        self.global_branch: GlobalBranch | None = None
-        if fusion:
-            self.global_branch = GlobalBranch(
-                extractor=extractor,
-                embedding_dim=embedding_dim,
-                classes=classes,
-                freeze_extractor=freeze_extractor,
-                width=width,
-                pretrained=pretrained,
-            )
-            self.fusion = nn.Conv2d(enc[-1] + embedding_dim, enc[-1], kernel_size=1)  # Iizuka's fusion layer
+        self.global_branch = global_branch  # v1's global path, (B, 1, H, W) -> (B, E); None in v2
+        if global_branch is not None:
+            fused = enc[-1] + global_branch.embedding_dim
+            self.fusion = nn.Conv2d(fused, enc[-1], kernel_size=1)  # Iizuka's fusion layer
         self.decoder = nn.ModuleList(
             _block(c_in, c_out, stride=1, batchnorm=batchnorm)
             for c_in, c_out in zip([enc[-1], *dec[:-1]], dec, strict=True)
@@ -146,28 +137,12 @@ def rainbownet_v0(*, num_classes: int | None, width: float = 1.0) -> RainbowNetV
     "blocks, logits at full size; options width, extractor (small | efficientnet), "
     "pretrained, embedding_dim, classes, freeze_extractor",
 )
-def rainbownet_v1(
-    *,
-    num_classes: int | None,
-    width: float = 1.0,
-    extractor: str | nn.Module = "small",
-    embedding_dim: int = 1000,
-    classes: int | None = None,
-    freeze_extractor: bool = False,
-    pretrained: bool = False,
-) -> RainbowNet:
+def rainbownet_v1(*, num_classes: int | None, width: float = 1.0, **branch_options: Any) -> RainbowNet:
+    """``branch_options``: ``GlobalBranch``'s (extractor, embedding_dim, classes, freeze_extractor,
+    pretrained)."""
     assert num_classes is not None  # classification only: create_model checks the kind
-    return RainbowNet(
-        num_classes=num_classes,
-        fusion=True,
-        batchnorm=True,
-        width=width,
-        extractor=extractor,
-        embedding_dim=embedding_dim,
-        classes=classes,
-        freeze_extractor=freeze_extractor,
-        pretrained=pretrained,
-    )
+    branch = GlobalBranch(width=width, **branch_options)
+    return RainbowNet(num_classes=num_classes, global_branch=branch, batchnorm=True, width=width)
 
 
 @register_model(
@@ -178,4 +153,4 @@ def rainbownet_v1(
 )
 def rainbownet_v2(*, num_classes: int | None, width: float = 1.0) -> RainbowNet:
     assert num_classes is not None
-    return RainbowNet(num_classes=num_classes, fusion=False, batchnorm=False, width=width)
+    return RainbowNet(num_classes=num_classes, global_branch=None, batchnorm=False, width=width)

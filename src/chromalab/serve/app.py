@@ -36,10 +36,10 @@ from chromalab.serve.bodies import BodyError, Receiving
 from chromalab.serve.catalogue import Catalogue
 from chromalab.serve.forms import FormError
 from chromalab.serve.guard import Guard
-from chromalab.serve.routes import STATIC, ApiError, router
-from chromalab.serve.server import Server
+from chromalab.serve.newcomers import Newcomers
+from chromalab.serve.routes import router
+from chromalab.serve.server import STATIC, ApiError, Server
 from chromalab.serve.settings import ServeSettings
-from chromalab.serve.study_routes import Newcomers
 from chromalab.serve.study_routes import router as study_router
 from chromalab.serve.uploads import UploadStore
 from chromalab.serve.work import Busy, WorkPool

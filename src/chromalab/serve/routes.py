@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import AsyncIterator, Callable
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,34 +13,22 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from chromalab.colorize.batch import unique
 from chromalab.colorize.options import check_size, check_temperature
 from chromalab.serve import rendering
-from chromalab.serve.bodies import Pace, chunks, read_body
+from chromalab.serve.bodies import chunks, read_body
 from chromalab.serve.forms import Form, read_form
-from chromalab.serve.server import Server
+from chromalab.serve.server import STATIC, ApiError, Server, pace
 from chromalab.serve.uploads import Upload, safe_stem
 
 if TYPE_CHECKING:
     from chromalab.colorize.torch_backend import Colorizer
-    from chromalab.serve.settings import ServeSettings
 
-STATIC = Path(str(resources.files("chromalab.serve") / "static"))
 router = APIRouter()
 # a hint is about 50 bytes of JSON: twice that, with room to spare
 MAX_HINTS_BYTES = 64 * rendering.MAX_HINTS * 2
 MAX_ZIP_IDS = 100  # photos in one zip: a page's worth; each is rendered in turn, at full resolution
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _server(request: Request) -> Server:
     return request.app.state.server
-
-
-def pace(settings: ServeSettings) -> Pace:
-    return Pace(settings.body_grace_s, settings.body_min_kbps * 1000)
 
 
 async def _form(request: Request) -> tuple[Form, bytes]:

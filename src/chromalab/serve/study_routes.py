@@ -17,8 +17,6 @@ loop (the answer's handler reads its body on the loop, then commits in the same 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from chromalab.files import parse_json
 from chromalab.serve.bodies import JSON_BYTES, read_body
-from chromalab.serve.routes import STATIC, ApiError, pace
+from chromalab.serve.server import STATIC, ApiError, pace
 from chromalab.serve.study_page import results_page
 from chromalab.study.plan import PRACTICE
 from chromalab.study.results import answer_rows, csv_text, summarise
@@ -38,34 +36,6 @@ from chromalab.study.storage import BadAnswer, NotNow, NotYourTrial, StudyStore,
 router = APIRouter()
 REFUSALS = {BadAnswer: 400, NotYourTrial: 403, UnknownTrial: 404, NotNow: 409}
 T = TypeVar("T")
-
-
-class Newcomers:
-    """New participants per client (its address), as a token bucket: ``burst`` at once, then ``per_minute``.
-    Each enrolment writes a participant's trials: a script forging ids must not fill the file or hold the
-    study's lock while real participants answer. Thread-safe."""
-
-    def __init__(self, *, burst: int = 60, per_minute: float = 60.0) -> None:
-        self.burst, self.rate = burst, per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
-        self._lock = threading.Lock()
-
-    def admit(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._buckets) > 10_000:  # forget the clients whose bucket is full again
-                self._buckets = {
-                    key: (tokens, when)
-                    for key, (tokens, when) in self._buckets.items()
-                    if tokens + (now - when) * self.rate < self.burst
-                }
-            tokens, when = self._buckets.get(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - when) * self.rate)
-            if tokens < 1:
-                self._buckets[client] = (tokens, now)
-                return False
-            self._buckets[client] = (tokens - 1, now)
-            return True
 
 
 def _study(request: Request, name: str) -> StudyStore:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as Bar  # training.state has a Progress of its own
 
 from chromalab.images import evenly_spaced
 from chromalab.models.checkpoint import ModelSpec, read_metadata
@@ -139,9 +141,6 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def fit(self) -> Progress:
-        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-        from rich.progress import Progress as Bar
-
         config, world = self.run.config, self.world
         if world.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -149,17 +148,8 @@ class Trainer:
         per_epoch = len(batch_slices(len(self.train_indices) // world.size, batch))
         planned = self._planned_steps(per_epoch)
         started, seconds_before = time.perf_counter(), self.progress.seconds
-        columns = (
-            TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]:.4f}"),
-            TextColumn("{task.fields[speed]:.1f} img/s"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
         stop = False
-        with Bar(*columns, console=self.console, disable=not world.is_main) as bar:
+        with _progress_bar(self.console, shown=world.is_main) as bar:
             task = bar.add_task(
                 "train",
                 total=planned,
@@ -186,17 +176,7 @@ class Trainer:
                     window_images += len(order[part]) * world.size
                     if self.progress.step % config.log_every == 0:
                         speed = window_images / max(time.perf_counter() - window_start, 1e-9)
-                        self._log(
-                            {
-                                "kind": "step",
-                                "step": self.progress.step,
-                                "epoch": self.progress.epoch,
-                                "loss": loss,
-                                "lr": self.run.optimizer.param_groups[0]["lr"],
-                                "images_per_s": speed,
-                                "seconds": seconds_before + time.perf_counter() - started,
-                            }
-                        )
+                        self._log_step(loss, speed, seconds_before + time.perf_counter() - started)
                         bar.update(task, speed=speed)
                         window_start, window_images = time.perf_counter(), 0
                     bar.update(task, completed=self.progress.step, loss=loss, epoch=self.progress.epoch)
@@ -208,6 +188,13 @@ class Trainer:
                 self.progress.seconds = seconds_before + time.perf_counter() - started
         self._finish()
         return self.progress
+
+    def _log_step(self, loss: float, speed: float, seconds: float) -> None:
+        """One ``step`` line of metrics.jsonl: the loss, learning rate and speed at this step."""
+        lr = self.run.optimizer.param_groups[0]["lr"]
+        step, epoch = self.progress.step, self.progress.epoch
+        record = {"kind": "step", "step": step, "epoch": epoch, "loss": loss, "lr": lr}
+        self._log({**record, "images_per_s": speed, "seconds": seconds})
 
     def _fraction_done(self, planned: int, started: float, seconds_before: float) -> float:
         """How far the run is, by steps or by the wall-clock budget, whichever is further."""
@@ -303,3 +290,17 @@ class Trainer:
                 prior=r.prior,
             )
         distributed.stop(self.world)
+
+
+def _progress_bar(console: Console, *, shown: bool) -> Bar:
+    """The training bar: epoch, steps done of planned, loss, images per second, time spent and left."""
+    columns = (
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[speed]:.1f} img/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    return Bar(*columns, console=console, disable=not shown)
