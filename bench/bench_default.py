@@ -100,20 +100,15 @@ def zhang_graph(folder: Path) -> Path:
 
 
 def onnx_row(graph: Path, name: str) -> tuple[dict, Callable]:
-    """An exported graph's forward pass at 256 x 256, batch 1, on onnxruntime with 2 threads, to be timed."""
+    """An exported graph's forward pass at 256 x 256, batch 1, on onnxruntime with 2 threads, and the numpy
+    decoding of its logits (annealed, T = 0.6), as ``chromalab colorize`` runs them: to be timed."""
     import numpy as np
-    import onnxruntime
 
-    settings = onnxruntime.SessionOptions()
-    settings.intra_op_num_threads = THREADS
-    settings.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as chromalab's runtime
-    session = onnxruntime.InferenceSession(str(graph), settings, providers=["CPUExecutionProvider"])
-    feeds = {
-        "lightness": np.full((1, 1, SIDE, SIDE), 50.0, np.float32),
-        "temperature": np.array(0.6, np.float32),
-    }
-    feeds = {i.name: feeds[i.name] for i in session.get_inputs()}
-    return {"model": name}, lambda: session.run(None, feeds)
+    from chromalab.colorize.onnx_backend import OnnxColorizer
+
+    colorizer = OnnxColorizer.load(graph, threads=THREADS)
+    lightness = np.full((1, 1, SIDE, SIDE), 50.0, np.float32)
+    return {"model": name}, lambda: colorizer.predict_ab(lightness, temperature=0.6, decode="annealed")
 
 
 def timed(rows: list[tuple[dict, Callable]], rounds: int) -> list[dict]:

@@ -39,7 +39,7 @@ import skimage.data
 from PIL import Image, ImageDraw
 
 from chromalab.color.hints import Hint, sample_hints
-from chromalab.colorize.core import as_lightness, render
+from chromalab.colorize.core import BaseColorizer, as_lightness, render
 from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.spreading import spread
 from chromalab.colorize.torch_backend import Colorizer
@@ -71,7 +71,7 @@ def curve(colorizer: Colorizer, folder: Path, limit: int | None) -> dict[int, di
     return points
 
 
-def latency(colorizer: Colorizer, runs: int = 5) -> dict[str, float]:
+def latency(colorizer: BaseColorizer, runs: int = 5) -> dict[str, float]:
     rgb = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((1000, 1000)))
     grey = Image.fromarray(rgb).convert("L")
     source = as_lightness(grey)
@@ -177,9 +177,14 @@ def main() -> None:
             if folder.is_dir():
                 points = curve(colorizer, folder, args.val_limit if name == "val128" else None)
                 results["curves"][name] = {str(count): point for count, point in points.items()}
-    if args.only != "curves":
+    if args.only != "curves":  # both engines in one run, so that their ratio holds on a shared machine
         results["load_average_start"] = os.getloadavg()[0]
-        results["latency_1mp"] = latency(colorizer)
+        engines: dict[str, BaseColorizer] = {"torch": colorizer}
+        if args.model == "default":  # its graphs ship beside it
+            from chromalab.colorize.onnx_backend import OnnxColorizer
+
+            engines["onnx"] = OnnxColorizer.load("default")
+        results["latency_1mp"] = {name: latency(engine) for name, engine in engines.items()}
         results["load_average_end"] = os.getloadavg()[0]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -98,6 +98,9 @@ def looped(source: Path) -> Iterator[np.ndarray]:
         yield from frames(source)
 
 
+ENGINES = ("onnx", "torch")
+
+
 def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 60, rate: int = 25) -> None:
     with av.open(str(target), mode="w") as output:
         stream = output.add_stream("libx264", rate=Fraction(rate))
@@ -112,7 +115,8 @@ def scaled_clip(source: Path, target: Path, size: tuple[int, int], count: int = 
 
 
 def speed(source: Path, folder: Path, network_every: int) -> dict[str, dict[str, float]]:
-    """Each size with 60 frames, and 640x360 with 600: the same peak memory says the clip streams."""
+    """Each size with 60 frames, and 640x360 with 600 (the same peak memory says the clip streams), on each
+    engine in turn, in one run: onnxruntime (the graph's logits decoded in numpy) and torch."""
     rows = {}
     for (name, size), count in [
         *((item, 60) for item in SIZES.items()),
@@ -120,21 +124,13 @@ def speed(source: Path, folder: Path, network_every: int) -> dict[str, dict[str,
     ]:
         clip = folder / f"street-{name}-{count}.mp4"
         scaled_clip(source, clip, size, count)
-        run = measure(
-            [
-                str(CHROMALAB),
-                "colorize",
-                str(clip),
-                "-o",
-                str(folder / "out"),
-                "--overwrite",
-                "--network-every",
-                str(network_every),
-            ]
-        )
-        rows[f"{name}, {count} frames"] = {**run, "frames_per_s": count / run["wall_s"]}
-    short, long = rows["640x360, 60 frames"], rows["640x360, 600 frames"]
-    rows["640x360, steady"] = {"frames_per_s": 540 / (long["wall_s"] - short["wall_s"])}
+        for engine in ENGINES:
+            colorize = [str(CHROMALAB), "colorize", str(clip), "-o", str(folder / "out"), "--overwrite"]
+            run = measure([*colorize, "--network-every", str(network_every), "--engine", engine])
+            rows[f"{name}, {count} frames, {engine}"] = {**run, "frames_per_s": count / run["wall_s"]}
+    for engine in ENGINES:
+        short, long = rows[f"640x360, 60 frames, {engine}"], rows[f"640x360, 600 frames, {engine}"]
+        rows[f"640x360, steady, {engine}"] = {"frames_per_s": 540 / (long["wall_s"] - short["wall_s"])}
     return rows
 
 

@@ -372,3 +372,24 @@ def test_shipped_gamut_tables_equal_the_rule(grid: int) -> None:
     from chromalab.color.bin_sets import compute_gamut_bins, gamut_bins
 
     torch.testing.assert_close(gamut_bins(grid).centres, compute_gamut_bins(grid).centres, rtol=0, atol=0)
+
+
+def test_numpy_decoding_by_hand() -> None:
+    """Two bins, (0, 0) and (40, 0), with probabilities 1/4 and 3/4: the mean is 30; at T = 0.5 the
+    weights go as 1 : 9 (36); the mode is 40. Per channel, each half is its own softmax."""
+    from chromalab.color.decode_bins import decode_channels, decode_joint
+
+    logits = np.log(np.array([0.25, 0.75], dtype=np.float32)).reshape(1, 2, 1, 1)
+    centres = np.array([[0.0, 0.0], [40.0, 0.0]], dtype=np.float32)
+    for method, t, a in (
+        ("mean", 0.2, 30.0),
+        ("annealed", 0.5, 36.0),
+        ("mode", 1.0, 40.0),
+        ("annealed", 0.0, 40.0),
+    ):
+        ab = decode_joint(logits, centres, method=method, temperature=t)
+        assert ab.shape == (1, 2, 1, 1) and ab.dtype == np.float32
+        np.testing.assert_allclose(ab[0, :, 0, 0], [a, 0.0], rtol=1e-6, atol=1e-5)
+    both = np.concatenate([logits, logits[:, ::-1]], axis=1)  # a: 1/4, 3/4; b: 3/4, 1/4
+    ab = decode_channels(both, np.array([-10.0, 10.0], dtype=np.float32), method="mean")
+    np.testing.assert_allclose(ab[0, :, 0, 0], [5.0, -5.0], rtol=1e-6)

@@ -288,3 +288,20 @@ def test_the_palette_offers_the_networks_likeliest_colors(
     gaps = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(len(colors), 1)]
     assert gaps.min() >= 12.0  # no two offered colours alike
     assert client.get(f"/api/uploads/{kept['id']}/palette", params={"x": 999, "y": 0}).status_code == 400
+
+
+def test_the_catalogue_runs_the_default_on_either_engine_and_describes_it_the_same() -> None:
+    """``--engine``: auto and onnx open the bundled graphs (one onnxruntime thread per photo, as the pool
+    wants), torch its weights; the page is told the same either way."""
+    pytest.importorskip("onnxruntime")
+    from chromalab.colorize.onnx_backend import OnnxColorizer
+    from chromalab.serve.catalogue import Catalogue
+
+    opened = {engine: Catalogue(engine=engine) for engine in ("auto", "onnx", "torch")}
+    assert isinstance(opened["auto"].colorizer(None), OnnxColorizer)
+    assert isinstance(opened["onnx"].colorizer(None), OnnxColorizer)
+    assert isinstance(opened["torch"].colorizer(None), Colorizer)
+    assert opened["onnx"].about("default") == opened["torch"].about("default")
+    assert isinstance(opened["onnx"].colorizer("fast-v1"), Colorizer)  # no graph of its own: torch
+    with pytest.raises(ValueError, match="--engine"):
+        ServeSettings(engine="gpu")

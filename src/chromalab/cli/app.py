@@ -72,19 +72,18 @@ def open_colorizer(
     model: str,
     *,
     engine: str = "auto",
-    needs: frozenset[str] = frozenset(),
     show_warnings: bool = False,
     **options: object,
 ) -> BaseColorizer:
-    """``--model`` on the backend ``engine`` picks for what the caller ``needs`` (``colorize.loading``), or
-    exit 2 with the reason. A registered name gives an untrained network: it warns so, on stderr with
-    ``show_warnings``, silently otherwise."""
+    """``--model`` on the backend ``engine`` picks (``colorize.loading``), or exit 2 with the reason. A
+    registered name gives an untrained network: it warns so, on stderr with ``show_warnings``, silently
+    otherwise."""
     from chromalab.colorize.loading import load_colorizer
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            colorizer = load_colorizer(model, engine=engine, needs=needs, **options)
+            colorizer = load_colorizer(model, engine=engine, **options)
     except ImportError as error:
         usage_error(str(error))
     except (FileNotFoundError, ValueError) as error:

@@ -18,7 +18,13 @@ from chromalab.cli.app import (
     usage_error,
 )
 from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
-from chromalab.cli.shared_options import model_option, network_every_option, size_option, temperature_option
+from chromalab.cli.shared_options import (
+    engine_option,
+    model_option,
+    network_every_option,
+    size_option,
+    temperature_option,
+)
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.options import DEFAULT_SIZE
@@ -36,13 +42,7 @@ def colorize(
     ),
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
     model: str = model_option(),
-    engine: str = typer.Option(
-        "auto",
-        "--engine",
-        help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and "
-        "for the default model when its graph and onnxruntime are installed, torch otherwise (and for "
-        "videos and hints, which need the network's logits or its hint inputs).",
-    ),
+    engine: str = engine_option(),
     temperature: float = temperature_option(
         "Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
         f"({DEFAULT_TEMPERATURE} if it names none)."
@@ -124,12 +124,10 @@ def colorize(
     videos = [job for job in jobs if is_video(job[0])]
     photos = [job for job in jobs if not is_video(job[0])]
     failures = len(problems)
+    colorizer = open_colorizer(model, engine=engine, **options)
     if photos:
-        failures += _colorize_photos(
-            open_colorizer(model, engine=engine, **options), photos, out_dir, overwrite
-        )
-    if videos:  # the stabiliser keeps the network's logits
-        colorizer = open_colorizer(model, engine=engine, needs=frozenset({"logits"}), **options)
+        failures += _colorize_photos(colorizer, photos, out_dir, overwrite)
+    if videos:
         failures += colorize_videos(
             colorizer,
             videos,

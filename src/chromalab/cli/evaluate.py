@@ -137,8 +137,7 @@ def _score_photos(
     if not paths:
         report_error(data, "no images found in this folder")
         raise typer.Exit(EXIT_SOME_FAILED)
-    needs = frozenset({"hints"}) if hints else frozenset()  # hints go into the network
-    colorizer = open_colorizer(model, needs=needs, show_warnings=True, size=size, temperature=temperature)
+    colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
     with progress("evaluating", len(paths)) as advance:
 
         def on_image(path: Path, skipped: score.Skipped | None) -> None:
@@ -189,9 +188,7 @@ def _score_clips(
 
     if temporal not in TEMPORAL:
         usage_error(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
-    colorizer = open_colorizer(
-        model, needs=frozenset({"logits"}), show_warnings=True, size=size, temperature=temperature
-    )
+    colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
     with progress("frames", None, rate_of="frames") as advance:
         try:
             result, scored = evaluate_clips(

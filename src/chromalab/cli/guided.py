@@ -43,11 +43,7 @@ def colorize_guided_photo(
     for given, name in ((hints_file, "--hints"), (scribbles, "--scribbles")):
         if given is not None and not given.is_file():
             usage_error(f"{name} {given}: no such file")
-    colorizer = (
-        None
-        if model == NO_MODEL
-        else open_colorizer(model, engine=engine, needs=frozenset({"hints"}), **options)
-    )
+    colorizer = None if model == NO_MODEL else open_colorizer(model, engine=engine, **options)
     image = _attempt(source, lambda: open_image(source))
     hints = (
         None

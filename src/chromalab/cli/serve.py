@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import app, usage_error
+from chromalab.cli.shared_options import engine_option
 
 
 @app.command()
@@ -23,6 +24,7 @@ def serve(
         "-m",
         help="The model offered first: a bundled one ('default', 'fast-v1') or a .safetensors file.",
     ),
+    engine: str = engine_option(),
     models_dir: Path = typer.Option(
         None,
         "--models-dir",
@@ -91,6 +93,7 @@ def serve(
     try:
         settings = ServeSettings(
             model=model,
+            engine=engine,
             models_dir=models_dir,
             max_upload_mb=max_upload_mb,
             max_megapixels=max_megapixels,

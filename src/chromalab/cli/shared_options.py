@@ -1,5 +1,5 @@
-"""The options several commands take, defined once: ``--model``, ``--size``, ``--temperature`` and
-``--network-every``."""
+"""The options several commands take, defined once: ``--model``, ``--engine``, ``--size``, ``--temperature``
+and ``--network-every``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ TORCH_MODEL_HELP = "A bundled model ('default', 'fast-v1'), a .safetensors file,
 def model_option(help: str = MODEL_HELP) -> Any:
     """``--model``/``-m``, ``default`` unless given."""
     return typer.Option(DEFAULT_MODEL, "--model", "-m", help=help)
+
+
+def engine_option() -> Any:
+    """``--engine``: which runtime runs the model (``colorize.loading``)."""
+    return typer.Option(
+        "auto",
+        "--engine",
+        help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and "
+        "for the default model when its graph and onnxruntime are installed, torch otherwise.",
+    )
 
 
 def size_option(help: str) -> Any:

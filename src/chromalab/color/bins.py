@@ -19,57 +19,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from chromalab.color.decoding import (
-    DECODE_METHODS,
-    DEFAULT_TEMPERATURE,
-    MODE_BELOW,
-    MODE_HUE_MIN_CHROMA,
-    MODE_HUE_RADIUS,
-)
+from chromalab.color.decode_bins import decode_channels, decode_joint, mode_neighbourhoods
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
 AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
 
-# the temperature an exported graph decodes the mode at: a bin 1e-4 below the top weighs < 1e-43
-MODE_LIMIT = 1e-6
+
+def _as_array(logits: torch.Tensor) -> np.ndarray:
+    """A logits tensor as the float32 array ``decoding`` takes, without a copy where it can (its memory
+    layout, channels-last from a network, is kept)."""
+    return logits.detach().cpu().float().numpy()
 
 
-def _bins_last(x: torch.Tensor) -> torch.Tensor:
-    """(..., Q, H, W) -> (..., H, W, Q) (non-negative axes: ONNX's Transpose takes no negative ones)."""
-    return x.movedim(x.dim() - 3, x.dim() - 1)
-
-
-def _channels_back(x: torch.Tensor) -> torch.Tensor:
-    """(..., H, W, C) -> (..., C, H, W)."""
-    return x.movedim(x.dim() - 1, x.dim() - 3)
-
-
-def _decode_weights(logits: torch.Tensor, method: str, temperature: float | torch.Tensor) -> torch.Tensor:
-    """Logits with the bins last (..., Q) -> per-bin weights (..., Q) whose weighted sum of centres is the
-    decoded colour. Bins last: the softmax runs over contiguous memory, and one_hot puts its classes there
-    (measured on the exported default graph, decoding a (1, 261, 64, 64) map with the bins second took 32
-    of its 50 ms, 16 of them moving the mode's one-hot back).
-
-    A tensor ``temperature`` (a scalar) is decoded without Python branches on its value, so that an
-    exported graph (``colorize.export``) keeps it as an input: there the mode is the annealed mean's limit,
-    a softmax at ``MODE_LIMIT`` (one-hot to float precision; bins within ~1e-5 of the top logit share its
-    weight), so that one softmax serves every temperature (an argmax and one-hot beside it took 4.6 of the
-    graph's 23 ms)."""
-    if method not in DECODE_METHODS:
-        raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
-    if method == "mode-hue":
-        method = "annealed"  # its weights; JointBins.decode turns their colour to the mode's hue
-    if method == "mean":
-        temperature = 1.0
-
-    if isinstance(temperature, torch.Tensor) and method == "annealed":
-        cold = torch.where(temperature <= MODE_BELOW, torch.full_like(temperature, MODE_LIMIT), temperature)
-        return torch.softmax(logits / cold, dim=-1)
-    if method == "mode" or temperature <= MODE_BELOW:
-        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-    # annealed mean, Zhang et al. 2016 eq. 5: softmax(log z / T) == softmax(logits / T)
-    return torch.softmax(logits / temperature, dim=-1)
+def _as_tensor(ab: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(ab).to(device=like.device, dtype=like.dtype if like.is_floating_point() else None)
 
 
 class JointBins:
@@ -84,7 +49,7 @@ class JointBins:
         self.centres = centres
         self.spec = spec
         self._table: torch.Tensor | None = None
-        self._near_mode: torch.Tensor | None = None
+        self._near_mode: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
@@ -146,35 +111,18 @@ class JointBins:
         method: str = "annealed",
         temperature: float | torch.Tensor = DEFAULT_TEMPERATURE,
     ) -> torch.Tensor:
-        """logits (B, Q, H, W) -> ab (B, 2, H, W). T = 0.38 is Zhang et al.'s choice; T -> 0 is the mode."""
-        logits = _bins_last(logits)  # (B, H, W, Q)
-        weights = _decode_weights(logits, method, temperature)  # (B, H, W, Q)
-        centres = self.centres.to(logits.device, logits.dtype)
-        ab = weights @ centres  # (B, H, W, 2)
-        if method == "mode-hue":
-            ab = self._in_mode_hue(ab, weights, logits.argmax(-1), centres)
-        return _channels_back(ab)  # (B, 2, H, W)
-
-    def _in_mode_hue(
-        self, ab: torch.Tensor, weights: torch.Tensor, mode: torch.Tensor, centres: torch.Tensor
-    ) -> torch.Tensor:
-        """ab (..., 2) turned to the hue of the weighted mean of the bins near each pixel's ``mode`` (...),
-        keeping its chroma (``decoding.MODE_HUE_RADIUS``); weights (..., Q) of the annealed mean."""
-        # (..., Q): 1 within the radius of the mode, else 0
-        near = self._mode_neighbourhoods().to(weights)[mode]
-        weights_near = weights * near  # (..., Q)
-        around = weights_near @ centres  # (..., 2), not normalised: only its direction is used
-        around_chroma = around.norm(dim=-1, keepdim=True) / weights_near.sum(-1, keepdim=True)
-        # a grey neighbourhood: ab's own hue
-        hue = torch.where(around_chroma >= MODE_HUE_MIN_CHROMA, around, ab)
-        return hue / hue.norm(dim=-1, keepdim=True).clamp_min(1e-6) * ab.norm(dim=-1, keepdim=True)
-
-    def _mode_neighbourhoods(self) -> torch.Tensor:
-        """(Q, Q) float32, computed once: row q is 1 at the bins within ``MODE_HUE_RADIUS`` of bin q (q itself
-        included), else 0."""
+        """logits (B, Q, H, W) -> ab (B, 2, H, W) (``decoding.decode_joint``). T = 0.38 is Zhang et al.'s
+        choice; T -> 0 is the mode."""
         if self._near_mode is None:
-            self._near_mode = (torch.cdist(self.centres, self.centres) <= MODE_HUE_RADIUS).float()
-        return self._near_mode
+            self._near_mode = mode_neighbourhoods(self.centres.numpy())  # (Q, Q) bool, made once
+        ab = decode_joint(
+            _as_array(logits),
+            self.centres.numpy(),
+            method=method,
+            temperature=float(temperature),
+            near_mode=self._near_mode,
+        )
+        return _as_tensor(ab, logits)
 
     # -- class rebalancing ----------------------------------------------------------------------------
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
@@ -245,15 +193,11 @@ class ChannelBins:
         method: str = "annealed",
         temperature: float | torch.Tensor = DEFAULT_TEMPERATURE,
     ) -> torch.Tensor:
-        """logits (B, 2N, H, W) -> ab (B, 2, H, W)."""
-        if method == "mode-hue":
-            raise ValueError("mode-hue decodes joint ab bins; per-channel bins have no hue of their own mode")
-        centres = self.centres_1d.to(logits.device, logits.dtype)
-        channels = [
-            _decode_weights(_bins_last(half), method, temperature) @ centres  # (B, H, W)
-            for half in self._split(logits)
-        ]
-        return torch.stack(channels, dim=-3)
+        """logits (B, 2N, H, W) -> ab (B, 2, H, W) (``decoding.decode_channels``)."""
+        ab = decode_channels(
+            _as_array(logits), self.centres_1d.numpy(), method=method, temperature=float(temperature)
+        )
+        return _as_tensor(ab, logits)
 
     def smooth(self, prior: torch.Tensor, *, sigma: float = SOFT_SIGMA) -> torch.Tensor:
         """prior (2N,) per-channel frequencies -> smoothed along each axis, each half summing to 1."""

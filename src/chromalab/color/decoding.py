@@ -1,7 +1,7 @@
 """How a distribution over ab bins becomes one colour: the method names and the annealed-mean temperature.
 
-Torch-free, so that the ONNX backend and the command line check these options without importing torch;
-``bins.Bins.decode`` implements them. The temperature T sharpens the distribution before its mean is taken
+Plain Python (not even numpy), so that the command line checks these options and prints its help at once;
+``decode_bins`` implements them. The temperature T sharpens the distribution before its mean is taken
 (Zhang et al. 2016, eq. 5): T = 1 is the mean (muted), T -> 0 the mode (vivid). ``mode-hue`` takes its
 chroma from that annealed mean and its hue from around the mode.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 DECODE_METHODS = ("annealed", "mean", "mode", "mode-hue")
 # mode-hue (joint bins): the annealed mean's chroma in the hue of the mode's neighbourhood (the annealed mean
-# of
-# the bins within MODE_HUE_RADIUS of the most likely one), so that two likely colours (a blue and a red guess)
-# are never averaged into a third (violet). Where that neighbourhood has almost no hue (the mode is grey), the
-# annealed mean's own hue is kept.
+# of the bins within MODE_HUE_RADIUS of the most likely one), so that two likely colours (a blue and a red
+# guess) are never averaged into a third (violet). Where that neighbourhood has almost no hue (the mode is
+# grey), the annealed mean's own hue is kept.
 MODE_HUE_RADIUS = 25.0  # Lab units: the mode's bin and its ring of neighbours on the grid-10 bins (2.5 cells)
 MODE_HUE_MIN_CHROMA = 2.0  # Lab units: a neighbourhood mean this grey says no hue
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016

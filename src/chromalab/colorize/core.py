@@ -65,6 +65,19 @@ class BaseColorizer:
     ) -> Any:
         """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S), for a network that ``takes_hints``] -> ab
         (B, 2, h, w) in Lab units at the network's output size."""
+        output = self.network_output(lightness, hint_map)
+        return self.decode_output(output, temperature=temperature, decode=decode)
+
+    def network_output(self, lightness: Any, hint_map: Any = None) -> Any:
+        """L (B, 1, S, S) in [0, 100] -> the network's answer before decoding: logits (B, Q, h, w) over the
+        bins, or ab for a regression model. Kept, it is decoded again at any temperature."""
+        raise NotImplementedError
+
+    def decode_output(
+        self, output: Any, *, temperature: float | None = None, decode: str | None = None
+    ) -> Any:
+        """``network_output`` (or a blend of several, as a video's stabiliser makes) -> ab (B, 2, h, w) in
+        Lab units: the annealed mean at ``temperature``, or the method ``decode`` names."""
         raise NotImplementedError
 
     @property
@@ -72,6 +85,28 @@ class BaseColorizer:
         """Whether the network itself takes colour hints (else hints are spread over its colours
         afterwards)."""
         return False
+
+    @property
+    def description(self) -> dict[str, Any]:
+        """What the model file says of itself (``model``, ``options``, ``bins``, ``info``: the JSON of
+        ``models.spec``)."""
+        raise NotImplementedError
+
+    @property
+    def bin_centres(self) -> np.ndarray | None:
+        """(Q, 2) float32, the ab of each joint bin the logits score; None for a regression model or
+        per-channel bins (no joint colours to offer as a palette)."""
+        return None
+
+    def encode(self, lightness: Any) -> Any:
+        """What ``hinted_output`` needs of the views L (B, 1, S, S): a backend whose network splits into an
+        encoder that sees no hints and a decoder returns the encoder's features (the encoder then runs once
+        however often the hints change, ``hint_session``); by default the views themselves."""
+        return lightness
+
+    def hinted_output(self, encoded: Any, hint_map: Any) -> Any:
+        """The network's answer from ``encode``'s result and hint maps (B, 3, S, S) (None: none)."""
+        return self.network_output(encoded, hint_map)
 
     def hint_view(self, prepared: Prepared, hints: list[Hint | dict]) -> np.ndarray:
         """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S)

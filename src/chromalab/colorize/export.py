@@ -1,80 +1,145 @@
 """Export a model file to ONNX, so that ``onnx_backend.OnnxColorizer`` colorizes without torch; and the
 check that both backends agree.
 
-The graph holds the network and its decoding: inputs ``lightness`` (B, 1, S, S), L in [0, 100], and
-``temperature`` (a scalar; <= 0.001 gives the mode, 1 the mean), output ``ab`` (B, 2, h, w) in Lab units,
-the annealed mean; a model over joint bins also gives ``ab_mode_hue`` (B, 2, h, w), its ``mode-hue``
-decoding. Everything else the model file says (architecture, bins, recommended size and temperature) goes
-into the ONNX file's metadata under the key ``chromalab``, with the rule for the side the network takes.
+The graph holds the network alone: input ``lightness`` (B, 1, S, S), L in [0, 100]; output ``logits``
+(B, Q, h, w), the network's scores over its bins, or for a regression model ``ab`` (B, 2, h, w) in Lab
+units. A network with hint inputs also takes ``hints`` (B, 3, S, S) (zeros: none) and gives its encoder's
+features (``features.4`` .. ``features.32``, ``features.pooled``); its decoder graph, written beside it as
+NAME.decoder.onnx, takes those features and new hints and gives the logits, so that a page whose hints change
+runs the encoder once, as on torch.
+
+Decoding (any method, any temperature) happens outside the graph, in numpy (``color.decode_bins``), as the
+torch backend decodes: so an onnxruntime caller keeps the logits (a video's stabiliser, a temperature preview)
+as a torch caller does. Everything else the model file says (architecture, bins and their centres,
+recommended size and temperature) goes into the ONNX file's metadata under the key ``chromalab``, with the
+rule for the side the network takes.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from chromalab.color.bins import Bins, JointBins
+from chromalab.color.bins import JointBins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.files import atomic_write
 from chromalab.models.checkpoint import load_model
 from chromalab.models.registry import input_side, side_rule
-from chromalab.models.spec import GRAPH_INPUTS, GRAPH_MODE_HUE_OUTPUT, GRAPH_OUTPUT, METADATA_KEY
+from chromalab.models.spec import (
+    GRAPH_AB,
+    GRAPH_FEATURE,
+    GRAPH_HINTS,
+    GRAPH_INPUT,
+    GRAPH_LOGITS,
+    METADATA_KEY,
+    decoder_path,
+)
 
 OPSET = 17
 # not the mode: a near tie may fall either way in float rounding
-CHECK_TEMPERATURES = (
-    DEFAULT_TEMPERATURE,
-    1.0,
-)
+CHECK_TEMPERATURES = (DEFAULT_TEMPERATURE, 1.0)
 
 
-class DecodingNetwork(nn.Module):
-    """A network with its decoding: L (B, 1, S, S) in [0, 100] and T () -> ab (B, 2, h, w) in Lab units,
-    and for joint bins the same in mode-hue."""
+class GraphNetwork(nn.Module):
+    """What the graph computes: L (B, 1, S, S) in [0, 100] -> logits (B, Q, h, w), or ab (B, 2, h, w) in Lab
+    units for a regression model; a hint network (``strides``: its encoder's maps) also takes hint maps
+    (B, 3, S, S) and gives its encoder's features after the logits."""
 
-    def __init__(self, model: nn.Module, bins: Bins | None) -> None:
+    def __init__(self, model: nn.Module, *, regression: bool, strides: list[int] | None = None) -> None:
         super().__init__()
         self.model = model.eval()
-        self.bins = bins
+        self.regression = regression
+        self.strides = strides
+
+    @property
+    def inputs(self) -> list[str]:
+        return [GRAPH_INPUT] if self.strides is None else [GRAPH_INPUT, GRAPH_HINTS]
 
     @property
     def outputs(self) -> list[str]:
-        return [GRAPH_OUTPUT, GRAPH_MODE_HUE_OUTPUT] if isinstance(self.bins, JointBins) else [GRAPH_OUTPUT]
+        first = GRAPH_AB if self.regression else GRAPH_LOGITS
+        return [first] if self.strides is None else [first, *feature_names(self.strides)]
 
-    def forward(
-        self, lightness: torch.Tensor, temperature: torch.Tensor
-    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        out = self.model(normalize_l(lightness))  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
-        if self.bins is None:
-            return denormalize_ab(out)
-        annealed = self.bins.decode(out, method="annealed", temperature=temperature)
-        if not isinstance(self.bins, JointBins):
-            return annealed
-        return annealed, self.bins.decode(out, method="mode-hue", temperature=temperature)
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> Any:
+        l_norm = normalize_l(lightness)
+        if self.strides is None:
+            out = self.model(l_norm)  # (B, Q, h, w) logits or (B, 2, h, w) normalised ab
+            return denormalize_ab(out) if self.regression else out
+        taps, pooled = self.model.encode(l_norm)
+        logits = self.model.run_decoder((taps, pooled), hints)
+        return (logits, *(taps[stride] for stride in self.strides), pooled)
+
+
+class DecoderGraph(nn.Module):
+    """A hint network's second half: its encoder's features (``feature_names``' order) and hint maps
+    (B, 3, S, S) -> logits (B, Q, h, w)."""
+
+    def __init__(self, model: nn.Module, strides: list[int]) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.strides = strides
+
+    def forward(self, *features_and_hints: torch.Tensor) -> torch.Tensor:
+        *maps, pooled, hints = features_and_hints
+        return self.model.run_decoder((dict(zip(self.strides, maps, strict=True)), pooled), hints)
+
+
+def feature_names(strides: list[int]) -> list[str]:
+    return [*(f"{GRAPH_FEATURE}{stride}" for stride in strides), f"{GRAPH_FEATURE}pooled"]
 
 
 def export_onnx(source: Path, target: Path) -> dict:
-    """Write the model file ``source`` (.safetensors) as an ONNX graph at ``target``; returns the metadata.
+    """Write the model file ``source`` (.safetensors) as an ONNX graph at ``target`` (and a hint network's
+    decoder graph beside it, ``spec.decoder_path``); returns the metadata.
 
     ValueError when ``source`` is not a model file; needs the ``onnx`` package (``pip install
     chromalab[export]``).
     """
-    import onnx
-
     loaded = load_model(source)
     rule = side_rule(loaded.model)
     side = input_side(loaded.model, 128)
-    example = (torch.full((1, 1, side, side), 50.0), torch.tensor(0.5))
+    lightness, hints = torch.full((1, 1, side, side), 50.0), torch.zeros(1, 3, side, side)
+    splits = bool(getattr(loaded.model, "takes_hints", False)) and hasattr(loaded.model, "encode")
+    strides = sorted(loaded.model.encode(normalize_l(lightness))[0]) if splits else None
+    network = GraphNetwork(loaded.model, regression=loaded.bins is None, strides=strides)
+    metadata = {**loaded.spec.description(), "side": rule, "graph_id": secrets.token_hex(8)}
+    if loaded.bins is not None:  # the centres decode the logits: data and file bins cannot be rebuilt
+        metadata["centres"] = loaded.bins.centres.tolist()
     spatial = {} if rule["fixed"] else {2: "height", 3: "width"}
-    network = DecodingNetwork(loaded.model, loaded.bins)
-    out_axes = {0: "batch", **{k: f"out_{v}" for k, v in spatial.items()}}
-    dynamic_axes = {"lightness": {0: "batch", **spatial}, **{name: out_axes for name in network.outputs}}
-    metadata = {**loaded.spec.description(), "side": rule}
+    axes = {name: {0: "batch", **spatial} for name in network.inputs}
+    for name in network.outputs:  # each map its own height and width; the pooled feature (B, 1280)
+        axes[name] = {0: "batch"} if name.endswith("pooled") else {0: "batch", 2: f"{name}_h", 3: f"{name}_w"}
+    example = (lightness,) if strides is None else (lightness, hints)
+    if strides is not None:
+        metadata["decoder"] = True  # written beside the graph, with the same graph_id
+        with torch.inference_mode():
+            features = network(*example)[1:]
+        names = [*feature_names(strides), GRAPH_HINTS]
+        decoder_axes = {name: axes[name] for name in [*names, GRAPH_LOGITS]}
+        decoder, decoder_file = DecoderGraph(loaded.model, strides), Path(decoder_path(str(target)))
+        _write_graph(decoder, (*features, hints), decoder_file, names, [GRAPH_LOGITS], decoder_axes, metadata)
+    _write_graph(network, example, target, network.inputs, network.outputs, axes, metadata)
+    return metadata
+
+
+def _write_graph(
+    network: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    target: Path,
+    inputs: list[str],
+    outputs: list[str],
+    axes: dict[str, dict[int, str]],
+    metadata: dict,
+) -> None:
+    """Trace ``network`` on ``example`` and write it to ``target`` atomically, ``metadata`` inside."""
+    import onnx
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.inference_mode():
@@ -83,9 +148,9 @@ def export_onnx(source: Path, target: Path) -> dict:
                 network,
                 example,
                 str(tmp),
-                input_names=list(GRAPH_INPUTS),
-                output_names=network.outputs,
-                dynamic_axes=dynamic_axes,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_axes=axes,
                 opset_version=OPSET,
                 dynamo=False,
             )
@@ -94,7 +159,6 @@ def export_onnx(source: Path, target: Path) -> dict:
         onnx.save(graph, str(tmp))
 
     atomic_write(target, write)
-    return metadata
 
 
 def largest_difference(source: Path, graph: Path) -> float:

@@ -7,14 +7,15 @@ there, given the hints so far (Zhang et al. 2017's page offers them first).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 from PIL import Image
 
 from chromalab.color.hints import Hint, as_hints, check_point
-from chromalab.color.lab import lab_to_rgb
+from chromalab.color.srgb8 import upsample_lab_to_srgb8
+from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.spreading import Spreading
-from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness
 
 PALETTE_SIZE = 6
@@ -25,13 +26,13 @@ class HintSession:
     """``source``'s colorization by ``colorizer`` as its hints change: ``set_hints``, then ``output`` (the
     network's answer, decoded at any temperature) or ``colorize``."""
 
-    def __init__(self, colorizer: Colorizer, source: Lightness, *, size: int | None = None) -> None:
+    def __init__(self, colorizer: BaseColorizer, source: Lightness, *, size: int | None = None) -> None:
         self.colorizer = colorizer
         self.prepared = colorizer.view(source, size=size)
         self.hints: list[Hint] = []
-        inside = colorizer.takes_hints and hasattr(colorizer.model, "encode")
+        inside = colorizer.takes_hints
         self.encoded = colorizer.encode(self.prepared.network_input) if inside else None
-        # (1, Q | 2, h, w)
+        # (1, Q | 2, h, w), a tensor or an array as the backend gives it
         self.automatic = (
             colorizer.hinted_output(self.encoded, None)
             if inside
@@ -43,12 +44,8 @@ class HintSession:
     @property
     def nbytes(self) -> int:
         """Memory held: the network's answers, the encoder's features and the spreading's factors."""
-        tensors = [self.automatic, self.output]
-        if self.encoded is not None:
-            maps, pooled = self.encoded
-            tensors += [*maps.values(), pooled]
         spreading = self.spreading.nbytes if self.spreading is not None else 0
-        return spreading + sum(t.numel() * t.element_size() for t in tensors)
+        return spreading + _nbytes([self.automatic, self.output, self.encoded])
 
     @property
     def size(self) -> tuple[int, int]:
@@ -84,18 +81,21 @@ class HintSession:
         ``PALETTE_SPACING`` apart: ``{"color": "#rrggbb" (at the pixel's lightness), "ab": [a, b], "p":
         share}``. Empty for a regression model (it has one colour, no distribution)."""
         check_point(x, y, self.size)
-        bins = self.colorizer.bins
-        if bins is None:
+        centres = self.colorizer.bin_centres  # (Q, 2)
+        if centres is None:
             return []
         _, _, rows, cols = self.output.shape
         width, height = self.size
-        cell = self.output[0, :, min(y * rows // height, rows - 1), min(x * cols // width, cols - 1)]
-        probabilities = torch.softmax(cell.float(), dim=0)
+        cell = np.asarray(
+            self.output[0, :, min(y * rows // height, rows - 1), min(x * cols // width, cols - 1)]
+        )
+        probabilities = np.exp(cell - cell.max(), dtype=np.float64)
+        probabilities /= probabilities.sum()
         lightness = float(self.prepared.source.lightness[y, x])
-        chosen: list[tuple[torch.Tensor, float]] = []
-        for index in torch.argsort(probabilities, descending=True).tolist():
-            centre = bins.centres[index].float()
-            if all(float(torch.dist(centre, other)) >= PALETTE_SPACING for other, _ in chosen):
+        chosen: list[tuple[np.ndarray, float]] = []
+        for index in np.argsort(-probabilities, kind="stable"):
+            centre = centres[index].astype(np.float32)
+            if all(float(np.linalg.norm(centre - other)) >= PALETTE_SPACING for other, _ in chosen):
                 chosen.append((centre, float(probabilities[index])))
             if len(chosen) == count:
                 break
@@ -105,7 +105,21 @@ class HintSession:
         ]
 
 
-def _hex(lightness: float, ab: torch.Tensor) -> str:
-    lab = torch.tensor([lightness, float(ab[0]), float(ab[1])], dtype=torch.float64).view(3, 1, 1)
-    red, green, blue = (round(float(v) * 255) for v in lab_to_rgb(lab)[:, 0, 0])
+def _hex(lightness: float, ab: np.ndarray) -> str:
+    """The colour of one pixel, L and ab, as ``render`` shows it (out-of-gamut chroma gives way)."""
+    pixel = upsample_lab_to_srgb8(np.full((1, 1), lightness, dtype=np.float32), ab.reshape(2, 1, 1))
+    red, green, blue = (int(v) for v in pixel[0, 0])
     return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def _nbytes(held: Any) -> int:
+    """Memory of what a session holds: arrays, tensors, and the lists, tuples and dicts of them."""
+    if held is None:
+        return 0
+    if isinstance(held, dict):
+        return _nbytes(list(held.values()))
+    if isinstance(held, list | tuple):
+        return sum(_nbytes(item) for item in held)
+    if hasattr(held, "element_size"):  # a torch tensor
+        return held.numel() * held.element_size()
+    return int(held.nbytes)

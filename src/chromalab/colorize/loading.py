@@ -4,7 +4,8 @@ The colorizer carries what it was built with (``size``, ``temperature``, ``decod
 caller gave, else what the model file recommends), so callers read those from it instead of passing them
 beside it. ``torch`` runs any model file or registered name (``torch_backend.Colorizer``); ``onnx`` runs a
 graph written by ``chromalab export`` (``onnx_backend.OnnxColorizer``); ``auto`` picks onnx whenever it can
-give what the caller needs. Callers that need torch itself (the web app, the experiment figures, ``make
+run the model (an exported graph gives what torch gives: logits for videos, hint inputs for a hint network).
+Callers that need torch itself (the web app, the experiment figures, ``make
 demo``) call ``Colorizer.load``.
 """
 
@@ -16,31 +17,19 @@ from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.options import DEFAULT_MODEL, bundled_weights
 
 ENGINES = ("auto", "onnx", "torch")
-NEEDS = ("hints", "logits")  # what a caller may need beyond the automatic colours
-GRAPH_GIVES: frozenset[str] = frozenset()  # of those, what an exported graph gives today: neither
 
 
-def backend_for(model: str, engine: str = "auto", *, needs: frozenset[str] = frozenset()) -> str:
+def backend_for(model: str, engine: str = "auto") -> str:
     """'onnx' or 'torch' for ``--engine``. ``auto`` picks onnx for .onnx files, and for the bundled model when
-    its graph and onnxruntime are installed, unless the caller ``needs`` what a graph does not give (hints
-    fed to the network, the bin logits kept): then torch, which the bundled model also has."""
+    its graph and onnxruntime are installed; torch otherwise."""
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    missing = sorted(needs - GRAPH_GIVES)
-    if missing and (engine == "onnx" or model.endswith(".onnx")):
-        if model != DEFAULT_MODEL:
-            raise ValueError(
-                f"an exported graph gives no {' or '.join(missing)}: this needs a .safetensors model "
-                "(--engine torch)"
-            )
-        return "torch"  # the bundled model is both files
     if engine != "auto":
         return engine
     if model.endswith(".onnx"):
         return "onnx"
     if (
-        not missing
-        and model == DEFAULT_MODEL
+        model == DEFAULT_MODEL
         and bundled_weights(suffix=".onnx").is_file()
         and importlib.util.find_spec("onnxruntime")
     ):
@@ -48,16 +37,14 @@ def backend_for(model: str, engine: str = "auto", *, needs: frozenset[str] = fro
     return "torch"
 
 
-def load_colorizer(
-    model: str, *, engine: str = "auto", needs: frozenset[str] = frozenset(), **options: object
-) -> BaseColorizer:
+def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> BaseColorizer:
     """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
-    backend ``engine`` picks for what the caller ``needs`` (``backend_for``). ``options``: size, temperature,
+    backend ``engine`` picks (``backend_for``). ``options``: size, temperature,
     decode (None: the model's).
 
     ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
     when the model cannot run there."""
-    if backend_for(model, engine, needs=needs) == "onnx":
+    if backend_for(model, engine) == "onnx":
         if importlib.util.find_spec("onnxruntime") is None:
             raise ImportError("--engine onnx needs onnxruntime: pip install onnxruntime")
         if model.endswith(".safetensors"):

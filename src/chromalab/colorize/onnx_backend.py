@@ -1,21 +1,46 @@
 """``OnnxColorizer``: colorize with a graph written by ``chromalab export``, on onnxruntime, without torch.
 
 Importing torch costs 2-3 s on the 2-core machine, more than colorizing a 12-megapixel photo; this path
-imports numpy, Pillow and onnxruntime only. Everything but the network comes from ``core.BaseColorizer``, so
-both backends give the same photo up to float rounding in the network.
+imports numpy, Pillow and onnxruntime only. The graph gives the network's logits; they are decoded here in
+numpy (``color.decoding``, the code the torch backend's bins call), and everything else comes from
+``core.BaseColorizer``, so both backends give the same photo up to float rounding in the network.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from chromalab.color.decoding import DEFAULT_TEMPERATURE, METHOD_TEMPERATURE
+from chromalab.color.decode_bins import decode_channels, decode_joint, mode_neighbourhoods
+from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.options import DEFAULT_MODEL, DEFAULT_SIZE, bundled_weights, chosen_options
-from chromalab.models.spec import GRAPH_MODE_HUE_OUTPUT, GRAPH_OUTPUT, METADATA_KEY, side_for
+from chromalab.models.spec import (
+    GRAPH_AB,
+    GRAPH_FEATURE,
+    GRAPH_HINTS,
+    GRAPH_INPUT,
+    GRAPH_LOGITS,
+    METADATA_KEY,
+    decoder_path,
+    side_for,
+)
+
+
+@dataclass
+class GraphFeatures:
+    """A hint graph's encoder features of one batch of views, for its decoder graph."""
+
+    arrays: list[np.ndarray]  # the graph's ``features.*`` outputs, in its order
+    batch: int
+    side: tuple[int, int]  # the views' (S, S): the hint maps the decoder takes are this size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.arrays)
 
 
 class OnnxColorizer(BaseColorizer):
@@ -26,81 +51,145 @@ class OnnxColorizer(BaseColorizer):
         session: object,  # onnxruntime.InferenceSession
         metadata: dict,
         *,
+        decoder: object | None = None,  # the decoder graph's session, for a hint network
         size: int = DEFAULT_SIZE,
         temperature: float = DEFAULT_TEMPERATURE,
         decode: str = "annealed",
     ) -> None:
-        self.session = session
+        self.session, self.decoder = session, decoder
         self.metadata = metadata
-        self.inputs = {i.name for i in session.get_inputs()}  # a regression graph has no temperature
-        self.outputs = {o.name for o in session.get_outputs()}  # ab, and ab_mode_hue for joint bins
+        self.inputs = [i.name for i in session.get_inputs()]
+        self.feature_names = [o.name for o in session.get_outputs() if o.name.startswith(GRAPH_FEATURE)]
+        self.output = GRAPH_LOGITS if metadata.get("bins") else GRAPH_AB
+        centres = np.asarray(metadata.get("centres", []), dtype=np.float32)  # (Q, 2), or (N, 2) per channel
+        self.per_channel = str(metadata.get("bins", "")).startswith("channels:")
+        self.centres = centres[:, 0] if self.per_channel else centres
+        self.near_mode = mode_neighbourhoods(centres) if len(centres) and not self.per_channel else None
         super().__init__(size=size, temperature=temperature, decode=decode)
 
     @classmethod
-    def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> OnnxColorizer:
+    def load(
+        cls, name_or_path: str | Path = DEFAULT_MODEL, *, threads: int | None = None, **options: object
+    ) -> OnnxColorizer:
         """Load the bundled ``default`` graph or an .onnx file written by ``chromalab export``; ``options`` as
-        in ``Colorizer.load``. FileNotFoundError or ValueError when there is no usable graph."""
-        import onnxruntime
-        from onnxruntime.capi import onnxruntime_pybind11_state as errors
-
+        in ``Colorizer.load``; ``threads``: onnxruntime's threads per call (None: one per core).
+        FileNotFoundError or ValueError when there is no usable graph."""
         path = bundled_weights(suffix=".onnx") if str(name_or_path) == DEFAULT_MODEL else Path(name_or_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"ONNX model file not found: {path}")
-        settings = onnxruntime.SessionOptions()
-        # as OMP_WAIT_POLICY=PASSIVE
-        settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            session = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
-        except (
-            errors.Fail,
-            errors.InvalidProtobuf,
-            errors.InvalidGraph,
-            errors.InvalidArgument,
-            errors.NoSuchFile,
-        ) as error:
-            raise ValueError(f"{path}: not a readable ONNX file ({str(error).splitlines()[0]})") from None
-        raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if raw is None:
-            raise ValueError(f"{path}: not written by 'chromalab export' (no '{METADATA_KEY}' metadata)")
-        metadata = json.loads(raw)
-        return cls(session, metadata, **chosen_options(metadata.get("info", {}).get("defaults", {}), options))
+        session, metadata = _open_graph(path, threads)
+        outputs = {o.name for o in session.get_outputs()}
+        wanted = GRAPH_LOGITS if metadata.get("bins") else GRAPH_AB
+        if wanted not in outputs or (metadata.get("bins") and "centres" not in metadata):
+            raise ValueError(
+                f"{path}: exported by an older chromalab (no '{wanted}' output); export it again"
+            )
+        decoder = None
+        if metadata.get("decoder") and Path(decoder_path(str(path))).is_file():
+            decoder, its_metadata = _open_graph(Path(decoder_path(str(path))), threads)
+            if its_metadata.get("graph_id") != metadata.get("graph_id"):
+                decoder = None  # a stale file of another export: hints then run the whole graph
+        chosen = chosen_options(metadata.get("info", {}).get("defaults", {}), options)
+        return cls(session, metadata, decoder=decoder, **chosen)
 
     @property
     def bins(self) -> object:  # -> Bins | None
-        """The model's bin set when its spec alone rebuilds it (gamut and channel bins; the graph does not
-        carry the centres of ``data:G`` or ``file:PATH`` bins); imports torch, so only scoring asks for it."""
+        """The model's bin set (None for a regression model), rebuilt from the graph's centres; imports
+        torch, so only scoring asks for it."""
         spec = self.metadata.get("bins")
-        if not spec or not spec.startswith(("gamut:", "channels:")):
+        if not spec:
             return None
-        from chromalab.color.bin_sets import make_bins
+        import torch
 
-        return make_bins(spec)
+        from chromalab.color.bin_sets import bins_from_centres
+
+        return bins_from_centres(spec, torch.tensor(self.metadata["centres"], dtype=torch.float32))
 
     def input_side(self, size: int) -> int:
         return side_for(size, **self.metadata.get("side", {}))
 
-    def predict_ab(
-        self,
-        lightness: np.ndarray,
-        *,
-        temperature: float | None = None,
-        decode: str | None = None,
-        hint_map: None = None,
+    @property
+    def description(self) -> dict:
+        return self.metadata
+
+    @property
+    def takes_hints(self) -> bool:
+        return GRAPH_HINTS in self.inputs
+
+    @property
+    def bin_centres(self) -> np.ndarray | None:
+        return self.centres if self.near_mode is not None else None
+
+    def network_output(self, lightness: np.ndarray, hint_map: np.ndarray | None = None) -> np.ndarray:
+        """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S), for a graph that ``takes_hints``] -> logits
+        (B, Q, h, w), or ab (B, 2, h, w) in Lab units for a regression model: the network's answer before
+        decoding."""
+        return self.session.run([self.output], self._feeds(lightness, hint_map))[0]
+
+    def encode(self, lightness: np.ndarray) -> object:
+        """The encoder's features of L (B, 1, S, S), for ``hinted_output``: the graph's feature outputs when
+        its decoder graph is there (a hint change then runs the decoder alone), else the view itself."""
+        if self.decoder is None or not self.feature_names:
+            return super().encode(lightness)
+        arrays = self.session.run(self.feature_names, self._feeds(lightness, None))
+        return GraphFeatures(arrays, lightness.shape[0], tuple(lightness.shape[-2:]))
+
+    def hinted_output(self, encoded: object, hint_map: np.ndarray | None) -> np.ndarray:
+        if not isinstance(encoded, GraphFeatures):
+            return super().hinted_output(encoded, hint_map)
+        feeds = dict(zip(self.feature_names, encoded.arrays, strict=True))
+        feeds[GRAPH_HINTS] = _hint_feed(hint_map, encoded.batch, encoded.side)
+        return self.decoder.run([GRAPH_LOGITS], feeds)[0]
+
+    def _feeds(self, lightness: np.ndarray, hint_map: np.ndarray | None) -> dict[str, np.ndarray]:
+        lightness = np.ascontiguousarray(lightness, dtype=np.float32)
+        if hint_map is not None and not self.takes_hints:
+            raise ValueError("this model takes no hints")
+        feeds = {GRAPH_INPUT: lightness}
+        if self.takes_hints:  # zeros: no hint, exactly the automatic network
+            feeds[GRAPH_HINTS] = _hint_feed(hint_map, lightness.shape[0], lightness.shape[-2:])
+        return feeds
+
+    def decode_output(
+        self, output: np.ndarray, *, temperature: float | None = None, decode: str | None = None
     ) -> np.ndarray:
-        """L (B, 1, S, S) in [0, 100] -> ab (B, 2, h, w) in Lab units at the network's output size (the
-        exported graph is the automatic one: it takes no hints)."""
-        if hint_map is not None:
-            raise ValueError("an exported graph takes no hints; use the torch engine")
+        """``network_output`` -> ab (B, 2, h, w) in Lab units, as the torch backend decodes."""
+        if self.output == GRAPH_AB:
+            return np.asarray(output, dtype=np.float32)
         method, t = self.decoding(temperature, decode)
-        # mode, mean: annealed
-        feeds = {
-            "lightness": np.ascontiguousarray(lightness, dtype=np.float32),
-            "temperature": np.array(METHOD_TEMPERATURE.get(method, t), dtype=np.float32),
-        }
-        output = GRAPH_MODE_HUE_OUTPUT if method == "mode-hue" else GRAPH_OUTPUT
-        if output not in self.outputs:
-            raise ValueError(
-                f"this graph has no {method} decoding (its bins have no joint hue, or it was exported "
-                "before mode-hue existed: export it again)"
-            )
-        return self.session.run([output], {k: v for k, v in feeds.items() if k in self.inputs})[0]
+        if self.per_channel:
+            return decode_channels(output, self.centres, method=method, temperature=t)
+        return decode_joint(output, self.centres, method=method, temperature=t, near_mode=self.near_mode)
+
+
+def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
+    """(onnxruntime session, its ``chromalab`` metadata) of a graph file; FileNotFoundError or ValueError."""
+    import onnxruntime
+    from onnxruntime.capi import onnxruntime_pybind11_state as errors
+
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX model file not found: {path}")
+    settings = onnxruntime.SessionOptions()
+    # as OMP_WAIT_POLICY=PASSIVE
+    settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads is not None:
+        settings.intra_op_num_threads = threads
+    try:
+        session = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+    except (
+        errors.Fail,
+        errors.InvalidProtobuf,
+        errors.InvalidGraph,
+        errors.InvalidArgument,
+        errors.NoSuchFile,
+    ) as error:
+        raise ValueError(f"{path}: not a readable ONNX file ({str(error).splitlines()[0]})") from None
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: not written by 'chromalab export' (no '{METADATA_KEY}' metadata)")
+    return session, json.loads(raw)
+
+
+def _hint_feed(hint_map: np.ndarray | None, batch: int, side: tuple[int, int]) -> np.ndarray:
+    """The hint maps (B, 3, S, S) as the graph takes them; zeros for none."""
+    if hint_map is None:
+        return np.zeros((batch, 3, *side), dtype=np.float32)
+    return np.ascontiguousarray(hint_map, dtype=np.float32)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from chromalab.color.bin_sets import make_bins
-from chromalab.color.bins import Bins
+from chromalab.color.bins import Bins, JointBins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.colorize.core import BaseColorizer
@@ -96,20 +96,6 @@ class Colorizer(BaseColorizer):
     def input_side(self, size: int) -> int:
         return input_side(self.model, size)  # size-specific networks see their own size
 
-    def predict_ab(
-        self,
-        lightness: torch.Tensor | np.ndarray,
-        *,
-        temperature: float | None = None,
-        decode: str | None = None,
-        hint_map: torch.Tensor | np.ndarray | None = None,
-    ) -> torch.Tensor:
-        """L (B, 1, S, S) in [0, 100] [+ hint maps (B, 3, S, S)] -> ab (B, 2, h, w) in Lab units at the
-        network's output size."""
-        return self.decode_output(
-            self.network_output(lightness, hint_map), temperature=temperature, decode=decode
-        )
-
     @property
     def takes_hints(self) -> bool:
         return bool(getattr(self.model, "takes_hints", False))
@@ -129,26 +115,41 @@ class Colorizer(BaseColorizer):
             raise ValueError("this model takes no hints")
         return self.model(l_norm, torch.as_tensor(hint_map))
 
+    @property
+    def description(self) -> dict:
+        return self.spec.description()
+
+    @property
+    def bin_centres(self) -> np.ndarray | None:
+        return self.bins.centres.numpy() if isinstance(self.bins, JointBins) else None
+
     @torch.inference_mode()
     def encode(self, lightness: torch.Tensor | np.ndarray) -> object:
         """A hint network's first half, which sees no hints: L (B, 1, S, S) -> its encoder's features, for
         ``hinted_output`` (``colorize.hint_session``: the encoder runs once however often the hints
-        change)."""
+        change); the views themselves for a network that does not split."""
         if not hasattr(self.model, "encode"):
-            raise ValueError("this model does not split into encoder and decoder")
+            return super().encode(lightness)
         return self.model.encode(normalize_l(torch.as_tensor(lightness)))
 
     @torch.inference_mode()
     def hinted_output(self, encoded: object, hint_map: torch.Tensor | np.ndarray | None) -> torch.Tensor:
         """The network's answer from ``encode``'s features and hint maps (B, 3, S, S) (None: none)."""
+        if not hasattr(self.model, "encode"):
+            return super().hinted_output(encoded, hint_map)
         return self.model.run_decoder(encoded, None if hint_map is None else torch.as_tensor(hint_map))
 
     @torch.inference_mode()
     def decode_output(
-        self, output: torch.Tensor, *, temperature: float | None = None, decode: str | None = None
+        self,
+        output: torch.Tensor | np.ndarray,
+        *,
+        temperature: float | None = None,
+        decode: str | None = None,
     ) -> torch.Tensor:
-        """``network_output`` -> ab (B, 2, h, w) in Lab units (annealed mean at ``temperature``, or mean,
-        or mode)."""
+        """``network_output`` (a tensor, or an array as the stabiliser gives) -> ab (B, 2, h, w) in Lab units
+        (annealed mean at ``temperature``, or mean, or mode)."""
+        output = torch.as_tensor(output)
         if self.bins is None:
             return denormalize_ab(output)
         method, t = self.decoding(temperature, decode)

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 FORMAT = "chromalab-model/1"
 METADATA_KEY = "chromalab"  # where a model file (.safetensors or .onnx) keeps its JSON description
-# the tensors of an exported graph (``colorize.export``): L and T in; the annealed mean's ab out, and for
-# models
-# over joint bins (graphs exported since mode-hue decoding exists) the mode-hue ab too
-GRAPH_INPUTS = ("lightness", "temperature")
-GRAPH_OUTPUT = "ab"
-GRAPH_MODE_HUE_OUTPUT = "ab_mode_hue"
+# the tensors of an exported graph (``colorize.export``): L in; the network's logits out, or for a regression
+# model its ab in Lab units. A hint network's graph also takes the hint maps and gives its encoder's features,
+# which its decoder graph (a second file beside it) takes with new hints
+GRAPH_INPUT = "lightness"
+GRAPH_HINTS = "hints"
+GRAPH_LOGITS = "logits"
+GRAPH_AB = "ab"
+GRAPH_FEATURE = "features."  # + the stride of an encoder map, or "pooled"
+DECODER_SUFFIX = ".decoder.onnx"  # NAME.onnx's decoder graph is NAME.decoder.onnx
+
+
+def decoder_path(graph: str) -> str:
+    """Where the decoder graph of the graph file ``graph`` lives."""
+    return graph.removesuffix(".onnx") + DECODER_SUFFIX
 
 
 def side_for(requested: int, *, fixed: int | None = None, step: int | None = None) -> int:

@@ -71,7 +71,7 @@ def _lifespan(settings: ServeSettings) -> Callable[[FastAPI], contextlib.Abstrac
         folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         server = Server(
             settings,
-            Catalogue(settings.model, settings.models_dir),
+            Catalogue(settings.model, settings.models_dir, engine=settings.engine),
             WorkPool(workers=settings.workers, capacity=settings.queue),
             UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s),
             folder,

@@ -8,8 +8,9 @@ import re
 import threading
 from pathlib import Path
 
+from chromalab.colorize.core import BaseColorizer
+from chromalab.colorize.loading import backend_for
 from chromalab.colorize.options import DEFAULT_MODEL, bundled_names, bundled_weights
-from chromalab.colorize.torch_backend import Colorizer
 
 CARD_SUFFIX = ".md"  # a model card beside a model file: NAME.md next to NAME.safetensors
 ABOUT_CHARS = 320  # what the page shows of a card
@@ -27,7 +28,10 @@ BUNDLED_ABOUT = {
 class Catalogue:
     """Model names -> files, colorizers (cached) and descriptions. Thread-safe."""
 
-    def __init__(self, first: str = DEFAULT_MODEL, models_dir: Path | None = None) -> None:
+    def __init__(
+        self, first: str = DEFAULT_MODEL, models_dir: Path | None = None, *, engine: str = "auto"
+    ) -> None:
+        self.engine = engine
         self.files = {
             DEFAULT_MODEL: bundled_weights(),
             **{name: bundled_weights(name) for name in bundled_names()},
@@ -40,36 +44,49 @@ class Catalogue:
             self.files = {path.stem: path, **{k: v for k, v in self.files.items() if k != path.stem}}
             first = path.stem
         self.first = first
-        self._loaded: dict[str, Colorizer] = {}
+        self._loaded: dict[str, BaseColorizer] = {}
         self._lock = threading.Lock()
 
     @property
     def names(self) -> list[str]:
         return [self.first, *(name for name in self.files if name != self.first)]
 
-    def colorizer(self, name: str | None) -> Colorizer:
+    def colorizer(self, name: str | None) -> BaseColorizer:
         """The colorizer of ``name`` (None: the first); ValueError for a name not on offer or a bad file."""
         name = name or self.first
         if name not in self.files:
             raise ValueError(f"unknown model {name!r}; on offer: {', '.join(self.names)}")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = Colorizer.load(self.files[name])
+                self._loaded[name] = self._open(name)
             return self._loaded[name]
+
+    def _open(self, name: str) -> BaseColorizer:
+        """A bundled model by its name, any other by its file: on onnxruntime where it has a graph (the
+        default's ship beside its weights) unless ``engine`` is torch, with one thread per photo as torch runs
+        in the pool; on torch otherwise."""
+        model = name if self.files[name] == self._bundled.get(name) else str(self.files[name])
+        if self.engine != "torch" and backend_for(model) == "onnx":
+            from chromalab.colorize.onnx_backend import OnnxColorizer
+
+            return OnnxColorizer.load(model, threads=1)
+        from chromalab.colorize.torch_backend import Colorizer
+
+        return Colorizer.load(self.files[name])
 
     def about(self, name: str) -> dict[str, object]:
         """What the page says of a model: its name, kind, recommended settings and a few lines of its card."""
         colorizer = self.colorizer(name)
-        spec = colorizer.spec
+        described = colorizer.description
         return {
             "name": name,
-            "architecture": spec.model,
-            "bins": spec.bins,
-            "classification": spec.bins is not None,
+            "architecture": described["model"],
+            "bins": described.get("bins"),
+            "classification": described.get("bins") is not None,
             "hints": colorizer.takes_hints,
             "size": colorizer.size,
             "temperature": colorizer.temperature,
-            "about": self._card(name, spec.info),
+            "about": self._card(name, described.get("info", {})),
         }
 
     def _card(self, name: str, info: dict) -> str:

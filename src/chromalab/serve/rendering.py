@@ -10,8 +10,8 @@ from PIL import Image
 
 from chromalab.color.hints import as_hints
 from chromalab.color.lab import grey_rendering
+from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.hint_session import HintSession
-from chromalab.colorize.torch_backend import Colorizer
 from chromalab.files import parse_json
 from chromalab.images import Lightness, encode_image, open_image, resize_channel, to_lightness
 from chromalab.serve.uploads import Upload
@@ -27,7 +27,7 @@ MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 
 def colorize_bytes(
-    colorizer: Colorizer,
+    colorizer: BaseColorizer,
     data: bytes,
     *,
     max_pixels: int,
@@ -41,7 +41,7 @@ def colorize_bytes(
 
 
 def analyse(
-    colorizer: Colorizer,
+    colorizer: BaseColorizer,
     data: bytes,
     *,
     model: str,

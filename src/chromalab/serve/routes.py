@@ -19,7 +19,7 @@ from chromalab.serve.server import STATIC, ApiError, Server, pace
 from chromalab.serve.uploads import Upload, safe_stem
 
 if TYPE_CHECKING:
-    from chromalab.colorize.torch_backend import Colorizer
+    from chromalab.colorize.core import BaseColorizer
 
 router = APIRouter()
 # a hint is about 50 bytes of JSON: twice that, with room to spare
@@ -80,7 +80,7 @@ def _query(request: Request) -> dict[str, object]:
     return _options(dict(request.query_params), _server(request).settings.max_size)
 
 
-def _colorizer(server: Server, name: str | None) -> Colorizer:
+def _colorizer(server: Server, name: str | None) -> BaseColorizer:
     try:
         return server.catalogue.colorizer(name)
     except (ValueError, FileNotFoundError) as error:
@@ -165,7 +165,7 @@ async def upload(request: Request) -> dict[str, object]:
         "width": kept.width,
         "height": kept.height,
         "model": name,
-        "classification": colorizer.bins is not None,
+        "classification": bool(colorizer.description.get("bins")),
         "temperature": colorizer.temperature,
     }
 

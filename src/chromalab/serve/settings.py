@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chromalab.colorize.loading import ENGINES
 from chromalab.images import MAX_PIXELS
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     model: str = "default"  # offered first; the page may pick any of the catalogue
+    # auto or onnx: a model with a graph (the bundled default has one) runs on onnxruntime, the others on
+    # torch; torch: all on torch
+    engine: str = "auto"
     models_dir: Path | None = None  # more model files (*.safetensors) on offer
     max_upload_mb: float = 50.0  # bytes of one request; more is refused while it streams (413)
     max_megapixels: float = MAX_PIXELS / 1e6  # pixels of one photo, read from its header (413)
     token: str | None = None  # when set, every request must carry it
-    workers: int = 2  # photos in the network at once (each on one torch thread: two cores, two photos)
+    workers: int = 2  # photos in the network at once (each on one thread: two cores, two photos)
     # photos in work or waiting at once; one more is refused (503), never an unbounded backlog
     queue: int = 64
     preview_side: int = 1600  # longest side of the previews the page shows and re-renders
@@ -42,6 +46,8 @@ class ServeSettings:
     host: str = "127.0.0.1"  # the address the server listens on (its name is an accepted Host)
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         for name in (
             "max_upload_mb",
             "max_megapixels",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.colorize.torch_backend import Colorizer
+from chromalab.colorize.core import BaseColorizer
 from chromalab.files import atomic_write
 from chromalab.images import Lightness
 from chromalab.video.clips import DEFAULT_CRF, transcode
@@ -25,7 +25,7 @@ class FramePainter:
 
     def __init__(
         self,
-        colorizer: Colorizer,
+        colorizer: BaseColorizer,
         *,
         temporal: str = "flow",
         network_every: int = NETWORK_EVERY,
@@ -62,7 +62,7 @@ class FramePainter:
 
 
 def colorize_clip(
-    colorizer: Colorizer,
+    colorizer: BaseColorizer,
     source: Path,
     target: Path,
     *,

@@ -12,10 +12,10 @@ to that grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from chromalab.color.codes import decode_l, encode_l
 from chromalab.video.flow import flow, reliable, warp
@@ -42,10 +42,11 @@ class Stabiliser:
         self.keep = keep
         self.carried: Carried | None = None
 
-    def step(self, view: np.ndarray, output: torch.Tensor) -> torch.Tensor:
-        """``view``: L (S, S) in [0, 100], what the network saw; ``output``: its answer (1, C, h, w)."""
+    def step(self, view: np.ndarray, output: Any) -> np.ndarray:
+        """``view``: L (S, S) in [0, 100], what the network saw; ``output``: its answer (1, C, h, w), an array
+        or a tensor (either backend's)."""
         grey = encode_l(view)  # (S, S) uint8, as the cache stores L
-        state = np.ascontiguousarray(output[0].float().numpy().transpose(1, 2, 0))  # (h, w, C)
+        state = np.ascontiguousarray(np.asarray(output[0], dtype=np.float32).transpose(1, 2, 0))  # (h, w, C)
         history = self._history(grey, state.shape[:2])
         if history is not None:
             weight, offsets = history
@@ -53,7 +54,7 @@ class Stabiliser:
         self.carried = Carried(grey, state)
         return _as_output(state)
 
-    def carry(self, view: np.ndarray) -> torch.Tensor | None:
+    def carry(self, view: np.ndarray) -> np.ndarray | None:
         """The previous frame's answer moved to ``view`` along the flow, as ``step`` returns it; None when
         there is nothing to carry (first frame, a scene cut, flow lost): the network must see this frame."""
         grey = encode_l(view)
@@ -84,7 +85,7 @@ class Stabiliser:
         return self.keep * np.maximum(trusted, DOUBTFUL)[..., None], offsets
 
 
-def _as_output(state: np.ndarray) -> torch.Tensor:
+def _as_output(state: np.ndarray) -> np.ndarray:
     """(h, w, C) -> (1, C, h, w), as the network answers, without a copy: the memory stays channels-last, as
     the network's own output is and as decoding wants it (bins last: 1.2 ms against 4.0 with a copy)."""
-    return torch.from_numpy(state).permute(2, 0, 1)[None]
+    return state.transpose(2, 0, 1)[None]
