@@ -129,6 +129,27 @@ def export_onnx(source: Path, target: Path) -> dict:
     return metadata
 
 
+def flush_subnormals(graph: Any) -> int:
+    """Set the float32 constants of an ONNX graph that are too small for a normal float (|w| < 1.2e-38) to
+    zero, in place; returns how many. The exporter's folding of each BatchNorm into its convolution leaves
+    some (the bundled network's graph: 52,711 of 4.1 M); they change no output (each adds under 1e-37), but
+    onnxruntime's convolutions slow to a crawl on them: that graph ran 7x slower (135 ms against 18 at
+    256x256, 2 threads)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    flushed = 0
+    for constant in graph.graph.initializer:
+        weights = numpy_helper.to_array(constant)
+        if weights.dtype != np.float32:
+            continue
+        tiny = (weights != 0) & (np.abs(weights) < np.finfo(np.float32).tiny)
+        if tiny.any():
+            flushed += int(tiny.sum())
+            constant.CopyFrom(numpy_helper.from_array(np.where(tiny, np.float32(0), weights), constant.name))
+    return flushed
+
+
 def _write_graph(
     network: nn.Module,
     example: tuple[torch.Tensor, ...],
@@ -155,6 +176,7 @@ def _write_graph(
                 dynamo=False,
             )
         graph = onnx.load(str(tmp))
+        flush_subnormals(graph)
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
         onnx.save(graph, str(tmp))
 
