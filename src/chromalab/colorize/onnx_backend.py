@@ -170,8 +170,8 @@ def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
     settings = onnxruntime.SessionOptions()
     # as OMP_WAIT_POLICY=PASSIVE
     settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # subnormal activations as zero: they change no colour, and convolutions on them are several times slower
-    settings.add_session_config_entry("session.set_denormal_as_zero", "1")
+    # not session.set_denormal_as_zero: it sets the calling thread's FTZ/DAZ flags for the whole process (seen
+    # breaking other code's subnormal arithmetic); the graph's subnormal weights are zeroed at export instead
     if threads is not None:
         settings.intra_op_num_threads = threads
     try:
