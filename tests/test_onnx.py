@@ -244,8 +244,8 @@ def test_a_hint_session_on_onnxruntime_runs_the_decoder_graph_and_matches_torch(
 
 
 def test_the_bundled_graphs_hold_no_subnormal_constants() -> None:
-    """The exporter's BatchNorm folding leaves weights below float32's smallest normal; onnxruntime's
-    convolutions ran the bundled graph 7x slower on them. ``export`` sets them to zero."""
+    """Folding BatchNorms leaves weights below float32's smallest normal; onnxruntime's convolutions ran the
+    bundled graph 7x slower on them. ``export`` traces the inference form, which has them zeroed."""
     import onnx
     from onnx import numpy_helper
 

@@ -31,6 +31,7 @@ from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.lab import denormalize_ab, normalize_l
 from chromalab.files import atomic_write
 from chromalab.models.checkpoint import load_model
+from chromalab.models.inference import for_inference
 from chromalab.models.registry import input_side, side_rule
 from chromalab.models.spec import (
     GRAPH_AB,
@@ -103,11 +104,14 @@ def export_onnx(source: Path, target: Path) -> dict:
     chromalab[export]``).
     """
     loaded = load_model(source)
+    for_inference(loaded.model)  # the network the torch engine runs: BatchNorms folded, no subnormal weights
     rule = side_rule(loaded.model)
     side = input_side(loaded.model, 128)
     lightness, hints = torch.full((1, 1, side, side), 50.0), torch.zeros(1, 3, side, side)
     splits = bool(getattr(loaded.model, "takes_hints", False)) and hasattr(loaded.model, "encode")
-    strides = sorted(loaded.model.encode(normalize_l(lightness))[0]) if splits else None
+    with torch.inference_mode():  # the encoder's features: the decoder graph's example, and their strides
+        taps, pooled = loaded.model.encode(normalize_l(lightness)) if splits else ({}, None)
+    strides = sorted(taps) if splits else None
     network = GraphNetwork(loaded.model, regression=loaded.bins is None, strides=strides)
     metadata = {**loaded.spec.description(), "side": rule, "graph_id": secrets.token_hex(8)}
     if loaded.bins is not None:  # the centres decode the logits: data and file bins cannot be rebuilt
@@ -119,35 +123,13 @@ def export_onnx(source: Path, target: Path) -> dict:
     example = (lightness,) if strides is None else (lightness, hints)
     if strides is not None:
         metadata["decoder"] = True  # written beside the graph, with the same graph_id
-        with torch.inference_mode():
-            features = network(*example)[1:]
+        features = [*(taps[stride] for stride in strides), pooled]
         names = [*feature_names(strides), GRAPH_HINTS]
         decoder_axes = {name: axes[name] for name in [*names, GRAPH_LOGITS]}
         decoder, decoder_file = DecoderGraph(loaded.model, strides), Path(decoder_path(str(target)))
         _write_graph(decoder, (*features, hints), decoder_file, names, [GRAPH_LOGITS], decoder_axes, metadata)
     _write_graph(network, example, target, network.inputs, network.outputs, axes, metadata)
     return metadata
-
-
-def flush_subnormals(graph: Any) -> int:
-    """Set the float32 constants of an ONNX graph that are too small for a normal float (|w| < 1.2e-38) to
-    zero, in place; returns how many. The exporter's folding of each BatchNorm into its convolution leaves
-    some (the bundled network's graph: 52,711 of 4.1 M); they change no output (each adds under 1e-37), but
-    onnxruntime's convolutions slow to a crawl on them: that graph ran 7x slower (135 ms against 18 at
-    256x256, 2 threads)."""
-    import numpy as np
-    from onnx import numpy_helper
-
-    flushed = 0
-    for constant in graph.graph.initializer:
-        weights = numpy_helper.to_array(constant)
-        if weights.dtype != np.float32:
-            continue
-        tiny = (weights != 0) & (np.abs(weights) < np.finfo(np.float32).tiny)
-        if tiny.any():
-            flushed += int(tiny.sum())
-            constant.CopyFrom(numpy_helper.from_array(np.where(tiny, np.float32(0), weights), constant.name))
-    return flushed
 
 
 def _write_graph(
@@ -176,7 +158,6 @@ def _write_graph(
                 dynamo=False,
             )
         graph = onnx.load(str(tmp))
-        flush_subnormals(graph)
         graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(metadata))
         onnx.save(graph, str(tmp))
 

@@ -60,7 +60,7 @@ class OnnxColorizer(BaseColorizer):
         self.metadata = metadata
         self.inputs = [i.name for i in session.get_inputs()]
         self.feature_names = [o.name for o in session.get_outputs() if o.name.startswith(GRAPH_FEATURE)]
-        self.output = GRAPH_LOGITS if metadata.get("bins") else GRAPH_AB
+        self.output = _first_output(metadata)
         centres = np.asarray(metadata.get("centres", []), dtype=np.float32)  # (Q, 2), or (N, 2) per channel
         self.per_channel = str(metadata.get("bins", "")).startswith("channels:")
         self.centres = centres[:, 0] if self.per_channel else centres
@@ -77,7 +77,7 @@ class OnnxColorizer(BaseColorizer):
         path = bundled_weights(suffix=".onnx") if str(name_or_path) == DEFAULT_MODEL else Path(name_or_path)
         session, metadata = _open_graph(path, threads)
         outputs = {o.name for o in session.get_outputs()}
-        wanted = GRAPH_LOGITS if metadata.get("bins") else GRAPH_AB
+        wanted = _first_output(metadata)
         if wanted not in outputs or (metadata.get("bins") and "centres" not in metadata):
             raise ValueError(
                 f"{path}: exported by an older chromalab (no '{wanted}' output); export it again"
@@ -160,6 +160,11 @@ class OnnxColorizer(BaseColorizer):
         return decode_joint(output, self.centres, method=method, temperature=t, near_mode=self.near_mode)
 
 
+def _first_output(metadata: dict) -> str:
+    """The graph output a colorizer reads: the logits over the bins, or a regression model's ab."""
+    return GRAPH_LOGITS if metadata.get("bins") else GRAPH_AB
+
+
 def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
     """(onnxruntime session, its ``chromalab`` metadata) of a graph file; FileNotFoundError or ValueError."""
     import onnxruntime
@@ -171,7 +176,8 @@ def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
     # as OMP_WAIT_POLICY=PASSIVE
     settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # not session.set_denormal_as_zero: it sets the calling thread's FTZ/DAZ flags for the whole process (seen
-    # breaking other code's subnormal arithmetic); the graph's subnormal weights are zeroed at export instead
+    # breaking other code's subnormal arithmetic); the graph is exported from the inference form, which holds
+    # no subnormal weights
     if threads is not None:
         settings.intra_op_num_threads = threads
     try:

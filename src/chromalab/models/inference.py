@@ -69,7 +69,8 @@ def for_inference(model: nn.Module) -> nn.Module:
 def _flush_subnormals(model: nn.Module) -> None:
     """Zero the weights below float32's smallest normal (|w| < 1.2e-38) that folding leaves (the bundled
     network: 52,711 of 4.1 M). They change no output (measured: logits identical), but convolutions on them
-    are slow: the bundled network took 117 ms at 256x256 with them, 19 ms without (2 threads)."""
+    are slow, on torch and on onnxruntime (``colorize.export`` exports this form): the bundled network took
+    117 ms at 256x256 with them, 19 ms without (2 threads)."""
     with torch.no_grad():
         for weights in model.parameters():
             weights[(weights != 0) & (weights.abs() < torch.finfo(weights.dtype).tiny)] = 0
