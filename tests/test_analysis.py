@@ -40,11 +40,16 @@ from chromalab.cli import app
 from chromalab.color.bin_sets import make_bins
 from chromalab.color.lab import lab_to_srgb8
 from chromalab.color.srgb8 import rgb_lightness_u8
-from chromalab.evaluation.metrics import rgb8_to_ab
+from chromalab.evaluation import metrics
 from chromalab.models import create_model
 from chromalab.models.checkpoint import ModelSpec, load_model, save_model
 
 CHROMALAB = str(Path(sys.executable).parent / "chromalab")
+
+
+def rgb8_to_ab(rgb: np.ndarray) -> torch.Tensor:
+    """The ab (2, H, W) of an 8-bit photo as the analysis functions take it: a tensor."""
+    return torch.from_numpy(metrics.rgb8_to_ab(rgb))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage.color import rgb2lab
 
+from chromalab.color.bin_index import BinIndex, neighbour_table
 from chromalab.color.bin_sets import ab_histogram, make_bins
 from chromalab.color.bins import SOFT_SIGMA, ChannelBins, JointBins, rebalancing_weights
 
@@ -393,3 +394,23 @@ def test_numpy_decoding_by_hand() -> None:
     both = np.concatenate([logits, logits[:, ::-1]], axis=1)  # a: 1/4, 3/4; b: 3/4, 1/4
     ab = decode_channels(both, np.array([-10.0, 10.0], dtype=np.float32), method="mean")
     np.testing.assert_allclose(ab[0, :, 0, 0], [5.0, -5.0], rtol=1e-6)
+
+
+# -- the numpy lookup scoring uses (bin_index) ------------------------------------------------------------
+def test_neighbour_table_breaks_ties_to_the_lower_index() -> None:
+    centres = np.array([[10, 0], [0, 0], [-10, 0]])
+    table = neighbour_table(centres, 3)  # (256, 256, 3), row a + 128, column b + 128
+    assert table[5 + 128, 128].tolist() == [0, 1, 2]  # 5, 5 and 15 away
+    assert table[-5 + 128, 128].tolist() == [1, 2, 0]  # 15, 5 and 5 away
+    assert table[128, 128].tolist() == [1, 0, 2]
+
+
+@pytest.mark.parametrize("spec", ["gamut:10", "gamut:16", "channels:10", "channels:7"])
+def test_scoring_lookup_puts_colours_where_the_training_bins_do(spec: str, photos: dict) -> None:
+    """``BinIndex`` (numpy: ``evaluate``) and ``make_bins`` (torch: training) agree on every photo pixel and
+    on a grid of colours every 0.5 (channel edges and half-way points among them)."""
+    steps = torch.arange(-120, 120.5, 0.5)
+    ab = torch.cat([all_photo_ab(photos), torch.stack([steps, steps.flip(0)]).reshape(1, 2, 1, -1)], dim=-1)
+    ours, theirs = BinIndex.from_spec(spec), make_bins(spec)
+    assert ours.num_classes == theirs.num_classes
+    np.testing.assert_array_equal(ours.nearest(ab.numpy()), theirs.nearest(ab).numpy())

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from chromalab.cli import app
 from chromalab.color.bins import Bins, ChannelBins, JointBins
-from chromalab.color.lab import grey_rendering, grey_to_lightness
-from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.color.lab import grey_to_lightness
+from chromalab.color.srgb8 import grey_rendering, rgb_lightness_u8
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.evaluation import hues
 from chromalab.evaluation.metrics import INTERFACE_METRICS, SHOWN_METRICS

@@ -185,7 +185,7 @@ def test_scribbles_color_a_real_photo_and_keep_its_lightness(photo: np.ndarray, 
     lightness = as_lightness(grey)
     out = np.asarray(render(lightness, spread(lightness, scribbles=strokes)))  # no model
     assert out.shape == (*grey.size[::-1], 3)
-    near = rgb8_to_ab(out)[:, 48:58, 10:50].mean(dim=(1, 2))  # under the blue stroke
+    near = rgb8_to_ab(out)[:, 48:58, 10:50].mean(axis=(1, 2))  # under the blue stroke
     assert near[1] < -20  # b << 0: blue
     kept = rgb_lightness_u8(out) - rgb_lightness_u8(np.asarray(grey.convert("RGB")))  # CIE L, both
     assert np.abs(kept).mean() < 1.0  # L kept (up to 8-bit rounding and a little gamut clipping)

@@ -57,7 +57,7 @@ def iter_ab(source: Path, *, limit: int | None = None) -> Iterator[tuple[str, to
         return
     for path in evenly_spaced(find_images(source), limit):
         try:
-            yield path.relative_to(source).as_posix(), rgb8_to_ab(load_rgb(path))
+            yield path.relative_to(source).as_posix(), torch.from_numpy(rgb8_to_ab(load_rgb(path)))
         except (ImageError, OSError):
             continue
 

@@ -15,8 +15,8 @@ from torch import nn
 
 from chromalab.analysis.figures import PANEL, image_grid, new_figure
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
-from chromalab.color.lab import grey_rendering, lab_to_srgb8, normalize_l
-from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.color.lab import lab_to_srgb8, normalize_l
+from chromalab.color.srgb8 import grey_rendering, rgb_lightness_u8
 from chromalab.evaluation.metrics import rgb8_to_ab
 from chromalab.images import Lightness
 
@@ -100,7 +100,7 @@ def flatten_lightness(rgb: np.ndarray, level: float | None = None) -> np.ndarray
     """Replace L by a constant (the image's mean L by default) so that only the colour (ab) shows."""
     lightness = torch.from_numpy(rgb_lightness_u8(rgb))  # (H, W)
     flat = torch.full_like(lightness, float(lightness.mean()) if level is None else float(level))
-    return lab_to_srgb8(torch.cat([flat[None], rgb8_to_ab(rgb)])).numpy()
+    return lab_to_srgb8(torch.cat([flat[None], torch.from_numpy(rgb8_to_ab(rgb))])).numpy()
 
 
 def lightness_averaged(

@@ -29,6 +29,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+# the commands that prepare data, train, export or look inside networks: they run on torch, which the base
+# install leaves out (colorize, serve, study, evaluate and models run on onnxruntime alone)
+TORCH_COMMANDS = frozenset({"analyze", "experiment", "export", "prepare", "report", "semantic", "train"})
+
+
+@app.callback()
+def _check_torch(context: typer.Context) -> None:
+    # a command of TORCH_COMMANDS without torch: one line saying what to install, exit 2
+    from chromalab.colorize.loading import TRAIN_EXTRA, torch_installed
+
+    command = context.invoked_subcommand
+    if command in TORCH_COMMANDS and not torch_installed():
+        usage_error(f"chromalab {command} needs torch, which this install leaves out: {TRAIN_EXTRA}")
+
 
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
@@ -77,7 +91,7 @@ def open_colorizer(
 ) -> BaseColorizer:
     """``--model`` on the backend ``engine`` picks (``colorize.loading``), or exit 2 with the reason. A
     registered name gives an untrained network: it warns so, on stderr with ``show_warnings``, silently
-    otherwise."""
+    otherwise; a ``--device`` that falls back to the CPU always says so."""
     from chromalab.colorize.loading import load_colorizer
 
     try:
@@ -88,8 +102,11 @@ def open_colorizer(
         usage_error(str(error))
     except (FileNotFoundError, ValueError) as error:
         usage_error(f"--model {model}: {error}")
-    for warning in caught if show_warnings else ():
-        print(f"warning: {warning.message}", file=sys.stderr)
+    from chromalab.colorize.options import DeviceFallback
+
+    for warning in caught:
+        if show_warnings or issubclass(warning.category, DeviceFallback):
+            print(f"warning: {warning.message}", file=sys.stderr)
     return colorizer
 
 

@@ -19,6 +19,7 @@ from chromalab.cli.app import (
 )
 from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
 from chromalab.cli.shared_options import (
+    device_option,
     engine_option,
     model_option,
     network_every_option,
@@ -43,6 +44,7 @@ def colorize(
     out_dir: Path = typer.Option(Path("colorized"), "-o", "--out", help="Output folder; created if missing."),
     model: str = model_option(),
     engine: str = engine_option(),
+    device: str = device_option(),
     temperature: float = temperature_option(
         "Annealed-mean temperature: 0 = mode (vivid), 1 = mean (muted). Default: the model's "
         f"({DEFAULT_TEMPERATURE} if it names none)."
@@ -92,6 +94,7 @@ def colorize(
     from chromalab.colorize import batch
     from chromalab.colorize.loading import ENGINES
     from chromalab.colorize.openmp import polite_openmp
+    from chromalab.colorize.options import DEVICES
     from chromalab.images import IMAGE_SUFFIXES
 
     polite_openmp()
@@ -99,13 +102,15 @@ def colorize(
         usage_error(f"--decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
     if engine not in ENGINES:
         usage_error(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if device not in DEVICES:
+        usage_error(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     jobs, problems = batch.expand_inputs(inputs, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for argument, problem in problems:
         report_error(argument, problem)
     if not jobs:
         raise typer.Exit(EXIT_SOME_FAILED)
     _open_output(out_dir, [relative for _, relative in jobs])
-    options = {"size": size, "temperature": temperature, "decode": decode}
+    options = {"size": size, "temperature": temperature, "decode": decode, "device": device}
     if hints is not None or scribbles is not None or model == NO_MODEL:
         if hints is None and scribbles is None:
             usage_error(f"--model {NO_MODEL} colours with --hints or --scribbles only")

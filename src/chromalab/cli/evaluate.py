@@ -19,11 +19,19 @@ from chromalab.cli.app import (
     usage_error,
     write_outputs,
 )
-from chromalab.cli.shared_options import model_option, network_every_option, size_option, temperature_option
+from chromalab.cli.shared_options import (
+    device_option,
+    engine_option,
+    model_option,
+    network_every_option,
+    size_option,
+    temperature_option,
+)
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.video.settings import TEMPORAL
 
 if TYPE_CHECKING:
+    from chromalab.color.bin_index import BinIndex
     from chromalab.colorize.core import BaseColorizer
     from chromalab.evaluation.score import Skipped
 
@@ -36,6 +44,8 @@ def evaluate(
         "folder of them (frame metrics, plus CDC and warping error).",
     ),
     model: str = model_option(),
+    engine: str = engine_option(),
+    device: str = device_option(),
     size: int = size_option(
         "Side of the square the network sees, at most the photo's shorter side "
         "(default: the model's, else 256)."
@@ -79,6 +89,9 @@ def evaluate(
         usage_error(f"{data}: not a folder or a video (evaluate takes a folder of colour photos, or videos)")
     if bins is not None:
         _check_bins(bins)
+    if temporal not in TEMPORAL:
+        usage_error(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
+    opening = {"engine": engine, "device": device, "size": size, "temperature": temperature}
     clips = [data] if data.is_file() else list_images(data, suffixes=VIDEO_SUFFIXES)
     if clips:
         if data.is_dir() and list_images(data):
@@ -93,8 +106,7 @@ def evaluate(
             clips,
             data,
             model,
-            temperature=temperature,
-            size=size,
+            open_colorizer(model, show_warnings=True, **opening),
             bins=bins,
             temporal=temporal,
             network_every=network_every,
@@ -103,12 +115,14 @@ def evaluate(
             csv_path=csv_path,
         )
     paths = evenly_spaced(list_images(data), limit)
+    if not paths:
+        report_error(data, "no images found in this folder")
+        raise typer.Exit(EXIT_SOME_FAILED)
     return _score_photos(
         paths,
         data,
         model,
-        temperature=temperature,
-        size=size,
+        open_colorizer(model, show_warnings=True, **opening),
         bins=bins,
         batch_size=batch_size,
         hints=hints,
@@ -121,9 +135,8 @@ def _score_photos(
     paths: list[Path],
     data: Path,
     model: str,
+    colorizer: BaseColorizer,
     *,
-    temperature: float | None,
-    size: int | None,
     bins: str | None,
     batch_size: int,
     hints: int,
@@ -131,13 +144,8 @@ def _score_photos(
     csv_path: Path | None,
 ) -> NoReturn:
     """``evaluate`` on photos; exits."""
-    from chromalab.color.bin_sets import describe_bins
     from chromalab.evaluation import score
 
-    if not paths:
-        report_error(data, "no images found in this folder")
-        raise typer.Exit(EXIT_SOME_FAILED)
-    colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
     with progress("evaluating", len(paths)) as advance:
 
         def on_image(path: Path, skipped: score.Skipped | None) -> None:
@@ -157,7 +165,7 @@ def _score_photos(
         why = f"{len(result.grey_photos)} grey" if result.grey_photos else "no readable"
         report_error(data, f"no colour photos to score ({why} of {len(paths)} images)")
         raise typer.Exit(EXIT_SOME_FAILED)
-    own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
+    own_bins = _described(result.model.bin_sets.get("accuracy_bins"))
     info = {**_settings(model, own_bins, colorizer), "hints": hints}
     summary = result.summary(info)
     written = _write(json_path, csv_path, summary, result)
@@ -171,9 +179,8 @@ def _score_clips(
     clips: list[Path],
     data: Path,
     model: str,
+    colorizer: BaseColorizer,
     *,
-    temperature: float | None,
-    size: int | None,
     bins: str | None,
     temporal: str,
     network_every: int,
@@ -182,13 +189,9 @@ def _score_clips(
     csv_path: Path | None,
 ) -> NoReturn:
     """``evaluate`` on videos; exits."""
-    from chromalab.color.bin_sets import describe_bins
     from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
     from chromalab.video.clips import VideoError
 
-    if temporal not in TEMPORAL:
-        usage_error(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
-    colorizer = open_colorizer(model, show_warnings=True, size=size, temperature=temperature)
     with progress("frames", None, rate_of="frames") as advance:
         try:
             result, scored = evaluate_clips(
@@ -204,7 +207,7 @@ def _score_clips(
         except VideoError as error:
             report_error(data, error)
             raise typer.Exit(EXIT_SOME_FAILED) from None
-    own_bins = describe_bins(result.model.bin_sets.get("accuracy_bins"))
+    own_bins = _described(result.model.bin_sets.get("accuracy_bins"))
     info = {
         **_settings(model, own_bins, colorizer),
         "temporal": temporal,
@@ -221,11 +224,15 @@ def _score_clips(
     raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
 
 
+def _described(bins: BinIndex | None) -> str | None:
+    return None if bins is None else bins.describe()
+
+
 def _check_bins(spec: str) -> None:
-    from chromalab.color.bin_sets import make_bins
+    from chromalab.color.bin_index import BinIndex
 
     try:
-        make_bins(spec)
+        BinIndex.from_spec(spec)
     except ValueError as error:
         usage_error(f"--bins {spec}: {error}")
 

@@ -59,7 +59,7 @@ def export(
         print(f"wrote {out} recommending {defaults}")
         return
     if importlib.util.find_spec("onnx") is None:
-        usage_error("export needs the onnx package: pip install 'chromalab[export]'")
+        usage_error("export needs the onnx package: pip install 'chromalab[train]'")
     with tempfile.TemporaryDirectory() as folder:
         if defaults:
             _recommend(source, Path(folder) / source.name, defaults, data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from chromalab.cli.app import app, usage_error
-from chromalab.cli.shared_options import engine_option
+from chromalab.cli.shared_options import device_option, engine_option
 
 
 @app.command()
@@ -25,6 +25,7 @@ def serve(
         help="The model offered first: a bundled one ('default', 'fast-v1') or a .safetensors file.",
     ),
     engine: str = engine_option(),
+    device: str = device_option(),
     models_dir: Path = typer.Option(
         None,
         "--models-dir",
@@ -94,6 +95,7 @@ def serve(
         settings = ServeSettings(
             model=model,
             engine=engine,
+            device=device,
             models_dir=models_dir,
             max_upload_mb=max_upload_mb,
             max_megapixels=max_megapixels,
@@ -106,6 +108,10 @@ def serve(
         )
     except ValueError as error:
         usage_error(str(error))
+    from chromalab.colorize.loading import backend_for, torch_installed, torch_missing
+
+    if backend_for(model, engine) == "torch" and not torch_installed():
+        usage_error(torch_missing(model))
     shown = "localhost" if _loopback(host) else host
     query = "?token=" + token if token else ""
     print(f"chromalab: http://{shown}:{port}/{query}  (Ctrl-C stops it)", flush=True)

@@ -1,5 +1,5 @@
-"""The options several commands take, defined once: ``--model``, ``--engine``, ``--size``, ``--temperature``
-and ``--network-every``."""
+"""The options several commands take, defined once: ``--model``, ``--engine``, ``--device``, ``--size``,
+``--temperature`` and ``--network-every``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ def engine_option() -> Any:
         "--engine",
         help="onnx (onnxruntime, no torch: starts 2-3 s faster), torch, or auto: onnx for .onnx files and "
         "for the default model when its graph and onnxruntime are installed, torch otherwise.",
+    )
+
+
+def device_option() -> Any:
+    """``--device``: where onnxruntime runs the graph."""
+    return typer.Option(
+        "auto",
+        "--device",
+        help="cuda (onnxruntime's CUDA provider: install onnxruntime-gpu in place of onnxruntime), cpu, or "
+        "auto: CUDA when there is one. Without a GPU, cuda says so in one line and runs on the CPU.",
     )
 
 

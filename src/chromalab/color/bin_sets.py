@@ -1,8 +1,8 @@
 """Which bin set a spec string names, and the grid arithmetic behind the gamut and data bins.
 
-``make_bins("gamut:10")`` and the other specs of ``BIN_SPECS``; ``gamut_bins`` (the shipped tables of the
-cells 8-bit sRGB reaches), ``ab_histogram`` and ``bins_from_histogram`` (the cells a dataset uses), and the
-rebuilding of a bin set from a model file (``bins_from_centres``).
+``make_bins("gamut:10")`` and the other specs of ``bin_index.BIN_SPECS``; ``gamut_bins`` (the shipped
+tables of the cells 8-bit sRGB reaches), ``ab_histogram`` and ``bins_from_histogram`` (the cells a dataset
+uses), and the rebuilding of a bin set from a model file (``bins_from_centres``).
 """
 
 from __future__ import annotations
@@ -14,16 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from chromalab.color.bin_index import load_centres_file, shipped_gamut_centres, split_spec
 from chromalab.color.bins import Bins, ChannelBins, JointBins
 from chromalab.color.lab import rgb_to_lab
-
-BIN_SPECS = {
-    "gamut:10": "grid-10 centres (multiples of 10) whose cell an 8-bit sRGB colour reaches (261 bins)",
-    "gamut:16": "grid 16 over [-128, 127], cells no 8-bit sRGB colour reaches excluded (Ling et al.)",
-    "data:G": "grid-G centres that a dataset's ab histogram actually uses (Gustavsson); needs a prior",
-    "channels:N": "N equal bins over [-100, 100] for a and for b independently (Agrawal and Sawhney)",
-    "file:PATH": "a .npy of (Q, 2) centres, e.g. Zhang's pts_in_hull.npy",
-}
 
 
 def ab_histogram(ab: torch.Tensor, *, grid: int) -> torch.Tensor:
@@ -59,9 +52,6 @@ def _srgb_cells(cell_of: Callable[[torch.Tensor], torch.Tensor], cells: int) -> 
     return used
 
 
-GAMUT_TABLES = Path(__file__).with_name("tables")  # gamut-G.npy: compute_gamut_bins(G) saved, a test checks
-
-
 @functools.lru_cache(maxsize=8)
 def gamut_bins(grid: int) -> JointBins:
     """Centres of the grid cells that some 8-bit sRGB colour (at any L) reaches.
@@ -70,10 +60,8 @@ def gamut_bins(grid: int) -> JointBins:
     (Zhang's hull is wider than sRGB). grid 16: cells [-128 + 16k, -112 + 16k) as in Ling et al. -> 114 bins.
     The tables of grids 10 and 16 ship with the package (computing one takes seconds); others are computed.
     """
-    table = GAMUT_TABLES / f"gamut-{grid}.npy"
-    if table.is_file():
-        return JointBins(np.load(table, allow_pickle=False), spec=f"gamut:{grid}")
-    return compute_gamut_bins(grid)
+    centres = shipped_gamut_centres(grid)
+    return compute_gamut_bins(grid) if centres is None else JointBins(centres, spec=f"gamut:{grid}")
 
 
 def compute_gamut_bins(grid: int) -> JointBins:
@@ -109,14 +97,11 @@ def bins_from_histogram(
 
 
 def make_bins(spec: str, *, histogram: torch.Tensor | np.ndarray | None = None) -> Bins:
-    """Build a bin set from a spec string (see ``BIN_SPECS``). ``data:G`` needs a grid-G ``histogram``."""
-    kind, _, arg = spec.partition(":")
+    """Build a bin set from a spec string (see ``bin_index.BIN_SPECS``). ``data:G`` needs a grid-G
+    ``histogram``."""
+    kind, arg = split_spec(spec)
     if kind == "file":
-        return load_bins_file(Path(arg))
-    if kind not in ("gamut", "channels", "data"):
-        raise ValueError(f"unknown bin spec {spec!r}; known: {', '.join(BIN_SPECS)}")
-    if not arg.strip().lstrip("+-").isdigit():
-        raise ValueError(f"bad bin spec {spec!r}: {arg!r} is not a number")
+        return JointBins(load_centres_file(Path(arg)), spec=spec)
     if kind == "gamut":
         return gamut_bins(int(arg))
     if kind == "channels":
@@ -126,24 +111,8 @@ def make_bins(spec: str, *, histogram: torch.Tensor | np.ndarray | None = None) 
     return bins_from_histogram(histogram, grid=int(arg), spec=spec)
 
 
-def load_bins_file(path: Path) -> JointBins:
-    """Load (Q, 2) centres from a .npy file (never unpickles)."""
-    try:
-        centres = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read bin centres from {path}: {error}") from None
-    return JointBins(centres, spec=f"file:{path}")
-
-
 def bins_from_centres(spec: str, centres: torch.Tensor) -> Bins:
     """Rebuild a bin set stored in a checkpoint (spec + centres)."""
     if spec.startswith("channels:"):
         return ChannelBins(int(spec.split(":")[1]))
     return JointBins(centres, spec=spec)
-
-
-def describe_bins(bins: Bins | None) -> str | None:
-    """A short description of a bin set for summaries, e.g. ``gamut:10 (Q=261)``; None for no bins."""
-    if bins is None:
-        return None
-    return bins.spec if isinstance(bins, ChannelBins) else f"{bins.spec} (Q={bins.num_classes})"

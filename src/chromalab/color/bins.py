@@ -10,7 +10,7 @@ A bin set is a table of centres plus a fast nearest-bin lookup. Two shapes exist
 Both share one interface: ``num_classes`` (logit channels), ``soft_encode`` / ``one_hot`` (targets of the
 same shape as the logits), ``decode`` (mode, mean, annealed mean; joint bins also mode-hue), ``log_softmax``
 and ``nearest``.
-``bin_sets.make_bins(spec)`` builds one from a spec string (see ``bin_sets.BIN_SPECS``).
+``bin_sets.make_bins(spec)`` builds one from a spec string (see ``bin_index.BIN_SPECS``).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from chromalab.color.bin_index import channel_edges, check_joint_centres, neighbour_table, table_index
 from chromalab.color.decode_bins import decode_channels, decode_joint, mode_neighbourhoods
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
 SOFT_NEIGHBOURS = 5  # soft-encoding: 5 nearest bins ...
 SOFT_SIGMA = 5.0  # ... weighted by a Gaussian of sigma 5 (Zhang et al. 2016, section 3.1)
-AB_RANGE = (-128, 127)  # integer ab values the lookup table covers
 
 
 def _as_array(logits: torch.Tensor) -> np.ndarray:
@@ -43,10 +43,7 @@ class JointBins:
     groups = 1
 
     def __init__(self, centres: torch.Tensor | np.ndarray, *, spec: str = "custom") -> None:
-        centres = torch.as_tensor(np.asarray(centres), dtype=torch.float32)
-        if centres.dim() != 2 or centres.shape[1] != 2 or centres.shape[0] < 2:
-            raise ValueError(f"bin centres must be (Q, 2) with Q >= 2, got {tuple(centres.shape)}")
-        self.centres = centres
+        self.centres = torch.from_numpy(check_joint_centres(np.asarray(centres)))
         self.spec = spec
         self._table: torch.Tensor | None = None
         self._near_mode: np.ndarray | None = None
@@ -60,26 +57,18 @@ class JointBins:
 
     # -- lookup ---------------------------------------------------------------------------------------
     def _neighbour_table(self) -> torch.Tensor:
-        """(256, 256, K) indices of the K nearest bins of every integer ab, computed once by brute force."""
+        """(256, 256, K) indices of the K nearest bins of every integer ab (``bin_index.neighbour_table``),
+        made once."""
         if self._table is None:
-            grid = torch.arange(AB_RANGE[0], AB_RANGE[1] + 1, dtype=torch.float32)
-            ab = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), dim=-1).reshape(-1, 2)
-            k = min(SOFT_NEIGHBOURS, self.num_classes)
-            dist = torch.cdist(ab, self.centres)  # (65536, Q)
-            self._table = dist.topk(k, dim=1, largest=False).indices.reshape(256, 256, k)
+            self._table = torch.from_numpy(neighbour_table(self.centres.numpy(), SOFT_NEIGHBOURS))
         return self._table
-
-    def _table_index(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ia = ab[..., 0, :, :].round().clamp(*AB_RANGE).long() - AB_RANGE[0]
-        ib = ab[..., 1, :, :].round().clamp(*AB_RANGE).long() - AB_RANGE[0]
-        return ia, ib
 
     def neighbours(self, ab: torch.Tensor) -> torch.Tensor:
         """ab (B, 2, H, W) -> indices (B, K, H, W) of the K = 5 nearest bins, nearest first.
 
         ab is rounded to integer Lab units for the lookup (at most 0.71 off), far below the bin spacing.
         """
-        ia, ib = self._table_index(ab)
+        ia, ib = (torch.from_numpy(i).to(ab.device) for i in table_index(ab.detach().cpu().numpy()))
         return self._neighbour_table().to(ab.device)[ia, ib].movedim(-1, -3)
 
     def nearest(self, ab: torch.Tensor) -> torch.Tensor:
@@ -134,16 +123,15 @@ class JointBins:
 
 
 class ChannelBins:
-    """N equal-width bins over [-100, 100] used for a and for b independently (Agrawal and Sawhney)."""
+    """N equal-width bins over [-100, 100] (``bin_index.CHANNEL_RANGE``) used for a and for b independently
+    (Agrawal and Sawhney)."""
 
     groups = 2
 
-    def __init__(self, count: int, *, low: float = -100.0, high: float = 100.0) -> None:
-        if count < 2:
-            raise ValueError(f"channels:N needs N >= 2, got {count}")
-        width = (high - low) / count
-        self.edges = torch.linspace(low, high, count + 1)
-        self.centres_1d = torch.linspace(low + width / 2, high - width / 2, count)  # (N,)
+    def __init__(self, count: int) -> None:
+        edges, centres = channel_edges(count)
+        self.edges = torch.from_numpy(edges)  # (N + 1,)
+        self.centres_1d = torch.from_numpy(centres)  # (N,)
         self.count = count
         self.spec = f"channels:{count}"
 

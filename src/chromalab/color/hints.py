@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chromalab.color.srgb8 import rgb8_to_lab
 from chromalab.files import parse_json
 
 HINT_COUNT_P = 1 / 8  # Zhang et al. 2017: P(N hints) = (1 - p)^N p, N = 0, 1, 2...
@@ -43,13 +44,9 @@ def hex_to_ab(color: str) -> tuple[float, float]:
     match = HEX.match(color.strip()) if isinstance(color, str) else None
     if match is None:
         raise ValueError(f"colour {color!r} is not an sRGB hex colour like '#3a7bd5'")
-    import torch  # here: reading a hints file needs no torch until a colour is given as hex
-
-    from chromalab.color.lab import rgb_to_lab
-
     value = int(match.group(1), 16)
-    rgb = torch.tensor([(value >> 16) & 255, (value >> 8) & 255, value & 255], dtype=torch.float64) / 255.0
-    lab = rgb_to_lab(rgb.view(3, 1, 1))[:, 0, 0]
+    rgb = np.array([(value >> 16) & 255, (value >> 8) & 255, value & 255], dtype=np.uint8)
+    lab = rgb8_to_lab(rgb)  # (3,)
     return float(lab[1]), float(lab[2])
 
 

@@ -151,22 +151,6 @@ def grey_to_lightness(grey: torch.Tensor) -> torch.Tensor:
     return luminance_to_lightness(srgb_to_linear(grey) * LUMINANCE_WEIGHTS.sum())
 
 
-_GREY_LEVELS = grey_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0)  # (256,) increasing L
-
-
-def grey_rendering(lightness: torch.Tensor | np.ndarray) -> np.ndarray:
-    """L (H, W) -> 8-bit grey RGB (H, W, 3) with R = G = B: the ab = 0 baseline.
-
-    Each pixel gets the 8-bit grey whose lightness is nearest to L. (Rendering Lab (L, 0, 0) through
-    ``lab_to_srgb8`` is grey only up to one code value: the Lab matrix rounds the D65 white.)
-    """
-    lightness = torch.as_tensor(lightness).contiguous()
-    upper = torch.searchsorted(_GREY_LEVELS, lightness).clamp(1, 255)  # (H, W) in [1, 255]
-    lower_closer = (lightness - _GREY_LEVELS[upper - 1]) < (_GREY_LEVELS[upper] - lightness)
-    grey = (upper - lower_closer.long()).to(torch.uint8).numpy()  # (H, W)
-    return np.repeat(grey[..., None], 3, axis=2)
-
-
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
     """L in [0, 100] -> network input in [-0.5, 0.5]."""
     return (lightness - L_CENTER) / L_SCALE

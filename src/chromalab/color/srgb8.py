@@ -3,9 +3,9 @@
 
 ``lab.py`` holds the batched, differentiable torch conversions (the reference the tests compare against);
 this module is what the pipeline runs on full-resolution photos, and it imports only numpy, so the ONNX
-path (``runtime.py``) colorizes without loading torch. The colour constants live here; the three transfer
-curves below are written again in numpy only to build the tables (tests/test_srgb8.py checks them against
-``lab.py``).
+path colorizes, scores and takes hints without loading torch. The colour constants live here; the transfer
+curves below are written again in numpy to build the tables and for ``rgb8_to_lab``, the 8-bit colours of
+scores, hex hints and scribbles (tests/test_srgb8.py checks them against ``lab.py``).
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ def _linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     )
 
 
+def _cie_f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > CIE_EPSILON, np.cbrt(np.maximum(t, CIE_EPSILON)), t * CIE_KAPPA + 4.0 / 29.0)
+
+
 def _lightness_of_luminance(y: np.ndarray) -> np.ndarray:
-    f = np.where(y > CIE_EPSILON, np.cbrt(np.maximum(y, CIE_EPSILON)), y * CIE_KAPPA + 4.0 / 29.0)
-    return 116.0 * f - 16.0
+    return 116.0 * _cie_f(y) - 16.0
 
 
 # Output: linear light -> sRGB code through a 65536-entry table instead of a power per pixel; the table
@@ -63,6 +66,35 @@ Y_CODES = np.round(LUMINANCE_WEIGHTS[:, None] * _srgb_to_linear(_LEVELS)[None] *
 L_OF_Y_CODE = _lightness_of_luminance(np.arange(3 * Y_STEPS + 1) / Y_STEPS).astype(np.float32)
 # (256,)
 GREY_LUT = _lightness_of_luminance(_srgb_to_linear(_LEVELS) * LUMINANCE_WEIGHTS.sum()).astype(np.float32)
+
+
+# (256,) linear light of each 8-bit code; (3, 3) XYZ / white from linear sRGB: what ``rgb8_to_lab`` runs
+LINEAR_OF_CODE = _srgb_to_linear(_LEVELS).astype(np.float32)
+_F_ARGUMENT_FROM_RGB = (XYZ_FROM_RGB / np.array(WHITE_D65)[:, None]).astype(np.float32)
+
+
+def rgb8_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """8-bit sRGB (..., 3), channels last as photos come -> Lab (3, ...) float32, channels first as
+    ``lab.rgb_to_lab`` gives them (the same maths, in numpy; float32 throughout)."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim < 1 or rgb.shape[-1] != 3:
+        raise ValueError(f"rgb8_to_lab: expected uint8 (..., 3), got {rgb.dtype} {rgb.shape}")
+    linear = LINEAR_OF_CODE[rgb]  # (..., 3)
+    fx, fy, fz = _cie_f(np.moveaxis(linear @ _F_ARGUMENT_FROM_RGB.T, -1, 0))  # each (...)
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]).astype(np.float32, copy=False)
+
+
+def grey_rendering(lightness: np.ndarray) -> np.ndarray:
+    """L (H, W) -> 8-bit grey RGB (H, W, 3) with R = G = B: the ab = 0 baseline.
+
+    Each pixel gets the 8-bit grey whose lightness is nearest to L. (Rendering Lab (L, 0, 0) through the
+    gamut fit is grey only up to one code value: the Lab matrix rounds the D65 white.)
+    """
+    lightness = np.asarray(lightness, dtype=np.float32)
+    upper = np.clip(np.searchsorted(GREY_LUT, lightness), 1, 255)  # (H, W) in [1, 255]
+    lower_closer = (lightness - GREY_LUT[upper - 1]) < (GREY_LUT[upper] - lightness)
+    grey = (upper - lower_closer).astype(np.uint8)  # (H, W)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def default_threads() -> int:

@@ -24,6 +24,7 @@ from chromalab.colorize.options import DEFAULT_SIZE, check_decode, check_size, c
 from chromalab.images import Lightness, open_image, resize_channel, to_lightness
 
 if TYPE_CHECKING:
+    from chromalab.color.bin_index import BinIndex
     from chromalab.color.hints import Hint
 
 
@@ -96,6 +97,12 @@ class BaseColorizer:
     def bin_centres(self) -> np.ndarray | None:
         """(Q, 2) float32, the ab of each joint bin the logits score; None for a regression model or
         per-channel bins (no joint colours to offer as a palette)."""
+        return None
+
+    @property
+    def bin_index(self) -> BinIndex | None:
+        """The bins the logits score, as scoring sees them (``color.bin_index``); None for a regression
+        model."""
         return None
 
     def encode(self, lightness: Any) -> Any:

@@ -101,7 +101,7 @@ def export_onnx(source: Path, target: Path) -> dict:
     decoder graph beside it, ``spec.decoder_path``); returns the metadata.
 
     ValueError when ``source`` is not a model file; needs the ``onnx`` package (``pip install
-    chromalab[export]``).
+    chromalab[train]``).
     """
     loaded = load_model(source)
     for_inference(loaded.model)  # the network the torch engine runs: BatchNorms folded, no subnormal weights

@@ -5,18 +5,30 @@ caller gave, else what the model file recommends), so callers read those from it
 beside it. ``torch`` runs any model file or registered name (``torch_backend.Colorizer``); ``onnx`` runs a
 graph written by ``chromalab export`` (``onnx_backend.OnnxColorizer``); ``auto`` picks onnx whenever it can
 run the model (an exported graph gives what torch gives: logits for videos, hint inputs for a hint network).
-Callers that need torch itself (the web app, the experiment figures, ``make
-demo``) call ``Colorizer.load``.
+Callers that need torch itself (the experiment figures, ``make demo``) call ``Colorizer.load``. The base
+install has no torch (``pip install 'chromalab[train]'`` adds it): then only graphs run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.options import DEFAULT_MODEL, bundled_weights
+from chromalab.colorize.options import DEFAULT_MODEL, DEVICES, DeviceFallback, bundled_weights
 
 ENGINES = ("auto", "onnx", "torch")
+TRAIN_EXTRA = "pip install 'chromalab[train]'"  # what adds torch to the base install
+
+
+def torch_installed() -> bool:
+    """Whether torch can be imported (without importing it: that takes seconds)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def torch_missing(model: str) -> str:
+    """The one line that says ``model`` needs torch, which the base install leaves out."""
+    return f"--model {model} runs on torch, which this install leaves out: {TRAIN_EXTRA}"
 
 
 def backend_for(model: str, engine: str = "auto") -> str:
@@ -37,13 +49,18 @@ def backend_for(model: str, engine: str = "auto") -> str:
     return "torch"
 
 
-def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> BaseColorizer:
+def load_colorizer(
+    model: str, *, engine: str = "auto", device: str = "auto", **options: object
+) -> BaseColorizer:
     """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
     backend ``engine`` picks (``backend_for``). ``options``: size, temperature,
-    decode (None: the model's).
+    decode (None: the model's). ``device``: where onnxruntime runs a graph (``DEVICES``); the torch engine
+    runs on the CPU (``--device cuda`` then says so).
 
     ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
     when the model cannot run there."""
+    if device not in DEVICES:
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     if backend_for(model, engine) == "onnx":
         if importlib.util.find_spec("onnxruntime") is None:
             raise ImportError("--engine onnx needs onnxruntime: pip install onnxruntime")
@@ -54,9 +71,13 @@ def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> Ba
             )
         from chromalab.colorize.onnx_backend import OnnxColorizer
 
-        return OnnxColorizer.load(model, **options)
+        return OnnxColorizer.load(model, device=device, **options)
     if model.endswith(".onnx"):
         raise ValueError("an .onnx file runs with --engine onnx (or auto)")
+    if not torch_installed():
+        raise ImportError(f"{torch_missing(model)} (or run its .onnx graph, which 'chromalab export' writes)")
     from chromalab.colorize.torch_backend import Colorizer
 
+    if device == "cuda":
+        warnings.warn("--device cuda: the torch engine runs on the CPU here", DeviceFallback, stacklevel=2)
     return Colorizer.load(model, **options)

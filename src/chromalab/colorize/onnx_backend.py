@@ -9,15 +9,23 @@ numpy (``color.decoding``, the code the torch backend's bins call), and everythi
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from chromalab.color.bin_index import BinIndex
 from chromalab.color.decode_bins import decode_channels, decode_joint, mode_neighbourhoods
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.options import DEFAULT_MODEL, DEFAULT_SIZE, bundled_weights, chosen_options
+from chromalab.colorize.options import (
+    DEFAULT_MODEL,
+    DEFAULT_SIZE,
+    DeviceFallback,
+    bundled_weights,
+    chosen_options,
+)
 from chromalab.models.spec import (
     GRAPH_AB,
     GRAPH_FEATURE,
@@ -28,6 +36,10 @@ from chromalab.models.spec import (
     decoder_path,
     side_for,
 )
+
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+# what a GPU user installs instead of onnxruntime (the two packages must not both be installed)
+NO_CUDA = "no CUDA GPU for onnxruntime here (a GPU user installs onnxruntime-gpu in place of onnxruntime)"
 
 
 @dataclass
@@ -69,13 +81,21 @@ class OnnxColorizer(BaseColorizer):
 
     @classmethod
     def load(
-        cls, name_or_path: str | Path = DEFAULT_MODEL, *, threads: int | None = None, **options: object
+        cls,
+        name_or_path: str | Path = DEFAULT_MODEL,
+        *,
+        threads: int | None = None,
+        device: str = "auto",
+        **options: object,
     ) -> OnnxColorizer:
         """Load the bundled ``default`` graph or an .onnx file written by ``chromalab export``; ``options`` as
-        in ``Colorizer.load``; ``threads``: onnxruntime's threads per call (None: one per core).
-        FileNotFoundError or ValueError when there is no usable graph."""
+        in ``Colorizer.load``; ``threads``: onnxruntime's threads per call (None: one per core); ``device``:
+        cpu, cuda (onnxruntime-gpu's CUDA provider: a warning and the CPU when there is none) or auto (CUDA
+        when there is one). FileNotFoundError or ValueError when there is no usable graph."""
         path = bundled_weights(suffix=".onnx") if str(name_or_path) == DEFAULT_MODEL else Path(name_or_path)
-        session, metadata = _open_graph(path, threads)
+        session, metadata = _open_graph(path, threads, device)
+        if device == "cuda" and CUDA not in session.get_providers():
+            warnings.warn(f"--device cuda: {NO_CUDA}; running on the CPU", DeviceFallback, stacklevel=2)
         outputs = {o.name for o in session.get_outputs()}
         wanted = _first_output(metadata)
         if wanted not in outputs or (metadata.get("bins") and "centres" not in metadata):
@@ -84,24 +104,16 @@ class OnnxColorizer(BaseColorizer):
             )
         decoder = None
         if metadata.get("decoder") and Path(decoder_path(str(path))).is_file():
-            decoder, its_metadata = _open_graph(Path(decoder_path(str(path))), threads)
+            decoder, its_metadata = _open_graph(Path(decoder_path(str(path))), threads, device)
             if its_metadata.get("graph_id") != metadata.get("graph_id"):
                 decoder = None  # a stale file of another export: hints then run the whole graph
         chosen = chosen_options(metadata.get("info", {}).get("defaults", {}), options)
         return cls(session, metadata, decoder=decoder, **chosen)
 
     @property
-    def bins(self) -> object:  # -> Bins | None
-        """The model's bin set (None for a regression model), rebuilt from the graph's centres; imports
-        torch, so only scoring asks for it."""
+    def bin_index(self) -> BinIndex | None:
         spec = self.metadata.get("bins")
-        if not spec:
-            return None
-        import torch
-
-        from chromalab.color.bin_sets import bins_from_centres
-
-        return bins_from_centres(spec, torch.tensor(self.metadata["centres"], dtype=torch.float32))
+        return BinIndex(spec, self.centres) if spec else None
 
     def input_side(self, size: int) -> int:
         return side_for(size, **self.metadata.get("side", {}))
@@ -165,8 +177,9 @@ def _first_output(metadata: dict) -> str:
     return GRAPH_LOGITS if metadata.get("bins") else GRAPH_AB
 
 
-def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
-    """(onnxruntime session, its ``chromalab`` metadata) of a graph file; FileNotFoundError or ValueError."""
+def _open_graph(path: Path, threads: int | None, device: str = "cpu") -> tuple[object, dict]:
+    """(onnxruntime session on ``device``, its ``chromalab`` metadata) of a graph file; FileNotFoundError or
+    ValueError."""
     import onnxruntime
     from onnxruntime.capi import onnxruntime_pybind11_state as errors
 
@@ -181,7 +194,7 @@ def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
     if threads is not None:
         settings.intra_op_num_threads = threads
     try:
-        session = onnxruntime.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(path), settings, providers=providers_for(device))
     except (
         errors.Fail,
         errors.InvalidProtobuf,
@@ -194,6 +207,17 @@ def _open_graph(path: Path, threads: int | None) -> tuple[object, dict]:
     if raw is None:
         raise ValueError(f"{path}: not written by 'chromalab export' (no '{METADATA_KEY}' metadata)")
     return session, json.loads(raw)
+
+
+def providers_for(device: str) -> list[str]:
+    """onnxruntime's execution providers for ``device``, best first: CUDA (then the CPU, for what CUDA
+    cannot run) when it is asked for or ``auto`` and onnxruntime has it; the CPU alone otherwise. A CUDA
+    provider without a GPU falls back to the CPU when the session starts."""
+    import onnxruntime
+
+    if device != "cpu" and CUDA in onnxruntime.get_available_providers():
+        return [CUDA, CPU]
+    return [CPU]
 
 
 def _hint_feed(hint_map: np.ndarray | None, batch: int, side: tuple[int, int]) -> np.ndarray:

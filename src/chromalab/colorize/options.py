@@ -17,7 +17,12 @@ DEFAULT_MODEL = "default"
 DEFAULT_SIZE = 256
 MIN_SIZE, MAX_SIZE = 16, 4096  # the sides a colorizer accepts for its view
 MAX_TEMPERATURE = 10.0  # T in [0, MAX_TEMPERATURE]: 0 is the mode, 1 the mean, above it paler still
+DEVICES = ("auto", "cpu", "cuda")  # auto: onnxruntime's CUDA provider when it has one and a GPU, else the CPU
 RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
+
+
+class DeviceFallback(UserWarning):
+    """``--device cuda`` where the engine has no CUDA: it runs on the CPU (a notice, always shown)."""
 
 
 def bundled_weights(name: str = DEFAULT_MODEL, suffix: str = ".safetensors") -> Path:

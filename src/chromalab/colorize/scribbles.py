@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from chromalab.color.lab import rgb_to_lab
+from chromalab.color.srgb8 import rgb8_to_lab
 from chromalab.images import has_alpha, open_image
 
 STROKE_ALPHA = 0.5  # a pixel is part of a stroke where the PNG is at least this opaque (soft edges are not)
@@ -38,11 +37,10 @@ def read_strokes(source: str | Path | Image.Image, size: tuple[int, int]) -> Str
         raise ValueError(
             "the scribbles have no transparency: draw colour strokes on a transparent layer (PNG)"
         )
-    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0  # (H, W, 4)
-    mask = rgba[..., 3] >= STROKE_ALPHA
+    rgba = np.asarray(image.convert("RGBA"))  # (H, W, 4) uint8
+    mask = rgba[..., 3] >= STROKE_ALPHA * 255
     if not mask.any():
         raise ValueError("the scribbles are empty: no pixel is drawn")
     ab = np.zeros((*mask.shape, 2), dtype=np.float32)
-    drawn = torch.from_numpy(rgba[mask, :3].T.copy())[:, :, None]  # (3, N, 1)
-    ab[mask] = rgb_to_lab(drawn)[1:, :, 0].T.numpy()
+    ab[mask] = rgb8_to_lab(rgba[mask, :3])[1:].T  # (N, 2)
     return Strokes(mask, ab)

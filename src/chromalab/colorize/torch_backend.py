@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from chromalab.color.bin_index import BinIndex
 from chromalab.color.bin_sets import make_bins
 from chromalab.color.bins import Bins, JointBins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
@@ -122,6 +123,13 @@ class Colorizer(BaseColorizer):
     @property
     def bin_centres(self) -> np.ndarray | None:
         return self.bins.centres.numpy() if isinstance(self.bins, JointBins) else None
+
+    @property
+    def bin_index(self) -> BinIndex | None:
+        if self.bins is None:
+            return None
+        joint = isinstance(self.bins, JointBins)
+        return BinIndex(self.bins.spec, (self.bins.centres if joint else self.bins.centres_1d).numpy())
 
     @torch.inference_mode()
     def encode(self, lightness: torch.Tensor | np.ndarray) -> object:

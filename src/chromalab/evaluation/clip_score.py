@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chromalab.color.lab import grey_rendering
-from chromalab.colorize.torch_backend import Colorizer
+from chromalab.color.srgb8 import grey_rendering
+from chromalab.colorize.core import BaseColorizer
 from chromalab.evaluation.score import Evaluation, SetScores, Truth, metric_bins
 from chromalab.evaluation.temporal import TemporalScores, truth_motion
-from chromalab.evaluation.threads import one_thread
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
 from chromalab.video.settings import NETWORK_EVERY
@@ -22,7 +21,7 @@ from chromalab.video.settings import NETWORK_EVERY
 
 def evaluate_clips(
     paths: Iterable[Path],
-    colorizer: Colorizer,
+    colorizer: BaseColorizer,
     *,
     root: Path | None = None,
     temporal: str = "flow",
@@ -65,9 +64,8 @@ def _score_clip(
         painted = painter(rgb)
         result.seconds_model += time.perf_counter() - started
         truth = Truth.from_rgb(rgb)
-        with one_thread():
-            result.model.add(painted, truth)
-            result.baseline.add(grey_rendering(truth.lightness), truth)
+        result.model.add(painted, truth)
+        result.baseline.add(grey_rendering(truth.lightness), truth)
         motion = truth_motion(previous, rgb) if previous is not None else None
         model.add(painted, motion)
         truth_scores.add(rgb, motion)

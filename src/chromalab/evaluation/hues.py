@@ -13,12 +13,9 @@ band edges on whole degrees can be read off afterwards:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 CHROMATIC = 10.0  # Lab chroma above which a pixel has a hue
 HISTOGRAM_BANDS = 12  # bands of 30 degrees, from 0 degrees (the +a axis)
@@ -46,9 +43,9 @@ NAMED_BANDS = (
 DEGREES = 360
 
 
-def hue_counts(ab: torch.Tensor | np.ndarray) -> np.ndarray:
+def hue_counts(ab: np.ndarray) -> np.ndarray:
     """ab (2, H, W) in Lab units -> chromatic pixels per whole degree of hue: (360,) int64, column k = [k,
-    " "k+1)."""
+    k+1)."""
     a, b = np.asarray(ab, dtype=np.float64).reshape(2, -1)
     chromatic = np.hypot(a, b) > CHROMATIC
     degrees = np.degrees(np.arctan2(b[chromatic], a[chromatic])) % DEGREES  # [0, 360)

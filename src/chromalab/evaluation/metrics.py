@@ -2,7 +2,8 @@
 list of the metric names that tables show (``SHOWN_METRICS``).
 
 Conventions. RGB images are numpy ``uint8`` arrays (H, W, 3) (or any real dtype holding 8-bit values); ab
-images are float tensors or arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` makes them.
+images are float arrays (2, H, W) in Lab units, as ``rgb8_to_ab`` makes them. Numpy only: scoring runs
+without torch.
 
 - ``psnr``, ``ssim``: on 8-bit sRGB, data range 255; SSIM follows Wang et al. 2004 (Gaussian window,
   sigma 1.5, population covariance, mean over channels) and matches scikit-image's
@@ -22,11 +23,10 @@ colour's bin.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy.ndimage import gaussian_filter
 
-from chromalab.color.bins import Bins, ChannelBins
-from chromalab.color.lab import rgb_to_lab
+from chromalab.color.bin_index import BinIndex
+from chromalab.color.srgb8 import rgb8_to_lab
 
 DATA_RANGE = 255.0  # 8-bit images
 SSIM_SIGMA = 1.5  # Gaussian window, Wang et al. 2004
@@ -120,36 +120,33 @@ def colorfulness(rgb: np.ndarray) -> float:
 
 
 # -- ab metrics ------------------------------------------------------------------------------------------
-def rgb8_to_ab(rgb: np.ndarray) -> torch.Tensor:
+def rgb8_to_ab(rgb: np.ndarray) -> np.ndarray:
     """8-bit RGB (H, W, 3) -> ab (2, H, W) float32 in Lab units."""
-    x = torch.from_numpy(np.ascontiguousarray(_check_rgb(rgb, "image"), dtype=np.float32) / 255.0)
-    return rgb_to_lab(x.permute(2, 0, 1))[1:]
+    return rgb8_to_lab(np.asarray(_check_rgb(rgb, "image"), dtype=np.uint8))[1:]
 
 
-def _as_ab(ab: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
-    ab = torch.as_tensor(ab, dtype=torch.float32)
-    if ab.dim() != 3 or ab.shape[0] != 2:
-        raise ValueError(f"{name}: expected ab (2, H, W), got shape {tuple(ab.shape)}")
+def _as_ab(ab: np.ndarray, name: str) -> np.ndarray:
+    ab = np.asarray(ab, dtype=np.float32)
+    if ab.ndim != 3 or ab.shape[0] != 2:
+        raise ValueError(f"{name}: expected ab (2, H, W), got shape {ab.shape}")
     return ab
 
 
-def _check_ab_pair(
-    pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_ab_pair(pred_ab: np.ndarray, true_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pred, true = _as_ab(pred_ab, "predicted ab"), _as_ab(true_ab, "true ab")
     if pred.shape != true.shape:
-        raise ValueError(f"predicted ab {tuple(pred.shape)} and true ab {tuple(true.shape)} differ in shape")
+        raise ValueError(f"predicted ab {pred.shape} and true ab {true.shape} differ in shape")
     return pred, true
 
 
-def ab_error(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) -> np.ndarray:
+def ab_error(pred_ab: np.ndarray, true_ab: np.ndarray) -> np.ndarray:
     """Per-pixel Euclidean ab distance: (2, H, W) twice -> (H, W) float64."""
     pred, true = _check_ab_pair(pred_ab, true_ab)
-    da, db = (pred.double() - true.double()).numpy()  # (H, W) each
+    da, db = pred.astype(np.float64) - true  # (H, W) each
     return np.hypot(da, db)
 
 
-def ab_classes(ab: torch.Tensor | np.ndarray, *, grid: int = AUC_GRID) -> tuple[np.ndarray, int]:
+def ab_classes(ab: np.ndarray, *, grid: int = AUC_GRID) -> tuple[np.ndarray, int]:
     """ab (2, H, W) -> (class of each pixel (H, W) int64, number of classes): its grid cell.
 
     Cells are centred on multiples of ``grid`` (as ``bins.ab_histogram``). An 8-bit sRGB colour's own
@@ -158,9 +155,9 @@ def ab_classes(ab: torch.Tensor | np.ndarray, *, grid: int = AUC_GRID) -> tuple[
     """
     ab = _as_ab(ab, "ab")
     half = int(np.ceil(128 / grid))  # cells -half..half per axis
-    cells = (ab / grid).round().clamp(-half, half).long() + half  # (2, H, W) in [0, 2 half]
+    cells = np.clip(np.rint(ab / grid), -half, half).astype(np.int64) + half  # (2, H, W) in [0, 2 half]
     side = 2 * half + 1
-    return (cells[0] * side + cells[1]).numpy(), side * side
+    return cells[0] * side + cells[1], side * side
 
 
 def error_histogram(
@@ -208,33 +205,33 @@ def auc_from_histogram(histogram: np.ndarray, *, rebalanced: bool = False) -> fl
     return float(100.0 * accuracy_curve(histogram, rebalanced=rebalanced).mean())
 
 
-def auc(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) -> float:
+def auc(pred_ab: np.ndarray, true_ab: np.ndarray) -> float:
     """AuC (percent) of one image: ab (2, H, W) prediction vs ground truth, not rebalanced."""
     return auc_from_histogram(error_histogram(ab_error(pred_ab, true_ab)))
 
 
-def closeness(pred_ab: torch.Tensor | np.ndarray, true_ab: torch.Tensor | np.ndarray) -> tuple[float, float]:
+def closeness(pred_ab: np.ndarray, true_ab: np.ndarray) -> tuple[float, float]:
     """Agrawal and Sawhney's closeness of ab (2, H, W) images: (Frobenius norm of the difference, the same
     / sqrt(H W)).
 
     The second value is the root-mean-square per-pixel ab distance, comparable across image sizes.
     """
     pred, true = _check_ab_pair(pred_ab, true_ab)
-    frobenius = float((pred.double() - true.double()).pow(2).sum().sqrt())
+    frobenius = float(np.sqrt(((pred.astype(np.float64) - true) ** 2).sum()))
     return frobenius, frobenius / float(np.sqrt(pred.shape[1] * pred.shape[2]))
 
 
-def bin_index(ab: torch.Tensor | np.ndarray, bins: Bins) -> torch.Tensor:
+def bin_index(ab: np.ndarray, bins: BinIndex) -> np.ndarray:
     """ab (2, H, W) -> bin of each pixel: (H, W) for joint bins, (2, H, W) for per-channel bins."""
-    return bins.nearest(_as_ab(ab, "ab")[None])[0]
+    return bins.nearest(_as_ab(ab, "ab"))
 
 
 def bin_agreement(
-    pred_ab: torch.Tensor | np.ndarray,
-    true_ab: torch.Tensor | np.ndarray,
-    bins: Bins,
+    pred_ab: np.ndarray,
+    true_ab: np.ndarray,
+    bins: BinIndex,
     *,
-    true_index: torch.Tensor | None = None,
+    true_index: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Fraction of pixels whose predicted ab falls in the same bin as the true ab (Agrawal and Sawhney,
     section 5.4).
@@ -245,10 +242,7 @@ def bin_agreement(
     """
     pred, true = _check_ab_pair(pred_ab, true_ab)
     same = bin_index(pred, bins) == (bin_index(true, bins) if true_index is None else true_index)
-    if isinstance(bins, ChannelBins):  # same: (2, H, W)
-        return {
-            "both": float(same.all(dim=0).double().mean()),
-            "a": float(same[0].double().mean()),
-            "b": float(same[1].double().mean()),
-        }
-    return {"both": float(same.double().mean())}  # same: (H, W)
+    if bins.per_channel:  # same: (2, H, W)
+        both = same.all(axis=0)
+        return {"both": float(both.mean()), "a": float(same[0].mean()), "b": float(same[1].mean())}
+    return {"both": float(same.mean())}  # same: (H, W)

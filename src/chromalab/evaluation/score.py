@@ -23,16 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from chromalab.color.bin_sets import make_bins
-from chromalab.color.bins import Bins
+from chromalab.color.bin_index import BinIndex
 from chromalab.color.hints import sample_hints
-from chromalab.color.lab import grey_rendering
-from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.color.srgb8 import grey_rendering, rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
 from chromalab.evaluation import hues, metrics
-from chromalab.evaluation.threads import one_thread
 from chromalab.images import ImageError, Lightness, open_rgb
 
 GREY_CHROMA = 1.0  # mean ab chroma (Lab units) below which a photo is grey: no colour to compare with
@@ -49,15 +45,15 @@ class Truth:
     """Ground-truth quantities computed once per photo and shared by the model and the baseline."""
 
     rgb: np.ndarray  # (H, W, 3) uint8
-    lightness: torch.Tensor  # (H, W) L in [0, 100]
-    ab: torch.Tensor  # (2, H, W)
+    lightness: np.ndarray  # (H, W) float32, L in [0, 100]
+    ab: np.ndarray  # (2, H, W) float32
     classes: np.ndarray  # (H, W) grid-10 colour class of each pixel
     num_classes: int
     colorfulness: float
     hues: np.ndarray  # (360,) chromatic pixels per degree of hue, ``hues.hue_counts``
-    indices: dict[str, torch.Tensor] = field(default_factory=dict)  # accuracy key -> bin of each pixel
+    indices: dict[str, np.ndarray] = field(default_factory=dict)  # accuracy key -> bin of each pixel
 
-    def bin_index(self, key: str, bins: Bins) -> torch.Tensor:
+    def bin_index(self, key: str, bins: BinIndex) -> np.ndarray:
         """The ground truth's bins in ``bins``, computed once for the model and the baseline."""
         if key not in self.indices:
             self.indices[key] = metrics.bin_index(self.ab, bins)
@@ -69,7 +65,7 @@ class Truth:
         classes, num_classes = metrics.ab_classes(ab)
         return cls(
             rgb,
-            torch.from_numpy(rgb_lightness_u8(rgb)),
+            rgb_lightness_u8(rgb),
             ab,
             classes,
             num_classes,
@@ -79,14 +75,14 @@ class Truth:
 
     @property
     def chroma(self) -> float:
-        return float(np.hypot(*self.ab.double().numpy()).mean())
+        return float(np.hypot(*self.ab.astype(np.float64)).mean())
 
 
 @dataclass
 class SetScores:
     """Accumulates one method (a model or the grey baseline) over a set of photos."""
 
-    bin_sets: dict[str, Bins]  # metric name -> bin set, e.g. {"accuracy_channels10": ChannelBins(10)}
+    bin_sets: dict[str, BinIndex]  # metric name -> bin set, e.g. {"accuracy_channels10": channels:10}
     rows: list[dict[str, float | None]] = field(default_factory=list)
     histogram: np.ndarray | None = None  # (classes, 152) pooled error counts
     matches: dict[str, float] = field(default_factory=dict)  # pooled matching pixels per accuracy key
@@ -152,15 +148,15 @@ def _finite(value: float | None) -> float | None:
     return value if value is None or np.isfinite(value) else None
 
 
-def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, Bins]:
+def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, BinIndex]:
     """Bin sets of the accuracy metrics: Agrawal and Sawhney's per-channel sets plus ``bins`` or the
     model's own.
 
     Accuracy compares decoded colours, never logits, so any bin set scores any model, including a
     regression model (which has no bins: then only ``bins`` adds ``accuracy_bins``).
     """
-    sets: dict[str, Bins] = {f"accuracy_channels{n}": make_bins(f"channels:{n}") for n in CHANNEL_BINS}
-    own = make_bins(bins) if bins is not None else colorizer.bins
+    sets = {f"accuracy_channels{n}": BinIndex.from_spec(f"channels:{n}") for n in CHANNEL_BINS}
+    own = BinIndex.from_spec(bins) if bins is not None else colorizer.bin_index
     if own is not None:
         sets["accuracy_bins"] = own
     return sets
@@ -243,8 +239,7 @@ def evaluate(
 def _read(path: Path, batch: list[tuple[Path, Truth]], result: Evaluation) -> Skipped | None:
     """Load one photo into ``batch``; returns why not if it cannot be scored."""
     try:
-        with one_thread():
-            truth = Truth.from_rgb(open_rgb(path))
+        truth = Truth.from_rgb(open_rgb(path))
         height, width = truth.rgb.shape[:2]
         if min(height, width) < metrics.SSIM_MIN_SIDE:
             raise ImageError(
@@ -268,7 +263,7 @@ def _render(
 ) -> np.ndarray:
     """The colorized photo (H, W, 3) uint8, with ``hints`` hints from its truth when there are any."""
     if hints:
-        given = sample_hints(truth.ab.numpy(), np.random.default_rng([HINT_SEED, index]), count=hints)
+        given = sample_hints(truth.ab, np.random.default_rng([HINT_SEED, index]), count=hints)
         # the network runs again, with them (when it takes hints); then they are spread, as colorize does
         if colorizer.takes_hints:
             ab_small = colorizer.predict_ab(view.network_input, hint_map=colorizer.hint_view(view, given))
@@ -288,14 +283,13 @@ def _score_batch(
     if not batch:
         return
     started = time.perf_counter()
-    prepared = [colorizer.view(Lightness(truth.lightness.numpy(), None)) for _, truth in batch]
+    prepared = [colorizer.view(Lightness(truth.lightness, None)) for _, truth in batch]
     ab_small = colorizer.predict_views(prepared)  # each (1, 2, h, w)
     result.seconds_model += time.perf_counter() - started
     for (path, truth), one, ab in zip(batch, prepared, ab_small, strict=True):
-        with one_thread():
-            rendered = _render(colorizer, one, ab, truth, hints=hints, index=len(result.images))
-            result.model.add(rendered, truth)
-            result.baseline.add(grey_rendering(truth.lightness), truth)
+        rendered = _render(colorizer, one, ab, truth, hints=hints, index=len(result.images))
+        result.model.add(rendered, truth)
+        result.baseline.add(grey_rendering(truth.lightness), truth)
         height, width = truth.rgb.shape[:2]
         name = path.relative_to(root).as_posix() if root is not None else path.name
         result.images.append({"name": name, "width": width, "height": height})

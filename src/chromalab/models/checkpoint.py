@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -22,7 +21,7 @@ from chromalab.color.bin_sets import bins_from_centres
 from chromalab.color.bins import Bins
 from chromalab.files import atomic_write
 from chromalab.models.registry import create_model
-from chromalab.models.spec import FORMAT, METADATA_KEY
+from chromalab.models.spec import FORMAT, METADATA_KEY, read_metadata
 
 BIN_CENTRES = "bins.centres"
 PRIOR = "bins.prior"
@@ -74,23 +73,6 @@ class LoadedModel:
     bins: Bins | None
     prior: torch.Tensor | None
     tensors: dict[str, torch.Tensor]  # everything else stored in the file
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The JSON description of a model file; ValueError when the file is not one."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(METADATA_KEY)
-    except (OSError, SafetensorError) as error:
-        raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
-    if raw is None:
-        raise ValueError(f"{path}: not a chromalab model file (no '{METADATA_KEY}' metadata)")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unsupported model format {meta.get('format')!r}, expected {FORMAT}")
-    return meta
 
 
 def recommend(source: Path, target: Path, defaults: dict[str, Any], *, data: str | None = None) -> None:

@@ -7,6 +7,12 @@ reads the weights beside the description (``checkpoint.ModelSpec``).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError, safe_open
+
 FORMAT = "chromalab-model/1"
 METADATA_KEY = "chromalab"  # where a model file (.safetensors or .onnx) keeps its JSON description
 # the tensors of an exported graph (``colorize.export``): L in; the network's logits out, or for a regression
@@ -34,3 +40,18 @@ def side_for(requested: int, *, fixed: int | None = None, step: int | None = Non
     if step is not None:
         return max(step, round(requested / step) * step)
     return requested
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The JSON description of a model file; ValueError when the file is not one."""
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            raw = (handle.metadata() or {}).get(METADATA_KEY)
+    except (OSError, SafetensorError) as error:
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+    if raw is None:
+        raise ValueError(f"{path}: not a chromalab model file (no '{METADATA_KEY}' metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: unsupported model format {meta.get('format')!r}, expected {FORMAT}")
+    return meta

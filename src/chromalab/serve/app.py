@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -65,13 +64,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
 def _lifespan(settings: ServeSettings) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one thread per photo: the pool's workers share the cores
         remove_left_over_folders()
         folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         server = Server(
             settings,
-            Catalogue(settings.model, settings.models_dir, engine=settings.engine),
+            Catalogue(settings.model, settings.models_dir, engine=settings.engine, device=settings.device),
             WorkPool(workers=settings.workers, capacity=settings.queue),
             UploadStore(folder, max_bytes=int(settings.store_mb * 1e6), ttl=settings.upload_ttl_s),
             folder,
@@ -91,7 +88,7 @@ def _lifespan(settings: ServeSettings) -> Callable[[FastAPI], contextlib.Abstrac
             for store in server.studies.values():
                 store.close()
             shutil.rmtree(folder, ignore_errors=True)
-            torch.set_num_threads(threads)
+            server.catalogue.close()
 
     return lifespan
 

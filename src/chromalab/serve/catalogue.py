@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.loading import backend_for
+from chromalab.colorize.loading import backend_for, torch_installed, torch_missing
 from chromalab.colorize.options import DEFAULT_MODEL, bundled_names, bundled_weights
 
 CARD_SUFFIX = ".md"  # a model card beside a model file: NAME.md next to NAME.safetensors
@@ -29,9 +29,14 @@ class Catalogue:
     """Model names -> files, colorizers (cached) and descriptions. Thread-safe."""
 
     def __init__(
-        self, first: str = DEFAULT_MODEL, models_dir: Path | None = None, *, engine: str = "auto"
+        self,
+        first: str = DEFAULT_MODEL,
+        models_dir: Path | None = None,
+        *,
+        engine: str = "auto",
+        device: str = "auto",
     ) -> None:
-        self.engine = engine
+        self.engine, self.device = engine, device
         self.files = {
             DEFAULT_MODEL: bundled_weights(),
             **{name: bundled_weights(name) for name in bundled_names()},
@@ -46,6 +51,11 @@ class Catalogue:
         self.first = first
         self._loaded: dict[str, BaseColorizer] = {}
         self._lock = threading.Lock()
+        self._torch_threads: int | None = None  # torch's own count, given back by ``close``
+        if not torch_installed():  # the base install: only models with a graph are on offer
+            self.files = {name: path for name, path in self.files.items() if self._runs_on(name) == "onnx"}
+            if first not in self.files:
+                raise ValueError(torch_missing(first))
 
     @property
     def names(self) -> list[str]:
@@ -65,14 +75,32 @@ class Catalogue:
         """A bundled model by its name, any other by its file: on onnxruntime where it has a graph (the
         default's ship beside its weights) unless ``engine`` is torch, with one thread per photo as torch runs
         in the pool; on torch otherwise."""
-        model = name if self.files[name] == self._bundled.get(name) else str(self.files[name])
-        if self.engine != "torch" and backend_for(model) == "onnx":
+        if self._runs_on(name) == "onnx":
             from chromalab.colorize.onnx_backend import OnnxColorizer
 
-            return OnnxColorizer.load(model, threads=1)
+            return OnnxColorizer.load(self._model(name), threads=1, device=self.device)
+        import torch
+
         from chromalab.colorize.torch_backend import Colorizer
 
+        if self._torch_threads is None:
+            self._torch_threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # one thread per photo: the pool's workers share the cores
         return Colorizer.load(self.files[name])
+
+    def _model(self, name: str) -> str:
+        """What ``colorize.loading`` calls the model: a bundled one by its name, any other by its file."""
+        return name if self.files[name] == self._bundled.get(name) else str(self.files[name])
+
+    def _runs_on(self, name: str) -> str:
+        return "torch" if self.engine == "torch" else backend_for(self._model(name))
+
+    def close(self) -> None:
+        """Give torch back its thread count (an app in a test lives inside a longer process)."""
+        if self._torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(self._torch_threads)
 
     def about(self, name: str) -> dict[str, object]:
         """What the page says of a model: its name, kind, recommended settings and a few lines of its card."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from chromalab.color.hints import as_hints
-from chromalab.color.lab import grey_rendering
+from chromalab.color.srgb8 import grey_rendering
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.hint_session import HintSession
 from chromalab.files import parse_json

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chromalab.colorize.loading import ENGINES
+from chromalab.colorize.options import DEVICES
 from chromalab.images import MAX_PIXELS
 
 
@@ -15,6 +16,7 @@ class ServeSettings:
     # auto or onnx: a model with a graph (the bundled default has one) runs on onnxruntime, the others on
     # torch; torch: all on torch
     engine: str = "auto"
+    device: str = "auto"  # where onnxruntime runs the graphs (``colorize.options.DEVICES``)
     models_dir: Path | None = None  # more model files (*.safetensors) on offer
     max_upload_mb: float = 50.0  # bytes of one request; more is refused while it streams (413)
     max_megapixels: float = MAX_PIXELS / 1e6  # pixels of one photo, read from its header (413)
@@ -48,6 +50,8 @@ class ServeSettings:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         for name in (
             "max_upload_mb",
             "max_megapixels",

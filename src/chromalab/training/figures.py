@@ -11,7 +11,8 @@ from torch import nn
 
 from chromalab.color.bins import Bins
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
-from chromalab.color.lab import denormalize_ab, grey_rendering, join_lightness, normalize_l
+from chromalab.color.lab import denormalize_ab, join_lightness, normalize_l
+from chromalab.color.srgb8 import grey_rendering
 from chromalab.files import atomic_write
 from chromalab.training.batches import load_batch
 from chromalab.training.run_folder import read_metrics
