@@ -51,3 +51,42 @@ def test_a_missing_bundled_model_says_so(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr(torch_backend, "bundled_weights", lambda name, suffix=".safetensors": tmp_path / name)
     with pytest.raises(FileNotFoundError, match="bundled model 'default' is missing from this installation"):
         load_colorizer("default", engine="torch")
+
+
+# -- --device -----------------------------------------------------------------------------------------------
+def test_devices_pick_cuda_only_where_onnxruntime_has_it() -> None:
+    import onnxruntime
+
+    from chromalab.colorize.onnx_backend import CPU, CUDA, providers_for
+
+    has_cuda = CUDA in onnxruntime.get_available_providers()
+    assert providers_for("cpu") == [CPU]
+    assert providers_for("auto") == providers_for("cuda") == ([CUDA, CPU] if has_cuda else [CPU])
+    with pytest.raises(ValueError, match="--device must be one of auto, cpu, cuda"):
+        load_colorizer("default", device="gpu")
+
+
+def test_device_cuda_without_a_gpu_says_so_once_and_runs_on_the_cpu(cli, photo, tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime
+    from PIL import Image
+
+    from chromalab.colorize.onnx_backend import CUDA
+
+    if CUDA in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime here has a CUDA provider: the fallback is not what runs")
+    Image.fromarray(photo).convert("L").save(tmp_path / "photo.png")
+    runs = {
+        device: cli("colorize", "photo.png", "-o", device, "--device", device, cwd=tmp_path)
+        for device in ("cpu", "cuda")
+    }
+    assert runs["cpu"][0] == runs["cuda"][0] == 0 and runs["cpu"][2] == ""
+    (notice,) = runs["cuda"][2].strip().splitlines()
+    assert notice.startswith("warning: --device cuda:") and notice.endswith("running on the CPU")
+    assert "onnxruntime-gpu" in notice
+    # the same CPU session either way: the same photo, up to the order of threaded sums (one code value)
+    cpu, cuda = (np.asarray(Image.open(tmp_path / d / "photo.png"), dtype=int) for d in ("cpu", "cuda"))
+    assert np.abs(cpu - cuda).max() <= 1
+    code, _, error = cli("colorize", "photo.png", "-o", "gpu", "--device", "gpu", cwd=tmp_path)
+    assert code == 2 and error.strip() == "error: --device must be one of auto, cpu, cuda, got 'gpu'"
+    assert not (tmp_path / "gpu").exists()
