@@ -305,3 +305,30 @@ def test_the_catalogue_runs_the_default_on_either_engine_and_describes_it_the_sa
     assert isinstance(opened["onnx"].colorizer("fast-v1"), Colorizer)  # no graph of its own: torch
     with pytest.raises(ValueError, match="--engine"):
         ServeSettings(engine="gpu")
+
+
+def test_the_web_app_gives_the_same_colours_on_either_engine(photos: dict[str, np.ndarray]) -> None:
+    """An upload re-decoded at two temperatures (what the preview does, here at full size and lossless), then
+    a hint change: the same photo on onnxruntime as on torch, within 2 code values on 99.9 % of pixels (the
+    float rounding of two runtimes)."""
+    pytest.importorskip("onnxruntime")
+    grey = np.asarray(Image.fromarray(photos["astronaut"]).convert("L"))
+    pictures: dict[str, list[np.ndarray]] = {}
+    for engine in ("onnx", "torch"):
+        with TestClient(create_app(ServeSettings(engine=engine)), base_url="http://localhost") as own:
+            kept = post(own, "/api/uploads", encoded(grey)).json()
+            route = f"/api/uploads/{kept['id']}"
+            seen = [
+                pixels(own.get(route + "/download", params={"temperature": t}).content) for t in (0.2, 1.4)
+            ]
+            seen.append(pixels(own.get(route + "/download").content))  # at the model's own temperature
+            hints = {
+                "hints": [{"x": 20, "y": 30, "color": "#d02020"}, {"x": 40, "y": 10, "color": "#2040ff"}]
+            }
+            assert own.put(route + "/hints", json=hints).status_code == 200
+            seen.append(pixels(own.get(route + "/download").content))
+            pictures[engine] = seen
+    for on_onnx, on_torch in zip(pictures["onnx"], pictures["torch"], strict=True):
+        assert on_onnx.shape == on_torch.shape == (*grey.shape, 3)
+        assert (np.abs(on_onnx - on_torch) > 2).mean() <= 1e-3
+    assert np.abs(pictures["onnx"][3] - pictures["onnx"][2]).max() > 20  # the hints changed the photo
