@@ -78,7 +78,7 @@ def latency(colorizer: BaseColorizer, runs: int = 5) -> dict[str, float]:
     started = time.perf_counter()
     ab_small = np.asarray(colorizer.predict_ab(colorizer.view(source).network_input))  # (1, 2, h, w)
     network = time.perf_counter() - started
-    hints = sample_hints(rgb8_to_ab(rgb).numpy(), np.random.default_rng(0), count=10)
+    hints = sample_hints(rgb8_to_ab(rgb), np.random.default_rng(0), count=10)
     one_shot = [
         seconds_of(lambda: render(source, spread(source, hints=hints, prior_ab=ab_small)))
         for _ in range(runs)

@@ -2,12 +2,14 @@
 
     python bench/bench_serve.py [--clients 20] [--photos 5]      (part of ``make bench``)
 
-1. ``--clients`` concurrent clients each POST ``--photos`` photos of 2 megapixels to ``/api/colorize`` (real
-   photos of scikit-image and scikit-learn, resized): errors (target 0), photos per second, p50 and p95
-   latency, and the server's peak resident memory (VmHWM; target under 2 GB). ``/api/health`` is asked every
-   50 ms meanwhile: its worst answer time (target under 100 ms).
+1. ``--clients`` concurrent clients (each from its own loopback address) each POST ``--photos`` photos of
+   2 megapixels to ``/api/colorize`` (real photos of scikit-image and scikit-learn, resized): errors
+   (target 0), photos per second, p50 and p95 latency, and the server's peak resident memory (VmHWM; target
+   under 2 GB). ``/api/health`` is asked every 50 ms meanwhile: its worst answer time (target under 100 ms).
 2. The live temperature: one 2-megapixel upload, then its 1600-pixel preview at 20 temperatures one after
    another: median and worst time per re-render, HTTP included (target 150 ms).
+
+Both, for each of ``--engines`` (onnx, then torch), one server after the other in one run.
 
 The server is the installed command in its own process, on 127.0.0.1. Writes ``bench/results/serve.json``.
 """
@@ -15,6 +17,7 @@ The server is the installed command in its own process, on 127.0.0.1. Writes ``b
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import json
 import os
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -72,15 +76,21 @@ def multipart(data: bytes, **fields: str) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def post(url: str, data: bytes, **fields: str) -> tuple[int, bytes, float]:
+def post(url: str, data: bytes, *, source: str | None = None, **fields: str) -> tuple[int, bytes, float]:
+    """POST a photo; ``source``: the loopback address to send from (127.0.0.2, ...), so that each client is
+    one address, as users are (the server limits the uploads it receives from one address at once)."""
     body, content_type = multipart(data, **fields)
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=300, source_address=(source, 0) if source else None
+    )
     start = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=300) as answer:
-            return answer.status, answer.read(), time.perf_counter() - start
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), time.perf_counter() - start
+        connection.request("POST", parts.path, body=body, headers={"Content-Type": content_type})
+        answer = connection.getresponse()
+        return answer.status, answer.read(), time.perf_counter() - start
+    finally:
+        connection.close()
 
 
 def get(url: str) -> tuple[bytes, float]:
@@ -94,11 +104,12 @@ def peak_rss_mb(pid: int) -> float:
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
 
 
-def start_server() -> tuple[str, subprocess.Popen]:
+def start_server(engine: str) -> tuple[str, subprocess.Popen]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([str(CHROMALAB), "serve", "--port", str(port)], stdout=subprocess.DEVNULL)
+    command = [str(CHROMALAB), "serve", "--port", str(port), "--engine", engine]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -122,7 +133,12 @@ def load_test(url: str, pictures: list[bytes], clients: int, per_client: int) ->
 
     def client(number: int) -> list[tuple[int, float]]:
         return [
-            post(url + "/api/colorize", pictures[(number + k) % len(pictures)], format="jpeg")[::2]
+            post(
+                url + "/api/colorize",
+                pictures[(number + k) % len(pictures)],
+                source=f"127.0.0.{2 + number}",
+                format="jpeg",
+            )[::2]
             for k in range(per_client)
         ]
 
@@ -163,37 +179,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--photos", type=int, default=5, help="photos per client")
+    parser.add_argument(
+        "--engines", nargs="+", default=["onnx", "torch"], help="one server after the other, in one run"
+    )
     args = parser.parse_args()
     load_start = os.getloadavg()[0]
     pictures = photos()
-    url, server = start_server()
-    try:
-        rerender = rerender_test(url, pictures[0])
-        load = load_test(url, pictures, args.clients, args.photos)
-        load["server_peak_rss_mb"] = peak_rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    print(
-        f"{args.clients} clients x {args.photos} photos of 2 MP: {load['errors']} errors (target 0), "
-        f"{load['photos_per_s']:.2f} photos/s, latency p50 {load['p50_s']:.2f} s, p95 {load['p95_s']:.2f} s, "
-        f"server peak RSS {load['server_peak_rss_mb']:.0f} MB (target < 2048)"
-    )
-    print(
-        f"/api/health during the load: median {load['health_median_ms']:.1f} ms, worst "
-        f"{load['health_worst_ms']:.1f} ms"
-        " (target < 100)"
-    )
-    print(
-        f"temperature change, {rerender['preview_side']}-pixel preview: median {rerender['median_ms']:.0f} "
-        f"ms, worst {rerender['worst_ms']:.0f} ms (target 150)"
-    )
+    results: dict[str, object] = {}
+    for engine in args.engines:
+        url, server = start_server(engine)
+        try:
+            rerender = rerender_test(url, pictures[0])
+            load = load_test(url, pictures, args.clients, args.photos)
+            load["server_peak_rss_mb"] = peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        results[engine] = {"load": load, "rerender": rerender}
+        print(f"--engine {engine}:")
+        print(
+            f"  {args.clients} clients x {args.photos} photos of 2 MP: {load['errors']} errors (target 0), "
+            f"{load['photos_per_s']:.2f} photos/s, latency p50 {load['p50_s']:.2f} s, "
+            f"p95 {load['p95_s']:.2f} s, server peak RSS {load['server_peak_rss_mb']:.0f} MB (target < 2048)"
+        )
+        print(
+            f"  /api/health during the load: median {load['health_median_ms']:.1f} ms, worst "
+            f"{load['health_worst_ms']:.1f} ms (target < 100)"
+        )
+        print(
+            f"  temperature change, {rerender['preview_side']}-pixel preview: median "
+            f"{rerender['median_ms']:.0f} ms, worst {rerender['worst_ms']:.0f} ms (target 150)"
+        )
     load_end = os.getloadavg()[0]
     print(f"load average: {load_start:.2f} at start, {load_end:.2f} at end (2 cores, shared)")
+    results["load_average"] = [load_start, load_end]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps({"load": load, "rerender": rerender, "load_average": [load_start, load_end]}, indent=2)
-    )
+    RESULTS.write_text(json.dumps(results, indent=2))
     print(f"wrote {RESULTS}")
 
 

@@ -88,7 +88,7 @@ def frozen_color_cdc(clip: Path, max_frames: int | None) -> float:
     for index, rgb in enumerate(frames(clip)):
         if max_frames is not None and index >= max_frames:
             break
-        first_ab = rgb8_to_ab(rgb).numpy() if first_ab is None else first_ab
+        first_ab = rgb8_to_ab(rgb) if first_ab is None else first_ab
         scores.add(upsample_lab_to_srgb8(rgb_lightness_u8(rgb), first_ab), None)
     return scores.summary()["cdc"]
 
