@@ -7,7 +7,7 @@ import pytest
 import torch
 from skimage.color import rgb2lab
 
-from chromalab.color.bin_index import BinIndex, neighbour_table
+from chromalab.color.bin_index import BinIndex, NotShipped, neighbour_table
 from chromalab.color.bin_sets import ab_histogram, make_bins
 from chromalab.color.bins import SOFT_SIGMA, ChannelBins, JointBins, rebalancing_weights
 
@@ -412,5 +412,13 @@ def test_scoring_lookup_puts_colours_where_the_training_bins_do(spec: str, photo
     steps = torch.arange(-120, 120.5, 0.5)
     ab = torch.cat([all_photo_ab(photos), torch.stack([steps, steps.flip(0)]).reshape(1, 2, 1, -1)], dim=-1)
     ours, theirs = BinIndex.from_spec(spec), make_bins(spec)
-    assert ours.num_classes == theirs.num_classes
+    assert ours.num_classes == theirs.num_classes == BinIndex.of(theirs).num_classes
     np.testing.assert_array_equal(ours.nearest(ab.numpy()), theirs.nearest(ab).numpy())
+    np.testing.assert_array_equal(BinIndex.of(theirs).nearest(ab.numpy()), theirs.nearest(ab).numpy())
+
+
+def test_a_gamut_grid_that_does_not_ship_is_computed_with_torch() -> None:
+    with pytest.raises(NotShipped, match="gamut:12: only the gamut grids 10 and 16 ship"):
+        BinIndex.from_spec("gamut:12")
+    with pytest.raises(ValueError, match="unknown bin spec"):
+        BinIndex.from_spec("hexagons:3")

@@ -229,10 +229,10 @@ def _described(bins: BinIndex | None) -> str | None:
 
 
 def _check_bins(spec: str) -> None:
-    from chromalab.color.bin_index import BinIndex
+    from chromalab.evaluation.score import scoring_bins
 
     try:
-        BinIndex.from_spec(spec)
+        scoring_bins(spec)
     except ValueError as error:
         usage_error(f"--bins {spec}: {error}")
 

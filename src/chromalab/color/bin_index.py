@@ -94,6 +94,10 @@ def table_index(ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cells[..., 0, :, :], cells[..., 1, :, :]
 
 
+class NotShipped(ValueError):
+    """A bin set that has to be computed (with torch) rather than read from the package."""
+
+
 @dataclass
 class BinIndex:
     """A bin set as scoring sees it: its spec, its centres ((Q, 2) joint, (N,) per channel) and the bin of
@@ -113,8 +117,8 @@ class BinIndex:
 
     @classmethod
     def from_spec(cls, spec: str) -> BinIndex:
-        """The bin set a spec names (``BIN_SPECS``); ValueError for a bad spec. Gamut grids other than the
-        shipped 10 and 16 are computed, which needs torch."""
+        """The bin set a spec names (``BIN_SPECS``); ValueError for a bad spec, ``NotShipped`` for a gamut
+        grid other than the shipped 10 and 16 (``bin_sets.make_bins`` computes those, with torch)."""
         kind, arg = split_spec(spec)
         if kind == "file":
             return cls(spec, load_centres_file(Path(arg)))
@@ -124,10 +128,14 @@ class BinIndex:
             raise ValueError("data bins need a dataset's ab histogram (prepare a cache first)")
         centres = shipped_gamut_centres(int(arg))
         if centres is None:
-            from chromalab.color.bin_sets import compute_gamut_bins
-
-            centres = compute_gamut_bins(int(arg)).centres.numpy()
+            raise NotShipped(f"{spec}: only the gamut grids 10 and 16 ship; others are computed with torch")
         return cls(spec, centres)
+
+    @classmethod
+    def of(cls, bins: object) -> BinIndex:
+        """The scoring view of a torch bin set (``bins.JointBins`` or ``bins.ChannelBins``)."""
+        centres = bins.centres_1d if bins.spec.startswith("channels:") else bins.centres
+        return cls(bins.spec, centres.numpy())
 
     def describe(self) -> str:
         """``gamut:10 (Q=261)``, or ``channels:10``."""

@@ -126,10 +126,7 @@ class Colorizer(BaseColorizer):
 
     @property
     def bin_index(self) -> BinIndex | None:
-        if self.bins is None:
-            return None
-        joint = isinstance(self.bins, JointBins)
-        return BinIndex(self.bins.spec, (self.bins.centres if joint else self.bins.centres_1d).numpy())
+        return None if self.bins is None else BinIndex.of(self.bins)
 
     @torch.inference_mode()
     def encode(self, lightness: torch.Tensor | np.ndarray) -> object:

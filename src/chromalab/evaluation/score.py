@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from chromalab.color.bin_index import BinIndex
+from chromalab.color.bin_index import BinIndex, NotShipped
 from chromalab.color.hints import sample_hints
 from chromalab.color.srgb8 import grey_rendering, rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
@@ -155,11 +155,22 @@ def metric_bins(colorizer: BaseColorizer, bins: str | None = None) -> dict[str, 
     Accuracy compares decoded colours, never logits, so any bin set scores any model, including a
     regression model (which has no bins: then only ``bins`` adds ``accuracy_bins``).
     """
-    sets = {f"accuracy_channels{n}": BinIndex.from_spec(f"channels:{n}") for n in CHANNEL_BINS}
-    own = BinIndex.from_spec(bins) if bins is not None else colorizer.bin_index
+    sets = {f"accuracy_channels{n}": scoring_bins(f"channels:{n}") for n in CHANNEL_BINS}
+    own = scoring_bins(bins) if bins is not None else colorizer.bin_index
     if own is not None:
         sets["accuracy_bins"] = own
     return sets
+
+
+def scoring_bins(spec: str) -> BinIndex:
+    """The bin set ``spec`` names, as scoring sees it; ValueError for a bad spec. Read from the package
+    where it ships (no torch), else built by ``bin_sets.make_bins``."""
+    try:
+        return BinIndex.from_spec(spec)
+    except NotShipped:
+        from chromalab.color.bin_sets import make_bins
+
+        return BinIndex.of(make_bins(spec))
 
 
 @dataclass
