@@ -37,10 +37,13 @@ def backend_for(model: str, engine: str = "auto") -> str:
     return "torch"
 
 
-def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> BaseColorizer:
+def load_colorizer(
+    model: str, *, engine: str = "auto", threads: int | None = None, **options: object
+) -> BaseColorizer:
     """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
     backend ``engine`` picks (``backend_for``). ``options``: size, temperature,
-    decode (None: the model's).
+    decode (None: the model's). ``threads``: the engine's threads per call (None: one per core); on torch
+    this sets the process's own thread count.
 
     ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
     when the model cannot run there."""
@@ -54,9 +57,13 @@ def load_colorizer(model: str, *, engine: str = "auto", **options: object) -> Ba
             )
         from chromalab.colorize.onnx_backend import OnnxColorizer
 
-        return OnnxColorizer.load(model, **options)
+        return OnnxColorizer.load(model, threads=threads, **options)
     if model.endswith(".onnx"):
         raise ValueError("an .onnx file runs with --engine onnx (or auto)")
     from chromalab.colorize.torch_backend import Colorizer
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     return Colorizer.load(model, **options)
