@@ -76,7 +76,7 @@ def connect(address: str, *, workers: int, threads_per_worker: int) -> Client:
             n_workers=workers,
             threads_per_worker=1,  # task slots: the engine's own threads are ``threads_per_worker``
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # its web page on a free port, never a taken 8787
             silence_logs=logging.ERROR,
         )
         return Client(cluster)
