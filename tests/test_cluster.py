@@ -24,12 +24,22 @@ import chromalab
 from chromalab.colorize.manifest import MANIFEST_NAME
 
 distributed = pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")  # a dependency of distributed
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "val128"
 SOURCE = str(Path(chromalab.__file__).resolve().parents[1])  # the chromalab under test, for the children
 DASK = Path(sys.executable).parent / "dask"
-# what the docs tell a cluster's workers: no MALLOC_TRIM_THRESHOLD_ from Dask's nanny
-WORKER_CONFIG = "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n"
+# what the docs tell a cluster (no MALLOC_TRIM_THRESHOLD_ from Dask's nanny; a worker holds only the task it
+# runs), and for these tests a task is given up after its second worker died on it, not its fourth
+DASK_CONFIG = """distributed:
+  scheduler:
+    allowed-failures: 1
+    worker-saturation: 1.0
+  nanny:
+    pre-spawn-environ:
+      MALLOC_TRIM_THRESHOLD_: null
+"""
+MEMORY_LIMIT = "600MB"  # a worker above 95 % of it is killed by its nanny: the poison photo's doing
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -118,7 +128,7 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A ``dask scheduler`` and two ``dask worker --nthreads 1`` (each under its nanny) on 127.0.0.1:
     {"address", "workers": [nanny Popen, ...]}; stopped by PID at the end."""
     config = tmp_path_factory.mktemp("dask-config")
-    (config / "chromalab.yaml").write_text(WORKER_CONFIG)
+    (config / "chromalab.yaml").write_text(DASK_CONFIG)
     env = environment(DASK_CONFIG=str(config))
     address = f"tcp://127.0.0.1:{free_port()}"
     common = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -141,20 +151,31 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 name,
                 "--dashboard-address",
                 "127.0.0.1:0",
+                "--memory-limit",
+                MEMORY_LIMIT,
             ]
             processes.append(subprocess.Popen([*worker, "--host", "127.0.0.1"], **common))
         with distributed.Client(address, timeout=30) as client:
             client.wait_for_workers(2, timeout=60)
         yield {"address": address, "workers": processes[1:]}
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each (workers first, while their scheduler still answers), then SIGKILL whatever of them and
+    of their own children (a nanny's worker) is left."""
+    children = [child for p in processes if p.poll() is None for child in psutil.Process(p.pid).children()]
+    for process in reversed(processes):
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for child in children:
+        if child.is_running():
+            child.kill()
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +302,21 @@ def test_usage_errors_are_one_line_and_exit_2(small: Path, tmp_path: Path) -> No
         no_traceback(result)
         assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
     assert not (tmp_path / "out" / "000.png").exists()
+
+
+def test_a_photo_that_kills_its_worker_fails_alone(scheduler: dict, small: Path, tmp_path: Path) -> None:
+    """A flat 100-megapixel PNG (120 kB on disk) needs more memory than a worker may take: its nanny kills
+    it, again after each retry, until Dask gives up (``KilledWorker``); the photo fails, the job goes on."""
+    poison = tmp_path / "poison.png"
+    Image.new("L", (10_000, 10_000), 128).save(poison)
+    photos = [small / f"{i:03d}.png" for i in range(3)]
+    result = run("colorize", poison, *photos, "-o", tmp_path / "out", "--cluster", scheduler["address"])
+    no_traceback(result)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: {poison}: a worker died on it again and again (Dask's KilledWorker)"
+    ]
+    assert "done 3, failed 1, skipped 0" in result.stdout
+    assert sorted(outputs(tmp_path / "out")) == ["000.png", "001.png", "002.png"]
+    with distributed.Client(scheduler["address"], timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)  # both nannies restarted theirs
