@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_video import shared_clip, write_cut
 
 import chromalab
 from chromalab.colorize.manifest import MANIFEST_NAME
@@ -259,14 +260,18 @@ def test_a_driver_killed_mid_run_is_finished_by_a_re_run(
 
 
 def test_a_local_cluster_gives_the_plain_bytes(small: Path, tmp_path: Path) -> None:
+    """Photos and a clip (one task, its frames in order) on ``--cluster local``."""
     photos = [small / f"{i:03d}.png" for i in range(12) if i % 4 != 3]
+    clip = tmp_path / "clip.mp4"
+    write_cut(shared_clip("street"), clip, 6)
     common = [*photos, "--size", "48", "--threads-per-worker", "1"]
-    plain = run("colorize", *common, "-o", tmp_path / "plain")
-    local = run("colorize", *common, "-o", tmp_path / "local", "--cluster", "local", "--workers", "2")
+    plain = run("colorize", *common, clip, "-o", tmp_path / "plain")
+    local = run("colorize", *common, clip, "-o", tmp_path / "local", "--cluster", "local", "--workers", "2")
     no_traceback(local)
     assert plain.returncode == 0 and local.returncode == 0, local.stderr
-    assert "cluster ready in" in local.stdout and "done 9, failed 0, skipped 0" in local.stdout
+    assert "cluster ready in" in local.stdout and "done 10, failed 0, skipped 0" in local.stdout
     assert outputs(tmp_path / "local") == outputs(tmp_path / "plain")
+    assert "clip.mp4" in outputs(tmp_path / "local")
 
     (tmp_path / "local" / "000.png").unlink()
     manifest = tmp_path / "local" / MANIFEST_NAME  # 001.png as if its driver died before recording it...
