@@ -67,6 +67,7 @@ def start(*args: object, cwd: Path | None = None) -> subprocess.Popen:
         text=True,
         cwd=cwd,
         env=environment(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C reaches it, as in a shell
     )
 
 
@@ -239,14 +240,18 @@ def test_a_worker_killed_mid_run_costs_no_output(scheduler: dict, large: Path, t
     assert worker_pid(scheduler["address"], "w0") not in (None, killed)  # its nanny started it again
 
 
-def test_a_driver_killed_mid_run_is_finished_by_a_re_run(
-    scheduler: dict, large: Path, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_a_driver_stopped_mid_run_is_finished_by_a_re_run(
+    scheduler: dict, large: Path, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     out = tmp_path / "out"
     job = start("colorize", large, "-o", out, "--cluster", scheduler["address"])
     wait_for_manifest(out, 20, job)
-    job.kill()
-    job.wait(timeout=30)
+    job.send_signal(stop_signal)
+    stdout, stderr = job.communicate(timeout=30)
+    if stop_signal == signal.SIGINT:  # one line and exit 1: some inputs are not done
+        assert job.returncode == 1 and stderr.startswith("interrupted: done "), stderr
+        assert len(stderr.splitlines()) == 1 and "run the same command again" in stderr
     recorded = len((out / MANIFEST_NAME).read_text().splitlines())
     assert recorded < 200
 
