@@ -87,6 +87,23 @@ def colorize(
         "the photo's size; hints and strokes spread over the model's colours (Levin "
         "et al. 2004), or alone with --model none.",
     ),
+    cluster: str = typer.Option(
+        None,
+        "--cluster",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Run on a Dask cluster: a scheduler's address (tcp://HOST:8786) or 'local' (--workers processes "
+        "here). Re-runs do only what is missing (OUT/.chromalab-manifest.jsonl). Needs chromalab[cluster].",
+    ),
+    workers: int = typer.Option(
+        None, "--workers", min=1, help="--cluster local: how many worker processes (default: one per core)."
+    ),
+    threads_per_worker: int = typer.Option(
+        None,
+        "--threads-per-worker",
+        min=1,
+        help="The engine's threads per worker (--cluster; default 1), or of this process without --cluster "
+        "(default: one per core).",
+    ),
 ) -> None:
     """Colorize grayscale (or colour) photos and videos; each output has its input's name and full resolution
     (videos: the same frames, size and rate, audio kept, as OUT/NAME.mp4)."""
@@ -112,6 +129,8 @@ def colorize(
     _open_output(out_dir, [relative for _, relative in jobs])
     options = {"size": size, "temperature": temperature, "decode": decode, "device": device}
     if hints is not None or scribbles is not None or model == NO_MODEL:
+        if cluster is not None:
+            usage_error("--hints, --scribbles and --model none colour one photo here, not on a --cluster")
         if hints is None and scribbles is None:
             usage_error(f"--model {NO_MODEL} colours with --hints or --scribbles only")
         target = colorize_guided_photo(
@@ -129,7 +148,27 @@ def colorize(
     videos = [job for job in jobs if is_video(job[0])]
     photos = [job for job in jobs if not is_video(job[0])]
     failures = len(problems)
-    colorizer = open_colorizer(model, engine=engine, **options)
+    if workers is not None and cluster != "local":
+        usage_error("--workers goes with --cluster local")
+    if cluster is not None:
+        from chromalab.cli.cluster import colorize_on_cluster
+
+        clip_options = {"temporal": temporal, "network_every": network_every, "crf": crf}
+        code = colorize_on_cluster(
+            cluster,
+            photos,
+            videos,
+            out_dir,
+            workers=workers or os.cpu_count() or 1,
+            threads=threads_per_worker or 1,
+            model=model,
+            engine=engine,
+            options=options,
+            overwrite=overwrite,
+            clip_options=clip_options,
+        )
+        raise typer.Exit(EXIT_SOME_FAILED if failures else code)
+    colorizer = open_colorizer(model, engine=engine, threads=threads_per_worker, **options)
     if photos:
         failures += _colorize_photos(colorizer, photos, out_dir, overwrite)
     if videos:

@@ -50,12 +50,18 @@ def backend_for(model: str, engine: str = "auto") -> str:
 
 
 def load_colorizer(
-    model: str, *, engine: str = "auto", device: str = "auto", **options: object
+    model: str,
+    *,
+    engine: str = "auto",
+    device: str = "auto",
+    threads: int | None = None,
+    **options: object,
 ) -> BaseColorizer:
     """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
     backend ``engine`` picks (``backend_for``). ``options``: size, temperature,
     decode (None: the model's). ``device``: where onnxruntime runs a graph (``DEVICES``); the torch engine
-    runs on the CPU (``--device cuda`` then says so).
+    runs on the CPU (``--device cuda`` then says so). ``threads``: the engine's threads per call (None: one
+    per core); on torch this sets the process's own thread count.
 
     ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
     when the model cannot run there."""
@@ -71,7 +77,7 @@ def load_colorizer(
             )
         from chromalab.colorize.onnx_backend import OnnxColorizer
 
-        return OnnxColorizer.load(model, device=device, **options)
+        return OnnxColorizer.load(model, device=device, threads=threads, **options)
     if model.endswith(".onnx"):
         raise ValueError("an .onnx file runs with --engine onnx (or auto)")
     if not torch_installed():
@@ -80,4 +86,8 @@ def load_colorizer(
 
     if device == "cuda":
         warnings.warn("--device cuda: the torch engine runs on the CPU here", DeviceFallback, stacklevel=2)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     return Colorizer.load(model, **options)
