@@ -137,3 +137,14 @@ def test_torch_commands_say_what_to_install(venv: Path, command: list[str], tmp_
     expected = f"error: chromalab {command[0]} needs torch, which this install leaves out: "
     assert result.stderr.strip().splitlines() == [expected + "pip install 'chromalab[train]'"]
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_cluster_without_its_extra_says_what_to_install(
+    venv: Path, photo: np.ndarray, tmp_path: Path
+) -> None:
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    result = run(
+        venv / "bin/chromalab", "colorize", "photo.png", "--cluster", "local", "-o", "out", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "pip install 'chromalab[cluster]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

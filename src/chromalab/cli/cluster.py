@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, open_colorizer, progress, report_error, usage_error
 from chromalab.colorize.batch import Job
@@ -16,6 +17,16 @@ from chromalab.files import sweep_stale_temps
 
 PROGRESS_EVERY_S = 30.0  # without a terminal (a batch job's log): a progress line this often
 INSTALL_HINT = "pip install 'chromalab[cluster]'"
+
+
+def require_dask() -> ModuleType:
+    """The Dask side of ``--cluster`` (``chromalab.colorize.cluster``), or one line and exit 2 saying what to
+    install when this install leaves Dask out."""
+    try:
+        from chromalab.colorize import cluster
+    except ImportError as error:
+        usage_error(f"--cluster needs Dask ({error.name or error} is missing): {INSTALL_HINT}")
+    return cluster
 
 
 def colorize_on_cluster(
@@ -34,10 +45,7 @@ def colorize_on_cluster(
 ) -> int:
     """Colorize ``photos`` and ``clips`` into ``out_dir`` on the cluster at ``address`` (or ``local``);
     returns the exit code."""
-    try:
-        from chromalab.colorize import cluster
-    except ImportError as error:
-        usage_error(f"--cluster needs Dask ({error.name or error} is missing): {INSTALL_HINT}")
+    cluster = require_dask()
     open_colorizer(model, engine=engine, threads=threads, **options)  # a bad --model: one line, exit 2, here
     settings = settings_digest({"model": model, "engine": engine, **options, **clip_options})
     plan = plan_work(

@@ -126,11 +126,11 @@ def colorize(
         report_error(argument, problem)
     if not jobs:
         raise typer.Exit(EXIT_SOME_FAILED)
+    guided = hints is not None or scribbles is not None or model == NO_MODEL
+    _check_cluster_choices(cluster, workers, guided=guided)
     _open_output(out_dir, [relative for _, relative in jobs])
     options = {"size": size, "temperature": temperature, "decode": decode, "device": device}
-    if hints is not None or scribbles is not None or model == NO_MODEL:
-        if cluster is not None:
-            usage_error("--hints, --scribbles and --model none colour one photo here, not on a --cluster")
+    if guided:
         if hints is None and scribbles is None:
             usage_error(f"--model {NO_MODEL} colours with --hints or --scribbles only")
         target = colorize_guided_photo(
@@ -148,8 +148,6 @@ def colorize(
     videos = [job for job in jobs if is_video(job[0])]
     photos = [job for job in jobs if not is_video(job[0])]
     failures = len(problems)
-    if workers is not None and cluster != "local":
-        usage_error("--workers goes with --cluster local")
     if cluster is not None:
         from chromalab.cli.cluster import colorize_on_cluster
 
@@ -188,6 +186,18 @@ def colorize(
         f"{'files' if videos and photos else 'videos' if videos else 'images'} into {out_dir}"
     )
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
+
+
+def _check_cluster_choices(cluster: str | None, workers: int | None, *, guided: bool) -> None:
+    """One line and exit 2, before anything is written, for ``--cluster`` choices that cannot run here."""
+    if cluster is not None:
+        from chromalab.cli.cluster import require_dask
+
+        if guided:
+            usage_error("--hints, --scribbles and --model none colour one photo here, not on a --cluster")
+        require_dask()
+    if workers is not None and cluster != "local":
+        usage_error("--workers goes with --cluster local")
 
 
 def _open_output(out_dir: Path, outputs: list[Path]) -> None:
