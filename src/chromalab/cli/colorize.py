@@ -17,7 +17,7 @@ from chromalab.cli.app import (
     report_error,
     usage_error,
 )
-from chromalab.cli.guided import NO_MODEL, colorize_guided_photo
+from chromalab.cli.guided import NO_MODEL, colorize_guided_photo, read_reference_option, require_matchable
 from chromalab.cli.shared_options import (
     device_option,
     engine_option,
@@ -34,6 +34,7 @@ from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
 
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
+    from chromalab.colorize.reference import Reference
 
 
 @app.command()
@@ -87,6 +88,12 @@ def colorize(
         "the photo's size; hints and strokes spread over the model's colours (Levin "
         "et al. 2004), or alone with --model none.",
     ),
+    reference: Path = typer.Option(
+        None,
+        "--reference",
+        help="A colour photo of the same place, uniform, car or person: where the photos match it, its "
+        "colours are carried over (the automatic colours elsewhere).",
+    ),
     cluster: str = typer.Option(
         None,
         "--cluster",
@@ -127,9 +134,16 @@ def colorize(
     if not jobs:
         raise typer.Exit(EXIT_SOME_FAILED)
     guided = hints is not None or scribbles is not None or model == NO_MODEL
-    _check_cluster_choices(cluster, workers, guided=guided)
-    _open_output(out_dir, [relative for _, relative in jobs])
+    _check_cluster_choices(cluster, workers, here_only=guided or reference is not None)
+    colours = None if reference is None else read_reference_option(reference, model=model, jobs=jobs)
     options = {"size": size, "temperature": temperature, "decode": decode, "device": device}
+    # here, the model opens before the output folder is made: a bad --model or reference writes nothing
+    colorizer = None
+    if not guided and cluster is None:
+        colorizer = open_colorizer(model, engine=engine, threads=threads_per_worker, **options)
+        if colours is not None:
+            require_matchable(colorizer, model)
+    _open_output(out_dir, [relative for _, relative in jobs])
     if guided:
         if hints is None and scribbles is None:
             usage_error(f"--model {NO_MODEL} colours with --hints or --scribbles only")
@@ -138,6 +152,7 @@ def colorize(
             out_dir,
             hints_file=hints,
             scribbles=scribbles,
+            reference=colours,
             model=model,
             engine=engine,
             options=options,
@@ -166,9 +181,8 @@ def colorize(
             clip_options=clip_options,
         )
         raise typer.Exit(EXIT_SOME_FAILED if failures else code)
-    colorizer = open_colorizer(model, engine=engine, threads=threads_per_worker, **options)
     if photos:
-        failures += _colorize_photos(colorizer, photos, out_dir, overwrite)
+        failures += _colorize_photos(colorizer, photos, out_dir, overwrite, colours)
     if videos:
         failures += colorize_videos(
             colorizer,
@@ -188,13 +202,14 @@ def colorize(
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
 
 
-def _check_cluster_choices(cluster: str | None, workers: int | None, *, guided: bool) -> None:
-    """One line and exit 2, before anything is written, for ``--cluster`` choices that cannot run here."""
+def _check_cluster_choices(cluster: str | None, workers: int | None, *, here_only: bool) -> None:
+    """One line and exit 2, before anything is written, for ``--cluster`` choices that cannot run here
+    (``here_only``: guided colours or a reference were asked for)."""
     if cluster is not None:
         from chromalab.cli.cluster import require_dask
 
-        if guided:
-            usage_error("--hints, --scribbles and --model none colour one photo here, not on a --cluster")
+        if here_only:
+            usage_error("--hints, --scribbles, --reference and --model none run here, not on a --cluster")
         require_dask()
     if workers is not None and cluster != "local":
         usage_error("--workers goes with --cluster local")
@@ -214,8 +229,11 @@ def _open_output(out_dir: Path, outputs: list[Path]) -> None:
         sweep_stale_temps(folder)  # what a killed run left, by name and age
 
 
-def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwrite: bool) -> int:
-    """The photos, overlapped (``colorize.batch``), one ``error:`` line per failure; returns the failures."""
+def _colorize_photos(
+    colorizer: BaseColorizer, jobs: list, out_dir: Path, overwrite: bool, reference: Reference | None
+) -> int:
+    """The photos, overlapped (``colorize.batch``), with ``reference``'s colours where it matches; one
+    ``error:`` line per failure; returns the failures."""
     from chromalab.colorize import batch
 
     with progress("colorizing", len(jobs)) as advance:
@@ -227,4 +245,6 @@ def _colorize_photos(colorizer: BaseColorizer, jobs: list, out_dir: Path, overwr
                 )
             advance()
 
-        return batch.colorize_all(colorizer, jobs, out_dir, overwrite=overwrite, on_done=on_done)
+        return batch.colorize_all(
+            colorizer, jobs, out_dir, overwrite=overwrite, reference=reference, on_done=on_done
+        )

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from chromalab.cli.app import open_colorizer, usage_error
+
+if TYPE_CHECKING:
+    from chromalab.colorize.core import BaseColorizer
+    from chromalab.colorize.reference import Reference
 
 T = TypeVar("T")
 
@@ -21,6 +25,7 @@ def colorize_guided_photo(
     *,
     hints_file: Path | None,
     scribbles: Path | None,
+    reference: Reference | None = None,
     model: str,
     engine: str,
     options: dict,
@@ -44,6 +49,8 @@ def colorize_guided_photo(
         if given is not None and not given.is_file():
             usage_error(f"{name} {given}: no such file")
     colorizer = None if model == NO_MODEL else open_colorizer(model, engine=engine, **options)
+    if reference is not None:
+        require_matchable(colorizer, model)
     image = _attempt(source, lambda: open_image(source))
     hints = (
         None
@@ -54,10 +61,43 @@ def colorize_guided_photo(
     desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))
     target = _attempt(source, lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite))
 
-    colorize = colorize_without_model if colorizer is None else colorizer.colorize
-    result = _attempt(scribbles or source, lambda: colorize(image, hints=hints, scribbles=scribbles))
+    if colorizer is None:
+        result = _attempt(
+            scribbles or source, lambda: colorize_without_model(image, hints=hints, scribbles=scribbles)
+        )
+    else:
+        result = _attempt(
+            scribbles or source,
+            lambda: colorizer.colorize(image, hints=hints, scribbles=scribbles, reference=reference),
+        )
     _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))
     return target
+
+
+def read_reference_option(path: Path, *, model: str, jobs: list[tuple[Path, Path]]) -> Reference:
+    """``--reference PATH`` read once for every photo; exits 2 with one line, before anything is written,
+    for a missing or unreadable file, ``--model none`` or a video among the inputs."""
+    from chromalab.colorize.reference import Reference
+    from chromalab.video.kinds import is_video
+
+    if model == NO_MODEL:
+        usage_error(f"--reference needs a model (not --model {NO_MODEL})")
+    clips = [source for source, _ in jobs if is_video(source)]
+    if clips:
+        usage_error(f"--reference colours photos, not videos: {clips[0]}")
+    if not path.is_file():
+        usage_error(f"--reference {path}: no such file")
+    return _attempt(path, lambda: Reference(path))
+
+
+def require_matchable(colorizer: BaseColorizer, model: str) -> None:
+    """Exit 2 with one line when ``colorizer``'s encoder cannot be matched against a reference."""
+    from chromalab.colorize.reference import NoMatchingFeatures, check_matchable
+
+    try:
+        check_matchable(colorizer)
+    except NoMatchingFeatures as error:
+        usage_error(f"--reference with --model {model}: {error}")
 
 
 def _attempt(subject: Path, action: Callable[[], T]) -> T:

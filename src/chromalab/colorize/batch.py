@@ -9,6 +9,7 @@ import glob
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chromalab.colorize.core import BaseColorizer, Prepared
 from chromalab.images import (
@@ -20,6 +21,9 @@ from chromalab.images import (
     output_path,
     save_image,
 )
+
+if TYPE_CHECKING:
+    from chromalab.colorize.reference import Reference
 
 GLOB_CHARS = set("*?[")
 Job = tuple[Path, Path]  # (input file, its output's path relative to the output folder)
@@ -61,10 +65,11 @@ def colorize_all(
     out_dir: Path,
     *,
     overwrite: bool = False,
+    reference: Reference | None = None,
     on_done: OnDone = lambda source, problem: None,
 ) -> int:
-    """Colorize every job into ``out_dir``; ``on_done`` hears of each, in input order; returns the
-    failures.
+    """Colorize every job into ``out_dir`` (with the colours of ``reference`` where it matches, when given);
+    ``on_done`` hears of each, in input order; returns the failures.
 
     A failure (unreadable input, an output that exists without ``overwrite``, or that would replace an
     input) is an ``ImageError`` or ``OSError`` passed to ``on_done``; the other photos go on. The network
@@ -74,6 +79,8 @@ def colorize_all(
     if not jobs:
         return 0
     inputs = {identity(source) for source, _ in jobs}
+    if reference is not None and reference.path is not None:
+        inputs.add(identity(reference.path))
     taken: set[Path] = set()
     failures = 0
     with ThreadPoolExecutor(max_workers=1) as worker:
@@ -87,7 +94,7 @@ def colorize_all(
                 prepared, has_alpha = read.result()
                 desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha)
                 target = claim_target(desired, taken=taken, inputs=inputs, overwrite=overwrite)
-                ab_small = colorizer.predict_ab(prepared.network_input)
+                ab_small = colorizer.predict_view_ab(prepared, reference=reference)
                 problem = None
             except (ImageError, OSError) as error:
                 problem = error

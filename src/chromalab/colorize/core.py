@@ -26,6 +26,7 @@ from chromalab.images import Lightness, open_image, resize_channel, to_lightness
 if TYPE_CHECKING:
     from chromalab.color.bin_index import BinIndex
     from chromalab.color.hints import Hint
+    from chromalab.colorize.reference import Reference
 
 
 @dataclass
@@ -115,6 +116,11 @@ class BaseColorizer:
         """The network's answer from ``encode``'s result and hint maps (B, 3, S, S) (None: none)."""
         return self.network_output(encoded, hint_map)
 
+    def encoder_maps(self, encoded: Any) -> dict[int, np.ndarray] | None:
+        """The encoder's feature maps in ``encode``'s result, by stride: {8: (B, C8, S/8, S/8), 16: ...}
+        (what ``reference`` matches); None for a network whose encoder does not show them."""
+        return None
+
     def hint_view(self, prepared: Prepared, hints: list[Hint | dict]) -> np.ndarray:
         """The hints of ``prepared``'s photo as the network sees them: (1, 3, S, S)
         (``color.hints.hint_map``)."""
@@ -133,21 +139,43 @@ class BaseColorizer:
         size: int | None = None,
         hints: list[Hint | dict] | None = None,
         scribbles: str | Path | Image.Image | None = None,
+        reference: Reference | Image.Image | np.ndarray | str | Path | None = None,
     ) -> Image.Image:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
 
         ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a,
         b]}`` (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size.
         A network that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et
-        al. 2004)."""
+        al. 2004). ``reference``: a colour photo whose colours are carried over where it matches the photo
+        (``colorize.reference``; the automatic colours elsewhere)."""
         prepared = self.prepare(image, size=size)
         hint_map = self.hint_view(prepared, hints) if hints and self.takes_hints else None
-        ab_small = self.predict_ab(
-            prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map
+        ab_small = self.predict_view_ab(
+            prepared, temperature=temperature, decode=decode, hint_map=hint_map, reference=reference
         )
         return self.render(
             prepared.source, self.spread_guidance(prepared, ab_small, hints=hints, scribbles=scribbles)
         )
+
+    def predict_view_ab(
+        self,
+        prepared: Prepared,
+        *,
+        temperature: float | None = None,
+        decode: str | None = None,
+        hint_map: Any = None,
+        reference: Reference | Image.Image | np.ndarray | str | Path | None = None,
+    ) -> Any:
+        """ab (1, 2, h, w) of one photo's view, as ``predict_ab``, or given a colour ``reference``
+        (``colorize.reference``: its colours where it matches, the automatic ones elsewhere)."""
+        if reference is None:
+            return self.predict_ab(
+                prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map
+            )
+        from chromalab.colorize.reference import as_reference, reference_output
+
+        output, colours = reference_output(self, prepared, as_reference(reference), hint_map)
+        return colours.blend(np.asarray(self.decode_output(output, temperature=temperature, decode=decode)))
 
     def spread_guidance(
         self,

@@ -151,6 +151,16 @@ class OnnxColorizer(BaseColorizer):
         feeds[GRAPH_HINTS] = _hint_feed(hint_map, encoded.batch, encoded.side)
         return self.decoder.run([GRAPH_LOGITS], feeds)[0]
 
+    def encoder_maps(self, encoded: object) -> dict[int, np.ndarray] | None:
+        if not isinstance(encoded, GraphFeatures):
+            return None
+        strides = (name.removeprefix(GRAPH_FEATURE) for name in self.feature_names)
+        return {
+            int(stride): array
+            for stride, array in zip(strides, encoded.arrays, strict=True)
+            if stride.isdigit()
+        }
+
     def _feeds(self, lightness: np.ndarray, hint_map: np.ndarray | None) -> dict[str, np.ndarray]:
         lightness = np.ascontiguousarray(lightness, dtype=np.float32)
         if hint_map is not None and not self.takes_hints:

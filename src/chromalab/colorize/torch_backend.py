@@ -144,6 +144,12 @@ class Colorizer(BaseColorizer):
             return super().hinted_output(encoded, hint_map)
         return self.model.run_decoder(encoded, None if hint_map is None else torch.as_tensor(hint_map))
 
+    def encoder_maps(self, encoded: object) -> dict[int, np.ndarray] | None:
+        if not hasattr(self.model, "encode"):
+            return None
+        taps, _pooled = encoded  # ({stride: (B, C, S/stride, S/stride)}, (B, 1280))
+        return {stride: tap.numpy() for stride, tap in taps.items()}
+
     @torch.inference_mode()
     def decode_output(
         self,
