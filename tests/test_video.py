@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import CHROMALAB
+from conftest import CHROMALAB, shared_clip, write_cut, write_tone
 from PIL import Image
 from scipy.spatial.distance import jensenshannon
 
@@ -24,48 +24,6 @@ from chromalab.evaluation.temporal import TemporalScores, js_divergence, rgb_his
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
 from chromalab.video.flow import warp
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
-
-
-def shared_clip(name: str) -> Path:
-    path = SHARED / f"{name}.avi"
-    if not path.is_file():
-        pytest.skip(f"shared clip missing: {path}")
-    return path
-
-
-def write_cut(source: Path, target: Path, count: int, *, audio: bool = False) -> list[np.ndarray]:
-    """The first ``count`` frames of ``source`` as an H.264 MP4 at ``target`` (with a 440 Hz AAC tone if
-    ``audio``); returns the frames written."""
-    cut = [frame for _, frame in zip(range(count), frames(source), strict=False)]
-    with av.open(str(target), mode="w") as output:
-        video = output.add_stream("libx264", rate=Fraction(10))
-        video.height, video.width = cut[0].shape[:2]
-        video.pix_fmt, video.options = "yuv420p", {"crf": "10"}
-        sound = output.add_stream("aac", rate=44100) if audio else None
-        for rgb in cut:
-            for packet in video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                output.mux(packet)
-        for packet in video.encode():
-            output.mux(packet)
-        if sound is not None:
-            tone = np.sin(np.arange(44100 * count // 10) * 2 * np.pi * 440 / 44100).astype(np.float32)
-            write_tone(output, sound, tone, "flt", chunk=1024)
-    return cut
-
-
-def write_tone(
-    output: av.container.OutputContainer, sound: av.stream.Stream, tone: np.ndarray, fmt: str, *, chunk: int
-) -> None:
-    """A mono tone (samples,) into ``sound`` in frames of ``chunk`` samples, then the encoder's tail."""
-    for start in range(0, len(tone), chunk):
-        frame = av.AudioFrame.from_ndarray(tone[None, start : start + chunk], format=fmt, layout="mono")
-        frame.sample_rate = sound.rate
-        for packet in sound.encode(frame):
-            output.mux(packet)
-    for packet in sound.encode():
-        output.mux(packet)
 
 
 def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:

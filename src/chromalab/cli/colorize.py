@@ -17,7 +17,13 @@ from chromalab.cli.app import (
     report_error,
     usage_error,
 )
-from chromalab.cli.guided import NO_MODEL, colorize_guided_photo, read_reference_option, require_matchable
+from chromalab.cli.guided import (
+    NO_MODEL,
+    colorize_guided_photo,
+    read_keyframes_option,
+    read_reference_option,
+    require_matchable,
+)
 from chromalab.cli.shared_options import (
     device_option,
     engine_option,
@@ -35,6 +41,7 @@ from chromalab.video.kinds import VIDEO_SUFFIXES, is_video
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
     from chromalab.colorize.reference import Reference
+    from chromalab.video.keyframes import ClipReferences
 
 
 @app.command()
@@ -91,8 +98,15 @@ def colorize(
     reference: Path = typer.Option(
         None,
         "--reference",
-        help="A colour photo of the same place, uniform, car or person: where the photos match it, its "
-        "colours are carried over (the automatic colours elsewhere).",
+        help="A colour photo of the same place, uniform, car or person: where the photos (or every shot of "
+        "a clip) match it, its colours are carried over (the automatic colours elsewhere).",
+    ),
+    keyframes: Path = typer.Option(
+        None,
+        "--keyframes",
+        help="One clip: a folder of its frames in colour, named by frame index from 0 (000120.png = frame "
+        "120), the clip's size. Each fixes its frame and is carried through its shot; other shots match "
+        "the nearest keyframes.",
     ),
     cluster: str = typer.Option(
         None,
@@ -134,14 +148,16 @@ def colorize(
     if not jobs:
         raise typer.Exit(EXIT_SOME_FAILED)
     guided = hints is not None or scribbles is not None or model == NO_MODEL
-    _check_cluster_choices(cluster, workers, here_only=guided or reference is not None)
-    colours = None if reference is None else read_reference_option(reference, model=model, jobs=jobs)
+    _check_cluster_choices(
+        cluster, workers, here_only=guided or reference is not None or keyframes is not None
+    )
+    colours, clip_colours = _colour_sources(reference, keyframes, model=model, jobs=jobs)
     options = {"size": size, "temperature": temperature, "decode": decode, "device": device}
     # here, the model opens before the output folder is made: a bad --model or reference writes nothing
     colorizer = None
     if not guided and cluster is None:
         colorizer = open_colorizer(model, engine=engine, threads=threads_per_worker, **options)
-        if colours is not None:
+        if colours is not None or clip_colours is not None:
             require_matchable(colorizer, model)
     _open_output(out_dir, [relative for _, relative in jobs])
     if guided:
@@ -193,6 +209,7 @@ def colorize(
             temporal=temporal,
             network_every=network_every,
             crf=crf,
+            references=clip_colours or _one_reference(colours),
         )
     done = len(jobs) - (failures - len(problems))
     print(
@@ -200,6 +217,23 @@ def colorize(
         f"{'files' if videos and photos else 'videos' if videos else 'images'} into {out_dir}"
     )
     raise typer.Exit(EXIT_SOME_FAILED if failures else EXIT_OK)
+
+
+def _colour_sources(
+    reference: Path | None, keyframes: Path | None, *, model: str, jobs: list
+) -> tuple[Reference | None, ClipReferences | None]:
+    """``--reference`` and ``--keyframes`` read (one line and exit 2 for anything wrong, nothing written)."""
+    if keyframes is not None and reference is not None:
+        usage_error("--keyframes or --reference: a clip takes its colours from one of them")
+    colours = None if reference is None else read_reference_option(reference, model=model)
+    return colours, None if keyframes is None else read_keyframes_option(keyframes, model=model, jobs=jobs)
+
+
+def _one_reference(colours: Reference | None) -> ClipReferences | None:
+    """``--reference`` on clips: that one reference for every shot."""
+    from chromalab.video.keyframes import ClipReferences
+
+    return None if colours is None else ClipReferences(reference=colours)
 
 
 def _check_cluster_choices(cluster: str | None, workers: int | None, *, here_only: bool) -> None:

@@ -13,6 +13,7 @@ from chromalab.cli.app import open_colorizer, usage_error
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
     from chromalab.colorize.reference import Reference
+    from chromalab.video.keyframes import ClipReferences
 
 T = TypeVar("T")
 
@@ -74,20 +75,45 @@ def colorize_guided_photo(
     return target
 
 
-def read_reference_option(path: Path, *, model: str, jobs: list[tuple[Path, Path]]) -> Reference:
-    """``--reference PATH`` read once for every photo; exits 2 with one line, before anything is written,
-    for a missing or unreadable file, ``--model none`` or a video among the inputs."""
+def read_reference_option(path: Path, *, model: str) -> Reference:
+    """``--reference PATH`` read once for every photo and clip; exits 2 with one line, before anything is
+    written, for a missing or unreadable file or ``--model none``."""
     from chromalab.colorize.reference import Reference
-    from chromalab.video.kinds import is_video
 
     if model == NO_MODEL:
         usage_error(f"--reference needs a model (not --model {NO_MODEL})")
-    clips = [source for source, _ in jobs if is_video(source)]
-    if clips:
-        usage_error(f"--reference colours photos, not videos: {clips[0]}")
     if not path.is_file():
         usage_error(f"--reference {path}: no such file")
     return _attempt(path, lambda: Reference(path))
+
+
+def read_keyframes_option(folder: Path, *, model: str, jobs: list[tuple[Path, Path]]) -> ClipReferences:
+    """``--keyframes DIR`` for the one clip in ``jobs``; exits 2 with one line, before anything is written,
+    for anything that does not fit (no such folder, not one clip, names, frame indices, sizes)."""
+    from chromalab.video.clips import VideoError, info, open_clip
+    from chromalab.video.keyframes import ClipReferences, KeyframeError
+    from chromalab.video.kinds import is_video
+
+    if model == NO_MODEL:
+        usage_error(f"--keyframes needs a model (not --model {NO_MODEL})")
+    if not folder.is_dir():
+        usage_error(f"--keyframes {folder}: no such folder")
+    if len(jobs) != 1 or not is_video(jobs[0][0]):
+        usage_error(f"--keyframes colours one clip per call; got {len(jobs)} inputs")
+    clip = jobs[0][0]
+    try:
+        with open_clip(clip) as container:
+            clip_info = info(container)
+    except VideoError as error:
+        usage_error(f"{clip}: {error}")
+    try:
+        return ClipReferences.from_folder(
+            folder, frame_count=clip_info.frames or None, frame_size=(clip_info.width, clip_info.height)
+        )
+    except KeyframeError as error:
+        usage_error(f"--keyframes {folder}/{error}")
+    except (ValueError, OSError) as error:  # an unreadable image among them
+        usage_error(f"--keyframes {folder}: {getattr(error, 'strerror', None) or error}")
 
 
 def require_matchable(colorizer: BaseColorizer, model: str) -> None:

@@ -10,6 +10,7 @@ from chromalab.cli.app import progress, report_error
 
 if TYPE_CHECKING:
     from chromalab.colorize.torch_backend import Colorizer
+    from chromalab.video.keyframes import ClipReferences
 
 
 def colorize_videos(
@@ -22,14 +23,17 @@ def colorize_videos(
     temporal: str,
     network_every: int,
     crf: int,
+    references: ClipReferences | None = None,
 ) -> int:
-    """Each clip to ``out_dir / relative.mp4`` (``video.colorize_clip``); returns how many failed."""
-    from chromalab.colorize.batch import claim_target
+    """Each clip to ``out_dir / relative.mp4`` (``video.colorize_clip``), with the colours of
+    ``references`` (``video.keyframes``) when given; returns how many failed."""
+    from chromalab.colorize.batch import claim_target, identity
     from chromalab.images import ImageError
     from chromalab.video.clips import VideoError, info, open_clip
     from chromalab.video.colorize_clip import colorize_clip
 
     taken: set[Path] = set()
+    inputs = inputs | {identity(path) for path in (references.paths if references is not None else [])}
     failures = 0
     for source, relative in jobs:
         try:
@@ -47,6 +51,7 @@ def colorize_videos(
                     temporal=temporal,
                     network_every=network_every,
                     crf=crf,
+                    references=references,
                     on_frame=advance,
                 )
         except (ImageError, VideoError, OSError) as error:

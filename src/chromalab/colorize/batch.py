@@ -79,8 +79,8 @@ def colorize_all(
     if not jobs:
         return 0
     inputs = {identity(source) for source, _ in jobs}
-    if reference is not None and reference.path is not None:
-        inputs.add(identity(reference.path))
+    if reference is not None:
+        inputs |= {identity(path) for path in reference.paths}
     taken: set[Path] = set()
     failures = 0
     with ThreadPoolExecutor(max_workers=1) as worker:

@@ -172,10 +172,23 @@ class BaseColorizer:
             return self.predict_ab(
                 prepared.network_input, temperature=temperature, decode=decode, hint_map=hint_map
             )
-        from chromalab.colorize.reference import as_reference, reference_output
+        from chromalab.colorize.reference import as_reference
 
-        output, colours = reference_output(self, prepared, as_reference(reference), hint_map)
-        return colours.blend(np.asarray(self.decode_output(output, temperature=temperature, decode=decode)))
+        output = self.reference_network_output(prepared, as_reference(reference), hint_map)
+        return self.decode_output(output, temperature=temperature, decode=decode)
+
+    def reference_network_output(self, prepared: Prepared, reference: Reference, hint_map: Any = None) -> Any:
+        """``network_output`` of one view given a colour reference (``colorize.reference``): the matched
+        colours as the hint network's dense hints, and then as a pull on its logits (a regression model's
+        ab are blended with them); decodes like any answer, so a stabiliser can carry it."""
+        from chromalab.colorize.reference import reference_output
+
+        output, colours = reference_output(self, prepared, reference, hint_map)
+        if self.bin_centres is not None:
+            return colours.guide(np.asarray(output), self.bin_centres)
+        if self.bin_index is None:  # regression: the answer is ab, which decoding leaves as it is
+            return colours.blend(np.asarray(self.decode_output(output)))
+        return output  # per-channel bins: the dense hints alone
 
     def spread_guidance(
         self,

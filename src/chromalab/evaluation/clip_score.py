@@ -16,6 +16,7 @@ from chromalab.evaluation.score import Evaluation, SetScores, Truth, metric_bins
 from chromalab.evaluation.temporal import TemporalScores, truth_motion
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
+from chromalab.video.keyframes import ClipReferences
 from chromalab.video.settings import NETWORK_EVERY
 
 
@@ -28,10 +29,12 @@ def evaluate_clips(
     network_every: int = NETWORK_EVERY,
     max_frames: int | None = None,
     bins: str | None = None,
+    references: Callable[[Path], ClipReferences | None] = lambda path: None,
     on_frame: Callable[[], None] = lambda: None,
 ) -> tuple[Evaluation, list[dict[str, object]]]:
     """Score ``colorizer`` on each clip (its first ``max_frames`` frames); returns the frame-level evaluation
     (as for photos) and one temporal summary per clip: ``{"name", "frames", "model", "ground_truth"}``.
+    ``references(path)``: the colour keyframes or reference a clip is colorized with (``video.keyframes``).
     ``VideoError`` for a clip that cannot be read."""
     bin_sets = metric_bins(colorizer, bins)
     result = Evaluation(SetScores(bin_sets), SetScores(bin_sets))
@@ -39,7 +42,9 @@ def evaluate_clips(
     clips = []
     for path in paths:
         name = path.relative_to(root).as_posix() if root is not None else path.name
-        painter = FramePainter(colorizer, temporal=temporal, network_every=network_every)
+        painter = FramePainter(
+            colorizer, temporal=temporal, network_every=network_every, references=references(path)
+        )
         clips.append(_score_clip(path, name, painter, result, max_frames=max_frames, on_frame=on_frame))
     result.seconds = time.perf_counter() - started
     return result, clips

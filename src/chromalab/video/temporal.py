@@ -42,6 +42,10 @@ class Stabiliser:
         self.keep = keep
         self.carried: Carried | None = None
 
+    def restart(self) -> None:
+        """Forget the history: the next ``step`` starts afresh, as at a scene cut."""
+        self.carried = None
+
     def step(self, view: np.ndarray, output: Any) -> np.ndarray:
         """``view``: L (S, S) in [0, 100], what the network saw; ``output``: its answer (1, C, h, w), an array
         or a tensor (either backend's)."""
