@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_video.py
 	$(BIN)/python bench/bench_hints.py --figure docs/hints-curve.png
 	$(BIN)/python bench/bench_cluster.py
+	$(BIN)/python bench/bench_reference.py
 
 # the bundled graph is derived from the bundled weights: re-export after changing them
 weights: $(STAMP)

@@ -72,7 +72,9 @@ class FramePainter:
             self.since_network += 1
         self.index += 1
         ab = self.colorizer.decode_output(output, temperature=self.temperature)
-        painted = np.asarray(self.colorizer.render(source, ab if keyframe_ab is None else keyframe_ab[None]))
+        # a keyframe's frame too: its colours at the network's grid, as its neighbours are rendered (its own
+        # full-resolution ab would jump in and out of the clip; measured in bench/bench_reference.py)
+        painted = np.asarray(self.colorizer.render(source, ab))
         self.on_frame()
         return painted
 

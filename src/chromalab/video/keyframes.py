@@ -1,10 +1,12 @@
 """Colour for a clip from colour images: a film's keyframes (``--keyframes DIR``, ``000120.png`` = frame 120,
 counted from 0) or one reference for every shot (``--reference``).
 
-A keyframe fixes its own frame's colour (its ab on the frame's lightness) and restarts the stabiliser from
-it, so the frames after it carry its colour along the flow (``video.temporal``); every frame the network sees
-is also matched against the keyframes on either side of it (``colorize.reference``, the two pooled), which
-carries their colours backwards as well as forwards and into shots without a keyframe, where they match.
+A keyframe fixes its own frame's colour (the network's answer pulled to the keyframe's ab everywhere, so
+the frame takes the keyframe's colours at the network's grid, rendered as every frame is) and restarts the
+stabiliser from it, so the frames after it carry its colour along the flow (``video.temporal``); every frame
+the network sees is also matched against the keyframes on either side of it (``colorize.reference``, the two
+pooled), which carries their colours backwards as well as forwards and into shots without a keyframe, where
+they match.
 """
 
 from __future__ import annotations
