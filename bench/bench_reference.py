@@ -41,7 +41,7 @@ from chromalab.colorize.reference import Reference, match_reference
 from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
 from chromalab.evaluation.metrics import psnr
 from chromalab.evaluation.temporal import TemporalScores
-from chromalab.images import Lightness, evenly_spaced, list_images, open_rgb, resize_channel
+from chromalab.images import Lightness, evenly_spaced, list_images, open_rgb, resize_channels
 from chromalab.video.clips import frames
 from chromalab.video.colorize_clip import FramePainter
 from chromalab.video.keyframes import ClipReferences
@@ -129,8 +129,8 @@ def speed(colorizer: object, repeats: int) -> dict[str, float]:
 
 def film(colorizer: object, clip: Path, frame_count: int, every: int) -> dict[str, object]:
     """The clip's numbers without and with keyframes every ``every`` frames from its truth. PSNR is the mean
-    over the frames between the keyframes (a keyframe's own frame is its truth: an infinite PSNR, which would
-    make any mean over all frames infinite); CDC is over every frame."""
+    over the frames between the keyframes (a keyframe's own frame is given its truth, so scoring it would
+    flatter the keyed clip); CDC is over every frame."""
     keyframes = {
         index: rgb for index, rgb in enumerate(frames(clip)) if index < frame_count and index % every == 0
     }
@@ -159,7 +159,7 @@ def truth_at_grid_cdc(colorizer: object, clip: Path, frame_count: int) -> float:
         if grid is None:  # (h, w), the network's answer's
             grid = np.asarray(colorizer.network_output(colorizer.view(source).network_input)).shape[-2:]
         ab = rgb8_to_lab(rgb)[1:]  # (2, H, W)
-        at_grid = np.stack([resize_channel(channel, grid[::-1]) for channel in ab])  # (2, h, w)
+        at_grid = resize_channels(ab, grid[::-1])  # (2, h, w)
         scores.add(np.asarray(colorizer.render(source, at_grid[None])), None)
     return scores.summary()["cdc"]
 

@@ -198,6 +198,11 @@ def resize_channel(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.array(image.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
 
 
+def resize_channels(channels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float channels (C, H, W), e.g. ab, each resized as ``resize_channel`` does: (C, h, w) float32."""
+    return np.stack([resize_channel(channel, size) for channel in channels])
+
+
 def output_path(source: Path, out_dir: Path, *, alpha: bool) -> Path:
     """Where the colorization of ``source`` goes: same name, PNG when the format can't hold the result."""
     suffix = source.suffix.lower()

@@ -26,7 +26,7 @@ from PIL import Image
 
 from chromalab.color.srgb8 import rgb8_to_lab
 from chromalab.colorize.core import BaseColorizer, Prepared, network_view
-from chromalab.images import open_image, resize_channel, split_alpha
+from chromalab.images import open_image, resize_channel, resize_channels, split_alpha
 
 MATCH_STRIDES = (8, 16)  # the encoder maps compared; the first is the grid the colours are carried on
 MATCH_THRESHOLD = 0.65  # cosine of the best match below which a cell keeps its automatic colour
@@ -70,7 +70,7 @@ class ReferenceColours:
         logits = np.asarray(logits, dtype=np.float32)
         height, width = logits.shape[-2:]
         weight = resize_channel(self.confidence, (width, height)).reshape(1, -1)  # (1, h * w)
-        ab = np.stack([resize_channel(channel, (width, height)).ravel() for channel in self.ab])  # (2, h*w)
+        ab = resize_channels(self.ab, (width, height)).reshape(2, -1)  # (2, h * w)
         distance = ((centres[:, :, None] - ab[None]) ** 2).sum(axis=1)  # (Q, h * w)
         pull = (-weight / (2.0 * GUIDE_SIGMA**2)) * distance
         return logits + pull.reshape(1, -1, height, width).astype(np.float32)
@@ -79,7 +79,7 @@ class ReferenceColours:
         """ab (1, 2, h, w) of the network with the reference's colours mixed in by confidence."""
         height, width = ab_small.shape[-2:]
         weight = resize_channel(self.confidence, (width, height))
-        ab = np.stack([resize_channel(channel, (width, height)) for channel in self.ab])
+        ab = resize_channels(self.ab, (width, height))
         return (ab_small[0] * (1.0 - weight) + ab * weight)[None].astype(np.float32)
 
 
@@ -117,7 +117,7 @@ class Reference:
                 cells = _descriptors(_checked(maps))  # (C, h, w)
                 height, width = cells.shape[1:]
                 descriptors.append(cells.reshape(len(cells), -1))
-                colours.append(np.stack([resize_channel(c, (width, height)).ravel() for c in lab[1:]]))
+                colours.append(resize_channels(lab[1:], (width, height)).reshape(2, -1))  # (2, h * w)
             self._cells[key] = (np.concatenate(descriptors, axis=1), np.concatenate(colours, axis=1))
         return self._cells[key]
 

@@ -14,7 +14,7 @@ from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer, Prepared
 from chromalab.colorize.reference import ReferenceColours
 from chromalab.files import atomic_write
-from chromalab.images import Lightness, resize_channel
+from chromalab.images import Lightness
 from chromalab.video.clips import DEFAULT_CRF, transcode
 from chromalab.video.keyframes import ClipReferences
 from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
@@ -88,12 +88,8 @@ class FramePainter:
         centres = self.colorizer.bin_centres
         if keyframe_ab is None or centres is None:
             return output
-        height, width = output.shape[-2:]
-        colours = ReferenceColours(
-            np.stack([resize_channel(channel, (width, height)) for channel in keyframe_ab]),
-            np.ones((height, width), np.float32),
-        )
-        return colours.guide(np.asarray(output), centres)
+        trusted = np.ones(keyframe_ab.shape[1:], np.float32)  # everywhere; guide brings both to the grid
+        return ReferenceColours(keyframe_ab, trusted).guide(np.asarray(output), centres)
 
 
 def colorize_clip(
