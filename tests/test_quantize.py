@@ -49,17 +49,18 @@ def test_int8_graph_runs_as_the_fp32_graph_with_close_colours(
         differences.append(np.hypot(*(got - expected)[0]).ravel())
         chromas.append(np.hypot(*expected[0]).ravel())
         # the decoder graph alone, with a hint: the same shape as the fp32 decoder's answer
-        hints = np.zeros((1, 3, SIDE, SIDE), np.float32)
-        hints[:, :, 30:34, 30:34] = np.array([40.0, 30.0, 1.0], np.float32)[:, None, None]
+        hints = np.zeros((1, 3, *view.shape[-2:]), np.float32)  # the view's side: 64 or 32
+        hints[:, :, 10:14, 10:14] = np.array([40.0, 30.0, 1.0], np.float32)[:, None, None]
         hinted = int8.hinted_output(int8.encode(view), hints)
         assert hinted.shape == fp32.hinted_output(fp32.encode(view), hints).shape
     difference, chroma = np.concatenate(differences), np.concatenate(chromas)
-    # int8 rounding moves the logits, not the picture: on kodak24 and cbsd68 (bench/bench_int8.py, 100
-    # calibration photos) the decoded ab moved 4-6 Lab units on average (a just-noticeable colour difference
-    # is about 2.3); calibrated here on 5 photos of 64 pixels, allow twice that, still well under the
+    # int8 rounding moves the logits, not the picture: here (annealed mean, 5 photos of 64 pixels, calibrated
+    # on them) the decoded ab moved 1.1 Lab units on average, under a just-noticeable colour difference (about
+    # 2.3); on kodak24 and cbsd68 with the mode-hue decoding the bundled model uses, 3.5-4.3
+    # (bench/bench_int8.py). 4 leaves room for onnxruntime's kernels on another CPU, and is a quarter of the
     # colours' own chroma, which a graph that lost its weights (grey, or noise) would be off by
-    assert difference.mean() < 12.0, difference.mean()
-    assert difference.mean() < 0.5 * chroma.mean(), (difference.mean(), chroma.mean())
+    assert difference.mean() < 4.0, difference.mean()
+    assert difference.mean() < 0.25 * chroma.mean(), (difference.mean(), chroma.mean())
 
 
 def test_export_quantize_cli(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:

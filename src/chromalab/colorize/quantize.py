@@ -5,8 +5,9 @@ Two ways, both onnxruntime's (``onnxruntime.quantization``):
 
 - ``static``: weights int8 per output channel, activations uint8 with ranges calibrated on photos (min and
   max over ``CalibrationViews``), written as QuantizeLinear / DequantizeLinear pairs (QDQ) that onnxruntime
-  fuses into int8 kernels. The one ``--quantize int8`` writes: measured 1.7x faster than the fp32 graph at
-  256 x 256 (``bench/bench_int8.py``).
+  fuses into int8 kernels; the head (``_kept_in_float``) stays in float. The one ``--quantize int8`` writes:
+  measured 1.9x faster than the fp32 graph at 256 x 256, 0.16 points of rebalanced AuC lower on kodak24 and
+  cbsd68 (``bench/bench_int8.py``).
 - ``dynamic``: weights int8, activation ranges computed at run time; needs no photos, but onnxruntime runs
   its convolutions as ConvInteger, measured 8x *slower* than fp32 here. Kept for the benchmark's comparison.
 
@@ -155,7 +156,7 @@ def _quantize_one(
                     per_channel=True,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
-                    nodes_to_exclude=_head(prepared),
+                    nodes_to_exclude=_kept_in_float(prepared),
                 )
             graph = onnx.load(str(quantized))
         del graph.metadata_props[:]
@@ -178,11 +179,11 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def _head(graph: Path) -> list[str]:
-    """The nodes that give the graph's outputs the colorizer decodes (the logits, or a regression model's
-    ab), left in float: their rounding moves every bin's score, and a mode decoding flips with it (measured
-    on kodak24: rebalanced AuC 0.63 points lower with the head in int8, 0.16 without; the head is 5 % of the
-    network's arithmetic)."""
+def _kept_in_float(graph: Path) -> list[str]:
+    """The nodes left in float: the head, which gives the outputs the colorizer decodes (the logits, or a
+    regression model's ab). Its rounding moves every bin's score, and a mode decoding flips with it
+    (measured, ``bench/bench_int8.py``: rebalanced AuC 0.63 points lower on kodak24 with the head in int8,
+    0.16 with it in float; it is about 5 % of the network's arithmetic)."""
     import onnx
 
     decoded = {GRAPH_LOGITS, GRAPH_AB}
