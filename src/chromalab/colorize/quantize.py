@@ -9,7 +9,7 @@ Two ways, both onnxruntime's (``onnxruntime.quantization``):
   measured 1.9x faster than the fp32 graph at 256 x 256, 0.16 points of rebalanced AuC lower on kodak24 and
   cbsd68 (``bench/bench_int8.py``).
 - ``dynamic``: weights int8, activation ranges computed at run time; needs no photos, but onnxruntime runs
-  its convolutions as ConvInteger, measured 8x *slower* than fp32 here. Kept for the benchmark's comparison.
+  its convolutions as ConvInteger, measured 5.6x *slower* than fp32 here. Kept for the benchmark's comparison.
 
 The quantized graph keeps the fp32 graph's inputs, outputs and ``chromalab`` metadata (plus ``quantized``),
 so ``OnnxColorizer`` runs it as it runs any graph; a hint network's two graphs keep their shared graph_id.
