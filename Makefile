@@ -29,6 +29,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
 	$(BIN)/python bench/bench_default.py
+	$(BIN)/python bench/bench_int8.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_video.py
 	$(BIN)/python bench/bench_hints.py --figure docs/hints-curve.png

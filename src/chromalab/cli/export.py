@@ -1,5 +1,6 @@
-"""``chromalab export``: a model file as an ONNX graph, checked against torch on a real-looking input; or a
-copy of the model file with the settings it recommends (``--recommend``), as the bundled models are made."""
+"""``chromalab export``: a model file as an ONNX graph, checked against torch on a real-looking input, in fp32
+or in int8 (``--quantize int8``, calibrated on photos); or a copy of the model file with the settings it
+recommends (``--recommend``), as the bundled models are made."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def export(
         help="With --recommend: what the model was trained on, stored in "
         "place of the training machine's cache path (for a file you ship).",
     ),
+    quantize: str = typer.Option(
+        None,
+        "--quantize",
+        help="int8: write OUT (and a hint network's decoder graph beside it) as an int8 graph in place of "
+        "the fp32 one: onnxruntime's static quantization, calibrated on --calibration's photos. The bundled "
+        "model's: 1.9x faster at 256x256, 0.16 points of rebalanced AuC lower (README, the onnx engine); "
+        "the bundled graphs stay fp32.",
+    ),
+    calibration: Path = typer.Option(
+        None,
+        "--calibration",
+        help="With --quantize: a folder of colour photos like the model's training photos (searched "
+        "recursively; 100 of them, evenly spaced, measure the int8 ranges).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:
     """Write a model as ONNX for 'chromalab colorize --engine onnx' (onnxruntime, no torch: faster start), or
@@ -53,6 +68,7 @@ def export(
         usage_error("--data goes with --recommend (it describes the copy's training data)")
     if out.exists() and not overwrite:
         usage_error(f"{out} exists (pass --overwrite to replace it)")
+    photos = _calibration_photos(quantize, calibration, out)
     defaults = _recommendations(recommend)
     if out.suffix == ".safetensors":
         _recommend(source, out, defaults, data)
@@ -64,20 +80,56 @@ def export(
         if defaults:
             _recommend(source, Path(folder) / source.name, defaults, data)
             source = Path(folder) / source.name
-        _export(source, out)
+        _export(source, out, Path(folder), photos)
 
 
-def _export(source: Path, out: Path) -> None:
+def _export(source: Path, out: Path, folder: Path, photos: list[Path] | None) -> None:
+    """``source`` as the graph ``out``: fp32, or with ``photos`` int8 (the fp32 graph written in ``folder``
+    first, then quantized)."""
     from chromalab.colorize.export import export_onnx, largest_difference
+    from chromalab.colorize.quantize import quantize_graph
 
     try:
-        export_onnx(source, out)
+        if photos is None:
+            export_onnx(source, out)
+        else:
+            export_onnx(source, folder / "fp32.onnx")
+            quantize_graph(folder / "fp32.onnx", out, photos=photos)
     except (ValueError, OSError) as error:
         usage_error(str(error))
     difference = largest_difference(source, out)
+    kind = "" if photos is None else f"int8, calibrated on {len(photos)} photos, "
     print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most {difference:.1e}"
+        f"wrote {out} ({kind}{out.stat().st_size / 1e6:.1f} MB); ab differs from torch by at most "
+        f"{difference:.1e}"
     )
+
+
+def _calibration_photos(quantize: str | None, calibration: Path | None, out: Path) -> list[Path] | None:
+    """The photos ``--quantize int8`` calibrates on (None: an fp32 graph); exits 2 on bad usage."""
+    import importlib.util
+
+    from chromalab.colorize.quantize import CALIBRATION_PHOTOS, QUANTIZATIONS
+    from chromalab.images import evenly_spaced, list_images
+
+    if quantize is None:
+        if calibration is not None:
+            usage_error("--calibration goes with --quantize int8 (its photos measure the int8 ranges)")
+        return None
+    if quantize not in QUANTIZATIONS:
+        usage_error(f"--quantize must be {' or '.join(QUANTIZATIONS)}, got {quantize!r}")
+    if out.suffix != ".onnx":
+        usage_error(f"--quantize writes an .onnx graph, got -o {out}")
+    if calibration is None:
+        usage_error("--quantize int8 needs --calibration DIR: colour photos like the training photos")
+    if not calibration.is_dir():
+        usage_error(f"--calibration {calibration}: no such folder")
+    photos = evenly_spaced(list_images(calibration), CALIBRATION_PHOTOS)
+    if not photos:
+        usage_error(f"--calibration {calibration}: no images in this folder")
+    if importlib.util.find_spec("onnxruntime") is None:
+        usage_error("--quantize needs onnxruntime: pip install onnxruntime")
+    return photos
 
 
 def _recommend(source: Path, out: Path, defaults: dict, data: str | None) -> None:
