@@ -215,3 +215,58 @@ def test_drop_pick_drag_and_remove_a_hint_in_a_browser(
         assert page.locator(".card .hint").count() == 0 and controls.is_hidden()
         browser.close()
     assert problems == [], problems
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_colour_from_a_reference_photo_on_a_card(
+    server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """A card's 'colour from a reference photo': the matched share shown and the preview changed; a broken
+    file is one line on the card and the reference stays; the remove button (by keyboard) gives back the
+    automatic preview."""
+    import io
+
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    truth = Image.fromarray(photos["astronaut"]).resize((128, 128), Image.Resampling.LANCZOS)
+    photo, reference, broken = tmp_path / "astronaut.png", tmp_path / "colour.png", tmp_path / "broken.jpg"
+    truth.convert("L").save(photo)
+    truth.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(reference)
+    buffer = io.BytesIO()
+    truth.save(buffer, format="JPEG")
+    broken.write_bytes(buffer.getvalue()[:300])  # a truncated JPEG
+    problems: list[str] = []
+    loaded = "() => { const i = document.querySelector('.card .after'); return i && i.complete && i.naturalWidth > 0 && i.src.includes('v=%d'); }"  # noqa: E501
+    with sync_playwright() as playwright:
+        browser, page = upload_in_browser(playwright, url, photo, problems, width=1000)
+        after, shown = page.locator(".card .after"), page.locator(".card .reference-state")
+        page.wait_for_function(loaded % 0)
+        automatic = page.request.get(url + after.get_attribute("src")).body()
+        with page.expect_response(
+            lambda r: r.request.method == "PUT" and r.url.endswith("/reference")
+        ) as put:
+            page.set_input_files(".card .reference-file", str(reference))
+        share = put.value.json()["matched_share"]
+        page.wait_for_function(loaded % 1)
+        assert shown.inner_text() == f"colour.png: {round(100 * share)}% of the photo matched" and share > 0.5
+        guided = page.request.get(url + after.get_attribute("src")).body()
+        assert guided != automatic  # the preview changed with the reference
+        page.set_input_files(".card .reference-file", str(broken))
+        page.wait_for_selector(".card .reference-state.error")
+        message = shown.inner_text()
+        assert (
+            message.startswith("Reference not taken: reference: truncated or corrupt image")
+            and "\n" not in message
+        )
+        assert message.endswith("(still colour.png)") and page.locator(".card .reference-remove").is_visible()
+        page.locator(".card .reference-remove").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(loaded % 2)
+        assert page.request.get(url + after.get_attribute("src")).body() == automatic
+        assert page.locator(".card .reference-remove").is_hidden() and shown.inner_text() == ""
+        assert page.evaluate("() => document.activeElement.classList.contains('reference-file')")
+        browser.close()
+    # the broken file's answer is the one problem (chromium logs a 4xx response as a console error)
+    assert [problem for problem in problems if "status of 400" not in problem] == [], problems
+    assert len(problems) == 1, problems

@@ -26,7 +26,7 @@ from chromalab.images import Lightness, open_image, resize_channel, to_lightness
 if TYPE_CHECKING:
     from chromalab.color.bin_index import BinIndex
     from chromalab.color.hints import Hint
-    from chromalab.colorize.reference import Reference
+    from chromalab.colorize.reference import Reference, ReferenceColours
 
 
 @dataclass
@@ -183,7 +183,11 @@ class BaseColorizer:
         ab are blended with them); decodes like any answer, so a stabiliser can carry it."""
         from chromalab.colorize.reference import reference_output
 
-        output, colours = reference_output(self, prepared, reference, hint_map)
+        return self.guided_output(*reference_output(self, prepared, reference, hint_map))
+
+    def guided_output(self, output: Any, colours: ReferenceColours) -> Any:
+        """The network's answer pulled towards a reference's matched ``colours``: logits over joint bins by a
+        log-likelihood (``ReferenceColours.guide``), a regression's ab blended by confidence."""
         if self.bin_centres is not None:
             return colours.guide(np.asarray(output), self.bin_centres)
         if self.bin_index is None:  # regression: the answer is ab, which decoding leaves as it is

@@ -2,7 +2,8 @@
 not see hints, runs once; each change runs only its decoder, then spreads the hints over its answer as
 ``colorize`` does (``spreading``, its system factorised once per photo: a moved hint costs one solve; a model
 without hint inputs gets the spreading alone). Also the network's palette at a point: its most likely colours
-there, given the hints so far (Zhang et al. 2017's page offers them first).
+there, given the hints so far (Zhang et al. 2017's page offers them first). A colour reference
+(``colorize.reference``) is matched once; its colours then enter every answer, with the hints or without.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PIL import Image
 from chromalab.color.hints import Hint, as_hints, check_point
 from chromalab.color.srgb8 import upsample_lab_to_srgb8
 from chromalab.colorize.core import BaseColorizer
+from chromalab.colorize.reference import Reference, ReferenceColours, match_reference, output_with_colours
 from chromalab.colorize.spreading import Spreading
 from chromalab.images import Lightness
 
@@ -24,20 +26,18 @@ PALETTE_SPACING = 12.0  # Lab units: two offered colours are at least this far a
 
 class HintSession:
     """``source``'s colorization by ``colorizer`` as its hints change: ``set_hints``, then ``output`` (the
-    network's answer, decoded at any temperature) or ``colorize``."""
+    network's answer, decoded at any temperature) or ``colorize``; ``set_reference`` for a colour
+    reference's colours."""
 
     def __init__(self, colorizer: BaseColorizer, source: Lightness, *, size: int | None = None) -> None:
         self.colorizer = colorizer
         self.prepared = colorizer.view(source, size=size)
         self.hints: list[Hint] = []
+        self.colours: ReferenceColours | None = None  # a reference's, matched onto the view
         inside = colorizer.takes_hints
         self.encoded = colorizer.encode(self.prepared.network_input) if inside else None
-        # (1, Q | 2, h, w), a tensor or an array as the backend gives it
-        self.automatic = (
-            colorizer.hinted_output(self.encoded, None)
-            if inside
-            else colorizer.network_output(self.prepared.network_input)
-        )
+        # (1, Q | 2, h, w), a tensor or an array as the backend gives it: without hints, then with them
+        self.automatic = self._answer(None, None)
         self.output = self.automatic
         self.spreading: Spreading | None = None  # built by the first ``set_hints``
 
@@ -45,7 +45,8 @@ class HintSession:
     def nbytes(self) -> int:
         """Memory held: the network's answers, the encoder's features and the spreading's factors."""
         spreading = self.spreading.nbytes if self.spreading is not None else 0
-        return spreading + _nbytes([self.automatic, self.output, self.encoded])
+        colours = None if self.colours is None else [self.colours.ab, self.colours.confidence]
+        return spreading + _nbytes([self.automatic, self.output, self.encoded, colours])
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,12 +61,41 @@ class HintSession:
         self.hints = as_hints(hints, self.size)
         if self.spreading is None:
             self.spreading = Spreading.for_photo(self.prepared.source)
+        self.output = self._hinted(self.automatic, self.colours)
+
+    def set_reference(self, reference: Reference | None) -> ReferenceColours | None:
+        """Carry ``reference``'s colours into every answer from now on (None: back to the automatic colours),
+        with the hints so far: matched once against the kept encoder features, then the decoder runs again;
+        a temperature after it only decodes. ``NoMatchingFeatures`` for a model whose encoder cannot be
+        matched, and then nothing has changed. Returns the matched colours."""
+        colours = None if reference is None else self._match(reference)
+        automatic = self._answer(None, colours)
+        output = self._hinted(automatic, colours)
+        self.colours, self.automatic, self.output = colours, automatic, output
+        return colours
+
+    def _match(self, reference: Reference) -> ReferenceColours:
+        encoded = self.colorizer.encode(self.prepared.network_input) if self.encoded is None else self.encoded
+        maps = self.colorizer.encoder_maps(encoded)
+        return match_reference(self.colorizer, maps, reference, self.prepared.network_input.shape[-1])
+
+    def _hinted(self, automatic: Any, colours: ReferenceColours | None) -> Any:
+        """The answer given the hints so far: ``automatic`` when there are none or the network takes none."""
         if not self.hints or self.encoded is None:
-            self.output = self.automatic  # no hints, or a model without hint inputs
-            return
-        self.output = self.colorizer.hinted_output(
-            self.encoded, self.colorizer.hint_view(self.prepared, self.hints)
-        )
+            return automatic
+        return self._answer(self.colorizer.hint_view(self.prepared, self.hints), colours)
+
+    def _answer(self, hint_map: np.ndarray | None, colours: ReferenceColours | None) -> Any:
+        """The network's answer given the user's ``hint_map`` (1, 3, S, S) and a reference's ``colours``
+        (None: none of either)."""
+        if self.encoded is None:  # no hint inputs: the whole network, the colours pulled in afterwards
+            output = self.colorizer.network_output(self.prepared.network_input)
+        elif colours is None:
+            return self.colorizer.hinted_output(self.encoded, hint_map)
+        else:
+            view = self.prepared.network_input.shape[-2:]
+            output = output_with_colours(self.colorizer, self.encoded, colours, hint_map, view)
+        return output if colours is None else self.colorizer.guided_output(output, colours)
 
     def ab(self, *, temperature: float | None = None) -> np.ndarray:
         """ab (1, 2, h, w) for ``render``: the decoded output with the hints spread over it."""

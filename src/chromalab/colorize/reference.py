@@ -170,17 +170,31 @@ def reference_output(
     colorizer: BaseColorizer, prepared: Prepared, reference: Reference, hint_map: np.ndarray | None
 ) -> tuple[Any, ReferenceColours]:
     """The network's answer for ``prepared`` given a reference (and the user's own ``hint_map``, drawn over
-    the reference's), and the matched colours, whose ``blend`` goes over the decoded answer.
+    the reference's), and the matched colours, for ``BaseColorizer.guided_output``.
     ``NoMatchingFeatures`` for a model whose encoder maps cannot be matched."""
     encoded = colorizer.encode(prepared.network_input)
     side = prepared.network_input.shape[-1]
     colours = match_reference(colorizer, colorizer.encoder_maps(encoded), reference, side)
+    view = prepared.network_input.shape[-2:]
+    return output_with_colours(colorizer, encoded, colours, hint_map, view), colours
+
+
+def output_with_colours(
+    colorizer: BaseColorizer,
+    encoded: Any,
+    colours: ReferenceColours,
+    hint_map: np.ndarray | None,
+    view: tuple[int, int],
+) -> Any:
+    """The network's answer from ``encode``'s features with matched ``colours`` as dense hints at a view of
+    ``view`` (S, S), the user's ``hint_map`` drawn over them; a network without hint inputs gets neither.
+    ``BaseColorizer.guided_output`` then pulls it towards the colours."""
     if not colorizer.takes_hints:
-        return colorizer.hinted_output(encoded, hint_map), colours
-    dense = colours.hint_map(prepared.network_input.shape[-2:])
+        return colorizer.hinted_output(encoded, hint_map)
+    dense = colours.hint_map(view)
     if hint_map is not None:
         dense = np.where(hint_map[:, 2:3] > 0, hint_map, dense)  # the user's hints win where they are
-    return colorizer.hinted_output(encoded, dense if dense[:, 2].any() else None), colours
+    return colorizer.hinted_output(encoded, dense if dense[:, 2].any() else None)
 
 
 def _checked(maps: dict[int, np.ndarray] | None) -> dict[int, np.ndarray]:

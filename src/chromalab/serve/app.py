@@ -6,11 +6,13 @@ the same API as any other client.
 /api/uploads`` (the network runs once; the upload is kept) then ``GET
 /api/uploads/ID/preview?temperature=T`` (re-decoded and rendered without the network), ``PUT
 /api/uploads/ID/hints`` (JSON ``{"hints": [...]}`` as ``--hints`` files have them: the decoder runs again),
-``GET /api/uploads/ID/palette?x=&y=`` (the network's likeliest colours there), ``.../download``, ``DELETE
-/api/uploads/ID`` and ``GET /api/download.zip?ids=...``. Errors are ``{"error": "..."}`` with 400 (bad
-field, not a readable image), 401 (token), 403 (a state-changing request from another site), 404, 408 (a
-body that came too slowly), 413 (too many bytes or pixels), 415 (not an image at all), 421 (a Host name the
-server was not started for: ``guard``) or 503 (the pool, or the slots for bodies being received, are full).
+``PUT /api/uploads/ID/reference`` (multipart ``file``: a colour photo whose colours go where it matches, ->
+``{"matched_share": s}``; ``DELETE`` takes it away), ``GET /api/uploads/ID/palette?x=&y=`` (the network's
+likeliest colours there), ``.../download``, ``DELETE /api/uploads/ID`` and ``GET /api/download.zip?ids=...``.
+Errors are ``{"error": "..."}`` with 400 (bad field, not a readable image, a model that cannot match a
+reference), 401 (token), 403 (a state-changing request from another site), 404, 408 (a body that came too
+slowly), 413 (too many bytes or pixels), 415 (not an image at all), 421 (a Host name the server was not
+started for: ``guard``) or 503 (the pool, or the slots for bodies being received, are full).
 With ``--study``, the human studies' routes too (``study_routes``).
 """
 
@@ -30,6 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from chromalab.colorize.reference import NoMatchingFeatures
 from chromalab.images import ImageError, ImageTooLarge, NotAnImage
 from chromalab.serve.bodies import BodyError, Receiving
 from chromalab.serve.catalogue import Catalogue
@@ -130,6 +133,7 @@ def _errors(app: FastAPI) -> None:
         ImageTooLarge: 413,
         NotAnImage: 415,
         ImageError: 400,
+        NoMatchingFeatures: 400,
         Busy: 503,
         RequestValidationError: 400,
         HTTPException: None,

@@ -12,8 +12,9 @@ from chromalab.color.hints import as_hints
 from chromalab.color.srgb8 import grey_rendering
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.hint_session import HintSession
+from chromalab.colorize.reference import Reference
 from chromalab.files import parse_json
-from chromalab.images import Lightness, encode_image, open_image, resize_channel, to_lightness
+from chromalab.images import ImageError, Lightness, encode_image, open_image, resize_channel, to_lightness
 from chromalab.serve.uploads import Upload
 
 PREVIEW_FORMAT = "JPEG"
@@ -104,3 +105,15 @@ def set_hints(upload: Upload, entries: list) -> list[dict]:
     returns them as stored."""
     upload.session.set_hints(as_hints(entries, upload.session.size))
     return [{"x": h.x, "y": h.y, "ab": [round(v, 2) for v in h.ab]} for h in upload.session.hints]
+
+
+def set_reference(upload: Upload, data: bytes, *, max_pixels: int) -> float:
+    """Give the upload the colour photo ``data`` as its reference (``colorize.reference``: matched once, then
+    in every preview, download and hint change); returns the share of the photo's cells that matched. A file
+    that is not a usable photo raises its ``ImageError`` (its kind: its status) and a model that cannot
+    match ``NoMatchingFeatures``; the upload is then as it was."""
+    try:
+        image = open_image(data, max_pixels=max_pixels)
+    except ImageError as error:
+        raise type(error)(f"reference: {error}") from None
+    return upload.session.set_reference(Reference(image)).matched_share

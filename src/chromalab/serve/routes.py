@@ -196,6 +196,27 @@ async def hints(request: Request, upload_id: str) -> dict[str, object]:
     return {"hints": stored, "inside": kept.session.encoded is not None}
 
 
+@router.put("/api/uploads/{upload_id}/reference")
+async def reference(request: Request, upload_id: str) -> dict[str, object]:
+    """Colour from a reference photo (multipart ``file``, read as photo uploads are): its colours where it
+    matches the upload (``colorize.reference``), in the previews, downloads and hints that follow."""
+    server = _server(request)
+    kept = _upload(server, upload_id)
+    _, data = await _form(request)
+    share = await server.pool.run(rendering.set_reference, kept, data, max_pixels=server.settings.max_pixels)
+    return {"matched_share": round(share, 3)}
+
+
+@router.delete("/api/uploads/{upload_id}/reference")
+async def forget_reference(request: Request, upload_id: str) -> dict[str, bool]:
+    """The upload's automatic colours again (its hints stay)."""
+    server = _server(request)
+    kept = _upload(server, upload_id)
+    had = kept.session.colours is not None
+    await server.pool.run(kept.session.set_reference, None)
+    return {"removed": had}
+
+
 @router.get("/api/uploads/{upload_id}/palette")
 async def palette(request: Request, upload_id: str, x: int, y: int) -> dict[str, object]:
     """The network's most likely colours at pixel (x, y) of the upload, given its hints so far."""

@@ -58,12 +58,15 @@ function makeCard(file) {
   const node = $("#card").content.firstElementChild.cloneNode(true);
   node.querySelector(".name").textContent = file.name;
   $("#results").append(node);
-  const card = { file, node, id: null, shown: null, pending: null, width: 0, height: 0, hints: [], version: 0 };
+  const card = {
+    file, node, id: null, shown: null, pending: null, width: 0, height: 0, hints: [], version: 0, reference: null,
+  };
   node.querySelector(".split").addEventListener("input", (event) => {
     node.querySelector(".compare").style.setProperty("--split", event.target.value + "%");
   });
   node.querySelector(".remove").addEventListener("click", () => removeCard(card));
   attachHints(card, render);
+  attachReference(card, render);
   return card;
 }
 
@@ -126,7 +129,9 @@ function showResult(card, body) {
   node.querySelector(".compare").hidden = false;
   node.querySelector(".split-label").hidden = false;
   node.querySelector(".card-actions").hidden = false;
+  node.querySelector(".reference").hidden = false;
   render(card);
+  if (card.reference) card.setReference(card.reference);  // a new upload of the photo (another model): again
 }
 
 // Re-render one card at the current temperature (and hints); while a preview loads, only the latest request waits.

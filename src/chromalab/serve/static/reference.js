@@ -1,0 +1,62 @@
+// chromalab web app, colour from a reference photo: a card's file input sends a colour photo to the server
+// (PUT /api/uploads/ID/reference), which carries its colours to where it matches the photo; the card says how
+// much of the photo matched, and its button takes the reference away (DELETE). Then the preview is reloaded.
+"use strict";
+
+// attachReference(card, rerender): card = { node, id, version, reference }; card.reference is the colour photo
+// taken last (card.setReference sends it again when the photo is uploaded anew, e.g. for another model).
+function attachReference(card, rerender) {
+  const node = card.node;
+  const input = node.querySelector(".reference-file");
+  const shown = node.querySelector(".reference-state");
+  const removal = node.querySelector(".reference-remove");
+
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    input.value = "";  // the same file chosen again is a change too
+    if (file) send(file);
+  });
+  removal.addEventListener("click", async () => {
+    const response = await fetch("/api/uploads/" + card.id + "/reference", { method: "DELETE" });
+    if (!response.ok) { show("Reference not removed: " + (await errorOf(response)), true); return; }
+    card.reference = null;
+    removal.hidden = true;
+    input.focus();  // the button is gone: the keyboard stays on the card
+    show("", false);
+    changed();
+  });
+
+  // One request in flight; a photo chosen meanwhile is sent once it returns (the latest wins).
+  let inFlight = false;
+  let next = null;
+  async function send(file) {
+    if (inFlight) { next = file; return; }
+    inFlight = true;
+    show("matching " + file.name, false);
+    const form = new FormData();
+    form.append("file", file);
+    const response = await fetch("/api/uploads/" + card.id + "/reference", { method: "PUT", body: form });
+    const body = response.ok ? await response.json() : { error: await errorOf(response) };
+    inFlight = false;
+    if (response.ok) card.reference = file;
+    if (next) { const waiting = next; next = null; send(waiting); return; }
+    if (!response.ok) {  // the server kept what it had: the card says so
+      show("Reference not taken: " + body.error + (card.reference ? " (still " + card.reference.name + ")" : ""), true);
+      return;
+    }
+    show(file.name + ": " + Math.round(100 * body.matched_share) + "% of the photo matched", false);
+    removal.hidden = false;
+    changed();
+  }
+  card.setReference = send;
+
+  function show(text, error) {
+    shown.textContent = text;
+    shown.classList.toggle("error", error);
+  }
+
+  function changed() {
+    card.version += 1;
+    rerender(card);
+  }
+}
