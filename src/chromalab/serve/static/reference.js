@@ -17,8 +17,14 @@ function attachReference(card, rerender) {
     if (file) send(file);
   });
   removal.addEventListener("click", async () => {
-    const response = await fetch("/api/uploads/" + card.id + "/reference", { method: "DELETE" });
-    if (!response.ok) { show("Reference not removed: " + (await errorOf(response)), true); return; }
+    let problem = null;
+    try {
+      const response = await fetch("/api/uploads/" + card.id + "/reference", { method: "DELETE" });
+      if (!response.ok) problem = await errorOf(response);
+    } catch (error) {
+      problem = "the server did not answer (" + error.message + ")";
+    }
+    if (problem !== null) { show("Reference not removed: " + problem, true); return; }
     card.reference = null;
     removal.hidden = true;
     input.focus();  // the button is gone: the keyboard stays on the card
@@ -35,12 +41,19 @@ function attachReference(card, rerender) {
     show("matching " + file.name, false);
     const form = new FormData();
     form.append("file", file);
-    const response = await fetch("/api/uploads/" + card.id + "/reference", { method: "PUT", body: form });
-    const body = response.ok ? await response.json() : { error: await errorOf(response) };
+    let response = null;
+    let body;
+    try {
+      response = await fetch("/api/uploads/" + card.id + "/reference", { method: "PUT", body: form });
+      body = response.ok ? await response.json() : { error: await errorOf(response) };
+    } catch (error) {  // the server is gone or the connection dropped: the card says so, the next try can go
+      body = { error: "the server did not answer (" + error.message + ")" };
+    }
     inFlight = false;
-    if (response.ok) card.reference = file;
+    const taken = response !== null && response.ok;
+    if (taken) card.reference = file;
     if (next) { const waiting = next; next = null; send(waiting); return; }
-    if (!response.ok) {  // the server kept what it had: the card says so
+    if (!taken) {  // the server kept what it had: the card says so
       show("Reference not taken: " + body.error + (card.reference ? " (still " + card.reference.name + ")" : ""), true);
       return;
     }
