@@ -8,6 +8,7 @@ at most 64 pixels a side to keep the whole suite fast on two shared cores.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -26,6 +27,13 @@ from chromalab.video.clips import frames
 PHOTO_SIDE = 64  # longest side of the test photos
 CHROMALAB = Path(sys.executable).parent / "chromalab"  # the installed console script, not `python -m`
 REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"
+
+
+def hears_ctrl_c() -> None:
+    """A child process's first act (``preexec_fn``): SIGINT back to its default, as a shell's foreground job
+    has it. A suite started in the background (CI) ignores SIGINT, its children inherit that, and Python
+    then raises no KeyboardInterrupt: a test that sends Ctrl-C would see the run go on to its end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _downsize(rgb: np.ndarray, side: int = PHOTO_SIDE) -> np.ndarray:

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import hears_ctrl_c, shared_clip, write_cut
 from PIL import Image
-from test_video import shared_clip, write_cut
 
 import chromalab
 from chromalab.colorize.manifest import MANIFEST_NAME
@@ -67,7 +67,7 @@ def start(*args: object, cwd: Path | None = None) -> subprocess.Popen:
         text=True,
         cwd=cwd,
         env=environment(),
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C reaches it, as in a shell
+        preexec_fn=hears_ctrl_c,
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import CHROMALAB, shared_clip, write_cut, write_tone
+from conftest import CHROMALAB, hears_ctrl_c, shared_clip, write_cut, write_tone
 from PIL import Image
 from scipy.spatial.distance import jensenshannon
 
@@ -56,13 +56,16 @@ def test_an_interrupted_run_leaves_no_partial_output(tmp_path: Path, stop: signa
         [str(CHROMALAB), "colorize", str(shared_clip("street")), "-o", str(tmp_path / "out")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=hears_ctrl_c,
     )
     deadline = time.monotonic() + 60
     while not any((tmp_path / "out").glob(".street.mp4.*")) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the temporary file exists: the clip is being written
+    # a run that ended before the signal proves nothing either way: say which of the two went wrong
+    assert process.poll() is None, f"the clip was done before the signal: {process.communicate()}"
     process.send_signal(stop)
-    process.wait(timeout=60)
-    assert process.returncode != 0
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0, stderr  # the signal was heard, not swallowed
     assert list((tmp_path / "out").iterdir()) == []  # no street.mp4, no temporary file
 
 
