@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from chromalab.color.hints import hint_map, sample_hints
-from chromalab.color.srgb8 import rgb_lightness_u8
+from chromalab.color.srgb8 import rgb8_to_lab, rgb_lightness_u8
 from chromalab.colorize.core import network_view
 from chromalab.colorize.onnx_backend import OnnxColorizer
-from chromalab.evaluation.metrics import rgb8_to_ab
 from chromalab.files import atomic_write
 from chromalab.images import ImageError, open_rgb
 from chromalab.models.spec import GRAPH_AB, GRAPH_HINTS, GRAPH_INPUT, GRAPH_LOGITS, METADATA_KEY, decoder_path
@@ -93,7 +92,7 @@ class CalibrationViews:
             feeds = {GRAPH_INPUT: network_view(rgb_lightness_u8(rgb), self.side)}  # (1, 1, S, S)
             if self.colorizer.takes_hints:
                 hinted = rng.random() < HINTED_SHARE
-                given = sample_hints(rgb8_to_ab(rgb), rng) if hinted else []
+                given = sample_hints(rgb8_to_lab(rgb)[1:], rng) if hinted else []  # ab (2, H, W)
                 drawn = hint_map(given, (rgb.shape[1], rgb.shape[0]), (self.side, self.side))
                 feeds[GRAPH_HINTS] = drawn[None]  # (1, 3, S, S)
             yield feeds
