@@ -32,7 +32,7 @@ from scipy.sparse.linalg import splu
 
 from chromalab.color.hints import Hint
 from chromalab.colorize.scribbles import Strokes, read_strokes
-from chromalab.images import Lightness, resize_channel
+from chromalab.images import Lightness, resize_channel, resize_channels
 
 WORKING_SIDE = 256  # pixels: ~65k unknowns, factorised in under a second
 PRIOR_LEAK = 1e-4  # mu: with a model, a given colour fades by e over ~60 working pixels of even lightness
@@ -99,7 +99,7 @@ class Spreading:
         prior = (
             None
             if prior_ab is None
-            else np.stack([resize_channel(np.asarray(prior_ab)[0, c], (width, height)) for c in range(2)], -1)
+            else resize_channels(np.asarray(prior_ab)[0], (width, height)).transpose(1, 2, 0)
         )
         placed = {self._centre(hint): hint.ab for hint in hints}  # a later hint in the same pixel wins
         return np.ascontiguousarray(self.solve(prior, placed).transpose(2, 0, 1))[None]
@@ -233,7 +233,7 @@ def affinity(lightness: np.ndarray) -> sparse.csr_matrix:
 def shrink_strokes(strokes: Strokes, size: tuple[int, int]) -> Strokes:
     """``strokes`` at (w, h): a working pixel is a stroke where most of it was, coloured by the mean there."""
     weight = resize_channel(strokes.mask.astype(np.float32), size)  # (h, w): share of stroke pixels
-    ab = np.stack([resize_channel(strokes.ab[..., c] * strokes.mask, size) for c in range(2)], axis=-1)
+    ab = resize_channels((strokes.ab * strokes.mask[..., None]).transpose(2, 0, 1), size).transpose(1, 2, 0)
     mask = weight >= 0.5
     ab[mask] /= weight[mask][:, None]
     return Strokes(mask, ab)
