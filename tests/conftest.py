@@ -51,6 +51,15 @@ def _load_photos() -> dict[str, np.ndarray]:
     return {name: _downsize(rgb) for name, rgb in photos.items()}
 
 
+def save_photos(folder: Path, photos: dict[str, np.ndarray]) -> list[Path]:
+    """``photos`` (name -> RGB) as NAME.png in ``folder`` (made if missing); returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png" for name in photos]
+    for path, rgb in zip(paths, photos.values(), strict=True):
+        Image.fromarray(rgb).save(path)
+    return paths
+
+
 def write_crops(folder: Path) -> Path:
     """12 real photos of 40x40 in ``folder``: four crops of each of astronaut, coffee and chelsea (shrunk to
     80x80), one class folder per photo (photo0, photo1, photo2); returns ``folder``."""

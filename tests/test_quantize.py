@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import save_photos
 from PIL import Image
 
 from chromalab.colorize.onnx_backend import OnnxColorizer
@@ -20,19 +21,10 @@ pytest.importorskip("onnxruntime")
 SIDE = 64  # the test views: small, so calibrating and running stay fast
 
 
-def _write_photos(folder: Path, photos: dict[str, np.ndarray]) -> list[Path]:
-    folder.mkdir()
-    paths = []
-    for name, rgb in photos.items():
-        Image.fromarray(rgb).save(folder / f"{name}.png")
-        paths.append(folder / f"{name}.png")
-    return paths
-
-
 def test_int8_graph_runs_as_the_fp32_graph_with_close_colours(
     tmp_path: Path, photos: dict[str, np.ndarray]
 ) -> None:
-    calibration = _write_photos(tmp_path / "calibration", photos)
+    calibration = save_photos(tmp_path / "calibration", photos)
     graph = tmp_path / "int8.onnx"
     metadata = quantize_graph(bundled_weights(suffix=".onnx"), graph, photos=calibration, size=SIDE)
     assert metadata["quantized"] == "int8-static"
@@ -64,7 +56,7 @@ def test_int8_graph_runs_as_the_fp32_graph_with_close_colours(
 
 
 def test_export_quantize_cli(cli, tmp_path: Path, photos: dict[str, np.ndarray]) -> None:
-    _write_photos(tmp_path / "calibration", photos)
+    save_photos(tmp_path / "calibration", photos)
     out = tmp_path / "d.int8.onnx"
     rc, stdout, stderr = cli(
         "export", "default", "-o", out, "--quantize", "int8", "--calibration", tmp_path / "calibration"

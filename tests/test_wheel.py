@@ -18,6 +18,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+from conftest import save_photos
 from live_server import free_port
 from PIL import Image
 
@@ -52,8 +53,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def photo_folder(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, np.ndarray]) -> Path:
     folder = tmp_path_factory.mktemp("wheel-photos")
-    for name, rgb in photos.items():
-        Image.fromarray(rgb).save(folder / f"{name}.png")
+    save_photos(folder, photos)
     return folder
 
 
