@@ -44,20 +44,23 @@ Decoder = Callable[[np.ndarray], np.ndarray]  # logits (B, Q, h, w) -> ab (B, 2,
 
 
 def keep_outputs(colorizer: BaseColorizer, *, flip: bool) -> None:
-    """Make ``colorizer.network_output`` run the network once per distinct input (kept as float16), with
-    ``flip`` the mean of the view's logits and its mirror image's."""
-    kept: dict[str, np.ndarray] = {}
+    """Make ``colorizer.network_output`` run the network once per distinct view (its logits kept as
+    float16), whatever batch the view comes in: the scoring's batches of 8 and the confusion's single views
+    share them. With ``flip``, the mean of the view's logits and its mirror image's. Views without hints."""
+    kept: dict[str, np.ndarray] = {}  # a view's bytes' digest -> its logits (Q, h, w)
     run = colorizer.network_output
 
     def network_output(lightness: np.ndarray, hint_map: np.ndarray | None = None) -> np.ndarray:
-        key = hashlib.sha1(np.ascontiguousarray(lightness).tobytes()).hexdigest()
-        if key not in kept:
-            logits = np.asarray(run(lightness, hint_map))
+        keys = [hashlib.sha1(np.ascontiguousarray(view).tobytes()).hexdigest() for view in lightness]
+        new = [index for index, key in enumerate(keys) if key not in kept]
+        if new:
+            views = np.ascontiguousarray(lightness[new])  # (N, 1, S, S)
+            logits = np.asarray(run(views, None))  # (N, Q, h, w)
             if flip:
-                mirrored = np.asarray(run(np.ascontiguousarray(lightness[..., ::-1]), hint_map))
+                mirrored = np.asarray(run(np.ascontiguousarray(views[..., ::-1]), None))
                 logits = 0.5 * (logits + mirrored[..., ::-1])
-            kept[key] = logits.astype(np.float16)
-        return kept[key].astype(np.float32)
+            kept.update({keys[index]: row.astype(np.float16) for index, row in zip(new, logits, strict=True)})
+        return np.stack([kept[key] for key in keys]).astype(np.float32)
 
     colorizer.network_output = network_output
 
