@@ -1,7 +1,7 @@
 """Decoding variants of one model on the evaluation sets: the network runs once per photo, each variant
 re-decodes its kept logits and is scored as ``bench/bench_quality.py`` scores a model.
 
-    python bench/bench_decoding.py [MODEL] [--people DIR] [--sets kodak24,...] [--flip]
+    python bench/bench_decoding.py [MODEL] [--people DIR] [--validation DIR] [--sets kodak24,...] [--flip]
                                    [--variants mode-hue:1.4,annealed:1.4,...] [--confusion]
 
 A variant is ``METHOD:T[:PARAM]``:
@@ -141,12 +141,19 @@ def main() -> int:
     parser.add_argument("model", nargs="?", default="default")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--people", type=Path, default=None, help="The people split (LAYOUT/people).")
+    parser.add_argument(
+        "--validation", type=Path, default=None, help="A training cache's validation photos (bench_quality)."
+    )
     parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
     parser.add_argument("--variants", default="mode-hue:1.4,annealed:1.4")
     parser.add_argument("--flip", action="store_true", help="Average each view's logits with its mirror's.")
     parser.add_argument("--confusion", action="store_true", help="Print where the hues land, per set.")
     args = parser.parse_args()
-    chosen = [s for s in sets(args.data, args.people) if not args.sets or s.name in args.sets.split(",")]
+    chosen = [
+        s
+        for s in sets(args.data, args.people, args.validation)
+        if not args.sets or s.name in args.sets.split(",")
+    ]
     missing = [str(s.folder) for s in chosen if not s.folder.is_dir()]
     if missing:
         print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
