@@ -111,7 +111,7 @@ def test_upload_see_change_the_temperature_and_download_in_a_browser(
 def test_the_pages_download_is_what_the_command_line_makes(
     server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
-    """The page starts at the model's own temperature (the bundled default's 1.4, past the old 0-1 slider) and
+    """The page starts at the model's own temperature (the bundled default's 1.1, past the old 0-1 slider) and
     its download is ``chromalab colorize``'s output for the same photo, to float rounding."""
     from conftest import CHROMALAB
     from playwright.sync_api import sync_playwright
@@ -128,7 +128,7 @@ def test_the_pages_download_is_what_the_command_line_makes(
             "return i && i.complete && i.naturalWidth > 0; }"
         )
         slider = page.locator("#temperature")
-        assert float(slider.input_value()) == models[0]["temperature"] == 1.4
+        assert float(slider.input_value()) == models[0]["temperature"] > 1.0
         assert float(slider.get_attribute("max")) >= max(model["temperature"] for model in models)
         assert page.locator("#about").inner_text() == models[0]["about"] and "below" not in models[0]["about"]
         assert page.locator(".card .hint-editor").is_hidden()  # until the Hints button is pressed

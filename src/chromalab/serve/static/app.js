@@ -14,7 +14,7 @@ async function loadModels() {
   const response = await fetch("/api/models");
   if (!response.ok) { say("Could not list the models: " + (await errorOf(response))); return; }
   state.models = await response.json();
-  // the slider reaches every model's own temperature (the bundled default's is 1.4), and 2 at least
+  // the slider reaches every model's own temperature (the bundled default's is 1.1), and 2 at least
   const highest = Math.max(2, ...state.models.map((m) => m.temperature || 0));
   $("#temperature").max = String(Math.ceil(highest * 10) / 10);
   for (const model of state.models) {
