@@ -5,20 +5,18 @@
 1. params, FLOPs and median forward time at 256 x 256, batch 1, 2 threads, for the default model (its trained
    weights) and ``zhang-eccv16`` at widths 1.0 and 0.25 (random weights; denormals flushed, as random weights
    drift into them), each in the inference form ``Colorizer.load`` holds (``models/inference.py``), all
-   measured
-   in this one run, in interleaved rounds; the ratio to Zhang's width 1.0. Then both networks exported with
-   their decoding (as
-   ``chromalab export`` writes them; Zhang over the same 261 bins), on onnxruntime with 2 threads: the ratio
-   within that engine, the one ``chromalab colorize`` runs the bundled model on.
+   measured in this one run, in interleaved rounds; the ratio to Zhang's width 1.0. Then both networks
+   exported with their decoding (as ``chromalab export`` writes them; Zhang over the same 261 bins), on
+   onnxruntime with 2 threads: the ratio within that engine, the one ``chromalab colorize`` runs the bundled
+   model on.
 2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory, with
    ``--engine onnx`` (no torch import) and ``--engine torch``.
 3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included),
    both engines.
 4. Where the time goes: start-up (the CLI modules, torch, onnxruntime) in subprocesses; the 12 MP photo step
-by
-   step in this process (open, prepare = L + network input, network, render = upsample + Lab -> sRGB, encode);
-   the folder loop in this process, as the CLI runs it (reading and writing beside the network) and one photo
-   after another; both engines.
+   by step in this process (open, prepare = L + network input, network, render = upsample + Lab -> sRGB,
+   encode); the folder loop in this process, as the CLI runs it (reading and writing beside the network) and
+   one photo after another; both engines.
 
 Writes ``bench/results/default.json``. The machine is shared: medians, and the load average at start and
 end. Idle OpenMP threads wait as in ``chromalab colorize`` (``openmp.polite_openmp``: a brief spin on an
