@@ -171,8 +171,8 @@ def main() -> int:
     print(f"{args.model}: size {colorizer.size}{', mirror-averaged logits' if args.flip else ''}")
     for target in chosen:
         paths = evenly_spaced(list_images(target.folder), target.limit)
-        for spec, chosen in decoders.items():
-            score(colorizer, target, paths, spec, chosen)
+        for spec, decoding in decoders.items():
+            score(colorizer, target, paths, spec, decoding)
         if args.confusion:  # of the first variant
             use_decoder(colorizer, next(iter(decoders.values())))
             print_confusion(colorizer, paths, f"{target.name}, {next(iter(decoders))}")
