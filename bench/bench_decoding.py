@@ -1,8 +1,8 @@
 """Decoding variants of one model on the evaluation sets: the network runs once per photo, each variant
 re-decodes its kept logits and is scored as ``bench/bench_quality.py`` scores a model.
 
-    python bench/bench_decoding.py [MODEL] [--people DIR] [--validation DIR] [--sets kodak24,...] [--flip]
-                                   [--variants mode-hue:1.4,annealed:1.4,...] [--confusion]
+    python bench/bench_decoding.py [MODEL] [--people DIR] [--validation DIR] [--sets kodak24,...]
+                                   [--size S] [--variants mode-hue:1.1,...] [--flip] [--confusion]
 
 A variant is ``METHOD:T[:PARAM]``:
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bench_quality import EvalSet, sets, target_row
+from bench_quality import EvalSet, chosen_sets, target_row
 from safetensors import safe_open
 
 from chromalab.color.decode_bins import _bins_last, _softmax, decode_joint, mode_neighbourhoods
@@ -145,20 +145,17 @@ def main() -> int:
         "--validation", type=Path, default=None, help="A training cache's validation photos (bench_quality)."
     )
     parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
-    parser.add_argument("--variants", default="mode-hue:1.4,annealed:1.4")
+    parser.add_argument("--size", type=int, default=None, help="The view's side (default: the model's).")
+    parser.add_argument("--variants", default="mode-hue:1.1,annealed:1.4")
     parser.add_argument("--flip", action="store_true", help="Average each view's logits with its mirror's.")
     parser.add_argument("--confusion", action="store_true", help="Print where the hues land, per set.")
     args = parser.parse_args()
-    chosen = [
-        s
-        for s in sets(args.data, args.people, args.validation)
-        if not args.sets or s.name in args.sets.split(",")
-    ]
-    missing = [str(s.folder) for s in chosen if not s.folder.is_dir()]
-    if missing:
-        print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
+    try:
+        chosen = chosen_sets(args.data, args.people, args.validation, args.sets)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    colorizer = load_colorizer(args.model)
+    colorizer = load_colorizer(args.model, size=args.size)
     weights = bundled_weights(args.model) if is_bundled(args.model) else Path(args.model)
     prior = safe_open(str(weights.with_suffix(".safetensors")), "np").get_tensor("bins.prior")  # (Q,)
     centres = np.asarray(colorizer.bin_centres, dtype=np.float32)  # (Q, 2)

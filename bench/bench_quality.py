@@ -1,6 +1,6 @@
 """Quality of a model on the evaluation sets, against the targets of the broad default (docs/data.md).
 
-    python bench/bench_quality.py MODEL [--data ../shared/data] [--people DIR] [--validation DIR]
+    python bench/bench_quality.py MODEL [--data ../shared/data] [--people DIR] [--validation DIR] [--size S]
                                         [--temperature T] [--decode D] [--out DIR] [--sets kodak24,...]
 
 Scores MODEL ('default', a .safetensors or .onnx file) with ``chromalab.evaluation.score.evaluate`` (what
@@ -8,7 +8,7 @@ Scores MODEL ('default', a .safetensors or .onnx file) with ``chromalab.evaluati
 ``--people``, the held-out people split (``scripts/split-training-photos.py`` writes it as LAYOUT/people),
 with ``--validation``, a training cache's validation photos (``scripts/link-validation-photos.py``; no AuC
 target: a check, on photos nothing was chosen by, of a setting chosen on the other sets), each with the
-model's own size and temperature unless ``--temperature`` is given. Prints one row per set,
+model's own size and temperature unless ``--size`` or ``--temperature`` is given. Prints one row per set,
 model minus grey where the target is relative, each cell marked ``*`` when it misses its target:
 
 - rebalanced AuC gain over grey at least +8 / +10 / +7 / +9 / +8 (kodak24 / cbsd68 / McMaster / val128 /
@@ -59,6 +59,16 @@ def sets(data: Path, people: Path | None, validation: Path | None = None) -> lis
     return found + ([EvalSet("validation", validation, None)] if validation is not None else [])
 
 
+def chosen_sets(data: Path, people: Path | None, validation: Path | None, names: str | None) -> list[EvalSet]:
+    """The sets of ``sets`` whose names are in the comma-separated ``names`` (None: all of them);
+    FileNotFoundError naming every chosen folder that does not exist."""
+    chosen = [s for s in sets(data, people, validation) if not names or s.name in names.split(",")]
+    missing = [str(s.folder) for s in chosen if not s.folder.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"no such folder: {', '.join(missing)}")
+    return chosen
+
+
 def target_row(ours: dict, grey: dict, target: EvalSet) -> dict[str, tuple[float, bool]]:
     """The set's figures, each with whether it meets its target."""
     low, high = target.colorfulness
@@ -98,6 +108,7 @@ def main() -> int:
         default=None,
         help="A training cache's validation photos (scripts/link-validation-photos.py), scored last.",
     )
+    parser.add_argument("--size", type=int, default=None, help="The view's side (default: the model's).")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument(
         "--decode", default=None, help="annealed, mean, mode or mode-hue (default: the model's)."
@@ -105,18 +116,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/quality"))
     parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
     args = parser.parse_args()
-    chosen = sets(args.data, args.people, args.validation)
-    if args.sets:
-        chosen = [s for s in chosen if s.name in args.sets.split(",")]
-    missing = [str(s.folder) for s in chosen if not s.folder.is_dir()]
-    if missing:
-        print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
+    try:
+        chosen = chosen_sets(args.data, args.people, args.validation, args.sets)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    colorizer = load_colorizer(
-        args.model,
-        temperature=args.temperature,
-        decode=args.decode,
-    )
+    colorizer = load_colorizer(args.model, size=args.size, temperature=args.temperature, decode=args.decode)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = f"size {colorizer.size}, T = {colorizer.temperature}, decode {colorizer.decode_method}"
     print(f"{args.model}: {settings}")

@@ -26,7 +26,7 @@ app.add_typer(analyze_app, name="analyze")
 
 OUT = typer.Option(..., "-o", "--out", help="Figure to write: PNG, or JPEG when it ends in .jpg.")
 MODEL = model_option(TORCH_MODEL_HELP)
-SIZE = size_option("Side of the square the network sees (default 256).")
+SIZE = size_option("Side of the square the network sees (default: the model's, else 256).")
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
 ROWS = typer.Option(8, "--limit", min=1, help="At most N rows (photos), evenly spaced.")
 
