@@ -38,10 +38,11 @@ def test_the_colorizer_carries_what_it_was_built_with() -> None:
     assert (given.size, given.temperature, given.decode_method) == (48, 0.7, "mean")
     recommended = load_colorizer("default", engine="torch")  # what the bundled file recommends
     info = recommended.spec.info["defaults"]
-    assert (recommended.size, recommended.temperature, recommended.decode_method) == (
+    assert (recommended.size, recommended.temperature, recommended.decode_method, recommended.min_view) == (
         info["size"],
         info["temperature"],
         info["decode"],
+        info.get("min_view", 0),
     )
 
 

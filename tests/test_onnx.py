@@ -138,6 +138,8 @@ def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None
         "size=96",
         "--recommend",
         "temperature=0.7",
+        "--recommend",
+        "min_view=64",
         "--data",
         "train128 (22k photos)",
     )
@@ -146,17 +148,18 @@ def test_export_recommend_writes_what_colorize_uses(cli, tmp_path: Path) -> None
     assert info["cache"] == "train128 (22k photos)" and info["train_config"]["init"] == "start.safetensors"
     assert str(tmp_path) not in json.dumps(info)  # nothing of the machine's folders in a file to ship
     recommended = Colorizer.load(tmp_path / "r.safetensors")
-    assert (recommended.size, recommended.temperature) == (96, 0.7)
+    assert (recommended.size, recommended.temperature, recommended.min_view) == (96, 0.7, 64)
     rc, _, stderr = cli(
         "export", tmp_path / "r.safetensors", "-o", tmp_path / "r.onnx", "--recommend", "decode=mean"
     )
     assert rc == 0, stderr
     graph = OnnxColorizer.load(tmp_path / "r.onnx")
     # the copy's, and the new one
-    assert (graph.size, graph.temperature, graph.decode_method) == (96, 0.7, "mean")
+    assert (graph.size, graph.temperature, graph.decode_method, graph.min_view) == (96, 0.7, "mean", 64)
     for args, message in (
-        (["--recommend", "speed=3"], "KEY one of size, temperature, decode"),
+        (["--recommend", "speed=3"], "KEY one of size, temperature, decode, min_view"),
         (["--recommend", "size=9"], "size must be an integer in [16, 4096]"),
+        (["--recommend", "min_view=9"], "min_view must be 0 or an integer in [16, 4096]"),
         ([], "a .safetensors copy is for --recommend"),
     ):
         rc, _, stderr = cli("export", source, "-o", tmp_path / "x.safetensors", *args)

@@ -159,6 +159,26 @@ def test_prepare_predict_render_is_colorize(colorizer: Colorizer, photo: np.ndar
         )
 
 
+def test_min_view_upscales_a_smaller_photo_up_to_the_size() -> None:
+    """With ``min_view`` a photo whose shorter side is below it is seen at min_view (never above the size);
+    larger photos are seen as without it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "random weights": only the view is under test
+        upscaling = Colorizer.untrained("tiny", size=320, min_view=192)
+    for (width, height), size, side in (
+        ((160, 128), None, 192),  # upscaled to min_view
+        ((300, 200), None, 200),  # between min_view and the size: the photo's own side
+        ((900, 600), None, 320),
+        ((160, 128), 96, 96),  # the size asked for caps it
+        ((20, 12), None, 192),
+    ):
+        prepared = upscaling.prepare(Image.new("L", (width, height), 90), size=size)
+        assert prepared.network_input.shape == (1, 1, side, side), (width, height, size)
+    with pytest.raises(ValueError, match="min_view must be 0 or an integer in"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Colorizer.untrained("tiny", min_view=8)
+
+
 def test_a_view_never_upsamples_the_photo(colorizer: Colorizer) -> None:
     """The view is the asked size, or the photo's shorter side when that is smaller (but at least 32)."""
     for (width, height), size, side in (

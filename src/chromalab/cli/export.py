@@ -25,8 +25,8 @@ def export(
     recommend: list[str] = typer.Option(
         [],
         "--recommend",
-        help="KEY=VALUE, repeatable: what colorize uses when "
-        "not told: size (view side), temperature, decode.",
+        help="KEY=VALUE, repeatable: what colorize uses when not told: size (view side), temperature, "
+        "decode, min_view (a photo smaller than it is upscaled to it for the view; 0: never).",
     ),
     data: str = typer.Option(
         None,
@@ -143,12 +143,19 @@ def _recommend(source: Path, out: Path, defaults: dict, data: str | None) -> Non
 
 def _recommendations(pairs: list[str]) -> dict[str, object]:
     """--recommend KEY=VALUE pairs -> {key: checked value}; exits 2 on a bad one."""
-    from chromalab.colorize.options import RECOMMENDABLE, check_decode, check_size, check_temperature
+    from chromalab.colorize.options import (
+        RECOMMENDABLE,
+        check_decode,
+        check_min_view,
+        check_size,
+        check_temperature,
+    )
 
     checks = {
         "size": lambda v: check_size(int(v)),
         "temperature": lambda v: check_temperature(float(v)),
         "decode": check_decode,
+        "min_view": lambda v: check_min_view(int(v)),
     }
     assert set(checks) == set(RECOMMENDABLE)
     defaults = {}

@@ -20,7 +20,13 @@ from PIL import Image
 
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 from chromalab.color.srgb8 import upsample_lab_to_srgb8
-from chromalab.colorize.options import DEFAULT_SIZE, check_decode, check_size, check_temperature
+from chromalab.colorize.options import (
+    DEFAULT_SIZE,
+    check_decode,
+    check_min_view,
+    check_size,
+    check_temperature,
+)
 from chromalab.images import Lightness, open_image, resize_channel, to_lightness
 
 if TYPE_CHECKING:
@@ -41,11 +47,17 @@ class BaseColorizer:
     """The steps before and after the network; subclasses provide ``predict_ab``."""
 
     def __init__(
-        self, *, size: int = DEFAULT_SIZE, temperature: float = DEFAULT_TEMPERATURE, decode: str = "annealed"
+        self,
+        *,
+        size: int = DEFAULT_SIZE,
+        temperature: float = DEFAULT_TEMPERATURE,
+        decode: str = "annealed",
+        min_view: int = 0,
     ):
         self.size = self.input_side(check_size(size))
         self.temperature = check_temperature(temperature)
         self.decode_method = check_decode(decode)
+        self.min_view = check_min_view(min_view)
 
     def input_side(self, size: int) -> int:
         """The side the network sees when asked for ``size`` (a network made for one size overrides this)."""
@@ -223,11 +235,13 @@ class BaseColorizer:
         return self.view(as_lightness(image), size=size)
 
     def view(self, source: Lightness, *, size: int | None = None) -> Prepared:
-        """``source`` with the view the network sees: at ``size`` (default: the colorizer's) but never larger
-        than the photo's shorter side (upsampling only blurs what the network sees: a 192-pixel view of a
-        128-pixel photo cost 2-4 dB), as the network takes it (``input_side``)."""
+        """``source`` with the view the network sees, as the network takes it (``input_side``): at ``size``
+        (default: the colorizer's) but never larger than the photo's shorter side, unless that is below
+        ``min_view`` (then the photo is upscaled to ``min_view``, at most ``size``). Upscaling blurs what the
+        network sees: for a network trained on 128-pixel photos, a 192-pixel view of a 128-pixel photo cost
+        2-4 dB; one trained on small photos upscaled (the bundled default) colours them better upscaled."""
         requested = self.size if size is None else check_size(size)
-        shortest = max(min(source.lightness.shape[:2]), SMALLEST_VIEW)
+        shortest = max(min(source.lightness.shape[:2]), self.min_view, SMALLEST_VIEW)
         return Prepared(source, network_view(source.lightness, self.input_side(min(requested, shortest))))
 
     def predict_views(self, views: list[Prepared], *, temperature: float | None = None) -> list[Any]:

@@ -58,10 +58,10 @@ def load_colorizer(
     **options: object,
 ) -> BaseColorizer:
     """The colorizer of ``model`` ('default', a .safetensors or .onnx file, or a registered name) on the
-    backend ``engine`` picks (``backend_for``). ``options``: size, temperature,
-    decode (None: the model's). ``device``: where onnxruntime runs a graph (``DEVICES``); the torch engine
-    runs on the CPU (``--device cuda`` then says so). ``threads``: the engine's threads per call (None: one
-    per core); on torch this sets the process's own thread count.
+    backend ``engine`` picks (``backend_for``). ``options``: size, temperature, decode, min_view (None: the
+    model's). ``device``: where onnxruntime runs a graph (``DEVICES``); the torch engine runs on the CPU
+    (``--device cuda`` then says so). ``threads``: the engine's threads per call (None: one per core); on
+    torch this sets the process's own thread count.
 
     ImportError when the backend is not installed; FileNotFoundError or ValueError (the reason, one line)
     when the model cannot run there."""

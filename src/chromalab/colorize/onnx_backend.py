@@ -67,6 +67,7 @@ class OnnxColorizer(BaseColorizer):
         size: int = DEFAULT_SIZE,
         temperature: float = DEFAULT_TEMPERATURE,
         decode: str = "annealed",
+        min_view: int = 0,
     ) -> None:
         self.session, self.decoder = session, decoder
         self.metadata = metadata
@@ -77,7 +78,7 @@ class OnnxColorizer(BaseColorizer):
         self.per_channel = str(metadata.get("bins", "")).startswith("channels:")
         self.centres = centres[:, 0] if self.per_channel else centres
         self.near_mode = mode_neighbourhoods(centres) if len(centres) and not self.per_channel else None
-        super().__init__(size=size, temperature=temperature, decode=decode)
+        super().__init__(size=size, temperature=temperature, decode=decode, min_view=min_view)
 
     @classmethod
     def load(

@@ -18,7 +18,9 @@ DEFAULT_SIZE = 256
 MIN_SIZE, MAX_SIZE = 16, 4096  # the sides a colorizer accepts for its view
 MAX_TEMPERATURE = 10.0  # T in [0, MAX_TEMPERATURE]: 0 is the mode, 1 the mean, above it paler still
 DEVICES = ("auto", "cpu", "cuda")  # auto: onnxruntime's CUDA provider when it has one and a GPU, else the CPU
-RECOMMENDABLE = ("size", "temperature", "decode")  # what a model file may recommend in info["defaults"]
+# what a model file may recommend in info["defaults"]; min_view: the view's least side (a smaller photo is
+# upscaled to it; 0: never upscaled), for a network trained on small photos upscaled
+RECOMMENDABLE = ("size", "temperature", "decode", "min_view")
 
 
 class DeviceFallback(UserWarning):
@@ -54,6 +56,12 @@ def check_size(size: int) -> int:
     if not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {size!r}")
     return size
+
+
+def check_min_view(side: int) -> int:
+    if not isinstance(side, int) or not (side == 0 or MIN_SIZE <= side <= MAX_SIZE):
+        raise ValueError(f"min_view must be 0 or an integer in [{MIN_SIZE}, {MAX_SIZE}], got {side!r}")
+    return side
 
 
 def check_temperature(temperature: float) -> float:

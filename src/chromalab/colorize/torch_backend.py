@@ -40,17 +40,18 @@ class Colorizer(BaseColorizer):
         size: int = DEFAULT_SIZE,
         temperature: float = DEFAULT_TEMPERATURE,
         decode: str = "annealed",
+        min_view: int = 0,
     ) -> None:
         self.model = model.eval()
         self.bins = bins
         self.spec = spec
-        super().__init__(size=size, temperature=temperature, decode=decode)
+        super().__init__(size=size, temperature=temperature, decode=decode, min_view=min_view)
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, **options: object) -> Colorizer:
         """Load a bundled model by name (``default``, ``fast-v1``), a model file (.safetensors), or an
         untrained registered architecture by name (useful for speed measurements only). ``options``: size,
-        temperature, decode; an option left out or None takes the model file's recommendation
+        temperature, decode, min_view; an option left out or None takes the model file's recommendation
         (``info["defaults"]``), if any. The network is held in its inference form (``models.inference``:
         BatchNorms folded, channels-last)."""
         path = Path(name_or_path)

@@ -113,6 +113,7 @@ class Catalogue:
             "classification": described.get("bins") is not None,
             "hints": colorizer.takes_hints,
             "size": colorizer.size,
+            "min_view": colorizer.min_view,
             "temperature": colorizer.temperature,
             "about": self._card(name, described.get("info", {})),
         }
