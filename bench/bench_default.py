@@ -8,7 +8,7 @@
    measured in this one run, in interleaved rounds; the ratio to Zhang's width 1.0. Then both networks
    exported with their decoding (as ``chromalab export`` writes them; Zhang over the same 261 bins), on
    onnxruntime with 2 threads: the ratio within that engine, the one ``chromalab colorize`` runs the bundled
-   model on.
+   model on; and the default's graph at its own view size with its own decoding, as ``colorize`` runs it.
 2. ``chromalab colorize`` of one 12-megapixel JPEG in a subprocess: wall time and peak resident memory, with
    ``--engine onnx`` (no torch import) and ``--engine torch``.
 3. ``chromalab colorize`` of a folder of 100 photos of 0.5 megapixels: photos per second (start-up included),
@@ -97,15 +97,21 @@ def zhang_graph(folder: Path) -> Path:
     return folder / "zhang.onnx"
 
 
-def onnx_row(graph: Path, name: str) -> tuple[dict, Callable]:
-    """An exported graph's forward pass at 256 x 256, batch 1, on onnxruntime with 2 threads, and the numpy
-    decoding of its logits (annealed, T = 0.6), as ``chromalab colorize`` runs them: to be timed."""
+def onnx_row(graph: Path, name: str, *, own_view: bool = False) -> tuple[dict, Callable]:
+    """An exported graph's forward pass, batch 1, on onnxruntime with 2 threads, and the numpy decoding of
+    its logits, as ``chromalab colorize`` runs them: to be timed. At 256 x 256 decoded annealed at T = 0.6
+    (the same work for every graph), or with ``own_view`` at the model's own view size and decoding."""
     import numpy as np
 
     from chromalab.colorize.onnx_backend import OnnxColorizer
 
     colorizer = OnnxColorizer.load(graph, threads=THREADS)
-    lightness = np.full((1, 1, SIDE, SIDE), 50.0, np.float32)
+    side = colorizer.size if own_view else SIDE
+    lightness = np.full((1, 1, side, side), 50.0, np.float32)
+    if own_view:
+        return {"model": f"{name} at {side}x{side}, {colorizer.decode_method}"}, lambda: colorizer.predict_ab(
+            lightness
+        )
     return {"model": name}, lambda: colorizer.predict_ab(lightness, temperature=0.6, decode="annealed")
 
 
@@ -211,6 +217,7 @@ def main() -> None:
         rows[1:1] = timed(
             [
                 onnx_row(graph, "the same, ONNX on onnxruntime (with decoding)"),
+                onnx_row(graph, "the same", own_view=True),
                 onnx_row(zhang_graph(folder), "zhang-eccv16, ONNX (with decoding)"),
             ],
             args.runs,
