@@ -30,7 +30,7 @@ import numpy as np
 from bench_quality import EvalSet, chosen_sets, target_row
 from safetensors import safe_open
 
-from chromalab.color.decode_bins import _bins_last, _softmax, decode_joint, mode_neighbourhoods
+from chromalab.color.decode_bins import annealed_weights, decode_joint, mode_neighbourhoods
 from chromalab.color.srgb8 import rgb_lightness_u8
 from chromalab.colorize.core import BaseColorizer
 from chromalab.colorize.loading import load_colorizer
@@ -82,8 +82,8 @@ def decoder(spec: str, centres: np.ndarray, prior: np.ndarray) -> Decoder:
     if method == "local":
 
         def local(logits: np.ndarray) -> np.ndarray:
-            scores = _bins_last(logits)  # (B, h, w, Q)
-            weights = _softmax(scores, t) * near[scores.argmax(-1)]
+            weights = annealed_weights(logits, t)  # (B, h, w, Q); its argmax is the logits' (the mode)
+            weights *= near[weights.argmax(-1)]
             around = (weights @ centres) / weights.sum(-1, keepdims=True)  # (B, h, w, 2)
             if value == 0:
                 return np.ascontiguousarray(around.transpose(0, 3, 1, 2))

@@ -74,6 +74,12 @@ def decode_channels(
     return np.stack(channels, axis=1)
 
 
+def annealed_weights(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """logits (B, Q, H, W) -> the annealed distribution over the bins, (B, H, W, Q) float32, bins last: what
+    the annealed mean averages the centres with (for a decoding of one's own)."""
+    return _softmax(_bins_last(logits), temperature)
+
+
 def mode_neighbourhoods(centres: np.ndarray) -> np.ndarray:
     """(Q, Q) bool: row q is True at the bins within ``MODE_HUE_RADIUS`` of bin q (q itself included)."""
     centres = np.asarray(centres, dtype=np.float32)
