@@ -58,7 +58,8 @@ def colorize(
         f"({DEFAULT_TEMPERATURE} if it names none)."
     ),
     size: int = size_option(
-        "Side of the square the network sees, at most the photo's shorter side; output keeps the "
+        "Side of the square the network sees, at most the photo's shorter side (unless that is below the "
+        "model's min_view, to which a small photo is upscaled: 192 for the default); output keeps the "
         f"input size. Default: the model's ({DEFAULT_SIZE} if it names none)."
     ),
     decode: str = typer.Option(

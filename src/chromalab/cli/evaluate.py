@@ -47,7 +47,7 @@ def evaluate(
     engine: str = engine_option(),
     device: str = device_option(),
     size: int = size_option(
-        "Side of the square the network sees, at most the photo's shorter side "
+        "Side of the square the network sees, at most the photo's shorter side or the model's min_view "
         "(default: the model's, else 256)."
     ),
     json_path: Path | None = typer.Option(None, "--json", help="Write the summary here (JSON)."),
