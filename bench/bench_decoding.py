@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from bench_quality import EvalSet, chosen_sets, target_row
+from bench_quality import EvalSet, add_set_options, chosen_sets, target_row
 from safetensors import safe_open
 
 from chromalab.color.decode_bins import annealed_weights, decode_joint, mode_neighbourhoods
@@ -139,13 +139,7 @@ def score(colorizer: BaseColorizer, target: EvalSet, paths: list[Path], spec: st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", default="default")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--people", type=Path, default=None, help="The people split (LAYOUT/people).")
-    parser.add_argument(
-        "--validation", type=Path, default=None, help="A training cache's validation photos (bench_quality)."
-    )
-    parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
-    parser.add_argument("--size", type=int, default=None, help="The view's side (default: the model's).")
+    add_set_options(parser)
     parser.add_argument("--variants", default="mode-hue:1.1,annealed:1.4")
     parser.add_argument("--flip", action="store_true", help="Average each view's logits with its mirror's.")
     parser.add_argument("--confusion", action="store_true", help="Print where the hues land, per set.")

@@ -108,11 +108,9 @@ def onnx_row(graph: Path, name: str, *, own_view: bool = False) -> tuple[dict, C
     colorizer = OnnxColorizer.load(graph, threads=THREADS)
     side = colorizer.size if own_view else SIDE
     lightness = np.full((1, 1, side, side), 50.0, np.float32)
-    if own_view:
-        return {"model": f"{name} at {side}x{side}, {colorizer.decode_method}"}, lambda: colorizer.predict_ab(
-            lightness
-        )
-    return {"model": name}, lambda: colorizer.predict_ab(lightness, temperature=0.6, decode="annealed")
+    label = f"{name} at {side}x{side}, {colorizer.decode_method}" if own_view else name
+    decoding = {} if own_view else {"temperature": 0.6, "decode": "annealed"}  # {}: the model's own
+    return {"model": label}, lambda: colorizer.predict_ab(lightness, **decoding)
 
 
 def timed(rows: list[tuple[dict, Callable]], rounds: int) -> list[dict]:

@@ -59,6 +59,22 @@ def sets(data: Path, people: Path | None, validation: Path | None = None) -> lis
     return found + ([EvalSet("validation", validation, None)] if validation is not None else [])
 
 
+def add_set_options(parser: argparse.ArgumentParser) -> None:
+    """The options choosing the sets (``chosen_sets``) and the view (--size), for bench_decoding too."""
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--people", type=Path, default=None, help="The held-out people split (LAYOUT/people)."
+    )
+    parser.add_argument(
+        "--validation",
+        type=Path,
+        default=None,
+        help="A training cache's validation photos (scripts/link-validation-photos.py), scored last.",
+    )
+    parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
+    parser.add_argument("--size", type=int, default=None, help="The view's side (default: the model's).")
+
+
 def chosen_sets(data: Path, people: Path | None, validation: Path | None, names: str | None) -> list[EvalSet]:
     """The sets of ``sets`` whose names are in the comma-separated ``names`` (None: all of them);
     FileNotFoundError naming every chosen folder that does not exist."""
@@ -98,23 +114,12 @@ def target_row(ours: dict, grey: dict, target: EvalSet) -> dict[str, tuple[float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument(
-        "--people", type=Path, default=None, help="The held-out people split (LAYOUT/people)."
-    )
-    parser.add_argument(
-        "--validation",
-        type=Path,
-        default=None,
-        help="A training cache's validation photos (scripts/link-validation-photos.py), scored last.",
-    )
-    parser.add_argument("--size", type=int, default=None, help="The view's side (default: the model's).")
+    add_set_options(parser)
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument(
         "--decode", default=None, help="annealed, mean, mode or mode-hue (default: the model's)."
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/quality"))
-    parser.add_argument("--sets", default=None, help="Comma-separated names: only these sets.")
     args = parser.parse_args()
     try:
         chosen = chosen_sets(args.data, args.people, args.validation, args.sets)

@@ -241,8 +241,8 @@ class BaseColorizer:
         network sees: for a network trained on 128-pixel photos, a 192-pixel view of a 128-pixel photo cost
         2-4 dB; one trained on small photos upscaled (the bundled default) colours them better upscaled."""
         requested = self.size if size is None else check_size(size)
-        shortest = max(min(source.lightness.shape[:2]), self.min_view, SMALLEST_VIEW)
-        return Prepared(source, network_view(source.lightness, self.input_side(min(requested, shortest))))
+        largest = max(min(source.lightness.shape[:2]), self.min_view, SMALLEST_VIEW)  # what the photo allows
+        return Prepared(source, network_view(source.lightness, self.input_side(min(requested, largest))))
 
     def predict_views(self, views: list[Prepared], *, temperature: float | None = None) -> list[Any]:
         """ab (1, 2, h, w) for each view, in order: one network call per view size (views of photos of
