@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,15 @@ from chromalab.color.lab import join_lightness, lab_to_rgb
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.data.cache import Cache
 from chromalab.evaluation.classifier import ClassifierConfig, load_classifier
-from chromalab.evaluation.semantic import grey_ab, obtain_classifier, photos, render, semantic_test, true_ab
+from chromalab.evaluation.semantic import (
+    colorized_ab,
+    grey_ab,
+    obtain_classifier,
+    photos,
+    render,
+    semantic_test,
+    true_ab,
+)
 from chromalab.models import create_model
 from chromalab.models.checkpoint import ModelSpec, save_model
 
@@ -132,6 +141,26 @@ def test_three_accuracies_and_summary(cache: Path, model_file: Path, trained: tu
     assert set(summary["per_class"]) <= {"chelsea", "china", "coffee"}
     assert summary["classifier"]["training"]["train_accuracy"] == trained[1]["training"]["train_accuracy"]
     json.dumps(summary, allow_nan=False)
+
+
+def test_colorized_version_is_seen_as_colorize_sees_it(cache: Path) -> None:
+    """A model whose file asks for ``min_view`` 48 sees the 32-pixel cache photos at 48, as ``colorize``
+    does; without it, at the cache's 32."""
+    opened = Cache(cache)
+    rows = opened.val_indices[:2]
+    lightness = torch.from_numpy(decode_l(opened.l[rows]))  # (2, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "random weights": only the view is under test
+        plain = Colorizer.untrained("tiny", size=64)
+        upscaling = Colorizer.untrained("tiny", size=64, min_view=48)
+    sides = {}
+    for name, colorizer in (("plain", plain), ("upscaling", upscaling)):
+        ab = colorized_ab(colorizer, temperature=0.5)(lightness, rows)  # (2, 2, h, w)
+        photo = Image.fromarray((lightness[0].numpy() * 2.55).round().astype(np.uint8), mode="L")
+        expected = colorizer.predict_ab(colorizer.prepare(photo).network_input, temperature=0.5)
+        assert ab.shape[-2:] == expected.shape[-2:], name  # the view colorize takes of that photo
+        sides[name] = ab.shape[-1]
+    assert sides["upscaling"] == sides["plain"] * 48 // 32
 
 
 def test_grey_is_ab_zero_exactly(cache: Path) -> None:

@@ -9,8 +9,8 @@ validation split in three versions of each photo:
 
 - true colour: the cache's L and ab;
 - grey: the cache's L with ab = 0 exactly;
-- colorized: the cache's L with ab predicted by the colorizer (either backend) from its ``view`` of that L at
-  the cache's size.
+- colorized: the cache's L with ab predicted by the colorizer (either backend) from its ``view`` of that L,
+  the view ``colorize`` takes (the cache's size, or the model's ``min_view`` when that is larger).
 
 All three are rendered by one rule, ``color.lab.join_lightness`` batched (ab upsampled bilinearly onto the
 full L, then ``lab_to_srgb8``, which keeps L and fits out-of-gamut colours by lowering chroma): the
@@ -78,12 +78,11 @@ def grey_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
 
 
 def colorized_ab(colorizer: BaseColorizer, *, temperature: float | None = None) -> AbSource:
-    """ab predicted from L at the cache's size (or the nearest side the network accepts), as ``colorize``
-    would."""
+    """ab predicted from the colorizer's own view of each cache photo (``BaseColorizer.view``), as
+    ``colorize`` would see it: the cache's size, or ``min_view`` when the model asks for more."""
 
     def predict_ab(lightness: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-        side = lightness.shape[-1]
-        views = [colorizer.view(Lightness(one.numpy(), None), size=side).network_input for one in lightness]
+        views = [colorizer.view(Lightness(one.numpy(), None)).network_input for one in lightness]
         # (B, 2, h, w)
         return torch.as_tensor(colorizer.predict_ab(np.concatenate(views), temperature=temperature))
 
