@@ -16,22 +16,14 @@ The draw is seeded and depends on the sorted file names only. Standard library o
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
 import sys
 from pathlib import Path
 
+from linking import link_or_copy
+
 PEOPLE_FACES, PEOPLE_PERSON = 1000, 300
 DROPPED_FOLDERS = {("caltech101", "BACKGROUND_Google"), ("caltech101", "Faces")}
-
-
-def link(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def files_of(folder: Path) -> list[Path]:
@@ -64,9 +56,9 @@ def main() -> int:
         for path in files_of(source):
             rel = path.relative_to(source)
             if path in held_out:
-                link(path, held_out[path])
+                link_or_copy(path, held_out[path])
             elif path not in unused and (source.name, rel.parts[0]) not in DROPPED_FOLDERS:
-                link(path, args.out / "train" / source.name / rel)
+                link_or_copy(path, args.out / "train" / source.name / rel)
                 counts[source.name] = counts.get(source.name, 0) + 1
     for name, count in counts.items():
         print(f"train/{name}: {count}")
