@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import sys
 from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import app, usage_error
+from chromalab.cli.app import EXIT_OK, app, usage_error
 from chromalab.cli.shared_options import device_option, engine_option
 
 
@@ -117,14 +118,22 @@ def serve(
     print(f"chromalab: http://{shown}:{port}/{query}  (Ctrl-C stops it)", flush=True)
     for name in names:
         print(f"study {name}: http://{shown}:{port}/study/{name}{query}", flush=True)
+    web_app = create_app(settings)
+    # uvicorn catches SIGTERM (docker stop, systemd), stops gracefully and raises it again: a stop asked
+    # for, as Ctrl-C is, so it ends the command with exit 0 instead of the console script's error line
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
-        create_app(settings),
+        web_app,
         host=host,
         port=port,
         log_level="warning",
         http=protocol_with_header_timeout(settings.header_timeout_s),
         limit_concurrency=settings.connections,
     )
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise typer.Exit(EXIT_OK)
 
 
 def _check_studies(paths: list[Path]) -> list[str]:
