@@ -251,12 +251,32 @@ def test_output_folder_equal_to_input_folder_is_refused(
     cli, tmp_path: Path, photo_folder: Path, model_file: Path
 ) -> None:
     before = digest(photo_folder)
-    rc, _, stderr = cli("colorize", "in", "-o", "in", "--model", model_file, cwd=tmp_path)
+    args = ("in", "in/astronaut.jpg", "in/*.png", "-o", "in", "--model", model_file)
+    rc, _, stderr = cli("colorize", *args, cwd=tmp_path)
     assert rc == 1
-    lines = error_lines(stderr)
-    assert len(lines) == len(before)
-    assert all("would replace an input; choose another output folder" in line for line in lines)
+    replaced = "output in/astronaut.jpg would replace an input; choose another output folder"
+    assert error_lines(stderr) == [
+        "error: in: every image here is in the output folder in",
+        "error: in/*.png: every file it matches is in the output folder in",
+        # a file named on its own is taken wherever it is, and refused when its output would replace it
+        f"error: in/astronaut.jpg: {replaced}",
+    ]
     assert digest(photo_folder) == before  # untouched, and nothing added
+
+
+def test_an_output_folder_inside_the_input_folder_is_never_read_as_input(
+    cli, tmp_path: Path, photo_folder: Path, model_file: Path
+) -> None:
+    """``colorize in -o in/colour`` run twice: the second run finds the four photos done, and does not
+    colorize the first run's outputs into in/colour/colour."""
+    rc, stdout, stderr = cli("colorize", "in", "-o", "in/colour", "--model", model_file, cwd=tmp_path)
+    assert rc == 0 and "colorized 4 of 4" in stdout, stderr
+    first = digest(photo_folder)
+    rc, stdout, stderr = cli("colorize", "in", "-o", "in/colour", "--model", model_file, cwd=tmp_path)
+    assert rc == 1 and "colorized 0 of 4" in stdout
+    lines = error_lines(stderr)
+    assert len(lines) == 4 and all("exists (pass --overwrite to replace it)" in line for line in lines)
+    assert digest(photo_folder) == first and not (photo_folder / "colour" / "colour").exists()
 
 
 # -- usage errors and the other entry points ----------------------------------------------------------------

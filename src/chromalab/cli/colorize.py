@@ -143,7 +143,7 @@ def colorize(
         usage_error(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if device not in DEVICES:
         usage_error(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-    jobs, problems = batch.expand_inputs(inputs, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    jobs, problems = batch.expand_inputs(inputs, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES, out_dir=out_dir)
     for argument, problem in problems:
         report_error(argument, problem)
     if not jobs:

@@ -31,32 +31,48 @@ OnDone = Callable[[Path, Exception | None], None]  # (input, None or what went w
 
 
 def expand_inputs(
-    inputs: list[str], *, suffixes: frozenset[str] = IMAGE_SUFFIXES
+    inputs: list[str], *, suffixes: frozenset[str] = IMAGE_SUFFIXES, out_dir: Path | None = None
 ) -> tuple[list[Job], list[tuple[str, str]]]:
     """INPUT arguments -> ([(file, path relative to the output folder)], [(argument, problem)]).
 
     Files keep their name; folders are searched recursively (for files of ``suffixes``) and keep their inner
-    layout; globs expand.
+    layout; globs expand. A search or a glob never takes what lies in ``out_dir``: ``colorize .`` run twice
+    does not colorize its own outputs (a file named on its own is taken wherever it is).
     """
     found: list[Job] = []
     problems: list[tuple[str, str]] = []
+    output = out_dir.resolve() if out_dir is not None and out_dir.is_dir() else None
     for argument in inputs:
         path = Path(argument)
         if path.is_dir():
             images = list_images(path, suffixes=suffixes)
-            if not images:
+            kept = _outside(output, images, searched=path)
+            if images and not kept:
+                problems.append((argument, f"every image here is in the output folder {out_dir}"))
+            elif not kept:
                 problems.append((argument, "no images found in this folder"))
-            found += [(p, p.relative_to(path)) for p in images]
+            found += [(p, p.relative_to(path)) for p in kept]
         elif path.exists() and not path.is_file():  # a FIFO would block its reader for good
             problems.append((argument, "not a regular file (a pipe, device or socket is not read)"))
         elif path.exists() or not GLOB_CHARS & set(argument):
             found.append((path, Path(path.name)))  # a missing file is reported when it is read
         else:
             matches = sorted(Path(m) for m in glob.glob(argument, recursive=True) if Path(m).is_file())
-            if not matches:
+            kept = _outside(output, matches)
+            if matches and not kept:
+                problems.append((argument, f"every file it matches is in the output folder {out_dir}"))
+            elif not kept:
                 problems.append((argument, "no file matches this pattern"))
-            found += [(m, Path(m.name)) for m in matches]
+            found += [(m, Path(m.name)) for m in kept]
     return found, problems
+
+
+def _outside(output: Path | None, files: list[Path], *, searched: Path | None = None) -> list[Path]:
+    """The ``files`` not in the (resolved) ``output`` folder; all of them at no cost when there is none, or
+    when the ``searched`` folder they were found in does not hold it."""
+    if output is None or (searched is not None and not output.is_relative_to(searched.resolve())):
+        return files
+    return [path for path in files if not path.resolve().is_relative_to(output)]
 
 
 def colorize_all(
