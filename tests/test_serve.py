@@ -19,7 +19,7 @@ from chromalab.colorize.hint_session import HintSession
 from chromalab.colorize.torch_backend import Colorizer
 from chromalab.images import Lightness
 from chromalab.serve.settings import ServeSettings
-from chromalab.serve.uploads import Upload, UploadStore, safe_stem
+from chromalab.serve.uploads import Upload, UploadStore, attachment, safe_stem
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette announces a move of its test client to another package
@@ -90,7 +90,9 @@ def test_upload_preview_and_download(client: TestClient, photos: dict[str, np.nd
     grey = pixels(client.get(f"/api/uploads/{kept['id']}/preview", params={"grey": "true"}).content)
     assert np.abs(grey[..., 0] - grey[..., 2]).max() <= 2  # grey (JPEG rounding aside)
     download = client.get(f"/api/uploads/{kept['id']}/download", params={"temperature": 0.3})
-    assert download.headers["content-disposition"] == 'attachment; filename="my coffee_-colour.png"'
+    assert download.headers["content-disposition"] == (
+        "attachment; filename=\"my coffee_-colour.png\"; filename*=UTF-8''my%20coffee_-colour.png"
+    )
     direct = post(client, "/api/colorize", data, temperature="0.3")  # one network run, two paths: identical
     np.testing.assert_array_equal(pixels(download.content), pixels(direct.content))
     twin = post(client, "/api/uploads", data, name="my coffee;.jpg").json()  # another upload, the same name
@@ -102,8 +104,14 @@ def test_upload_preview_and_download(client: TestClient, photos: dict[str, np.nd
         "my coffee_-colour.jpg",
         "my coffee_-colour-2.jpg",
     ]
+    assert archive.headers["x-missing-uploads"] == "0"
     assert client.delete(f"/api/uploads/{kept['id']}").json() == {"removed": True}
     assert client.get(f"/api/uploads/{kept['id']}/preview").status_code == 404
+    # an upload gone (expired, pushed out, removed) leaves the others in the zip, and is counted
+    archive = client.get("/api/download.zip", params={"ids": f"{kept['id']},{twin['id']}"})
+    assert archive.status_code == 200 and archive.headers["x-missing-uploads"] == "1"
+    assert zipfile.ZipFile(io.BytesIO(archive.content)).namelist() == ["my coffee_-colour.png"]
+    assert client.get("/api/download.zip", params={"ids": kept["id"]}).status_code == 404  # none kept
 
 
 def truncated_jpeg(rgb: np.ndarray) -> bytes:
@@ -240,6 +248,11 @@ def test_download_names_are_safe() -> None:
     assert safe_stem("../../etc/passwd") == "passwd"
     assert safe_stem("a<b>|c.jpg") == "a_b_c"
     assert safe_stem(None) == safe_stem("") == safe_stem("...") == "photo"
+    assert safe_stem('фото 日本 "1"\r\n.png') == "фото 日本 _1_"  # any script's letters; no quote, no CR/LF
+    header = attachment("фото-colour.png")  # the name for browsers (UTF-8), its ASCII letters for the others
+    utf8 = "%D1%84%D0%BE%D1%82%D0%BE-colour.png"
+    assert header == f"attachment; filename=\"____-colour.png\"; filename*=UTF-8''{utf8}"
+    assert header.encode("latin-1")  # a header's bytes
 
 
 def test_hints_change_the_upload_and_bad_hints_are_one_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from chromalab.serve import rendering
 from chromalab.serve.bodies import chunks, read_body
 from chromalab.serve.forms import Form, read_form
 from chromalab.serve.server import STATIC, ApiError, Server, pace
-from chromalab.serve.uploads import Upload, safe_stem
+from chromalab.serve.uploads import Upload, attachment, safe_stem
 
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
@@ -65,7 +66,7 @@ def _options(fields: dict[str, str], max_size: int) -> dict[str, object]:
     def size(value: int) -> int:
         if check_size(value) > max_size:
             raise ValueError(
-                f"at most {max_size} on this server (the bundled models look at 256), got {value}"
+                f"at most {max_size} on this server (GET /api/models gives each model's size), got {value}"
             )
         return value
 
@@ -85,6 +86,15 @@ def _colorizer(server: Server, name: str | None) -> BaseColorizer:
         return server.catalogue.colorizer(name)
     except (ValueError, FileNotFoundError) as error:
         raise ApiError(400, str(error)) from None
+
+
+def _still_kept(server: Server, upload_ids: list[str]) -> list[Upload]:
+    """The uploads of ``upload_ids`` that the store still keeps, in order (each marked as used)."""
+    kept = []
+    for upload_id in upload_ids:
+        with contextlib.suppress(KeyError):
+            kept.append(server.store.get(upload_id))
+    return kept
 
 
 def _upload(server: Server, upload_id: str) -> Upload:
@@ -237,7 +247,7 @@ async def download(request: Request, upload_id: str) -> Response:
     return Response(
         body,
         media_type=rendering.MEDIA_TYPES[options["fmt"]],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": attachment(filename)},
     )
 
 
@@ -248,19 +258,26 @@ async def forget(request: Request, upload_id: str) -> dict[str, bool]:
 
 @router.get("/api/download.zip")
 async def download_all(request: Request, ids: str) -> StreamingResponse:
-    """Every upload of ``ids`` (comma-separated, each once, at most ``MAX_ZIP_IDS``) at full resolution, in
-    one zip streamed as its photos are rendered: one photo in memory at a time, however many are asked for."""
+    """Every upload of ``ids`` (comma-separated, each once, at most ``MAX_ZIP_IDS``) that the store still
+    keeps, at full resolution, in one zip streamed as its photos are rendered: one photo in memory at a time,
+    however many are asked for. The header ``X-Missing-Uploads`` counts the ids no longer kept (expired or
+    pushed out); 404 when none is."""
     server = _server(request)
     options = _query(request)
     # each id once, in order
     wanted = list(dict.fromkeys(upload_id for upload_id in ids.split(",") if upload_id))
     if len(wanted) > MAX_ZIP_IDS:
         raise ApiError(400, f"ids: at most {MAX_ZIP_IDS} uploads in one zip, got {len(wanted)}")
-    kept = [_upload(server, upload_id) for upload_id in wanted]
+    kept = _still_kept(server, wanted)
+    if not kept:
+        raise ApiError(404, "none of these uploads is kept any more (expired, or never made)")
     return StreamingResponse(
         _zipped(server, kept, options),
         media_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="colorized.zip"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="colorized.zip"',
+            "X-Missing-Uploads": str(len(wanted) - len(kept)),
+        },
     )
 
 

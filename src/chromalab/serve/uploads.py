@@ -13,11 +13,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from chromalab.colorize.hint_session import HintSession
 from chromalab.images import Lightness
 
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+SAFE_NAME = re.compile(r"[^\w.() -]+")  # \w: the letters and digits of every script (фото, 写真)
 
 
 @dataclass
@@ -49,9 +50,17 @@ def lightness_bytes(source: Lightness) -> int:
 
 
 def safe_stem(filename: str | None) -> str:
-    """A download name from whatever the client called its file: letters, digits and a few signs only."""
+    """A download name from whatever the client called its file: letters and digits (of any script) and a
+    few signs only; no path, quote, control or line-break character."""
     stem = Path(filename or "photo").stem
     return SAFE_NAME.sub("_", stem).strip(" .")[:80] or "photo"
+
+
+def attachment(filename: str) -> str:
+    """The Content-Disposition of a download named ``filename`` (a ``safe_stem`` and a suffix): the name
+    itself for every browser (RFC 6266's filename*, UTF-8), and its ASCII letters for old clients."""
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class UploadStore:

@@ -2,7 +2,10 @@
 // Plain JS, no build step, nothing fetched from another host. Every request goes to this server's API.
 "use strict";
 
-const MAX_PARALLEL_UPLOADS = 3;  // the server's pool is bounded too; this keeps a big drop from filling it
+// The server receives at most 2 bodies at once from one address and answers a third with 503
+// (ServeSettings.receiving_per_client); a big drop is sent 2 at a time, and a 503 (busy) is tried again later.
+const MAX_PARALLEL_UPLOADS = 2;
+const BUSY_RETRIES = 8;  // tries after a 503, 1 s apart, then 2, ... (at most 5 s)
 const $ = (selector) => document.querySelector(selector);
 const state = { models: [], cards: [], waiting: [], uploading: 0 };
 
@@ -60,20 +63,35 @@ function makeCard(file) {
   $("#results").append(node);
   const card = {
     file, node, id: null, shown: null, pending: null, width: 0, height: 0, hints: [], version: 0, reference: null,
+    stage: "waiting",  // waiting, uploading, later (the server was busy), done, failed
+    tries: 0, redo: false,
   };
   node.querySelector(".split").addEventListener("input", (event) => {
     node.querySelector(".compare").style.setProperty("--split", event.target.value + "%");
   });
-  node.querySelector(".remove").addEventListener("click", () => removeCard(card));
+  for (const button of node.querySelectorAll(".remove")) button.addEventListener("click", () => removeCard(card));
+  node.querySelector(".retry").addEventListener("click", () => { card.tries = 0; queue(card); pump(); updateAll(); });
   attachHints(card, render);
   attachReference(card, render);
   return card;
 }
 
+function queue(card) {
+  card.stage = "waiting";
+  card.node.querySelector(".failed-actions").hidden = true;
+  if (!state.waiting.includes(card)) state.waiting.push(card);
+}
+
 function pump() {
   while (state.uploading < MAX_PARALLEL_UPLOADS && state.waiting.length) {
+    const card = state.waiting.shift();
     state.uploading += 1;
-    upload(state.waiting.shift()).finally(() => { state.uploading -= 1; pump(); updateAll(); });
+    upload(card).finally(() => {
+      state.uploading -= 1;
+      if (card.redo) { card.redo = false; queue(card); }  // the model changed while it was sent
+      pump();
+      updateAll();
+    });
   }
 }
 
@@ -83,6 +101,7 @@ function upload(card) {
   const label = node.querySelector(".state");
   label.classList.remove("error");
   label.textContent = "uploading";
+  card.stage = "uploading";
   progress.hidden = false;
   const form = new FormData();
   form.append("file", card.file);
@@ -97,7 +116,9 @@ function upload(card) {
     request.addEventListener("load", () => {
       let body = {};
       try { body = JSON.parse(request.responseText); } catch { body = { error: request.statusText }; }
-      if (request.status === 200) { showResult(card, body); } else { fail(card, body.error || request.statusText); }
+      if (request.status === 200) showResult(card, body);
+      else if (request.status === 503 && card.tries < BUSY_RETRIES) later(card);
+      else fail(card, body.error || request.statusText);
       resolve();
     });
     request.addEventListener("error", () => { fail(card, "the server did not answer"); resolve(); });
@@ -105,11 +126,38 @@ function upload(card) {
   });
 }
 
+// The server was busy (503): the card goes back in the queue after a pause that grows with each try.
+function later(card) {
+  card.tries += 1;
+  card.stage = "later";
+  card.node.querySelector(".state").textContent = "waiting: the server is busy";
+  setTimeout(() => {
+    if (card.stage !== "later" || !state.cards.includes(card)) return;  // removed, or sent again meanwhile
+    queue(card);
+    pump();
+  }, 1000 * Math.min(card.tries, 5));
+}
+
 function fail(card, message) {
-  const label = card.node.querySelector(".state");
+  const node = card.node;
+  const label = node.querySelector(".state");
   label.textContent = "Not colorized: " + message;
   label.classList.add("error");
-  card.node.querySelector("progress").hidden = true;
+  card.stage = "failed";
+  node.querySelector("progress").hidden = true;
+  node.querySelector(".failed-actions").hidden = false;
+}
+
+// The server no longer keeps the upload (unused for an hour, or pushed out by newer ones): the card says so and
+// offers to send the photo again; until then it shows nothing that would ask the server for it.
+function gone(card) {
+  const node = card.node;
+  card.id = null;
+  for (const part of [".compare", ".split-label", ".card-actions", ".reference", ".hint-editor"]) {
+    node.querySelector(part).hidden = true;
+  }
+  fail(card, "the server no longer keeps this photo (unused for an hour, or pushed out by newer uploads)");
+  updateAll();
 }
 
 function showResult(card, body) {
@@ -117,10 +165,12 @@ function showResult(card, body) {
   if (card.id) fetch("/api/uploads/" + card.id, { method: "DELETE" });
   card.id = body.id;
   card.shown = null;
+  card.stage = "done";
+  card.tries = 0;
   [card.width, card.height] = [body.width, body.height];
-  for (const hint of card.hints) hint.marker.remove();  // a new upload (e.g. another model) starts without hints
-  card.hints = [];
+  card.clearHints();  // a new upload (e.g. another model) starts without hints
   node.querySelector("progress").hidden = true;
+  node.querySelector(".failed-actions").hidden = true;
   node.querySelector(".state").textContent = body.width + " x " + body.height + " pixels, " + body.model;
   const before = node.querySelector(".before");
   before.src = "/api/uploads/" + card.id + "/preview?grey=true";
@@ -131,7 +181,7 @@ function showResult(card, body) {
   node.querySelector(".card-actions").hidden = false;
   node.querySelector(".reference").hidden = false;
   render(card);
-  if (card.reference) card.setReference(card.reference);  // a new upload of the photo (another model): again
+  if (card.reference) card.setReference(card.reference, { anew: true });  // a new upload (another model): again
 }
 
 // Re-render one card at the current temperature (and hints); while a preview loads, only the latest request waits.
@@ -142,15 +192,25 @@ function render(card) {
   if (card.pending !== null) { card.pending = wanted; return; }
   if (card.shown === wanted) { updateDownload(card); return; }
   card.pending = wanted;
-  after.onload = after.onerror = () => {
+  after.onload = after.onerror = (event) => {
     const loaded = card.pending;
     card.pending = null;
     card.shown = after.dataset.temperature;
+    if (event.type === "error") { checkKept(card, after.src); return; }
     if (loaded !== card.shown) render(card);
   };
   after.dataset.temperature = wanted;
   after.src = "/api/uploads/" + card.id + "/preview?temperature=" + wanted;
   updateDownload(card);
+}
+
+// A preview that did not load: if the server answers 404, the upload is gone.
+async function checkKept(card, source) {
+  const id = card.id;
+  try {
+    const response = await fetch(source);
+    if (response.status === 404 && card.id === id) gone(card);
+  } catch { /* the server did not answer: the next change tries again */ }
 }
 
 function updateDownload(card) {
@@ -164,12 +224,15 @@ function updateAll() {
   for (const card of state.cards) render(card);
   const ids = state.cards.filter((card) => card.id).map((card) => card.id);
   $("#download-all").disabled = ids.length === 0;
-  const busy = state.waiting.length + state.uploading;
-  say(busy ? busy + " photo(s) in progress" : ids.length + " photo(s) colorized");
+  const busy = state.cards.filter((card) => ["waiting", "uploading", "later"].includes(card.stage)).length;
+  const failed = state.cards.filter((card) => card.stage === "failed").length;
+  const notDone = failed ? ", " + failed + " not (see their cards)" : "";
+  say((busy ? busy + " photo(s) in progress, " : "") + ids.length + " photo(s) colorized" + notDone);
 }
 
 function removeCard(card) {
   if (card.id) fetch("/api/uploads/" + card.id, { method: "DELETE" });
+  card.stage = "removed";
   state.cards = state.cards.filter((other) => other !== card);
   state.waiting = state.waiting.filter((other) => other !== card);
   card.node.remove();
@@ -200,8 +263,13 @@ function setUp() {
   $("#format").addEventListener("change", updateAll);
   $("#model").addEventListener("change", () => {
     showModel();
-    for (const card of state.cards) { card.pending = null; state.waiting.push(card); }  // the same files, the new model
+    for (const card of state.cards) {  // the same files, the new model
+      card.pending = null;
+      if (card.stage === "uploading") card.redo = true;  // sent with the old model: once more when it is done
+      else if (card.stage !== "waiting") { card.tries = 0; queue(card); }  // a waiting card takes the new one
+    }
     pump();
+    updateAll();
   });
   $("#download-all").addEventListener("click", downloadAll);
   loadModels();

@@ -18,23 +18,36 @@ function attachHints(card, rerender) {
     compare.classList.toggle("hinting", on);
     toggle.setAttribute("aria-pressed", String(on));
     editor.hidden = !on;
+    if (on) compare.tabIndex = 0;  // the keyboard can reach the photo to put a hint on it
+    else compare.removeAttribute("tabindex");
     if (!on) select(null);
     else if (card.id) send(); // the server prepares the photo's spreading while the user chooses where to click
   });
 
-  compare.addEventListener("click", async (event) => {
+  compare.addEventListener("click", (event) => {
     if (!compare.classList.contains("hinting") || event.target.classList.contains("hint") || !card.id) return;
-    const [x, y] = photoPoint(event);
+    add(...photoPoint(event));
+  });
+  compare.addEventListener("keydown", (event) => {
+    if (event.target !== compare || event.key !== "Enter" || !compare.classList.contains("hinting")) return;
+    event.preventDefault();
+    if (card.id) add(Math.floor(card.width / 2), Math.floor(card.height / 2)).marker.focus();  // arrows move it
+  });
+
+  // A new hint at photo pixel (x, y), in the network's likeliest colour there (sent once that is known).
+  function add(x, y) {
     const hint = { x, y, color: "#808080", marker: null };
     card.hints.push(hint);
     place(hint);
     select(hint);
-    const colours = await palette(hint);
-    if (colours.length) hint.color = colours[0].color;
-    showSwatches(colours);
-    paint(hint);
-    send();
-  });
+    palette(hint).then((colours) => {
+      if (colours.length) hint.color = colours[0].color;
+      showSwatches(colours);
+      paint(hint);
+      send();
+    });
+    return hint;
+  }
 
   node.querySelector(".hint-colour").addEventListener("change", (event) => {
     if (!selected) return;
@@ -57,20 +70,35 @@ function attachHints(card, rerender) {
       hint.marker.type = "button";
       hint.marker.className = "hint";
       hint.marker.addEventListener("pointerdown", (event) => startDrag(event, hint));
-      hint.marker.addEventListener("keydown", (event) => {
-        if (event.key === "Delete" || event.key === "Backspace") remove(hint);
-      });
+      hint.marker.addEventListener("keydown", (event) => moveByKey(event, hint));
+      hint.marker.addEventListener("focus", () => select(hint));
       compare.append(hint.marker);
     }
     hint.marker.style.left = (100 * (hint.x + 0.5)) / card.width + "%";
     hint.marker.style.top = (100 * (hint.y + 0.5)) / card.height + "%";
-    hint.marker.setAttribute("aria-label", "hint at " + hint.x + ", " + hint.y + ": " + hint.color);
     paint(hint);
   }
 
   function paint(hint) {
     hint.marker.style.background = hint.color;
+    hint.marker.setAttribute("aria-label", "hint at " + hint.x + ", " + hint.y + ": " + hint.color);
     if (hint === selected) node.querySelector(".hint-colour").value = hint.color;
+  }
+
+  // Delete or Backspace removes the hint; the arrow keys move it by 1 % of the photo (Shift: 10 %).
+  const STEPS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  let moveTimer = null;
+  function moveByKey(event, hint) {
+    if (event.key === "Delete" || event.key === "Backspace") { event.preventDefault(); remove(hint); return; }
+    const step = STEPS[event.key];
+    if (!step) return;
+    event.preventDefault();
+    const share = event.shiftKey ? 0.1 : 0.01;
+    hint.x = Math.min(Math.max(hint.x + Math.round(step[0] * share * card.width), 0), card.width - 1);
+    hint.y = Math.min(Math.max(hint.y + Math.round(step[1] * share * card.height), 0), card.height - 1);
+    place(hint);
+    clearTimeout(moveTimer);  // a run of key presses is sent once it pauses
+    moveTimer = setTimeout(async () => { send(); showSwatches(await palette(hint)); }, 250);
   }
 
   function select(hint) {
@@ -144,8 +172,19 @@ function attachHints(card, rerender) {
     });
     inFlight = false;
     if (again) { again = false; send(); return; }
-    if (!response.ok) { say("Hints not taken: " + (await errorOf(response))); return; }
+    const shown = node.querySelector(".hint-state");
+    if (!response.ok) { shown.textContent = "Hints not taken: " + (await errorOf(response)); return; }
+    shown.textContent = "";
     card.version += 1;
     rerender(card);
   }
+
+  // A new upload of the photo (another model) starts without hints: no dot, nothing selected.
+  card.clearHints = () => {
+    for (const hint of card.hints) hint.marker.remove();
+    card.hints = [];
+    select(null);
+    showSwatches([]);
+    node.querySelector(".hint-state").textContent = "";
+  };
 }

@@ -4,7 +4,8 @@
 "use strict";
 
 // attachReference(card, rerender): card = { node, id, version, reference }; card.reference is the colour photo
-// taken last (card.setReference sends it again when the photo is uploaded anew, e.g. for another model).
+// taken last (card.setReference(file, { anew: true }) sends it again when the photo is uploaded anew, e.g. for
+// another model: if the new upload does not take it, the card has no reference any more).
 function attachReference(card, rerender) {
   const node = card.node;
   const input = node.querySelector(".reference-file");
@@ -35,7 +36,7 @@ function attachReference(card, rerender) {
   // One request in flight; a photo chosen meanwhile is sent once it returns (the latest wins).
   let inFlight = false;
   let next = null;
-  async function send(file) {
+  async function send(file, { anew = false } = {}) {
     if (inFlight) { next = file; return; }
     inFlight = true;
     show("matching " + file.name, false);
@@ -53,6 +54,12 @@ function attachReference(card, rerender) {
     const taken = response !== null && response.ok;
     if (taken) card.reference = file;
     if (next) { const waiting = next; next = null; send(waiting); return; }
+    if (!taken && anew) {  // the new upload has no reference: nothing is kept to remove
+      card.reference = null;
+      removal.hidden = true;
+      show("Reference not taken: " + body.error, true);
+      return;
+    }
     if (!taken) {  // the server kept what it had: the card says so
       show("Reference not taken: " + body.error + (card.reference ? " (still " + card.reference.name + ")" : ""), true);
       return;
