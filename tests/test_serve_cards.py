@@ -134,3 +134,41 @@ def test_hints_show_the_whole_photo_in_colour_and_work_by_keyboard(
         opened.keyboard.press("Delete")
     assert json.loads(removed.value.post_data)["hints"] == [] and marker.count() == 0
     assert problems == [], problems
+
+
+def test_a_model_switch_sends_each_photo_once_and_leaves_no_stale_controls(
+    page, photos: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """Two photos, one with a reference and a hint; switching to ``fast-v1`` uploads each photo once more,
+    and the card shows no hint controls and no reference to remove (fast-v1 cannot match one)."""
+    opened, problems = page
+    paths = []
+    for name in ("coffee", "chelsea"):
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(photos[name]).convert("L").resize((160, 120)).save(paths[-1])
+    reference = tmp_path / "colour.png"
+    Image.fromarray(photos["coffee"]).resize((160, 120)).save(reference)
+    opened.set_input_files("#files", [str(path) for path in paths])
+    wait_until_done(opened, 2)
+    first = opened.locator(".card").first
+    first.locator(".reference-file").set_input_files(str(reference))
+    opened.wait_for_function(
+        "() => document.querySelector('.card .reference-state').textContent.includes('matched')"
+    )
+    first.locator(".hints-toggle").click()
+    first.locator(".compare").click()
+    first.locator(".hint-controls").wait_for()
+    posts: list[str] = []
+    opened.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    opened.select_option("#model", "fast-v1")
+    opened.wait_for_function(
+        "() => [...document.querySelectorAll('.card .state')].every((p) => p.textContent.endsWith('fast-v1'))"
+    )
+    opened.wait_for_function(
+        "() => document.querySelector('.card .reference-state').textContent.startsWith('Reference not taken')"
+    )
+    assert len(posts) == 2, posts  # one upload a photo
+    message = first.locator(".reference-state").inner_text()
+    assert "still" not in message and first.locator(".reference-remove").is_hidden()
+    assert first.locator(".hint").count() == 0 and first.locator(".hint-controls").is_hidden()
+    assert len(problems) == 1 and "400" in problems[0], problems  # the reference refused by fast-v1
