@@ -182,3 +182,40 @@ def test_only_our_stale_temp_files_are_swept(tmp_path: Path) -> None:
     assert sweep_stale_temps(tmp_path, before=now - 60) == [ours_old]
     assert all(path.exists() for path in kept) and (tmp_path / ".dir.ab12cd34.tmp").is_dir()
     assert sweep_stale_temps(tmp_path / "missing") == []
+
+
+def test_a_temp_file_being_written_is_never_swept_however_old(tmp_path: Path) -> None:
+    """Another process writing a video seldom touches its temporary file: while atomic_write holds it, its
+    lock keeps a sweep (``before`` any time at all) from removing it; once written, the output is whole."""
+    import os
+    import subprocess
+    import sys
+
+    from chromalab.files import sweep_stale_temps
+
+    writer = subprocess.Popen(  # a writer in its own process, as a second colorize run would meet it
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from chromalab.files import atomic_write\n"
+            "def slow(tmp):\n"
+            "    tmp.write_bytes(b'first half ')\n"
+            "    print('writing', flush=True); sys.stdin.readline()\n"
+            "    with open(tmp, 'ab') as f: f.write(b'second half')\n"
+            f"atomic_write(Path({str(tmp_path / 'clip.mp4')!r}), slow)",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        [tmp] = tmp_path.glob(".clip.mp4.*.tmp")
+        os.utime(tmp, (0, 0))  # as old as can be
+        assert sweep_stale_temps(tmp_path, before=1e12) == [] and tmp.exists()
+        writer.communicate("go\n", timeout=30)
+    finally:
+        writer.kill()
+    assert writer.returncode == 0
+    assert (tmp_path / "clip.mp4").read_bytes() == b"first half second half"
+    assert list(tmp_path.glob(".*.tmp")) == []
