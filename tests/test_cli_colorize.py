@@ -286,6 +286,7 @@ def test_an_output_folder_inside_the_input_folder_is_never_read_as_input(
         (["--decode", "median"], "--decode must be one of annealed, mean, mode"),
         (["--temperature", "-1"], "temperature"),
         (["--size", "8"], "size"),
+        (["--temporal", "foo"], "one of flow, none, got 'foo'"),  # a photo alone: refused all the same
     ],
 )
 def test_bad_usage_exits_2(cli, tmp_path: Path, photo_folder: Path, args: list[str], message: str) -> None:

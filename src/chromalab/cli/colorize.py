@@ -31,6 +31,7 @@ from chromalab.cli.shared_options import (
     network_every_option,
     size_option,
     temperature_option,
+    temporal_option,
 )
 from chromalab.cli.videos import colorize_videos
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
@@ -72,11 +73,8 @@ def colorize(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing files in the output folder (inputs are never replaced)."
     ),
-    temporal: str = typer.Option(
-        "flow",
-        "--temporal",
-        help="Videos: flow (carry the colour along the optical flow: "
-        "no flicker) or none (each frame on its own).",
+    temporal: str = temporal_option(
+        "Videos: flow (carry the colour along the optical flow: no flicker) or none (each frame on its own)."
     ),
     network_every: int = network_every_option(),
     crf: int = typer.Option(

@@ -26,9 +26,9 @@ from chromalab.cli.shared_options import (
     network_every_option,
     size_option,
     temperature_option,
+    temporal_option,
 )
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
-from chromalab.video.settings import TEMPORAL
 
 if TYPE_CHECKING:
     from chromalab.color.bin_index import BinIndex
@@ -62,9 +62,7 @@ def evaluate(
         None, "--bins", help="Bin set of accuracy_bins (default: the model's own), e.g. gamut:16."
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=256, help="Photos per network call."),
-    temporal: str = typer.Option(
-        "flow", "--temporal", help="Videos: flow (steadied along the optical flow) or none."
-    ),
+    temporal: str = temporal_option("Videos: flow (steadied along the optical flow) or none."),
     network_every: int = network_every_option(),
     frames: int | None = typer.Option(
         None, "--frames", min=2, help="Videos: score at most the first N frames of each."
@@ -89,8 +87,6 @@ def evaluate(
         usage_error(f"{data}: not a folder or a video (evaluate takes a folder of colour photos, or videos)")
     if bins is not None:
         _check_bins(bins)
-    if temporal not in TEMPORAL:
-        usage_error(f"--temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
     opening = {"engine": engine, "device": device, "size": size, "temperature": temperature}
     clips = [data] if data.is_file() else list_images(data, suffixes=VIDEO_SUFFIXES)
     if clips:

@@ -1,5 +1,5 @@
 """The options several commands take, defined once: ``--model``, ``--engine``, ``--device``, ``--size``,
-``--temperature`` and ``--network-every``."""
+``--temperature``, ``--temporal`` and ``--network-every``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from chromalab.colorize.options import DEFAULT_MODEL, MAX_SIZE, MAX_TEMPERATURE, MIN_SIZE
-from chromalab.video.settings import NETWORK_EVERY
+from chromalab.video.settings import NETWORK_EVERY, TEMPORAL
 
 MODEL_HELP = "A bundled model ('default', 'fast-v1'), a .safetensors or .onnx file, or a registered name."
 TORCH_MODEL_HELP = "A bundled model ('default', 'fast-v1'), a .safetensors file, or a registered name."
@@ -47,6 +47,18 @@ def size_option(help: str) -> Any:
 def temperature_option(help: str) -> Any:
     """``--temperature``/``-t``: the annealed mean's T, unset unless given (the model's own then)."""
     return typer.Option(None, "--temperature", "-t", min=0.0, max=MAX_TEMPERATURE, help=help)
+
+
+def temporal_option(help: str) -> Any:
+    """``--temporal``: how a clip is steadied, one of ``TEMPORAL`` (anything else: a usage error before any
+    work, whether or not the inputs hold a clip)."""
+    return typer.Option("flow", "--temporal", callback=_check_temporal, help=help)
+
+
+def _check_temporal(value: str) -> str:
+    if value not in TEMPORAL:
+        raise typer.BadParameter(f"one of {', '.join(TEMPORAL)}, got {value!r}")
+    return value
 
 
 def network_every_option() -> Any:
