@@ -261,6 +261,20 @@ def test_temperature_strip_through_the_console_script(
     assert strip.shape[1] > 5 * strip.shape[0]  # input + 7 temperatures side by side
 
 
+def test_a_figure_never_replaces_its_input_and_is_png_or_jpeg(crops: Path, tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes((crops / "photo0" / "crop0.png").read_bytes())
+    before = photo.read_bytes()
+    code, _, err = analyze("temperature", photo, "--model", "tiny", "-o", photo)
+    assert code == 2 and err == f"error: {photo}: is an input of this command; choose another output file\n"
+    code, _, err = analyze("histograms", crops, "-o", crops / "photo0" / "crop0.png")  # a photo it reads
+    assert code == 2 and "is an input of this command" in err
+    assert photo.read_bytes() == before
+    code, _, err = analyze("temperature", photo, "--model", "tiny", "-o", tmp_path / "t.gif")
+    assert code == 2 and "'t.gif'" in err and "PNG (.png)" in err
+    assert not (tmp_path / "t.gif").exists()
+
+
 def test_temperature_of_a_regression_model_is_a_clear_error(crops: Path, tmp_path: Path) -> None:
     path = tmp_path / "regression.safetensors"
     save_model(path, create_model("tiny", num_classes=None), ModelSpec("tiny"))

@@ -238,6 +238,19 @@ def test_missing_folder_and_not_a_folder(tmp_path: Path, model_file: Path) -> No
     assert code == 2 and "not a folder" in err
 
 
+def test_an_output_never_replaces_an_evaluated_photo(folder: Path, model_file: Path) -> None:
+    before = (folder / "sub" / "china.jpg").read_bytes()
+    for option in ("--json", "--csv"):
+        code, _, err = run(folder, "--model", model_file, option, folder / "sub" / "china.jpg")
+        assert (
+            code == 2
+            and err
+            == f"error: {folder / 'sub' / 'china.jpg'}: is an input of this command; "
+            "choose another output file\n"
+        )
+    assert (folder / "sub" / "china.jpg").read_bytes() == before
+
+
 def test_empty_folder(tmp_path: Path, model_file: Path) -> None:
     code, _, err = run(tmp_path, "--model", model_file)
     assert code == 1 and "no images found" in err

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import EXIT_SOME_FAILED, app, open_colorizer, report_error, usage_error
+from chromalab.cli.app import (
+    EXIT_SOME_FAILED,
+    app,
+    open_colorizer,
+    refuse_replacing_inputs,
+    report_error,
+    usage_error,
+)
 from chromalab.cli.shared_options import TORCH_MODEL_HELP, model_option, size_option, temperature_option
 from chromalab.color.decoding import DEFAULT_TEMPERATURE
 
@@ -24,7 +31,18 @@ analyze_app = typer.Typer(
 )
 app.add_typer(analyze_app, name="analyze")
 
-OUT = typer.Option(..., "-o", "--out", help="Figure to write: PNG, or JPEG when it ends in .jpg.")
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _check_out(out: Path) -> Path:
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise typer.BadParameter(f"a figure is written as PNG (.png) or JPEG (.jpg, .jpeg), got {out.name!r}")
+    return out
+
+
+OUT = typer.Option(
+    ..., "-o", "--out", callback=_check_out, help="Figure to write: .png, or JPEG for .jpg and .jpeg."
+)
 MODEL = model_option(TORCH_MODEL_HELP)
 SIZE = size_option("Side of the square the network sees (default: the model's, else 256).")
 LIMIT = typer.Option(None, "--limit", min=1, help="Use at most N images, evenly spaced.")
@@ -56,9 +74,11 @@ def _errors(subject: object) -> Iterator[None]:
 COMPARED_SIDE = 1024  # compare colorizes photos this large, as a user would, though the panels are smaller
 
 
-def _save(fig, out: Path) -> None:
+def _save(fig, out: Path, inputs: list[Path]) -> None:
+    """Write the figure to ``out``, which may not replace one of the command's ``inputs`` (exit 2)."""
     from chromalab.analysis.figures import save_figure
 
+    refuse_replacing_inputs([out], inputs)
     with _errors(out):
         save_figure(fig, out)
     print(out)
@@ -142,7 +162,7 @@ def bins_figure(
     """The bin set in colour: each bin a square of its grid size, coloured at L = 50 (Ling et al. fig. 1)."""
     from chromalab.analysis.ab_plane import plot_bins
 
-    _save(plot_bins(_bins(bins, cache), lightness=lightness), out)
+    _save(plot_bins(_bins(bins, cache), lightness=lightness), out, [cache] if cache else [])
 
 
 @analyze_app.command("prior")
@@ -183,7 +203,7 @@ def prior_figure(
             counts = Cache(_source(source)).ab_counts
             counts = counts if grid == 1 else histogram_from_counts(counts, grid=grid)
             fig = plot_ab_counts(counts, grid=grid, title=f"{source.name}: train pixels of the cache")
-    _save(fig, out)
+    _save(fig, out, [source])
 
 
 @analyze_app.command("histograms")
@@ -200,7 +220,7 @@ def histograms_figure(
     with _errors(source):
         counts, description = load_ab_counts(_source(source), limit=limit)
         fig = plot_channel_histograms(counts, title=description, log=log)
-    _save(fig, out)
+    _save(fig, out, [source])
 
 
 @analyze_app.command("clusters")
@@ -223,7 +243,7 @@ def clusters_figure(
     for number, size in enumerate(clusters.sizes, 1):
         members = clusters.members(number - 1)
         print(f"cluster {number}: {size} images: {', '.join(members[:5])}{' ...' * (size > 5)}")
-    _save(fig, out)
+    _save(fig, out, [source])
 
 
 def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) -> None:
@@ -232,7 +252,7 @@ def _draw_one_image(draw, image: Path, model: str, size: int | None, out: Path) 
     colorizer = _load_model(model, size)
     with _errors(image):
         fig = draw(colorizer, rgb, name=_model_name(model))
-    _save(fig, out)
+    _save(fig, out, [image])
 
 
 def _one_photo_figure(name: str, draw: str, photo: str, doc: str) -> None:
@@ -284,7 +304,7 @@ def compare_figure(
     models = [(_model_name(m), _load_model(m, size)) for m in model]
     with _errors(out):
         fig = comparison_grid(loaded, models, temperature=temperature)
-    _save(fig, out)
+    _save(fig, out, [*images, *map(Path, model)])
 
 
 @analyze_app.command("flat")
@@ -311,7 +331,7 @@ def flat_figure(
     colorizer = _load_model(model, size)
     with _errors(out):
         fig = lightness_averaged(loaded, colorizer, level=lightness, name=_model_name(model))
-    _save(fig, out)
+    _save(fig, out, [*images, Path(model)])
 
 
 _one_photo_figure(
@@ -338,7 +358,7 @@ def hues_figure(
             usage_error(f"{path}: no such file (analyze hues takes the JSON of 'chromalab evaluate --json')")
     with _errors(out):
         fig = hue_bars([(path.stem, read_hue_shares(path)) for path in evaluations])
-    _save(fig, out)
+    _save(fig, out, evaluations)
 
 
 @analyze_app.command("loss")
@@ -352,6 +372,7 @@ def loss_figure(
 
     if not run.is_dir():
         usage_error(f"{run}: no such run folder")
+    refuse_replacing_inputs([out], [run])
     with _errors(run):
         try:
             save_run_loss_curves(run, out)

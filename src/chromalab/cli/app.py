@@ -59,6 +59,25 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+def refuse_replacing_inputs(outputs: list[Path | None], inputs: list[Path]) -> None:
+    """Exit 2 (one line, nothing written) when an output would replace one of the command's inputs: an
+    input file itself, or an existing photo or clip inside an input folder (what a folder search reads)."""
+    from chromalab.images import IMAGE_SUFFIXES
+    from chromalab.video.kinds import VIDEO_SUFFIXES
+
+    readable = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+    for output in outputs:
+        if output is None or not output.is_file():
+            continue
+        target = output.resolve()
+        for source in inputs:
+            folder = source.resolve()
+            if target == folder or (
+                source.is_dir() and target.is_relative_to(folder) and target.suffix.lower() in readable
+            ):
+                usage_error(f"{output}: is an input of this command; choose another output file")
+
+
 @contextmanager
 def progress(label: str, total: int | None, *, rate_of: str | None = None) -> Iterator[Callable[[], None]]:
     """A transient progress bar on stderr, on a terminal only and for two or more items (rich is imported only

@@ -15,6 +15,7 @@ from chromalab.cli.app import (
     json_text,
     open_colorizer,
     progress,
+    refuse_replacing_inputs,
     report_error,
     usage_error,
     write_outputs,
@@ -87,6 +88,7 @@ def evaluate(
         usage_error(f"{data}: not a folder or a video (evaluate takes a folder of colour photos, or videos)")
     if bins is not None:
         _check_bins(bins)
+    refuse_replacing_inputs([json_path, csv_path], [data])
     opening = {"engine": engine, "device": device, "size": size, "temperature": temperature}
     clips = [data] if data.is_file() else list_images(data, suffixes=VIDEO_SUFFIXES)
     if clips:
