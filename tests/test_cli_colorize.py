@@ -71,6 +71,7 @@ def test_colorize_files_folders_and_globs(cli, tmp_path: Path, photo_folder: Pat
     rc, stdout, stderr = cli(*args, cwd=tmp_path)
     assert rc == 0, stderr
     assert "Traceback" not in stderr and "error" not in stderr
+    assert "warning: model 'tiny' has random weights" in stderr  # an architecture's name: no trained colours
     assert "colorized 4 of 4" in stdout
     out = tmp_path / "out"
     expected = {

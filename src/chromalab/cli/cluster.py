@@ -46,7 +46,9 @@ def colorize_on_cluster(
     """Colorize ``photos`` and ``clips`` into ``out_dir`` on the cluster at ``address`` (or ``local``);
     returns the exit code."""
     cluster = require_dask()
-    open_colorizer(model, engine=engine, threads=threads, **options)  # a bad --model: one line, exit 2, here
+    open_colorizer(
+        model, engine=engine, show_warnings=True, threads=threads, **options
+    )  # a bad --model: one line, exit 2, here
     settings = settings_digest({"model": model, "engine": engine, **options, **clip_options})
     plan = plan_work(
         photos, clips, out_dir, overwrite=overwrite, settings=settings, records=read_manifest(out_dir)

@@ -155,7 +155,9 @@ def colorize(
     # here, the model opens before the output folder is made: a bad --model or reference writes nothing
     colorizer = None
     if not guided and cluster is None:
-        colorizer = open_colorizer(model, engine=engine, threads=threads_per_worker, **options)
+        colorizer = open_colorizer(
+            model, engine=engine, show_warnings=True, threads=threads_per_worker, **options
+        )
         if colours is not None or clip_colours is not None:
             require_matchable(colorizer, model)
     _open_output(out_dir, [relative for _, relative in jobs])

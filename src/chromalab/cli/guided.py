@@ -49,7 +49,9 @@ def colorize_guided_photo(
     for given, name in ((hints_file, "--hints"), (scribbles, "--scribbles")):
         if given is not None and not given.is_file():
             usage_error(f"{name} {given}: no such file")
-    colorizer = None if model == NO_MODEL else open_colorizer(model, engine=engine, **options)
+    colorizer = (
+        None if model == NO_MODEL else open_colorizer(model, engine=engine, show_warnings=True, **options)
+    )
     if reference is not None:
         require_matchable(colorizer, model)
     image = _attempt(source, lambda: open_image(source))
