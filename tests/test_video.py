@@ -188,6 +188,32 @@ def test_evaluate_scores_a_clip_with_its_temporal_numbers(tmp_path: Path) -> Non
     assert {"psnr", "ssim", "auc", "colorfulness"} <= set(summary["metrics"])
 
 
+def test_evaluate_on_a_folder_reports_a_broken_clip_and_scores_the_others(tmp_path: Path) -> None:
+    """A folder of a good clip, a clip cut off half-way and a file that is no video: one line for each bad
+    one, exit 1, and the good clip scored as it is alone (none of the broken clip's frames counted)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_cut(shared_clip("tree"), folder / "a-good.mp4", 6)
+    write_cut(shared_clip("tree"), tmp_path / "whole.mp4", 30)
+    data = (tmp_path / "whole.mp4").read_bytes()
+    (folder / "b-cut.mp4").write_bytes(data[: len(data) // 2])
+    (folder / "c-not.mp4").write_bytes(b"not a video at all")
+    done = run("evaluate", folder, "--frames", "5", "--json", tmp_path / "folder.json")
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert [line.split(":")[1].strip() for line in lines] == [
+        str(folder / "b-cut.mp4"),
+        str(folder / "c-not.mp4"),
+    ]
+    assert "Traceback" not in done.stderr
+    alone = run("evaluate", folder / "a-good.mp4", "--frames", "5", "--json", tmp_path / "alone.json")
+    assert alone.returncode == 0, alone.stderr
+    scored, expected = (json.loads((tmp_path / name).read_text()) for name in ("folder.json", "alone.json"))
+    assert scored["images"] == 5 and [clip["name"] for clip in scored["clips"]] == ["a-good.mp4"]
+    # the same engine and threads on the same frames; the tolerance only allows for float summation order
+    assert scored["metrics"]["psnr"] == pytest.approx(expected["metrics"]["psnr"], abs=1e-6)
+
+
 def test_audio_that_mp4_cannot_hold_is_re_encoded(tmp_path: Path) -> None:
     """An AVI with PCM sound: the output carries it as AAC, as long as the input's."""
     from chromalab.video.clips import transcode

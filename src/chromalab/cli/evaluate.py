@@ -188,23 +188,23 @@ def _score_clips(
 ) -> NoReturn:
     """``evaluate`` on videos; exits."""
     from chromalab.evaluation.clip_score import clip_summary, evaluate_clips
-    from chromalab.video.clips import VideoError
 
     with progress("frames", None, rate_of="frames") as advance:
-        try:
-            result, scored = evaluate_clips(
-                clips,
-                colorizer,
-                root=data if data.is_dir() else None,
-                temporal=temporal,
-                network_every=network_every,
-                max_frames=frames,
-                bins=bins,
-                on_frame=advance,
-            )
-        except VideoError as error:
-            report_error(data, error)
-            raise typer.Exit(EXIT_SOME_FAILED) from None
+        result, scored = evaluate_clips(
+            clips,
+            colorizer,
+            root=data if data.is_dir() else None,
+            temporal=temporal,
+            network_every=network_every,
+            max_frames=frames,
+            bins=bins,
+            on_frame=advance,
+            skip_broken=True,
+        )
+    for path, reason in result.failed:  # a bad clip is one line; the others are scored
+        report_error(path, reason)
+    if not scored:
+        raise typer.Exit(EXIT_SOME_FAILED)
     own_bins = _described(result.model.bin_sets.get("accuracy_bins"))
     info = {
         **_settings(model, own_bins, colorizer),
@@ -219,7 +219,7 @@ def _score_clips(
         f"temporal: CDC {summary['metrics']['cdc']:.5f} (truth {truth['cdc']:.5f}), warping error "
         f"{summary['metrics']['warping_error']:.5f} (truth {truth['warping_error']:.5f})"
     )
-    raise typer.Exit(EXIT_OK if written else EXIT_SOME_FAILED)
+    raise typer.Exit(EXIT_SOME_FAILED if result.failed or not written else EXIT_OK)
 
 
 def _described(bins: BinIndex | None) -> str | None:

@@ -4,6 +4,7 @@ is the reference: a steady colorization comes close to the truth's own numbers."
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,7 +15,7 @@ from chromalab.color.srgb8 import grey_rendering
 from chromalab.colorize.core import BaseColorizer
 from chromalab.evaluation.score import Evaluation, SetScores, Truth, metric_bins
 from chromalab.evaluation.temporal import TemporalScores, truth_motion
-from chromalab.video.clips import frames
+from chromalab.video.clips import VideoError, frames
 from chromalab.video.colorize_clip import FramePainter
 from chromalab.video.keyframes import ClipReferences
 from chromalab.video.settings import NETWORK_EVERY
@@ -31,11 +32,13 @@ def evaluate_clips(
     bins: str | None = None,
     references: Callable[[Path], ClipReferences | None] = lambda path: None,
     on_frame: Callable[[], None] = lambda: None,
+    skip_broken: bool = False,
 ) -> tuple[Evaluation, list[dict[str, object]]]:
     """Score ``colorizer`` on each clip (its first ``max_frames`` frames); returns the frame-level evaluation
     (as for photos) and one temporal summary per clip: ``{"name", "frames", "model", "ground_truth"}``.
     ``references(path)``: the colour keyframes or reference a clip is colorized with (``video.keyframes``).
-    ``VideoError`` for a clip that cannot be read."""
+    A clip that cannot be read, or breaks part-way, raises ``VideoError``; with ``skip_broken`` it lands in
+    ``Evaluation.failed`` instead, none of its frames scored, and the others are scored."""
     bin_sets = metric_bins(colorizer, bins)
     result = Evaluation(SetScores(bin_sets), SetScores(bin_sets))
     started = time.perf_counter()
@@ -45,7 +48,16 @@ def evaluate_clips(
         painter = FramePainter(
             colorizer, temporal=temporal, network_every=network_every, references=references(path)
         )
-        clips.append(_score_clip(path, name, painter, result, max_frames=max_frames, on_frame=on_frame))
+        before = (copy.deepcopy((result.model, result.baseline)) if skip_broken else None), len(result.images)
+        try:
+            clips.append(_score_clip(path, name, painter, result, max_frames=max_frames, on_frame=on_frame))
+        except VideoError as error:
+            if not skip_broken:
+                raise
+            # its frames so far are taken back: a clip is scored whole or not at all
+            (result.model, result.baseline), kept = before
+            del result.images[kept:]
+            result.failed.append((path, str(error)))
     result.seconds = time.perf_counter() - started
     return result, clips
 
