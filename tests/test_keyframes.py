@@ -96,10 +96,11 @@ def test_cli_keyframes(cli, tree, tmp_path: Path) -> None:
     ("extra", "message"),
     [
         (["--keyframes", "missing"], "--keyframes missing: no such folder"),
-        (["--keyframes", "keys", "old.png"], "--keyframes colours one clip per call"),
+        (["--keyframes", "keys", "old.png"], "--keyframes colours one clip per call; got 2 inputs"),
         (["--keyframes", "bad"], "frame1.png: a keyframe is named by its frame index"),
         (["--keyframes", "keys", "--reference", "keys/000000.png"], "--keyframes or --reference"),
         (["--keyframes", "keys", "--model", "fast-v1"], "encoder features can be matched"),
+        (["--keyframes", "empty"], "--keyframes empty: no keyframe images"),  # the folder named once
     ],
 )
 def test_cli_bad_keyframes_write_nothing(cli, tree, tmp_path: Path, extra: list[str], message: str) -> None:
@@ -108,6 +109,23 @@ def test_cli_bad_keyframes_write_nothing(cli, tree, tmp_path: Path, extra: list[
     for folder, name in (("keys", "000000.png"), ("bad", "frame1.png")):
         (tmp_path / folder).mkdir()
         Image.fromarray(tree[0]).save(tmp_path / folder / name)
+    (tmp_path / "empty").mkdir()
     code, _, err = cli("colorize", "tree.mp4", *extra, "-o", "out", cwd=tmp_path)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_keyframes_are_checked_against_the_frames_a_clip_has(cli, tree, tmp_path: Path) -> None:
+    """tree.avi's header says 444 frames; it has 68. A keyframe for frame 100 is refused, counted from the
+    clip itself; a photo given --keyframes is told so."""
+    (tmp_path / "keys").mkdir()
+    Image.fromarray(tree[0]).save(tmp_path / "keys" / "000100.png")
+    code, _, err = cli("colorize", shared_clip("tree"), "--keyframes", "keys", "-o", "out", cwd=tmp_path)
+    assert (
+        code == 2
+        and err.strip() == "error: --keyframes keys/000100.png: frame 100 is beyond the clip's 68 frames"
+    )
+    Image.fromarray(tree[0]).convert("L").save(tmp_path / "old.png")
+    code, _, err = cli("colorize", "old.png", "--keyframes", "keys", "-o", "out", cwd=tmp_path)
+    assert code == 2 and "old.png is not a video (a photo takes --reference)" in err, err
     assert not (tmp_path / "out").exists()

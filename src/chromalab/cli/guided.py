@@ -92,7 +92,7 @@ def read_reference_option(path: Path, *, model: str) -> Reference:
 def read_keyframes_option(folder: Path, *, model: str, jobs: list[tuple[Path, Path]]) -> ClipReferences:
     """``--keyframes DIR`` for the one clip in ``jobs``; exits 2 with one line, before anything is written,
     for anything that does not fit (no such folder, not one clip, names, frame indices, sizes)."""
-    from chromalab.video.clips import VideoError, info, open_clip
+    from chromalab.video.clips import VideoError, count_frames, info, open_clip
     from chromalab.video.keyframes import ClipReferences, KeyframeError
     from chromalab.video.kinds import is_video
 
@@ -100,20 +100,23 @@ def read_keyframes_option(folder: Path, *, model: str, jobs: list[tuple[Path, Pa
         usage_error(f"--keyframes needs a model (not --model {NO_MODEL})")
     if not folder.is_dir():
         usage_error(f"--keyframes {folder}: no such folder")
-    if len(jobs) != 1 or not is_video(jobs[0][0]):
+    if len(jobs) != 1:
         usage_error(f"--keyframes colours one clip per call; got {len(jobs)} inputs")
+    if not is_video(jobs[0][0]):
+        usage_error(f"--keyframes colours a clip; {jobs[0][0]} is not a video (a photo takes --reference)")
     clip = jobs[0][0]
     try:
         with open_clip(clip) as container:
             clip_info = info(container)
+            frame_count = count_frames(container)  # the header's count can be wrong, or 0
     except VideoError as error:
         usage_error(f"{clip}: {error}")
     try:
         return ClipReferences.from_folder(
-            folder, frame_count=clip_info.frames or None, frame_size=(clip_info.width, clip_info.height)
+            folder, frame_count=frame_count, frame_size=(clip_info.width, clip_info.height)
         )
     except KeyframeError as error:
-        usage_error(f"--keyframes {folder}/{error}")
+        usage_error(f"--keyframes {error}")
     except (ValueError, OSError) as error:  # an unreadable image among them
         usage_error(f"--keyframes {folder}: {getattr(error, 'strerror', None) or error}")
 

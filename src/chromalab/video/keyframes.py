@@ -49,16 +49,16 @@ class ClipReferences:
         keyframes: dict[int, np.ndarray] = {}
         for path in named:
             if not path.stem.isdigit():
-                raise KeyframeError(f"{path.name}: a keyframe is named by its frame index, e.g. 000120.png")
+                raise KeyframeError(f"{path}: a keyframe is named by its frame index, e.g. 000120.png")
             index = int(path.stem)
             if index in keyframes:
-                raise KeyframeError(f"{path.name}: a second keyframe for frame {index}")
+                raise KeyframeError(f"{path}: a second keyframe for frame {index}")
             if frame_count is not None and index >= frame_count:
-                raise KeyframeError(f"{path.name}: frame {index} is beyond the clip's {frame_count} frames")
+                raise KeyframeError(f"{path}: frame {index} is beyond the clip's {frame_count} frames")
             rgb = read_reference(path)
             if (rgb.shape[1], rgb.shape[0]) != frame_size:
                 raise KeyframeError(
-                    f"{path.name}: {rgb.shape[1]}x{rgb.shape[0]}, but the clip's frames are "
+                    f"{path}: {rgb.shape[1]}x{rgb.shape[0]}, but the clip's frames are "
                     f"{frame_size[0]}x{frame_size[1]}"
                 )
             keyframes[index] = rgb
