@@ -85,6 +85,16 @@ def test_a_reference_without_matching_colour_leaves_the_automatic_result(
         assert np.array_equal(guided, automatic)
 
 
+def test_several_references_as_a_list_are_pooled(onnx_default, astronaut, tmp_path: Path) -> None:
+    """``reference=[path, image]``: both photos pooled, as ``Reference.pooled`` makes them."""
+    mirrored = np.ascontiguousarray(astronaut[:, ::-1])
+    Image.fromarray(mirrored).save(tmp_path / "mirrored.png")
+    other = Image.fromarray(_photo("chelsea"))
+    from_list = np.asarray(onnx_default.colorize(astronaut, reference=[tmp_path / "mirrored.png", other]))
+    pooled = Reference.pooled([Reference(mirrored), Reference(other)])
+    assert np.array_equal(from_list, np.asarray(onnx_default.colorize(astronaut, reference=pooled)))
+
+
 def test_references_of_any_size_and_shape(onnx_default, astronaut) -> None:
     for shape in ((17, 400, 3), (600, 31, 3), (1, 1, 3)):
         reference = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)

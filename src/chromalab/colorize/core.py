@@ -151,15 +151,15 @@ class BaseColorizer:
         size: int | None = None,
         hints: list[Hint | dict] | None = None,
         scribbles: str | Path | Image.Image | None = None,
-        reference: Reference | Image.Image | np.ndarray | str | Path | None = None,
+        reference: Reference | Image.Image | np.ndarray | str | Path | list | None = None,
     ) -> Image.Image:
         """Colorize one image; returns an RGB (or RGBA, keeping the input's alpha) image of the same size.
 
         ``hints``: colours the user knows, ``{"x": 120, "y": 48, "color": "#3a7bd5"}`` or ``{..., "ab": [a,
         b]}`` (``color.hints``); ``scribbles``: a PNG of colour strokes on transparency, the photo's size.
         A network that ``takes_hints`` is given the hints; then both are spread over its colours (Levin et
-        al. 2004). ``reference``: a colour photo whose colours are carried over where it matches the photo
-        (``colorize.reference``; the automatic colours elsewhere)."""
+        al. 2004). ``reference``: a colour photo (or a list of them, pooled) whose colours are carried over
+        where it matches the photo (``colorize.reference``; the automatic colours elsewhere)."""
         prepared = self.prepare(image, size=size)
         hint_map = self.hint_view(prepared, hints) if hints and self.takes_hints else None
         ab_small = self.predict_view_ab(
@@ -176,7 +176,7 @@ class BaseColorizer:
         temperature: float | None = None,
         decode: str | None = None,
         hint_map: Any = None,
-        reference: Reference | Image.Image | np.ndarray | str | Path | None = None,
+        reference: Reference | Image.Image | np.ndarray | str | Path | list | None = None,
     ) -> Any:
         """ab (1, 2, h, w) of one photo's view, as ``predict_ab``, or given a colour ``reference``
         (``colorize.reference``: its colours where it matches, the automatic ones elsewhere)."""

@@ -128,8 +128,11 @@ def check_matchable(colorizer: BaseColorizer) -> None:
     _checked(colorizer.encoder_maps(colorizer.encode(np.zeros((1, 1, 64, 64), np.float32))))
 
 
-def as_reference(reference: Reference | ReferenceSource) -> Reference:
-    return reference if isinstance(reference, Reference) else Reference(reference)
+def as_reference(reference: Reference | ReferenceSource | list[ReferenceSource]) -> Reference:
+    """What ``colorize(reference=...)`` takes: a ``Reference``, one photo, or a list or tuple of photos."""
+    if isinstance(reference, Reference):
+        return reference
+    return Reference(*reference) if isinstance(reference, (list, tuple)) else Reference(reference)
 
 
 def read_reference(reference: ReferenceSource) -> np.ndarray:
