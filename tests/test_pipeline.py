@@ -273,6 +273,24 @@ def test_options_left_at_none_take_the_model_files_recommendation(tmp_path: Path
 
 # -- validation ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.full((8, 8, 3), 200.0), r"got 200 to 200 \(for 0-255, pass uint8 or divide\)"),  # 0-255 floats
+        (np.full((8, 8), np.nan, np.float32), "NaN or infinite"),
+        (np.zeros((0, 5), np.uint8), "at least 1 x 1 pixels"),
+        (np.zeros((4, 4), np.int64), "expected uint8 or float values in"),
+    ],
+)
+def test_arrays_that_are_no_photo_raise_value_error(
+    colorizer: Colorizer, array: np.ndarray, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        colorizer.colorize(array)
+    slightly_over = np.full((8, 8), 1.004, np.float32)  # rounding past 1 (a resize) is a photo all the same
+    assert colorizer.colorize(slightly_over).size == (8, 8)
+
+
+@pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"temperature": -0.1}, "temperature must be in"),

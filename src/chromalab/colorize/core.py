@@ -306,13 +306,25 @@ def as_lightness(image: Image.Image | np.ndarray | str | Path) -> Lightness:
     return to_lightness(image)
 
 
+FLOAT_SLACK = 0.01  # a float photo may overshoot [0, 1] by rounding (a resize, a colour conversion)
+
+
 def _array_to_image(array: np.ndarray) -> Image.Image:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ValueError(f"expected an array (H, W) or (H, W, 3|4), got {array.shape}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
+    if 0 in array.shape[:2]:
+        raise ValueError(f"expected a photo of at least 1 x 1 pixels, got an array of shape {array.shape}")
     if array.dtype != np.uint8:
         if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"expected uint8 or float values in [0, 1], got {array.dtype}")
+        if not np.isfinite(array).all():
+            raise ValueError("expected float values in [0, 1], got NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low < -FLOAT_SLACK or high > 1.0 + FLOAT_SLACK:  # 0-255 floats would come out all but white
+            raise ValueError(
+                f"expected float values in [0, 1], got {low:g} to {high:g} (for 0-255, pass uint8 or divide)"
+            )
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return Image.fromarray(array)
