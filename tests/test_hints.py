@@ -54,6 +54,7 @@ def test_the_hints_file() -> None:
         ('{"hints": [{"x": 1, "y": 1, "ab": [0]}]}', "two numbers"),
         ('{"hints": [{"x": 1, "y": 1, "ab": [300, 0]}]}', "two numbers within"),
         ('{"hints": [{"x": 1, "y": 1, "ab": [0, 0]}, 7]}', "hint 2: expected an object"),
+        ('{"hints": [{"x": 1, "y": 1, "ab": [0, 0], "sid": 5}]}', "hint 1: unknown field 'sid'"),  # a typo
     ],
 )
 def test_bad_hints_files_name_the_problem(text: str, message: str) -> None:
@@ -100,7 +101,8 @@ def test_cli_hints(photo: np.ndarray, tmp_path: Path) -> None:
     grey = tmp_path / "photo.png"
     Image.fromarray(photo).convert("L").save(grey)
     hints = tmp_path / "hints.json"
-    hints.write_text(json.dumps({"hints": [{"x": 10, "y": 40, "color": "#2040ff"}]}))
+    # saved as Windows Notepad saves UTF-8: with a byte-order mark, which is read as any other file
+    hints.write_text(json.dumps({"hints": [{"x": 10, "y": 40, "color": "#2040ff"}]}), encoding="utf-8-sig")
     done = subprocess.run(
         [
             CHROMALAB,

@@ -58,7 +58,7 @@ def colorize_guided_photo(
     hints = (
         None
         if hints_file is None
-        else _attempt(hints_file, lambda: parse_hints(hints_file.read_text(encoding="utf-8"), image.size))
+        else _attempt(hints_file, lambda: parse_hints(hints_file.read_text(encoding="utf-8-sig"), image.size))
     )
     given = {identity(path) for path in (source, hints_file, scribbles) if path is not None}
     desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))

@@ -73,12 +73,18 @@ def check_point(x: object, y: object, size: tuple[int, int]) -> None:
         raise ValueError(f"({x}, {y}) is outside the {size[0]}x{size[1]} photo")
 
 
+HINT_FIELDS = frozenset({"x", "y", "color", "ab", "side"})
+
+
 def _hint(entry: object, index: int, size: tuple[int, int]) -> Hint:
     where = f"hint {index + 1}"
     if isinstance(entry, Hint):
         entry = {"x": entry.x, "y": entry.y, "ab": list(entry.ab), "side": entry.side}
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: expected an object with x, y and color or ab")  # noqa: TRY004 (bad input)
+    unknown = sorted(str(key) for key in entry if key not in HINT_FIELDS)
+    if unknown:  # a misspelt "side" would otherwise be silently the default
+        raise ValueError(f"{where}: unknown field {unknown[0]!r} (a hint has x, y, color or ab, and side)")
     x, y = entry.get("x"), entry.get("y")
     try:
         check_point(x, y, size)
