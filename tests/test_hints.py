@@ -122,6 +122,8 @@ def test_cli_hints(photo: np.ndarray, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     ab = rgb8_to_ab(np.asarray(Image.open(tmp_path / "out" / "photo.png").convert("RGB")))
     assert ab[1, 40, 10] < -20  # blue where the hint is
+    again = subprocess.run(done.args, capture_output=True, text=True, check=False)  # its output exists now
+    assert again.returncode == 1 and again.stderr.strip().endswith("exists (pass --overwrite to replace it)")
     outside = tmp_path / "outside.json"
     outside.write_text(json.dumps({"hints": [{"x": 10, "y": 64, "color": "#2040ff"}]}))
     for bad, message in ((outside, "outside the 64x64 photo"), (tmp_path / "nope.json", "no such file")):

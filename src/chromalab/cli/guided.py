@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from chromalab.cli.app import open_colorizer, usage_error
+import typer
+
+from chromalab.cli.app import EXIT_SOME_FAILED, EXIT_USAGE, open_colorizer, report_error, usage_error
 
 if TYPE_CHECKING:
     from chromalab.colorize.core import BaseColorizer
@@ -32,8 +34,9 @@ def colorize_guided_photo(
     options: dict,
     overwrite: bool,
 ) -> Path:
-    """The one photo in ``jobs`` with its hints and scribbles to ``out_dir``; exits 2 with one line on any
-    problem, before anything is written."""
+    """The one photo in ``jobs`` with its hints and scribbles to ``out_dir``; on a problem, one line and
+    nothing written: exit 2 for bad usage (options, a hints or scribbles file that does not fit), exit 1 when
+    the photo itself fails (unreadable, its output exists, cannot be written), as for any photo."""
     from chromalab.color.hints import parse_hints
     from chromalab.colorize.batch import claim_target, identity
     from chromalab.colorize.core import colorize_without_model
@@ -54,7 +57,7 @@ def colorize_guided_photo(
     )
     if reference is not None:
         require_matchable(colorizer, model)
-    image = _attempt(source, lambda: open_image(source))
+    image = _attempt(source, lambda: open_image(source), exit_code=EXIT_SOME_FAILED)
     hints = (
         None
         if hints_file is None
@@ -62,7 +65,11 @@ def colorize_guided_photo(
     )
     given = {identity(path) for path in (source, hints_file, scribbles) if path is not None}
     desired = output_path(relative, out_dir / relative.parent, alpha=has_alpha(image))
-    target = _attempt(source, lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite))
+    target = _attempt(
+        source,
+        lambda: claim_target(desired, taken=set(), inputs=given, overwrite=overwrite),
+        exit_code=EXIT_SOME_FAILED,
+    )
 
     if colorizer is None:
         result = _attempt(
@@ -73,7 +80,11 @@ def colorize_guided_photo(
             scribbles or source,
             lambda: colorizer.colorize(image, hints=hints, scribbles=scribbles, reference=reference),
         )
-    _attempt(target, lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)))
+    _attempt(
+        target,
+        lambda: (target.parent.mkdir(parents=True, exist_ok=True), save_image(result, target)),
+        exit_code=EXIT_SOME_FAILED,
+    )
     return target
 
 
@@ -131,13 +142,16 @@ def require_matchable(colorizer: BaseColorizer, model: str) -> None:
         usage_error(f"--reference with --model {model}: {error}")
 
 
-def _attempt(subject: Path, action: Callable[[], T]) -> T:
-    """``action()``, or exit 2 with ``error: SUBJECT: reason`` when the input is bad or a file fails."""
+def _attempt(subject: Path, action: Callable[[], T], *, exit_code: int = EXIT_USAGE) -> T:
+    """``action()``, or ``error: SUBJECT: reason`` and exit ``exit_code`` (bad usage unless told) when the
+    input is bad or a file fails."""
     from chromalab.images import ImageError
 
     try:
         return action()
     except (ImageError, ValueError) as error:
-        usage_error(f"{subject}: {error}")
+        reason = str(error)
     except (OSError, UnicodeDecodeError) as error:
-        usage_error(f"{subject}: {getattr(error, 'strerror', None) or error}")
+        reason = getattr(error, "strerror", None) or str(error)
+    report_error(subject, reason)
+    raise typer.Exit(exit_code)
