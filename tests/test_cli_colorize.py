@@ -302,6 +302,9 @@ def test_help_and_models(cli) -> None:
     assert rc == 0 and "colorize" in stdout and "models" in stdout
     rc, stdout, _ = cli("colorize", "--help")
     assert rc == 0 and "--temperature" in stdout
+    from chromalab import __version__
+
+    assert cli("--version")[:2] == (0, f"chromalab {__version__}\n")
     rc, stdout, stderr = cli("models")
     assert rc == 0, stderr
     from chromalab.models import list_models

@@ -324,7 +324,7 @@ def flat_figure(
     limit: int = ROWS,
 ) -> None:
     """Lightness-averaged view (Santiago and Sieving): ground truth and prediction with L made flat, so
-    only colour " "shows."""
+    only colour shows."""
     from chromalab.analysis.model_figures import lightness_averaged
 
     loaded = _images(images, limit=limit)

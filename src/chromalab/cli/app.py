@@ -34,8 +34,21 @@ console = Console(stderr=True)
 TORCH_COMMANDS = frozenset({"analyze", "experiment", "export", "prepare", "report", "semantic", "train"})
 
 
+def _show_version(shown: bool) -> None:
+    if shown:
+        from chromalab import __version__
+
+        print(f"chromalab {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
-def _check_torch(context: typer.Context) -> None:
+def _check_torch(
+    context: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print chromalab's version and exit."
+    ),
+) -> None:
     # a command of TORCH_COMMANDS without torch: one line saying what to install, exit 2
     from chromalab.colorize.loading import TRAIN_EXTRA, torch_installed
 

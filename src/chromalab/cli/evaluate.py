@@ -274,10 +274,12 @@ def _print_table(summary: dict, own_bins: str | None) -> None:
 
     ours, grey = summary["metrics"], summary["gray_baseline"]
     hints = f", {ours['hints']} hints each" if ours.get("hints") else ""
-    title = (
-        f"{ours['model']} on {summary['images']} photos (size {ours['size']}, T = "
-        f"{ours['temperature']}{hints})"
+    scored = (
+        f"{summary['images']} frames of {len(summary['clips'])} clips"
+        if "clips" in summary
+        else f"{summary['images']} photos"
     )
+    title = f"{ours['model']} on {scored} (size {ours['size']}, T = {ours['temperature']}{hints})"
     table = Table(title=title)
     for column, justify in (("metric", "left"), ("model", "right"), ("grey baseline", "right")):
         table.add_column(column, justify=justify)

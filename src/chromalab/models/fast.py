@@ -54,6 +54,8 @@ class FastNet(nn.Module):
         return self.head(x)  # (B, Q, H/4, W/4)
 
 
-@register_model("fast", summary="CPU-fast encoder-decoder with dilations and a global branch (the default)")
+@register_model(
+    "fast", summary="CPU-fast encoder-decoder with dilations and a global branch (bundled as fast-v1)"
+)
 def fast(*, num_classes: int | None, width: float = 1.0) -> FastNet:
     return FastNet(num_classes=num_classes, width=width)
