@@ -288,6 +288,7 @@ def test_an_output_folder_inside_the_input_folder_is_never_read_as_input(
         (["--temperature", "-1"], "temperature"),
         (["--size", "8"], "size"),
         (["--temporal", "foo"], "one of flow, none, got 'foo'"),  # a photo alone: refused all the same
+        (["--model", "fast-v1", "--engine", "onnx"], "the bundled fast-v1 ships no ONNX graph"),
     ],
 )
 def test_bad_usage_exits_2(cli, tmp_path: Path, photo_folder: Path, args: list[str], message: str) -> None:

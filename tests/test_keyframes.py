@@ -99,7 +99,7 @@ def test_cli_keyframes(cli, tree, tmp_path: Path) -> None:
         (["--keyframes", "keys", "old.png"], "--keyframes colours one clip per call; got 2 inputs"),
         (["--keyframes", "bad"], "frame1.png: a keyframe is named by its frame index"),
         (["--keyframes", "keys", "--reference", "keys/000000.png"], "--keyframes or --reference"),
-        (["--keyframes", "keys", "--model", "fast-v1"], "encoder features can be matched"),
+        (["--keyframes", "keys", "--model", "fast-v1"], "--keyframes with --model fast-v1"),
         (["--keyframes", "empty"], "--keyframes empty: no keyframe images"),  # the folder named once
     ],
 )

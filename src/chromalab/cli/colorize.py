@@ -159,7 +159,9 @@ def colorize(
             model, engine=engine, show_warnings=True, threads=threads_per_worker, **options
         )
         if colours is not None or clip_colours is not None:
-            require_matchable(colorizer, model)
+            require_matchable(
+                colorizer, model, flag="--keyframes" if keyframes is not None else "--reference"
+            )
     _open_output(out_dir, [relative for _, relative in jobs])
     if guided:
         if hints is None and scribbles is None:

@@ -132,14 +132,15 @@ def read_keyframes_option(folder: Path, *, model: str, jobs: list[tuple[Path, Pa
         usage_error(f"--keyframes {folder}: {getattr(error, 'strerror', None) or error}")
 
 
-def require_matchable(colorizer: BaseColorizer, model: str) -> None:
-    """Exit 2 with one line when ``colorizer``'s encoder cannot be matched against a reference."""
+def require_matchable(colorizer: BaseColorizer, model: str, *, flag: str = "--reference") -> None:
+    """Exit 2 with one line when ``colorizer``'s encoder cannot be matched against a reference (``flag``:
+    the option that asked for one)."""
     from chromalab.colorize.reference import NoMatchingFeatures, check_matchable
 
     try:
         check_matchable(colorizer)
     except NoMatchingFeatures as error:
-        usage_error(f"--reference with --model {model}: {error}")
+        usage_error(f"{flag} with --model {model}: {error}")
 
 
 def _attempt(subject: Path, action: Callable[[], T], *, exit_code: int = EXIT_USAGE) -> T:

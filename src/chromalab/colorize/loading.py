@@ -15,7 +15,7 @@ import importlib.util
 import warnings
 
 from chromalab.colorize.core import BaseColorizer
-from chromalab.colorize.options import DEFAULT_MODEL, DEVICES, DeviceFallback, bundled_weights
+from chromalab.colorize.options import DEFAULT_MODEL, DEVICES, DeviceFallback, bundled_weights, is_bundled
 
 ENGINES = ("auto", "onnx", "torch")
 TRAIN_EXTRA = "pip install 'chromalab[train]'"  # what adds torch to the base install
@@ -74,6 +74,10 @@ def load_colorizer(
             raise ValueError(
                 "a .safetensors file runs with --engine torch (or auto); "
                 "'chromalab export' turns it into an .onnx file"
+            )
+        if is_bundled(model) and not bundled_weights(model, ".onnx").is_file():
+            raise ValueError(
+                f"the bundled {model} ships no ONNX graph; it runs with --engine torch (or auto)"
             )
         from chromalab.colorize.onnx_backend import OnnxColorizer
 
