@@ -156,6 +156,7 @@ function gone(card) {
   for (const part of [".compare", ".split-label", ".card-actions", ".reference", ".hint-editor"]) {
     node.querySelector(part).hidden = true;
   }
+  if (node.querySelector(".compare").classList.contains("hinting")) node.querySelector(".hints-toggle").click();
   fail(card, "the server no longer keeps this photo (unused for an hour, or pushed out by newer uploads)");
   updateAll();
 }
