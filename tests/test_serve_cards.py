@@ -56,6 +56,14 @@ def wait_until_done(page, count: int) -> None:
     )
 
 
+def upload_one(page, rgb: np.ndarray, size: tuple[int, int], folder: Path) -> None:
+    """``rgb`` in grey at ``size`` (W, H), chosen in the page's file input and colorized."""
+    photo = folder / "photo.png"
+    Image.fromarray(rgb).convert("L").resize(size).save(photo)
+    page.set_input_files("#files", str(photo))
+    wait_until_done(page, 1)
+
+
 def test_many_photos_chosen_at_once_are_all_colorized(page, tmp_path: Path) -> None:
     """Eight 0.5 MB photos at once: the server takes two bodies at a time from one address (a third gets
     503), so the page sends two at a time and tries a busy answer again: every card is colorized."""
@@ -78,10 +86,7 @@ def test_a_photo_the_server_no_longer_keeps_says_so_and_is_sent_again(
     page, server: tuple[str, subprocess.Popen], photos: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
     opened, problems = page
-    photo = tmp_path / "coffee.png"
-    Image.fromarray(photos["coffee"]).convert("L").resize((240, 160)).save(photo)
-    opened.set_input_files("#files", str(photo))
-    wait_until_done(opened, 1)
+    upload_one(opened, photos["coffee"], (240, 160), tmp_path)
     upload_id = opened.locator(".card .after").get_attribute("src").split("/")[3]
     assert opened.request.delete(f"{server[0]}/api/uploads/{upload_id}").ok  # as an hour unused would
     opened.locator("#temperature").fill("0.4")  # the preview is asked for again: 404
@@ -92,9 +97,13 @@ def test_a_photo_the_server_no_longer_keeps_says_so_and_is_sent_again(
     assert "0 photo(s) colorized, 1 not" in opened.locator("#status").inner_text()
     opened.locator(".card .retry").click()
     wait_until_done(opened, 1)
-    assert DONE in states(opened)[0] and opened.locator(".card .compare").is_visible()
-    new_id = opened.locator(".card .after").get_attribute("src").split("/")[3]
-    assert new_id != upload_id
+    assert DONE in states(opened)[0]
+    opened.wait_for_function(  # the new upload's preview, loaded
+        "(old) => { const i = document.querySelector('.card .after'); "
+        "return i.complete && i.naturalWidth > 0 && !i.src.includes(old); }",
+        arg=upload_id,
+    )
+    assert opened.locator(".card .compare").is_visible()
     assert all("/preview" in problem or "404" in problem for problem in problems), problems  # the one 404
 
 
@@ -102,10 +111,7 @@ def test_hints_show_the_whole_photo_in_colour_and_work_by_keyboard(
     page, photos: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
     opened, problems = page
-    photo = tmp_path / "coffee.png"
-    Image.fromarray(photos["coffee"]).convert("L").resize((200, 100)).save(photo)
-    opened.set_input_files("#files", str(photo))
-    wait_until_done(opened, 1)
+    upload_one(opened, photos["coffee"], (200, 100), tmp_path)
     opened.locator(".card .split").fill("80")  # 80 % of the photo shows the grey input
     opened.locator(".card .hints-toggle").click()
     assert opened.locator(".card .before").is_hidden()  # hinting: all of it in colour

@@ -166,6 +166,7 @@ function showResult(card, body) {
   if (card.id) fetch("/api/uploads/" + card.id, { method: "DELETE" });
   card.id = body.id;
   card.shown = null;
+  card.pending = null;  // a preview still loading was of the upload before: this one's is asked for below
   card.stage = "done";
   card.tries = 0;
   [card.width, card.height] = [body.width, body.height];
