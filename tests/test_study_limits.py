@@ -89,6 +89,8 @@ def study_client(folders: dict[str, Path], tmp_path: Path):  # noqa: F811
 
 def test_new_participants_per_client_are_rate_limited(study_client: TestClient) -> None:
     burst = study_client.app.state.server.newcomers.burst
+    for _ in range(2 * burst):  # malformed ids: refused, and they take no newcomer's place
+        assert study_client.get("/api/study/demo/next", params={"participant": "bad!"}).status_code == 400
     for number in range(burst):
         assert (
             study_client.get(

@@ -31,7 +31,14 @@ from chromalab.serve.study_page import results_page
 from chromalab.study.plan import PRACTICE
 from chromalab.study.results import answer_rows, csv_text, summarise
 from chromalab.study.stimuli import DISPLAY_SIDE
-from chromalab.study.storage import BadAnswer, NotNow, NotYourTrial, StudyStore, UnknownTrial
+from chromalab.study.storage import (
+    BadAnswer,
+    NotNow,
+    NotYourTrial,
+    StudyStore,
+    UnknownTrial,
+    check_participant,
+)
 
 router = APIRouter()
 REFUSALS = {BadAnswer: 400, NotYourTrial: 403, UnknownTrial: 404, NotNow: 409}
@@ -85,6 +92,7 @@ def about(request: Request, name: str) -> dict[str, object]:
 @router.get("/api/study/{name}/next")
 def next_trial(request: Request, name: str, participant: str = "") -> dict[str, object]:
     store = _study(request, name)
+    _refusing(check_participant, participant)  # a malformed id is a 400 that costs no newcomer's place
     if not store.is_enrolled(participant):
         _admit(request)
     trial = _refusing(store.next_trial, participant)

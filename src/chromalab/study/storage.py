@@ -211,7 +211,7 @@ class StudyStore:
     def next_trial(self, participant: str) -> ShownTrial | None:
         """The participant's first unanswered trial (None: all answered); a new participant gets their
         trials."""
-        _check_participant(participant)
+        check_participant(participant)
         with self._lock:
             if not self._db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone():
                 self._enrol(participant)
@@ -287,7 +287,7 @@ class StudyStore:
         """Store one answer, committed before this returns; returns the real photo's side (0 left, 1 right)
         of a practice trial, for its feedback, else None. Raises an ``AnswerRefused`` and changes nothing
         for a malformed, unknown, foreign, repeated or out-of-turn answer."""
-        _check_participant(participant)
+        check_participant(participant)
         if type(choice) is not int or choice not in (0, 1):
             raise BadAnswer(f"choice must be 0 (left) or 1 (right), got {choice!r}")
         if not isinstance(trial, str):
@@ -376,7 +376,7 @@ def open_studies(paths: tuple[Path, ...]) -> dict[str, StudyStore]:
     return studies
 
 
-def _check_participant(participant: object) -> None:
+def check_participant(participant: object) -> None:
     if not isinstance(participant, str) or not PARTICIPANT_PATTERN.fullmatch(participant):
         raise BadAnswer(
             "participant must be 8 to 64 letters, digits, '_' or '-' (a random id, no personal data)"

@@ -147,6 +147,7 @@ function setUp() {
   $("#next").addEventListener("click", next);
   for (const button of choices()) button.addEventListener("click", () => answer(Number(button.dataset.choice)));
   document.addEventListener("keydown", (event) => {
+    if (event.repeat) return;  // a held key answers one pair, never the ones after it unseen
     if (event.key === "ArrowLeft") answer(0);
     if (event.key === "ArrowRight") answer(1);
   });
