@@ -33,7 +33,7 @@ from chromalab.study.assignment import participant_trials
 from chromalab.study.create import create_study
 from chromalab.study.pairing import pair_photos
 from chromalab.study.plan import ATTENTION, PRACTICE, RANDOM_COLORS, TRUTH, PlanError, StudyPlan
-from chromalab.study.results import answer_rows, summarise
+from chromalab.study.results import CSV_COLUMNS, answer_rows, csv_text, summarise
 from chromalab.study.statistics import binomial_test, bootstrap_interval, wilson_interval
 from chromalab.study.storage import StudyStore
 
@@ -703,3 +703,18 @@ def test_a_server_killed_with_sigkill_keeps_every_acknowledged_answer(
     # at most the answers in flight: committed, not yet acknowledged
     assert len(stored) - len(acknowledged) <= 8
     print(f"\nSIGKILL after {len(acknowledged)} acknowledged answers: {len(stored)} stored, none lost")
+
+
+def test_a_photo_name_a_spreadsheet_would_run_is_kept_as_text_in_the_csv() -> None:
+    row = dict.fromkeys(CSV_COLUMNS, "")
+    row |= {
+        "participant": "-abc12345",
+        "photo": '=HYPERLINK("x")',
+        "left": "+1",
+        "right": "kodim01",
+        "choice": 0,
+    }
+    text = csv_text([row])
+    parsed = next(iter(__import__("csv").DictReader(text.splitlines())))
+    assert parsed["photo"] == '\'=HYPERLINK("x")' and parsed["left"] == "'+1" and parsed["right"] == "kodim01"
+    assert parsed["participant"] == "-abc12345"  # ids are ours, not a file's name: as they are

@@ -150,10 +150,22 @@ def answer_rows(trials: list[StoredTrial], excluded: set[str]) -> list[dict[str,
     return rows
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet takes for a formula
+NAMED_COLUMNS = frozenset({"photo", "left", "right", "chosen"})  # names the researcher's files gave
+
+
 def csv_text(rows: list[dict[str, object]]) -> str:
-    """``answer_rows`` as CSV text, a header line first."""
+    """``answer_rows`` as CSV text, a header line first. A photo's or method's name that a spreadsheet would
+    run as a formula is kept as text: a ``'`` before it."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(
+        {key: _as_text(value) if key in NAMED_COLUMNS else value for key, value in row.items()}
+        for row in rows
+    )
     return buffer.getvalue()
+
+
+def _as_text(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
