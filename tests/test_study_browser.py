@@ -101,6 +101,12 @@ def test_a_participant_practises_reloads_resumes_and_finishes(
         expect(page.locator("svg.rate-plot")).to_have_count(4)  # model, muted, model vs muted, attention
         expect(page.locator("body")).to_contain_text("4 counted answers from 1 participants")
         page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
+        page.set_viewport_size({"width": 360, "height": 700})  # a phone: no sideways scrolling, plots drawn
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        widths = page.evaluate(
+            "[...document.querySelectorAll('svg.rate-plot')].map(s => s.getBoundingClientRect().width)"
+        )
+        assert min(widths) > 250, widths
         browser.close()
     assert problems == [], problems
     assert all(
