@@ -245,6 +245,22 @@ def test_missing_cache_and_bad_model_exit_2(cache: Path, tmp_path: Path) -> None
     assert code == 2 and "unknown model" in stderr
 
 
+def test_the_summary_never_replaces_the_cache_the_model_or_the_classifier(
+    cache: Path, model_file: Path, tmp_path: Path
+) -> None:
+    before = (cache / "cache.json").read_bytes(), model_file.read_bytes()
+    for target in (cache / "cache.json", model_file):
+        code, stderr = invoke(cache, "--model", model_file, "--json", target)
+        assert (
+            code == 2
+            and stderr == f"error: {target}: is an input of this command; choose another output file\n"
+        )
+    same = tmp_path / "c.safetensors"
+    code, stderr = invoke(cache, "--model", model_file, "--classifier", same, "--json", same)
+    assert code == 2 and "the same file as --classifier" in stderr and not same.exists()
+    assert ((cache / "cache.json").read_bytes(), model_file.read_bytes()) == before
+
+
 def test_one_class_cache_is_a_clear_error(tmp_path: Path) -> None:
     root = tmp_path / "src" / "only"
     root.mkdir(parents=True)

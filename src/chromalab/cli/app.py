@@ -72,9 +72,12 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-def refuse_replacing_inputs(outputs: list[Path | None], inputs: list[Path]) -> None:
+def refuse_replacing_inputs(
+    outputs: list[Path | None], inputs: list[Path], *, read_whole: bool = False
+) -> None:
     """Exit 2 (one line, nothing written) when an output would replace one of the command's inputs: an
-    input file itself, or an existing photo or clip inside an input folder (what a folder search reads)."""
+    input file itself, or an existing file inside an input folder that the command reads: a photo or clip
+    (what a folder search reads), or any file with ``read_whole`` (a prepared cache)."""
     from chromalab.images import IMAGE_SUFFIXES
     from chromalab.video.kinds import VIDEO_SUFFIXES
 
@@ -85,9 +88,8 @@ def refuse_replacing_inputs(outputs: list[Path | None], inputs: list[Path]) -> N
         target = output.resolve()
         for source in inputs:
             folder = source.resolve()
-            if target == folder or (
-                source.is_dir() and target.is_relative_to(folder) and target.suffix.lower() in readable
-            ):
+            inside = source.is_dir() and target.is_relative_to(folder)
+            if target == folder or (inside and (read_whole or target.suffix.lower() in readable)):
                 usage_error(f"{output}: is an input of this command; choose another output file")
 
 

@@ -19,6 +19,7 @@ from chromalab.cli.app import (
     app,
     json_text,
     open_colorizer,
+    refuse_replacing_inputs,
     report_error,
     usage_error,
     write_outputs,
@@ -66,6 +67,10 @@ def semantic(
     (A command of its own, not 'evaluate --semantic': it takes a prepared cache with classes, not photos.)
     """
     opened = _open_cache(cache)
+    refuse_replacing_inputs([json_path], [cache], read_whole=True)
+    refuse_replacing_inputs([json_path], [Path(model), *([classifier] if classifier else [])])
+    if json_path is not None and classifier is not None and json_path.resolve() == classifier.resolve():
+        usage_error(f"--json {json_path}: the same file as --classifier; give another")
     from chromalab.evaluation import semantic as sem
     from chromalab.evaluation.classifier import ClassifierConfig
 
