@@ -222,6 +222,29 @@ def test_tar_shard_members_and_cls_labels(tmp_path: Path, folder: Path) -> None:
     assert all("shard-000.tar/" in k["path"] for k in manifest(tmp_path / "cache")["kept"])
 
 
+def test_pipes_dead_links_and_cut_off_shards_never_stop_a_prepare(tmp_path: Path, folder: Path) -> None:
+    """A pipe (which would block its reader for good) and a link to nothing among the photos are passed by;
+    a tar shard cut off half-way is one clear error, not a traceback."""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(folder, source)
+    os.mkfifo(source / "pipe.png")
+    (source / "dangling.jpg").symlink_to(tmp_path / "nothing-here.jpg")
+    assert (
+        run([source], tmp_path / "c1", val_fraction=0).kept
+        == run([folder], tmp_path / "c2", val_fraction=0).kept
+    )
+    shard = tmp_path / "whole.tar"
+    with tarfile.open(shard, "w") as tar:
+        for i, path in enumerate(sorted(folder.rglob("*.*"))):
+            tar.add(path, arcname=f"{i:03d}{path.suffix}")
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(shard.read_bytes()[:3000])
+    with pytest.raises(PrepareError, match="unreadable tar shard"):
+        run([cut], tmp_path / "c3")
+
+
 def test_bad_inputs_are_clear_errors(tmp_path: Path, folder: Path, photos: dict) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(PrepareError, match="no images found"):

@@ -85,11 +85,16 @@ def _find_kaggle_arrays(root: Path) -> tuple[Path, tuple[Path, ...]] | None:
 
 
 def _walk(root: Path) -> list[str]:
-    """Every file under ``root``, as sorted '/'-separated relative paths."""
+    """Every regular file under ``root`` (or link to one), as sorted '/'-separated relative paths: a pipe
+    would block its reader for good, and a link to nothing has nothing to read."""
     found = []
     for folder, dirs, names in os.walk(root):
         dirs.sort()
-        found += [os.path.relpath(os.path.join(folder, n), root).replace(os.sep, "/") for n in sorted(names)]
+        found += [
+            os.path.relpath(os.path.join(folder, n), root).replace(os.sep, "/")
+            for n in sorted(names)
+            if os.path.isfile(os.path.join(folder, n))
+        ]
     return found
 
 
@@ -116,13 +121,16 @@ def list_items(source: Source, index: int) -> list[Item]:
         l_codes, _ = npy_arrays(source)
         items = [Item(index, str(i), _npy_label(source)) for i in range(l_codes.shape[0])]
     elif source.kind == "tar":
-        with tarfile.open(source.path) as tar:
-            members = {m.name: m for m in tar.getmembers() if m.isfile()}
-            classes = {
-                n[:-4]: tar.extractfile(m).read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
-                for n, m in members.items()
-                if n.endswith(".cls")
-            }
+        try:
+            with tarfile.open(source.path) as tar:
+                members = {m.name: m for m in tar.getmembers() if m.isfile()}
+                classes = {
+                    n[:-4]: tar.extractfile(m).read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+                    for n, m in members.items()
+                    if n.endswith(".cls")
+                }
+        except (tarfile.TarError, OSError) as error:  # cut off, or damaged past its first header
+            raise PrepareError(source.path, f"unreadable tar shard ({error})") from None
         names = sorted(n for n in members if Path(n).suffix.lower() in IMAGE_SUFFIXES)
         items = [
             Item(index, n, classes.get(os.path.splitext(n)[0]) or _top_folder(n, source.path.stem))
