@@ -104,6 +104,11 @@ def test_export_cli_and_colorize_on_onnx_without_torch(
     assert difference < 1e-3
     rc, _, stderr = cli("export", "default", "-o", tmp_path / "d.onnx")
     assert rc == 2 and "--overwrite" in stderr and stderr.count("\n") == 1
+    run = tmp_path / "run"  # a run folder of 'chromalab train' stands for its model
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(bundled_weights("default").read_bytes())
+    rc, _, stderr = cli("export", run, "-o", tmp_path / "run.onnx")
+    assert rc == 0 and (tmp_path / "run.onnx").is_file(), stderr
 
     Image.fromarray(photos["chelsea"]).convert("L").save(tmp_path / "cat.png")
     script = (

@@ -321,6 +321,17 @@ def test_init_starts_from_a_model_file_of_the_same_network_and_bins(cache: Path,
     assert meta["model"] == "tiny"  # taken from the --init file, no --model given
     assert meta["info"]["train_config"]["init"] == str(source.resolve())
     assert meta["info"]["train_config"]["rebalance_lambda"] == 0.25
+    args = [a if a != str(source) else str(source.parent) for a in done.args]  # the run folder: its model
+    by_folder = subprocess.run(
+        [a if a != str(tmp_path / "cli") else str(tmp_path / "by-folder") for a in args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert by_folder.returncode == 0, by_folder.stderr
+    assert read_metadata(tmp_path / "by-folder" / FINAL_MODEL)["info"]["train_config"]["init"] == str(
+        source.resolve()
+    )
 
     for extra, message in (
         (["--bins", "gamut:16"], "other bins"),

@@ -72,6 +72,14 @@ def usage_error(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+def model_file_of(path: Path) -> Path:
+    """``path``, or a run folder's model file when ``path`` is a run folder (what ``chromalab train -o RUN``
+    leaves in it)."""
+    from chromalab.training.run_folder import FINAL_MODEL
+
+    return path / FINAL_MODEL if path.is_dir() and (path / FINAL_MODEL).is_file() else path
+
+
 def refuse_replacing_inputs(
     outputs: list[Path | None], inputs: list[Path], *, read_whole: bool = False
 ) -> None:

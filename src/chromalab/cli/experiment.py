@@ -16,19 +16,21 @@ from chromalab.cli.app import EXIT_OK, EXIT_SOME_FAILED, app, report_error, usag
 def experiment(
     config: Path = typer.Argument(..., help="The experiment's TOML file (see docs/experiments.md)."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder of the runs, their scores and the results."),
-    cache: Path = typer.Option(None, "--cache", help="Prepared training cache (overrides [data] cache)."),
+    cache: Path = typer.Option(None, "--cache", help="Prepared training cache (overrides \\[data] cache)."),
     minutes: float = typer.Option(
-        None, "--minutes", min=0.01, help="Training budget of every run (overrides [train])."
+        None, "--minutes", min=0.01, help="Training budget of every run (overrides \\[train])."
     ),
     only: list[str] = typer.Option([], "--only", help="Run only this run (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands and stop."),
 ) -> None:
-    """Train every [[run]] of CONFIG with the same wall-clock budget and seed, score each with 'chromalab
+    """Train every \\[\\[run]] of CONFIG with the same wall-clock budget and seed, score each with 'chromalab
     evaluate', and write results.json, results.md (a table) and comparison.png. Re-running goes on where an
     interrupted experiment stopped; nothing finished is redone."""
     from chromalab.experiment.config import ExperimentError, load_experiment
     from chromalab.experiment.jobs import training_jobs
 
+    if out.exists() and not out.is_dir():
+        usage_error(f"-o {out}: is a file; give a folder for the runs and their results")
     try:
         plan = load_experiment(config, cache=cache, minutes=minutes, only=only)
     except ExperimentError as error:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import app, usage_error
+from chromalab.cli.app import app, model_file_of, usage_error
 
 
 @app.command()
 def export(
     model: str = typer.Argument(
-        ..., help="A bundled model ('default', 'fast-v1') or a .safetensors model file."
+        ..., help="A bundled model ('default', 'fast-v1'), a .safetensors model file or a run folder."
     ),
     out: Path = typer.Option(
         ...,
@@ -57,7 +57,7 @@ def export(
 
     from chromalab.colorize.options import bundled_weights, is_bundled
 
-    source = bundled_weights(model) if is_bundled(model) else Path(model)
+    source = bundled_weights(model) if is_bundled(model) else model_file_of(Path(model))
     if not source.is_file():
         usage_error(f"model file not found: {source}")
     if out.suffix not in (".onnx", ".safetensors"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from chromalab.cli.app import EXIT_SOME_FAILED, app, report_error, usage_error
+from chromalab.cli.app import EXIT_SOME_FAILED, app, model_file_of, report_error, usage_error
 from chromalab.training.config import TrainConfig
 from chromalab.training.run_folder import FINAL_MODEL
 
@@ -154,6 +154,10 @@ def train(
     from chromalab.training.loop import BUDGET_FIELDS, Trainer, TrainingError
 
     options = parse_options(option)
+    if init is not None:
+        init = model_file_of(init)  # a run folder: its model
+        if not init.is_file():
+            usage_error(f"--init {init}: no such model file")
     if init is not None and model is None:
         model, options = _architecture_of(init, options)
     config = TrainConfig(
