@@ -173,3 +173,43 @@ def test_missing_files_are_usage_errors(data: Path, tmp_path: Path) -> None:
     config.write_text(CONFIG)
     done = _experiment(config, tmp_path / "out", "--cache", str(tmp_path / "nowhere"))
     assert done.returncode == 2 and "no such cache" in done.stderr
+
+
+def test_sigterm_stops_the_running_training_at_once(data: Path, tmp_path: Path) -> None:
+    """A run given minutes: SIGTERM to the experiment stops its training child too, within seconds, not
+    when the child's budget is spent."""
+    import signal
+    import time
+
+    config = data / "long.toml"
+    config.write_text(
+        CONFIG.split("[train]")[0]
+        + "[train]\nminutes = 3\nepochs = 100000\nbatch_size = 4\nval_images = 4\nseed = 0\n"
+        + '[[run]]\nname = "long"\nmodel = "tiny"\n'
+    )
+    out = tmp_path / "out"
+    experiment = subprocess.Popen(
+        [CHROMALAB, "experiment", str(config), "-o", str(out)], stderr=subprocess.PIPE
+    )
+    log = out / "runs" / "long" / "train.log"
+    deadline = time.monotonic() + 60
+    while not (log.is_file() and log.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the training child has started and written its first line
+    assert log.is_file(), "the training job never started"
+    stopped = time.monotonic()
+    experiment.send_signal(signal.SIGTERM)
+    experiment.wait(timeout=60)
+    assert time.monotonic() - stopped < 30  # not the 3 minutes of the child's budget
+
+    def children() -> list[str]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "train" in text and str(out) in text:
+                found.append(text)
+        return found
+
+    assert children() == []

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -166,23 +167,43 @@ def run_jobs(
     threads: int,
     on_done: Callable[[Job, str | None], None] = lambda job, problem: None,
 ) -> list[tuple[Job, str]]:
-    """Run ``jobs``, ``parallel`` at a time; returns the failures (job, last line of its log)."""
+    """Run ``jobs``, ``parallel`` at a time; returns the failures (job, last line of its log). Interrupted
+    (Ctrl-C, SIGTERM), it starts no other job and stops the running ones with SIGTERM (a training run keeps
+    its last checkpoint; re-running the experiment goes on from there) before it lets the interruption
+    through."""
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    running: set[subprocess.Popen] = set()
+    guard = threading.Lock()
+    stopping = threading.Event()
 
     def one(job: Job) -> str | None:
         job.log.parent.mkdir(parents=True, exist_ok=True)
         with open(job.log, "w") as log:
-            done = subprocess.run(
-                job.command, stdout=log, stderr=subprocess.STDOUT, env=environment, check=False
-            )
-        problem = (
-            None if done.returncode == 0 and job.done.is_file() else _last_line(job.log, done.returncode)
-        )
+            with guard:
+                if stopping.is_set():
+                    return None
+                child = subprocess.Popen(job.command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+                running.add(child)
+            returncode = child.wait()
+            with guard:
+                running.discard(child)
+        if stopping.is_set():
+            return None
+        problem = None if returncode == 0 and job.done.is_file() else _last_line(job.log, returncode)
         on_done(job, problem)
         return problem
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    pool = ThreadPoolExecutor(max_workers=parallel)
+    try:
         problems = list(pool.map(one, jobs))
+    except BaseException:
+        with guard:
+            stopping.set()
+            for child in running:
+                child.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [(job, problem) for job, problem in zip(jobs, problems, strict=True) if problem is not None]
 
 
