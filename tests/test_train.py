@@ -194,6 +194,17 @@ def test_bad_usage_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
     _train(cache, run, "--max-steps", "1")
     again = _train(cache, run, "--max-steps", "1", check=False)
     assert again.returncode == 2 and "--resume" in again.stderr
+    for changed, words in (
+        (["--lr", "0.5"], "lr is 0.001 there, not 0.5"),
+        (["--option", "width=2"], "model_options"),
+    ):
+        refused = _train(
+            cache, run, "--resume", "--max-steps", "2", *changed, check=False
+        )  # would be ignored
+        assert (
+            refused.returncode == 2 and "--resume continues the run with its own settings" in refused.stderr
+        )
+        assert words in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
     bad_loss = _train(cache, tmp_path / "x", "--loss", "hinge", check=False)
     assert bad_loss.returncode == 2 and "--loss" in bad_loss.stderr
     no_cache = _train(tmp_path / "missing", tmp_path / "y", check=False)

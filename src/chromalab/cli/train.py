@@ -165,12 +165,18 @@ def train(
     )
     if model is None and not resume:
         usage_error("--model is required to start a run (see 'chromalab models')")
-    # the budget options typed on this command line (typer's click has its own ParameterSource: compare names)
-    given = {
-        name for name in BUDGET_FIELDS if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    # the options typed on this command line (typer's click has its own ParameterSource: compare names)
+    typed = {
+        name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }
+    given = typed & set(BUDGET_FIELDS)
+    # the other settings typed again on --resume: the same as the run's, or refused (never silently ignored)
+    again = {"model_options" if name == "option" else name for name in typed - given}
+    settings_given = again - {"cache", "out", "resume"}
     try:
-        trainer = Trainer(config, cache, out, resume=resume, budget_given=given)
+        trainer = Trainer(
+            config, cache, out, resume=resume, budget_given=given, settings_given=settings_given
+        )
     except (ValueError, FileNotFoundError, TrainingError) as error:
         usage_error(str(error))
     try:

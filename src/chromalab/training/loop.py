@@ -42,13 +42,22 @@ BUDGET_FIELDS = ("epochs", "minutes", "max_steps", "checkpoint_every", "log_ever
 
 
 def resumed_config(
-    checkpoint: Path, given: TrainConfig, changed: Collection[str] = BUDGET_FIELDS
+    checkpoint: Path, given: TrainConfig, changed: Collection[str] = BUDGET_FIELDS, kept: Collection[str] = ()
 ) -> TrainConfig:
     """The stored run's config, with the budget fields of ``given`` named in ``changed`` (so a run can be
-    extended; the others stay the run's own: a resumed run keeps its schedule)."""
+    extended; the others stay the run's own: a resumed run keeps its schedule). ``kept``: other fields the
+    user gave again; ``TrainingError`` when one differs from the run's (it would be silently ignored)."""
     stored = read_metadata(checkpoint).get("info", {}).get("train_config")
     if stored is None:
         raise TrainingError(f"{checkpoint}: no training config stored; cannot resume")
+    run_own = TrainConfig.from_dict(stored)
+    for name in kept:
+        if name not in BUDGET_FIELDS and getattr(given, name) != getattr(run_own, name):
+            budget = ", ".join("--" + field.replace("_", "-") for field in BUDGET_FIELDS)
+            raise TrainingError(
+                f"--resume continues the run with its own settings: {name} is {getattr(run_own, name)!r} "
+                f"there, not {getattr(given, name)!r} (only {budget} may change)"
+            )
     return TrainConfig.from_dict(
         {**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS if name in changed}}
     )
@@ -65,9 +74,11 @@ class Trainer:
         *,
         resume: bool = False,
         budget_given: Collection[str] = BUDGET_FIELDS,
+        settings_given: Collection[str] = (),
         console: Console | None = None,
     ) -> None:
-        """``budget_given``: with ``resume``, the budget fields of ``config`` that replace the run's own."""
+        """``budget_given``: with ``resume``, the budget fields of ``config`` that replace the run's own;
+        ``settings_given``: the other fields given, which must equal the run's (``resumed_config``)."""
         from chromalab.data.cache import Cache
 
         self.run_dir = Path(run_dir)
@@ -79,7 +90,7 @@ class Trainer:
         if not resume and checkpoint.exists():
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
         if resume:
-            config = resumed_config(checkpoint, config, budget_given)
+            config = resumed_config(checkpoint, config, budget_given, settings_given)
         config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
