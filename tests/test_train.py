@@ -205,6 +205,19 @@ def test_bad_usage_is_one_line_and_exit_2(cache: Path, tmp_path: Path) -> None:
             refused.returncode == 2 and "--resume continues the run with its own settings" in refused.stderr
         )
         assert words in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    photos = tmp_path / "photos"  # -o naming another folder by mistake: nothing written there
+    photos.mkdir()
+    (photos / "keep.jpg").write_bytes(b"a photo")
+    into_photos = _train(cache, photos, "--max-steps", "1", check=False)
+    assert (
+        into_photos.returncode == 2 and "is not empty and holds no run (e.g. keep.jpg)" in into_photos.stderr
+    )
+    assert sorted(p.name for p in photos.iterdir()) == ["keep.jpg"]
+    early = tmp_path / "early"  # what a run killed before its first checkpoint left: begun again, afresh
+    early.mkdir()
+    (early / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "from": "another run"}\n')
+    _train(cache, early, "--max-steps", "1")
+    assert "another run" not in (early / "metrics.jsonl").read_text()
     bad_loss = _train(cache, tmp_path / "x", "--loss", "hinge", check=False)
     assert bad_loss.returncode == 2 and "--loss" in bad_loss.stderr
     no_cache = _train(tmp_path / "missing", tmp_path / "y", check=False)

@@ -27,7 +27,14 @@ from chromalab.training.batches import (
     random_flip,
 )
 from chromalab.training.config import TrainConfig
-from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL, LOSS_FIGURE, METRICS, SAMPLES
+from chromalab.training.run_folder import (
+    CHECKPOINT,
+    FINAL_MODEL,
+    LOSS_FIGURE,
+    METRICS,
+    SAMPLES,
+    check_new_run_folder,
+)
 from chromalab.training.state import Progress, export_model, load_training, save_training
 from chromalab.training.steps import (
     TrainingError,
@@ -89,6 +96,11 @@ class Trainer:
             raise TrainingError(f"--resume: no checkpoint in {self.run_dir}")
         if not resume and checkpoint.exists():
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
+        if not resume:
+            try:
+                check_new_run_folder(self.run_dir, clear=self.world.is_main)
+            except FileExistsError as error:
+                raise TrainingError(str(error)) from None
         if resume:
             config = resumed_config(checkpoint, config, budget_given, settings_given)
         config.validate()

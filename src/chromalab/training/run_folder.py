@@ -15,6 +15,27 @@ FINAL_MODEL = "model.safetensors"
 METRICS = "metrics.jsonl"
 LOSS_FIGURE = "loss.png"
 SAMPLES = "samples"
+# what a run folder may hold before its first checkpoint: the metrics of a run killed that early, and the log
+# an experiment writes its training command's output to
+EARLY_FILES = frozenset({METRICS, LOSS_FIGURE, SAMPLES, "train.log"})
+
+
+def check_new_run_folder(run_dir: Path, *, clear: bool = True) -> None:
+    """``FileExistsError`` unless ``run_dir`` can take a new run: missing, empty, or holding only what a run
+    killed before its first checkpoint left (whose metrics are started afresh with ``clear``: ``METRICS``
+    removed; one process of a multi-process run clears).
+    Never another folder's files: ``-o`` naming a photo folder or a cache by mistake writes nothing there."""
+    if not run_dir.is_dir():
+        if run_dir.exists():
+            raise FileExistsError(f"{run_dir} is a file; give a folder for the run")
+        return
+    foreign = sorted(entry.name for entry in run_dir.iterdir() if entry.name not in EARLY_FILES)
+    if foreign:
+        raise FileExistsError(
+            f"{run_dir} is not empty and holds no run (e.g. {foreign[0]}); give a new or empty folder"
+        )
+    if clear:
+        (run_dir / METRICS).unlink(missing_ok=True)  # a run killed before its first checkpoint: begun again
 
 
 def read_metrics(path: Path, *, skip_unreadable: bool = False) -> list[dict]:
