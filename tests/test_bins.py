@@ -356,6 +356,14 @@ def test_bad_bin_files(tmp_path) -> None:
     text.write_text("not numpy")
     with pytest.raises(ValueError, match="cannot read bin centres"):
         make_bins(f"file:{text}")
+    for centres, message in (
+        ([[0.0, 0.0], [np.nan, 1.0]], "finite ab values within"),  # it trained to a NaN loss
+        ([[0.0, 0.0], [1e30, 0.0]], "finite ab values within"),
+        ([[5.0, 5.0], [5.0, 5.0], [0.0, 1.0]], "distinct"),
+    ):
+        np.save(tmp_path / "bad.npy", np.asarray(centres))
+        with pytest.raises(ValueError, match=message):
+            make_bins(f"file:{tmp_path / 'bad.npy'}")
 
 
 def test_data_bins_reject_wrong_histogram_shape() -> None:

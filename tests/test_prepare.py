@@ -451,3 +451,9 @@ def test_min_side_enlarges_smaller_photos_instead_of_dropping_them(folder: Path,
     assert Cache(tmp_path / "b").l.shape == (8, SIZE, SIZE)
     with pytest.raises(ValueError, match="minimum side"):
         run([folder], tmp_path / "c", min_side=SIZE + 1)
+
+
+def test_cli_a_source_given_again_as_val_is_refused(cli, folder: Path, tmp_path: Path) -> None:
+    rc, _, stderr = cli("prepare", folder, "--val", folder, "-o", tmp_path / "c")
+    assert rc == 2 and "given both as a source and as --val" in stderr and stderr.count("\n") == 1
+    assert not (tmp_path / "c").exists()

@@ -91,6 +91,9 @@ def prepare(
     from chromalab.data.prepare import PrepareError
     from chromalab.data.prepare import prepare as run_prepare
 
+    both = sorted({str(Path(v).resolve()) for v in val} & {str(Path(t).resolve()) for t in sources})
+    if both:  # its photos would be trained on and validated on at once
+        usage_error(f"{both[0]}: given both as a source and as --val; give each once")
     try:
         with _progress() as advance:
             report = run_prepare(

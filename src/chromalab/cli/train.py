@@ -97,7 +97,7 @@ def train(
     minutes: float = typer.Option(
         DEFAULTS.minutes, help="Wall-clock budget; the run stops and saves when it is spent."
     ),
-    max_steps: int = typer.Option(DEFAULTS.max_steps, help="Stop after this many optimiser steps."),
+    max_steps: int = typer.Option(DEFAULTS.max_steps, min=1, help="Stop after this many optimiser steps."),
     flip: bool = typer.Option(DEFAULTS.flip, "--flip/--no-flip", help="Random left-right flips."),
     seed: int = typer.Option(
         DEFAULTS.seed, help="Seed of everything random; same seed, same weights (on CPU)."

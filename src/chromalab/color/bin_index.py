@@ -55,10 +55,18 @@ def load_centres_file(path: Path) -> np.ndarray:
     return check_joint_centres(centres)
 
 
+CENTRE_LIMIT = 128.0  # |a|, |b| of any colour Lab can hold in sRGB, and of what the cache stores
+
+
 def check_joint_centres(centres: np.ndarray) -> np.ndarray:
+    """(Q, 2) float32 ab centres: Q >= 2 distinct, finite points within +-``CENTRE_LIMIT``; ValueError."""
     centres = np.asarray(centres, dtype=np.float32)
     if centres.ndim != 2 or centres.shape[1] != 2 or centres.shape[0] < 2:
         raise ValueError(f"bin centres must be (Q, 2) with Q >= 2, got {tuple(centres.shape)}")
+    if not np.isfinite(centres).all() or np.abs(centres).max() > CENTRE_LIMIT:
+        raise ValueError(f"bin centres must be finite ab values within +-{CENTRE_LIMIT:g}")
+    if len(np.unique(centres, axis=0)) != len(centres):
+        raise ValueError("bin centres must be distinct: two bins share a centre")
     return centres
 
 
