@@ -270,6 +270,8 @@ def test_a_figure_never_replaces_its_input_and_is_png_or_jpeg(crops: Path, tmp_p
     code, _, err = analyze("histograms", crops, "-o", crops / "photo0" / "crop0.png")  # a photo it reads
     assert code == 2 and "is an input of this command" in err
     assert photo.read_bytes() == before
+    code, _, err = analyze("temperature", photo, "--model", tmp_path / "m.onnx", "-o", tmp_path / "t.png")
+    assert code == 2 and "analyze runs a model on torch; give its .safetensors file" in err
     code, _, err = analyze("temperature", photo, "--model", "tiny", "-o", tmp_path / "t.gif")
     assert code == 2 and "'t.gif'" in err and "PNG (.png)" in err
     assert not (tmp_path / "t.gif").exists()

@@ -14,6 +14,7 @@ import typer
 from chromalab.cli.app import (
     EXIT_SOME_FAILED,
     app,
+    model_file_of,
     open_colorizer,
     refuse_replacing_inputs,
     report_error,
@@ -85,6 +86,9 @@ def _save(fig, out: Path, inputs: list[Path]) -> None:
 
 
 def _load_model(model: str, size: int | None):  # -> Colorizer
+    if model.endswith(".onnx"):  # the figures look inside the network, which runs on torch here
+        usage_error(f"--model {model}: analyze runs a model on torch; give its .safetensors file or run")
+    model = str(model_file_of(Path(model)))  # a run folder: its model
     # an untrained registered architecture is allowed here, on purpose: no warning
     return open_colorizer(model, engine="torch", **({} if size is None else {"size": size}))
 
