@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chromalab.experiment.config import Experiment, RunSpec
-from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL
+from chromalab.training.run_folder import CHECKPOINT, FINAL_MODEL, TRAIN_LOG
 
 FLAG_TOGGLES = {"rebalance", "flip", "channels_last"}  # --KEY/--no-KEY
 FLAG_SWITCHES = {"compile", "overfit_one"}  # --KEY when true
@@ -135,7 +135,7 @@ def training_jobs(experiment: Experiment, out: Path) -> list[Job]:
             f"train {run.name}",
             train_command(experiment, run, out),
             model_file(out, run),
-            run_dir(out, run) / "train.log",
+            run_dir(out, run) / TRAIN_LOG,
         )
         for run in experiment.runs
     ]

@@ -15,9 +15,10 @@ FINAL_MODEL = "model.safetensors"
 METRICS = "metrics.jsonl"
 LOSS_FIGURE = "loss.png"
 SAMPLES = "samples"
+TRAIN_LOG = "train.log"  # where 'chromalab experiment' writes a run's training output
 # what a run folder may hold before its first checkpoint: the metrics of a run killed that early, and the log
 # an experiment writes its training command's output to
-EARLY_FILES = frozenset({METRICS, LOSS_FIGURE, SAMPLES, "train.log"})
+EARLY_FILES = frozenset({METRICS, LOSS_FIGURE, SAMPLES, TRAIN_LOG})
 
 
 def check_new_run_folder(run_dir: Path, *, clear: bool = True) -> None:
