@@ -106,6 +106,39 @@ def test_run_writes_checkpoint_metrics_figures_and_a_usable_model(cache: Path, t
     assert read_metadata(run / FINAL_MODEL)["info"]["train_config"]["model"] == "tiny"
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_the_step_it_came_in_and_resume_is_exact(
+    cache: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """SIGTERM or Ctrl-C mid-run: the step running then finishes, a checkpoint of it is written (none of the
+    steps since the last periodic checkpoint is lost) and the run resumes to the weights of one never
+    stopped."""
+    budget = ["--epochs", "30", "--checkpoint-every", "1000", "--seed", "3"]
+    straight = tmp_path / "straight"
+    _train(cache, straight, *budget, env=ONE_THREAD)
+    stopped = tmp_path / "stopped"
+    process = subprocess.Popen(
+        _train_args(cache, stopped, *budget),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=ONE_THREAD,
+    )
+    deadline = time.monotonic() + 120
+    while len(_records(stopped, "step") if (stopped / METRICS).is_file() else []) < 3:
+        assert time.monotonic() < deadline and process.poll() is None, "the run ended before it was stopped"
+        time.sleep(0.01)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + stop, stderr  # 143 for SIGTERM, 130 for Ctrl-C
+    assert "checkpoint saved" in stderr.decode() and not (stopped / FINAL_MODEL).exists()
+    saved = read_metadata(stopped / CHECKPOINT)["info"]["train_state"]["progress"]["step"]
+    assert saved == _records(stopped, "step")[-1]["step"] >= 3  # the last step run is the one saved
+    _train(cache, stopped, *budget, "--resume", env=ONE_THREAD)
+    a, b = _weights(straight / FINAL_MODEL), _weights(stopped / FINAL_MODEL)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
 def test_resume_after_sigkill_ends_with_the_same_weights(cache: Path, tmp_path: Path) -> None:
     budget = ["--epochs", "30", "--checkpoint-every", "5", "--seed", "3"]
     straight = tmp_path / "straight"

@@ -168,8 +168,8 @@ def run_jobs(
     on_done: Callable[[Job, str | None], None] = lambda job, problem: None,
 ) -> list[tuple[Job, str]]:
     """Run ``jobs``, ``parallel`` at a time; returns the failures (job, last line of its log). Interrupted
-    (Ctrl-C, SIGTERM), it starts no other job and stops the running ones with SIGTERM (a training run keeps
-    its last checkpoint; re-running the experiment goes on from there) before it lets the interruption
+    (Ctrl-C, SIGTERM), it starts no other job and stops the running ones with SIGTERM (a training run saves
+    the step under way; re-running the experiment goes on from there) before it lets the interruption
     through."""
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     running: set[subprocess.Popen] = set()

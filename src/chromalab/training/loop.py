@@ -17,7 +17,7 @@ from rich.progress import Progress as Bar  # training.state has a Progress of it
 
 from chromalab.images import evenly_spaced
 from chromalab.models.checkpoint import ModelSpec, read_metadata
-from chromalab.training import distributed, figures
+from chromalab.training import distributed, figures, interrupts
 from chromalab.training.batches import (
     batch_slices,
     epoch_order,
@@ -172,7 +172,10 @@ class Trainer:
         planned = self._planned_steps(per_epoch)
         started, seconds_before = time.perf_counter(), self.progress.seconds
         stop = False
-        with _progress_bar(self.console, shown=world.is_main) as bar:
+        with (
+            interrupts.deferred_stop(enabled=world.size == 1) as asked,
+            _progress_bar(self.console, shown=world.is_main) as bar,
+        ):
             task = bar.add_task(
                 "train",
                 total=planned,
@@ -203,9 +206,14 @@ class Trainer:
                         bar.update(task, speed=speed)
                         window_start, window_images = time.perf_counter(), 0
                     bar.update(task, completed=self.progress.step, loss=loss, epoch=self.progress.epoch)
-                    if self.progress.step % config.checkpoint_every == 0:
+                    stop_signal = asked()  # once: a signal noted after this is acted on after the next step
+                    if self.progress.step % config.checkpoint_every == 0 or stop_signal is not None:
                         self.progress.seconds = seconds_before + time.perf_counter() - started
                         self._save()
+                    if stop_signal is not None:  # Ctrl-C or SIGTERM: stopped with this step saved
+                        step = self.progress.step
+                        self.console.print(f"stopped at step {step}: checkpoint saved, --resume goes on")
+                        interrupts.stop(stop_signal)
                 else:
                     self._end_epoch(epoch_losses)
                 self.progress.seconds = seconds_before + time.perf_counter() - started
