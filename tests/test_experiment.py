@@ -188,28 +188,28 @@ def test_sigterm_stops_the_running_training_at_once(data: Path, tmp_path: Path) 
         + '[[run]]\nname = "long"\nmodel = "tiny"\n'
     )
     out = tmp_path / "out"
+
+    def children() -> list[str]:  # the training processes of this experiment
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "train" in argv and "experiment" not in argv and any(str(out) in arg for arg in argv):
+                found.append(" ".join(argv))
+        return found
+
     experiment = subprocess.Popen(
         [CHROMALAB, "experiment", str(config), "-o", str(out)], stderr=subprocess.PIPE
     )
-    log = out / "runs" / "long" / "train.log"
     deadline = time.monotonic() + 60
-    while not (log.is_file() and log.stat().st_size > 0) and time.monotonic() < deadline:
-        time.sleep(0.2)  # the training child has started and written its first line
-    assert log.is_file(), "the training job never started"
+    while not children():
+        assert time.monotonic() < deadline and experiment.poll() is None, "the training job never started"
+        time.sleep(0.1)
+    time.sleep(2.0)  # into its training
     stopped = time.monotonic()
     experiment.send_signal(signal.SIGTERM)
     experiment.wait(timeout=60)
     assert time.monotonic() - stopped < 30  # not the 3 minutes of the child's budget
-
-    def children() -> list[str]:
-        found = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if "train" in text and str(out) in text:
-                found.append(text)
-        return found
-
     assert children() == []

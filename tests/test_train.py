@@ -106,16 +106,25 @@ def test_run_writes_checkpoint_metrics_figures_and_a_usable_model(cache: Path, t
     assert read_metadata(run / FINAL_MODEL)["info"]["train_config"]["model"] == "tiny"
 
 
+STOPPED_BUDGET = ["--epochs", "8", "--checkpoint-every", "1000", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def never_stopped(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model of a run of ``STOPPED_BUDGET`` that was never stopped (one thread)."""
+    run = tmp_path_factory.mktemp("never-stopped")
+    _train(cache, run, *STOPPED_BUDGET, env=ONE_THREAD)
+    return run / FINAL_MODEL
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_saves_the_step_it_came_in_and_resume_is_exact(
-    cache: Path, tmp_path: Path, stop: signal.Signals
+    cache: Path, never_stopped: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
     """SIGTERM or Ctrl-C mid-run: the step running then finishes, a checkpoint of it is written (none of the
     steps since the last periodic checkpoint is lost) and the run resumes to the weights of one never
     stopped."""
-    budget = ["--epochs", "30", "--checkpoint-every", "1000", "--seed", "3"]
-    straight = tmp_path / "straight"
-    _train(cache, straight, *budget, env=ONE_THREAD)
+    budget = STOPPED_BUDGET
     stopped = tmp_path / "stopped"
     process = subprocess.Popen(
         _train_args(cache, stopped, *budget),
@@ -134,7 +143,7 @@ def test_a_stop_signal_saves_the_step_it_came_in_and_resume_is_exact(
     saved = read_metadata(stopped / CHECKPOINT)["info"]["train_state"]["progress"]["step"]
     assert saved == _records(stopped, "step")[-1]["step"] >= 3  # the last step run is the one saved
     _train(cache, stopped, *budget, "--resume", env=ONE_THREAD)
-    a, b = _weights(straight / FINAL_MODEL), _weights(stopped / FINAL_MODEL)
+    a, b = _weights(never_stopped), _weights(stopped / FINAL_MODEL)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
