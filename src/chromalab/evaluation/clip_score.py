@@ -48,15 +48,16 @@ def evaluate_clips(
         painter = FramePainter(
             colorizer, temporal=temporal, network_every=network_every, references=references(path)
         )
-        before = (copy.deepcopy((result.model, result.baseline)) if skip_broken else None), len(result.images)
+        scored_before = copy.deepcopy((result.model, result.baseline)) if skip_broken else None
+        images_before = len(result.images)
         try:
             clips.append(_score_clip(path, name, painter, result, max_frames=max_frames, on_frame=on_frame))
         except VideoError as error:
-            if not skip_broken:
+            if scored_before is None:
                 raise
             # its frames so far are taken back: a clip is scored whole or not at all
-            (result.model, result.baseline), kept = before
-            del result.images[kept:]
+            result.model, result.baseline = scored_before
+            del result.images[images_before:]
             result.failed.append((path, str(error)))
     result.seconds = time.perf_counter() - started
     return result, clips

@@ -3,6 +3,7 @@ folder (``run_folder``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -65,8 +66,8 @@ def resumed_config(
                 f"--resume continues the run with its own settings: {name} is {getattr(run_own, name)!r} "
                 f"there, not {getattr(given, name)!r} (only {budget} may change)"
             )
-    return TrainConfig.from_dict(
-        {**stored, **{name: getattr(given, name) for name in BUDGET_FIELDS if name in changed}}
+    return dataclasses.replace(
+        run_own, **{name: getattr(given, name) for name in BUDGET_FIELDS if name in changed}
     )
 
 
@@ -92,17 +93,17 @@ class Trainer:
         self.console = console or Console(stderr=True)
         self.world = distributed.start()
         checkpoint = self.run_dir / CHECKPOINT
-        if resume and not checkpoint.is_file():
-            raise TrainingError(f"--resume: no checkpoint in {self.run_dir}")
-        if not resume and checkpoint.exists():
+        if resume:
+            if not checkpoint.is_file():
+                raise TrainingError(f"--resume: no checkpoint in {self.run_dir}")
+            config = resumed_config(checkpoint, config, budget_given, settings_given)
+        elif checkpoint.exists():
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume or choose another -o")
-        if not resume:
+        else:
             try:
                 check_new_run_folder(self.run_dir, clear=self.world.is_main)
             except FileExistsError as error:
                 raise TrainingError(str(error)) from None
-        if resume:
-            config = resumed_config(checkpoint, config, budget_given, settings_given)
         config.validate()
         self.cache = Cache(cache_dir)
         torch.use_deterministic_algorithms(True, warn_only=True)
